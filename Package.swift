@@ -1,0 +1,58 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "segserve",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "segserve", targets: ["segserve"]),
+        .executable(name: "segserve-bench", targets: ["segserve-bench"]),
+        .library(name: "LDMSeg", targets: ["LDMSeg"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
+    ],
+    targets: [
+        // System libraries.
+        .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
+        .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg-dev"])]),
+
+        // Tensors, ops and safetensors on OpenBLAS.
+        .target(name: "NNRuntime", dependencies: ["COpenBLAS"],
+                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+        // PNG/JPEG codecs and pixel buffers.
+        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
+        // The LDMSeg model: blocks, UNet, encoders, DDIM, post-processing, pipeline.
+        .target(name: "LDMSeg", dependencies: ["NNRuntime", "Imaging"]),
+        // Panoptic quality, semantic metrics, palettes, categorised panoptic.
+        .target(name: "Evaluation", dependencies: ["Imaging"]),
+        // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.
+        .target(name: "HTTPServer"),
+        // Jobs and results in SQLite.
+        .target(name: "JobStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // Routes, queue, workers, metrics.
+        .target(name: "Service", dependencies: [
+            "HTTPServer", "JobStore", "LDMSeg", "Evaluation", "Imaging",
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
+        .executableTarget(name: "segserve", dependencies: [
+            "Service", "LDMSeg", "Evaluation",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .executableTarget(name: "segserve-bench", dependencies: [
+            "NNRuntime", "LDMSeg",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+
+        // Test targets: one per source target, added as each gains tests.
+    ]
+)

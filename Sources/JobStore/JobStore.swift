@@ -1,0 +1,1 @@
+// JobStore module.

@@ -1,0 +1,1 @@
+// LDMSeg module.
