@@ -1,0 +1,70 @@
+import COpenBLAS
+import Foundation
+
+/// Multi-head scaled dot-product attention with the heads packed in the channel dimension,
+/// computed block by block with an online softmax so no more than a bounded score block
+/// (`maxScoreFloats`) is ever materialised, whatever the sequence length.
+public enum Attention {
+    /// Largest score block, in floats (4 MiB).
+    public static let maxScoreFloats = 1 << 20
+
+    /// `q` is `[Nq, heads*d]`, `k` and `v` are `[Nk, heads*d]`; returns `[Nq, heads*d]`.
+    public static func multiHead(q: Tensor, k: Tensor, v: Tensor, heads: Int, _ ws: Workspace) -> Tensor {
+        let nq = q.shape[0], nk = k.shape[0], width = q.shape[1]
+        precondition(width % heads == 0 && k.shape[1] == width && v.shape[1] == width && v.shape[0] == nk,
+                     "attention shapes q \(q.shape) k \(k.shape) v \(v.shape) heads \(heads)")
+        let d = width / heads
+        let out = Tensor(shape: [nq, width])
+        let bk = min(nk, 4096)
+        let bq = max(1, min(nq, maxScoreFloats / bk))
+        let scores = ws.buffer(Workspace.Slot.attentionScores, count: bq * bk)
+        let stats = ws.buffer(Workspace.Slot.attentionOutput, count: 2 * bq)
+        let scale = 1 / Float(d).squareRoot()
+        for h in 0..<heads {
+            let qh = q.data + h * d, kh = k.data + h * d, vh = v.data + h * d, oh = out.data + h * d
+            var q0 = 0
+            while q0 < nq {
+                let rows = min(bq, nq - q0)
+                let rowMax = stats, rowSum = stats + bq
+                for r in 0..<rows { rowMax[r] = -.infinity; rowSum[r] = 0 }
+                var k0 = 0
+                while k0 < nk {
+                    let cols = min(bk, nk - k0)
+                    // S = scale * Q_blk K_blk^T  [rows, cols]
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(d),
+                                scale, qh + q0 * width, Int32(width), kh + k0 * width, Int32(width),
+                                0, scores, Int32(cols))
+                    Parallel.forRange(rows, minPerThread: 8) { range in
+                        for r in range {
+                            let s = scores + r * cols
+                            var m = rowMax[r]
+                            for j in 0..<cols { m = max(m, s[j]) }
+                            let blockSum = expShiftedSum(s, count: cols, shift: m)
+                            // Rescale what earlier key blocks accumulated to the new row maximum.
+                            let correction = k0 == 0 ? 0 : expf(rowMax[r] - m)
+                            rowSum[r] = rowSum[r] * correction + blockSum
+                            rowMax[r] = m
+                            let o = oh + (q0 + r) * width
+                            if k0 == 0 {
+                                for j in 0..<d { o[j] = 0 }
+                            } else {
+                                for j in 0..<d { o[j] *= correction }
+                            }
+                        }
+                    }
+                    // O_blk += P V_blk  [rows, d]
+                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(d), Int32(cols),
+                                1, scores, Int32(cols), vh + k0 * width, Int32(width),
+                                1, oh + q0 * width, Int32(width))
+                    k0 += cols
+                }
+                for r in 0..<rows {
+                    let o = oh + (q0 + r) * width, inv = 1 / rowSum[r]
+                    for j in 0..<d { o[j] *= inv }
+                }
+                q0 += rows
+            }
+        }
+        return out
+    }
+}

@@ -1,0 +1,106 @@
+/// `torch.nn.GroupNorm` over a `[C, H, W]` map, optionally fused with an activation.
+public struct GroupNorm: Sendable {
+    public let groups: Int
+    public let eps: Float
+    public let weight: Tensor?  // [C]
+    public let bias: Tensor?    // [C]
+
+    public init(groups: Int, eps: Float, weight: Tensor?, bias: Tensor?) {
+        self.groups = groups; self.eps = eps; self.weight = weight; self.bias = bias
+    }
+
+    public func callAsFunction(_ x: Tensor, activation: Activation = .identity) -> Tensor {
+        let c = x.shape[0], plane = x.count / c
+        precondition(c % groups == 0, "GroupNorm: \(c) channels not divisible by \(groups) groups")
+        let per = c / groups
+        let out = Tensor(shape: x.shape)
+        Parallel.forRange(groups, minPerThread: 1) { range in
+            for g in range {
+                let src = x.data + g * per * plane, dst = out.data + g * per * plane
+                let n = per * plane
+                // Two passes in double: group sizes reach millions of values at high resolution.
+                var sum = 0.0
+                for i in 0..<n { sum += Double(src[i]) }
+                let mean = sum / Double(n)
+                var sq = 0.0
+                for i in 0..<n { let d = Double(src[i]) - mean; sq += d * d }
+                let inv = Float(1 / (sq / Double(n) + Double(eps)).squareRoot())
+                let m = Float(mean)
+                for ch in 0..<per {
+                    let cc = g * per + ch
+                    let scale = inv * (weight?.data[cc] ?? 1), shift = bias?.data[cc] ?? 0
+                    let s = src + ch * plane, d = dst + ch * plane
+                    for i in 0..<plane { d[i] = activation.apply((s[i] - m) * scale + shift) }
+                }
+            }
+        }
+        return out
+    }
+}
+
+/// `torch.nn.LayerNorm` over the last dimension of `[N, C]` tokens.
+public struct LayerNorm: Sendable {
+    public let eps: Float
+    public let weight: Tensor?
+    public let bias: Tensor?
+
+    public init(eps: Float, weight: Tensor?, bias: Tensor?) {
+        self.eps = eps; self.weight = weight; self.bias = bias
+    }
+
+    public func callAsFunction(_ x: Tensor) -> Tensor {
+        let c = x.shape[x.rank - 1], rows = x.count / c
+        let out = Tensor(shape: x.shape)
+        Parallel.forRange(rows, minPerThread: 16) { range in
+            for r in range {
+                let s = x.data + r * c, d = out.data + r * c
+                var mean: Float = 0
+                for j in 0..<c { mean += s[j] }
+                mean /= Float(c)
+                var v: Float = 0
+                for j in 0..<c { let t = s[j] - mean; v += t * t }
+                let inv = 1 / (v / Float(c) + eps).squareRoot()
+                for j in 0..<c { d[j] = (s[j] - mean) * inv * (weight?.data[j] ?? 1) + (bias?.data[j] ?? 0) }
+            }
+        }
+        return out
+    }
+}
+
+/// LayerNorm over the channels of each pixel of a `[C, H, W]` map (LDMSeg `LayerNorm2d`),
+/// optionally fused with an activation.
+public struct ChannelLayerNorm: Sendable {
+    public let eps: Float
+    public let weight: Tensor
+    public let bias: Tensor
+
+    public init(eps: Float, weight: Tensor, bias: Tensor) {
+        self.eps = eps; self.weight = weight; self.bias = bias
+    }
+
+    public func callAsFunction(_ x: Tensor, activation: Activation = .identity) -> Tensor {
+        let c = x.shape[0], plane = x.count / c
+        let out = Tensor(shape: x.shape)
+        Parallel.forRange(plane, minPerThread: 256) { range in
+            let lo = range.lowerBound, n = range.count
+            var mean = [Float](repeating: 0, count: n), sq = [Float](repeating: 0, count: n)
+            // Channel-major walk keeps memory access contiguous.
+            for ch in 0..<c {
+                let s = x.data + ch * plane + lo
+                for i in 0..<n { mean[i] += s[i] }
+            }
+            for i in 0..<n { mean[i] /= Float(c) }
+            for ch in 0..<c {
+                let s = x.data + ch * plane + lo
+                for i in 0..<n { let t = s[i] - mean[i]; sq[i] += t * t }
+            }
+            for i in 0..<n { sq[i] = 1 / (sq[i] / Float(c) + eps).squareRoot() }
+            for ch in 0..<c {
+                let s = x.data + ch * plane + lo, d = out.data + ch * plane + lo
+                let w = weight.data[ch], b = bias.data[ch]
+                for i in 0..<n { d[i] = activation.apply((s[i] - mean[i]) * sq[i] * w + b) }
+            }
+        }
+        return out
+    }
+}
