@@ -1,0 +1,102 @@
+import NNRuntime
+
+/// diffusers `Attention` used as self-attention: to_q/to_k/to_v, then to_out.0.
+struct SelfAttention: Sendable {
+    let toQ, toK, toV, toOut: Linear
+    let heads: Int
+
+    init(_ w: WeightStore, _ p: String, heads: Int) throws {
+        toQ = try w.linear(p + ".to_q")
+        toK = try w.linear(p + ".to_k")
+        toV = try w.linear(p + ".to_v")
+        toOut = try w.linear(p + ".to_out.0")
+        guard toQ.outFeatures % heads == 0 else {
+            throw LDMSegError.invalidConfig("'\(p)': \(toQ.outFeatures) channels are not divisible into \(heads) heads")
+        }
+        self.heads = heads
+    }
+
+    /// `x` is `[N, C]` tokens; returns `[N, C]`.
+    func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
+        let q = toQ(x), k = toK(x), v = toV(x)                            // [N, inner]
+        return toOut(Attention.multiHead(q: q, k: k, v: v, heads: heads, ws)) // [N, C]
+    }
+}
+
+/// diffusers `BasicTransformerBlock` with the cross-attention removed (LDMSeg):
+/// x + attn1(norm1(x)), then + ff(norm3(x)).
+struct BasicTransformerBlock: Sendable {
+    let norm1, norm3: LayerNorm
+    let attn1: SelfAttention
+    let ffIn, ffOut: Linear
+    let gated: Bool
+
+    init(_ w: WeightStore, _ p: String, heads: Int) throws {
+        if w.contains(p + ".attn2.to_q.weight") {
+            throw LDMSegError.invalidConfig("'\(p).attn2': cross-attention is not part of LDMSeg; remove attn2/norm2 when exporting")
+        }
+        norm1 = try w.layerNorm(p + ".norm1", eps: 1e-5)
+        attn1 = try SelfAttention(w, p + ".attn1", heads: heads)
+        norm3 = try w.layerNorm(p + ".norm3", eps: 1e-5)
+        ffIn = try w.linear(p + ".ff.net.0.proj")
+        ffOut = try w.linear(p + ".ff.net.2")
+        gated = ffIn.outFeatures == 2 * ffOut.inFeatures  // GEGLU; plain GELU otherwise
+    }
+
+    func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
+        let h = attn1(norm1(x), ws)                  // [N, C]
+        h.add(x)
+        var f = ffIn(norm3(h))                        // [N, 2F] (GEGLU) or [N, F]
+        if gated { f = geglu(f) } else { Activation.gelu.apply(f.data, count: f.count) }
+        let out = ffOut(f)                            // [N, C]
+        out.add(h)
+        return out
+    }
+}
+
+/// diffusers `Transformer2DModel` (continuous input): GroupNorm, proj_in (1x1 conv or linear),
+/// transformer blocks over the H*W tokens, proj_out, residual.
+struct Transformer2D: Sendable {
+    let norm: GroupNorm
+    let projInConv, projOutConv: Conv2D?
+    let projInLinear, projOutLinear: Linear?
+    let blocks: [BasicTransformerBlock]
+
+    init(_ w: WeightStore, _ p: String, heads: Int, groups: Int) throws {
+        norm = try w.groupNorm(p + ".norm", groups: groups, eps: 1e-6)
+        let linearProjection = w.shape(p + ".proj_in.weight")?.count == 2
+        if linearProjection {
+            projInLinear = try w.linear(p + ".proj_in"); projOutLinear = try w.linear(p + ".proj_out")
+            projInConv = nil; projOutConv = nil
+        } else {
+            projInConv = try w.conv(p + ".proj_in"); projOutConv = try w.conv(p + ".proj_out")
+            projInLinear = nil; projOutLinear = nil
+        }
+        let depth = w.indices(under: p + ".transformer_blocks.")
+        guard depth == Array(0..<depth.count), !depth.isEmpty else { throw NNError.missingTensor(name: p + ".transformer_blocks.0") }
+        blocks = try depth.map { try BasicTransformerBlock(w, p + ".transformer_blocks.\($0)", heads: heads) }
+    }
+
+    /// `x` is `[C, H, W]`; returns `[C, H, W]`.
+    func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
+        let c = x.shape[0], h = x.shape[1], w = x.shape[2]
+        let normed = norm(x)
+        var tokens: Tensor
+        if let projInConv {
+            let p = projInConv(normed, ws)                                  // [inner, H, W]
+            tokens = p.reshaped([p.shape[0], h * w]).transposed()           // [HW, inner]
+        } else {
+            tokens = projInLinear!(normed.reshaped([c, h * w]).transposed()) // [HW, inner]
+        }
+        for block in blocks { tokens = block(tokens, ws) }
+        let out: Tensor
+        if let projOutConv {
+            let inner = tokens.shape[1]
+            out = projOutConv(tokens.transposed().reshaped([inner, h, w]), ws) // [C, H, W]
+        } else {
+            out = projOutLinear!(tokens).transposed().reshaped([c, h, w])     // [C, H, W]
+        }
+        out.add(x)
+        return out
+    }
+}

@@ -1,0 +1,146 @@
+import Foundation
+import NNRuntime
+
+/// Hyper-parameters of the UNet that tensor shapes do not tell.
+public struct UNetConfig: Sendable, Codable, Equatable {
+    /// diffusers `attention_head_dim`: the number of heads, one value or one per down block.
+    public var attentionHeadDim: [Int] = [8]
+    public var normNumGroups: Int = 32
+    public var normEps: Float = 1e-5
+    public var flipSinToCos: Bool = true
+    public var freqShift: Float = 0
+
+    public init() {}
+
+    enum CodingKeys: String, CodingKey {
+        case attentionHeadDim = "attention_head_dim", normNumGroups = "norm_num_groups", normEps = "norm_eps"
+        case flipSinToCos = "flip_sin_to_cos", freqShift = "freq_shift"
+    }
+
+    public init(from decoder: Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let one = try? c.decode(Int.self, forKey: .attentionHeadDim) {
+            attentionHeadDim = [one]
+        } else if let many = try c.decodeIfPresent([Int].self, forKey: .attentionHeadDim) {
+            attentionHeadDim = many
+        }
+        normNumGroups = try c.decodeIfPresent(Int.self, forKey: .normNumGroups) ?? normNumGroups
+        normEps = try c.decodeIfPresent(Float.self, forKey: .normEps) ?? normEps
+        flipSinToCos = try c.decodeIfPresent(Bool.self, forKey: .flipSinToCos) ?? flipSinToCos
+        freqShift = try c.decodeIfPresent(Float.self, forKey: .freqShift) ?? freqShift
+    }
+
+    func heads(downBlock i: Int) -> Int { attentionHeadDim.count == 1 ? attentionHeadDim[0] : attentionHeadDim[i] }
+}
+
+/// One level of the UNet: resnets, optional transformers, optional resampler.
+struct UNetLevel: Sendable {
+    let resnets: [ResnetBlock2D]
+    let attentions: [Transformer2D]
+    let downsampler: Downsample2D?
+    let upsampler: Upsample2D?
+}
+
+/// diffusers `UNet2DConditionModel` in the SD v1 family with cross-attention removed (LDMSeg).
+/// Structure (block count, channels, layers, attention placement) is read from the weights.
+public struct UNet2DCondition: Sendable {
+    public let config: UNetConfig
+    let convIn: Conv2D
+    let timeLinear1, timeLinear2: Linear
+    let down: [UNetLevel]
+    let midResnets: [ResnetBlock2D]
+    let midAttentions: [Transformer2D]
+    let up: [UNetLevel]
+    let normOut: GroupNorm
+    let convOut: Conv2D
+
+    public var inChannels: Int { convIn.inChannels }
+    public var outChannels: Int { convOut.outChannels }
+    public var timeProjDim: Int { timeLinear1.inFeatures }
+    /// Total downsampling factor: inputs must be multiples of it.
+    public var downFactor: Int { 1 << down.filter { $0.downsampler != nil }.count }
+
+    public init(weights w: WeightStore, config: UNetConfig) throws {
+        self.config = config
+        let g = config.normNumGroups, eps = config.normEps
+        convIn = try w.conv("conv_in")
+        timeLinear1 = try w.linear("time_embedding.linear_1")
+        timeLinear2 = try w.linear("time_embedding.linear_2")
+        let downIdx = w.indices(under: "down_blocks."), upIdx = w.indices(under: "up_blocks.")
+        guard !downIdx.isEmpty, downIdx == Array(0..<downIdx.count), upIdx == downIdx else {
+            throw LDMSegError.invalidConfig("UNet down blocks \(downIdx) and up blocks \(upIdx) must both be 0..<n")
+        }
+        if config.attentionHeadDim.count != 1 && config.attentionHeadDim.count != downIdx.count {
+            throw LDMSegError.invalidConfig("attention_head_dim has \(config.attentionHeadDim.count) entries for \(downIdx.count) blocks")
+        }
+        let n = downIdx.count
+        down = try downIdx.map { i in
+            let p = "down_blocks.\(i)"
+            let heads = config.heads(downBlock: i)
+            return UNetLevel(
+                resnets: try w.indices(under: p + ".resnets.").map { try ResnetBlock2D(w, "\(p).resnets.\($0)", groups: g, eps: eps) },
+                attentions: try w.indices(under: p + ".attentions.").map { try Transformer2D(w, "\(p).attentions.\($0)", heads: heads, groups: g) },
+                downsampler: w.contains(p + ".downsamplers.0.conv.weight") ? try Downsample2D(w, p + ".downsamplers.0", asymmetricPadding: false) : nil,
+                upsampler: nil)
+        }
+        midResnets = try w.indices(under: "mid_block.resnets.").map { try ResnetBlock2D(w, "mid_block.resnets.\($0)", groups: g, eps: eps) }
+        midAttentions = try w.indices(under: "mid_block.attentions.").map {
+            try Transformer2D(w, "mid_block.attentions.\($0)", heads: config.heads(downBlock: n - 1), groups: g)
+        }
+        up = try upIdx.map { i in
+            let p = "up_blocks.\(i)"
+            // Up block i mirrors down block n-1-i, heads included (diffusers reverses the list).
+            let heads = config.heads(downBlock: n - 1 - i)
+            return UNetLevel(
+                resnets: try w.indices(under: p + ".resnets.").map { try ResnetBlock2D(w, "\(p).resnets.\($0)", groups: g, eps: eps) },
+                attentions: try w.indices(under: p + ".attentions.").map { try Transformer2D(w, "\(p).attentions.\($0)", heads: heads, groups: g) },
+                downsampler: nil,
+                upsampler: w.contains(p + ".upsamplers.0.conv.weight") ? try Upsample2D(w, p + ".upsamplers.0") : nil)
+        }
+        normOut = try w.groupNorm("conv_norm_out", groups: g, eps: eps)
+        convOut = try w.conv("conv_out")
+        for level in down + up where !level.attentions.isEmpty && level.attentions.count != level.resnets.count {
+            throw LDMSegError.invalidConfig("UNet block has \(level.resnets.count) resnets but \(level.attentions.count) attentions")
+        }
+        try w.checkAllUsed()
+    }
+
+    /// Predicts epsilon for `sample` `[Cin, H, W]` at `timestep`; returns `[Cout, H, W]`.
+    public func callAsFunction(_ sample: Tensor, timestep: Float, _ ws: Workspace) -> Tensor {
+        let tProj = timestepEmbedding(timestep, dim: timeProjDim, flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
+        let hidden = timeLinear1(tProj)                                  // [T]
+        Activation.silu.apply(hidden.data, count: hidden.count)
+        let emb = timeLinear2(hidden)                                    // [T]
+        // Every resnet applies SiLU to the embedding before projecting it: do it once.
+        Activation.silu.apply(emb.data, count: emb.count)
+
+        var h = convIn(sample, ws)                                       // [C0, H, W]
+        var skips = [h]
+        for level in down {
+            for (j, resnet) in level.resnets.enumerated() {
+                h = resnet(h, emb, ws)
+                if !level.attentions.isEmpty { h = level.attentions[j](h, ws) }
+                skips.append(h)
+            }
+            if let ds = level.downsampler {
+                h = ds(h, ws)                                            // [C, H/2, W/2]
+                skips.append(h)
+            }
+        }
+        for (j, resnet) in midResnets.enumerated() {
+            h = resnet(h, emb, ws)
+            if j < midAttentions.count { h = midAttentions[j](h, ws) }
+        }
+        for level in up {
+            for (j, resnet) in level.resnets.enumerated() {
+                h = resnet(Tensor.concat([h, skips.removeLast()]), emb, ws) // cat on channels
+                if !level.attentions.isEmpty { h = level.attentions[j](h, ws) }
+            }
+            if let us = level.upsampler, let next = skips.last {
+                h = us(h, height: next.shape[1], width: next.shape[2], ws) // [C, 2H, 2W]
+            }
+        }
+        h = normOut(h, activation: .silu)
+        return convOut(h, ws)                                            // [Cout, H, W]
+    }
+}
