@@ -42,7 +42,7 @@ public enum Resize {
     }
 
     /// Source indices and weight for each output position (half-pixel centres, clamped at 0).
-    static func taps(input: Int, output: Int) -> [(i0: Int, i1: Int, f: Float)] {
+    public static func taps(input: Int, output: Int) -> [(i0: Int, i1: Int, f: Float)] {
         let scale = Float(input) / Float(output)
         return (0..<output).map { o in
             let src = max(0, (Float(o) + 0.5) * scale - 0.5)

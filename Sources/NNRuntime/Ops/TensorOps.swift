@@ -66,3 +66,17 @@ extension Tensor {
         return out
     }
 }
+
+extension Tensor {
+    /// The top-left `height x width` window of a `[C, H, W]` map, as a copy.
+    public func cropped(height h: Int, width w: Int) -> Tensor {
+        let c = shape[0], ih = shape[1], iw = shape[2]
+        precondition(h <= ih && w <= iw, "crop \(h)x\(w) from \(shape)")
+        if h == ih && w == iw { return self }
+        let out = Tensor(shape: [c, h, w])
+        for ch in 0..<c {
+            for y in 0..<h { (out.data + (ch * h + y) * w).update(from: data + (ch * ih + y) * iw, count: w) }
+        }
+        return out
+    }
+}

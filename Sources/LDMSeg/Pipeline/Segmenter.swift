@@ -1,0 +1,162 @@
+import Foundation
+import NNRuntime
+
+/// Runs segmentation and inpainting with a shared model and this worker's own scratch memory.
+/// Not thread-safe: give each worker its own `Segmenter`.
+public final class Segmenter {
+    public let model: LDMSegModel
+    public var maxPixels: Int
+    private let ws = Workspace()
+
+    /// Reports `(completedSteps, totalSteps)` after each DDIM step.
+    public typealias Progress = (Int, Int) -> Void
+
+    public init(model: LDMSegModel, maxPixels: Int = 40_000_000) {
+        self.model = model
+        self.maxPixels = maxPixels
+    }
+
+    /// Panoptic segmentation of an RGB8 image (`rgb.count == width * height * 3`).
+    public func segment(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions,
+                        progress: Progress = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> PanopticResult {
+        let frame = try prepare(rgb: rgb, width: width, height: height, options: options)
+        var noise = GaussianNoise(seed: options.seed)
+        let x = noise.tensor(frame.latentShape)
+        let latent = try denoise(x, image: frame.imageLatent, known: nil, options: options, progress: progress, isCancelled: isCancelled)
+        let slots = decode(latent, frame: frame, options: options)
+        return PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
+    }
+
+    /// Completes a partial panoptic map. `partial` holds an id per pixel (0 = void); `known`
+    /// marks the pixels to keep (default: the non-void ones). Known pixels keep their ids.
+    public func inpaint(rgb: [UInt8], width: Int, height: Int, partial: [UInt32], known: [Bool]? = nil,
+                        options: SegmentationOptions, progress: Progress = { _, _ in },
+                        isCancelled: () -> Bool = { false }) throws -> PanopticResult {
+        guard partial.count == width * height, known.map({ $0.count == width * height }) ?? true else {
+            throw LDMSegError.invalidMask(reason: "mask is \(partial.count) pixels, image \(width)x\(height)")
+        }
+        let knownMask: [Bool] = known ?? partial.map { $0 != 0 }
+        let remap = try SlotRemapping(ids: partial, known: knownMask, capacity: model.maskAutoencoder.slots - 1)
+        let frame = try prepare(rgb: rgb, width: width, height: height, options: options)
+        let (zKnown, cells) = encodeKnown(remap.slots(partial, known: knownMask), knownMask, frame: frame)
+        var noise = GaussianNoise(seed: options.seed)
+        let x = noise.tensor(frame.latentShape)
+        let knownNoise = noise.tensor(frame.latentShape)
+        let latent = try denoise(x, image: frame.imageLatent, known: (zKnown, cells, knownNoise), options: options,
+                                 progress: progress, isCancelled: isCancelled)
+        let slots = decode(latent, frame: frame, options: options)
+        var ids = remap.ids(forSlots: slots)
+        for i in ids.indices where knownMask[i] { ids[i] = partial[i] }
+        return PanopticResult(width: width, height: height, ids: ids)
+    }
+
+    // MARK: - Stages
+
+    /// The image resized to the working resolution, padded, and encoded.
+    struct Frame {
+        let width, height: Int          // original size
+        let workWidth, workHeight: Int  // after resizing, before padding
+        let padWidth, padHeight: Int
+        let imageLatent: Tensor          // [Li, padH/8, padW/8]
+        var latentShape: [Int] { [4, imageLatent.shape[1], imageLatent.shape[2]] }
+    }
+
+    func prepare(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions) throws -> Frame {
+        guard width > 0, height > 0 else { throw LDMSegError.invalidImage(width: width, height: height, reason: "empty image") }
+        guard width * height <= maxPixels else { throw LDMSegError.tooManyPixels(width: width, height: height, limit: maxPixels) }
+        guard rgb.count == width * height * 3 else {
+            throw LDMSegError.invalidImage(width: width, height: height, reason: "\(rgb.count) bytes; expected \(width * height * 3) RGB")
+        }
+        try options.validate(trainSteps: model.scheduler.trainSteps)
+        let scale = Double(options.resolution) / Double(max(width, height))
+        let wh = max(1, Int((Double(height) * scale).rounded(.toNearestOrEven)))
+        let ww = max(1, Int((Double(width) * scale).rounded(.toNearestOrEven)))
+        let m = model.sizeMultiple
+        let ph = (wh + m - 1) / m * m, pw = (ww + m - 1) / m * m
+
+        let pixels = Tensor(shape: [3, height, width])                 // [3, H, W] in [0, 1]
+        let n = width * height
+        for i in 0..<n { for c in 0..<3 { pixels.data[c * n + i] = Float(rgb[i * 3 + c]) / 255 } }
+        let resized = (wh == height && ww == width) ? pixels : Resize.bilinear(pixels, height: wh, width: ww)
+        let range = model.config.imageEncoder.inputRange
+        let (lo, span) = (range[0], range[1] - range[0])
+        let padded = Tensor.zeros([3, ph, pw])                          // zero padding in [0, 1] space
+        for c in 0..<3 {
+            for y in 0..<wh {
+                (padded.data + (c * ph + y) * pw).update(from: resized.data + (c * wh + y) * ww, count: ww)
+            }
+        }
+        if lo != 0 || span != 1 { for i in 0..<padded.count { padded.data[i] = padded.data[i] * span + lo } }
+        let latent = model.imageEncoder.encode(padded, ws).scaled(by: model.config.imageEncoder.scalingFactor)
+        return Frame(width: width, height: height, workWidth: ww, workHeight: wh, padWidth: pw, padHeight: ph, imageLatent: latent)
+    }
+
+    typealias KnownLatent = (z: Tensor, cells: [Bool], noise: Tensor)
+
+    func denoise(_ x: Tensor, image: Tensor, known: KnownLatent?, options: SegmentationOptions,
+                 progress: Progress, isCancelled: () -> Bool) throws -> Tensor {
+        let sched = model.scheduler
+        let steps = sched.timesteps(steps: options.steps)
+        let plane = x.count / x.shape[0]
+        for (i, t) in steps.enumerated() {
+            if isCancelled() { throw LDMSegError.cancelled }
+            let eps = model.unet(Tensor.concat([x, image]), timestep: Float(t), ws) // [4, h, w]
+            let last = i == steps.count - 1
+            sched.step(x, eps: eps, t: t, steps: options.steps, last: last)
+            if let known {
+                // Known cells follow the encoded partial map, noised to the level x is now at.
+                let a = last ? 1 : sched.previousAlpha(t, steps: options.steps)
+                let sa = a.squareRoot(), sn = (1 - a).squareRoot()
+                for c in 0..<x.shape[0] {
+                    for p in 0..<plane where known.cells[p] {
+                        let j = c * plane + p
+                        x.data[j] = sa * known.z.data[j] + sn * known.noise.data[j]
+                    }
+                }
+            }
+            progress(i + 1, steps.count)
+        }
+        return x
+    }
+
+    /// Latent -> slot per original pixel (-1 = void).
+    func decode(_ latent: Tensor, frame: Frame, options: SegmentationOptions) -> [Int32] {
+        let ae = model.maskAutoencoder
+        let z = latent.scaled(by: 1 / model.config.maskAutoencoder.scalingFactor)
+        var logits = ae.decode(z, ws)                                   // [S, padH/f, padW/f]
+        if ae.interpolationFactor != 1 {
+            logits = Resize.bilinear(logits, height: frame.padHeight, width: frame.padWidth) // [S, padH, padW]
+        }
+        let cropped = logits.cropped(height: frame.workHeight, width: frame.workWidth)      // [S, h', w']
+        return PanopticPostProcessor(options: options.postProcessing).slots(logits: cropped, height: frame.height, width: frame.width)
+    }
+
+    /// Encodes the known part of a slot map at the working resolution; returns the scaled
+    /// latent and which latent cells are fully known.
+    func encodeKnown(_ slots: [Int32], _ known: [Bool], frame: Frame) -> (Tensor, [Bool]) {
+        let (ph, pw, wh, ww) = (frame.padHeight, frame.padWidth, frame.workHeight, frame.workWidth)
+        var work = [Int32](repeating: 0, count: ph * pw)
+        var workKnown = [Bool](repeating: false, count: ph * pw)
+        let ys = (0..<wh).map { min(frame.height - 1, Int(Float($0) * (Float(frame.height) / Float(wh)))) }
+        let xs = (0..<ww).map { min(frame.width - 1, Int(Float($0) * (Float(frame.width) / Float(ww)))) }
+        for y in 0..<wh {
+            for x in 0..<ww {
+                let src = ys[y] * frame.width + xs[x]
+                if known[src] { work[y * pw + x] = slots[src]; workKnown[y * pw + x] = true }
+            }
+        }
+        let ae = model.maskAutoencoder
+        let bits = BitEncoding.encode(slots: work, void: workKnown.map { !$0 }, width: pw, height: ph, bits: ae.bits)
+        let z = ae.encode(bits, ws).scaled(by: model.config.maskAutoencoder.scalingFactor)
+        let f = ae.downFactor, lh = ph / f, lw = pw / f
+        var cells = [Bool](repeating: false, count: lh * lw)
+        for cy in 0..<lh {
+            for cx in 0..<lw {
+                var all = true
+                for y in (cy * f)..<(cy * f + f) where all { for x in (cx * f)..<(cx * f + f) where !workKnown[y * pw + x] { all = false; break } }
+                cells[cy * lw + cx] = all
+            }
+        }
+        return (z, cells)
+    }
+}

@@ -1,0 +1,66 @@
+import Foundation
+import NNRuntime
+
+/// LDMSeg post-processing: slot logits -> slot per pixel at the output size.
+///
+/// The logits are resized bilinearly to the output size on the fly, one row at a time, so the
+/// full-size 128-channel map is never held. Rules, in order: slot = argmax; pixels whose top
+/// softmax probability is below `mask_th` are void; slots with fewer than `count_th` pixels
+/// are dropped; slots whose argmax area over their sigmoid >= `mask_th` area is below
+/// `overlap_th` are dropped. Dropped slots become void.
+public struct PanopticPostProcessor: Sendable {
+    public let options: PostProcessingOptions
+
+    public init(options: PostProcessingOptions) { self.options = options }
+
+    /// `logits` is `[S, h, w]`; returns the slot of each of the `height x width` output pixels,
+    /// -1 for void.
+    public func slots(logits: Tensor, height: Int, width: Int) -> [Int32] {
+        let s = logits.shape[0], h = logits.shape[1], w = logits.shape[2]
+        let pixelMajor = logits.reshaped([s, h * w]).transposed()     // [h*w, S]
+        let ys = Resize.taps(input: h, output: height), xs = Resize.taps(input: w, output: width)
+        let th = options.maskThreshold
+        let logitTh = Float(log(Double(th) / (1 - Double(th))))        // sigmoid(l) >= th <=> l >= logit(th)
+        var slot = [Int32](repeating: -1, count: height * width)
+        var sigmoidRows = [Int32](repeating: 0, count: height * s)
+        slot.withUnsafeMutableBufferPointer { slotBuf in
+            sigmoidRows.withUnsafeMutableBufferPointer { sigBuf in
+                let slotOut = slotBuf.baseAddress!, sigOut = sigBuf.baseAddress!
+                Parallel.forRange(height, minPerThread: 4) { rows in
+                    let v = UnsafeMutablePointer<Float>.allocate(capacity: s)
+                    defer { v.deallocate() }
+                    for y in rows {
+                        let ty = ys[y]
+                        let r0 = pixelMajor.data + ty.i0 * w * s, r1 = pixelMajor.data + ty.i1 * w * s
+                        let sig = sigOut + y * s
+                        for x in 0..<width {
+                            let tx = xs[x]
+                            let a = r0 + tx.i0 * s, b = r0 + tx.i1 * s, c = r1 + tx.i0 * s, d = r1 + tx.i1 * s
+                            var best: Float = -.infinity, arg = 0
+                            for k in 0..<s {
+                                let top = a[k] * (1 - tx.f) + b[k] * tx.f
+                                let bottom = c[k] * (1 - tx.f) + d[k] * tx.f
+                                let l = top * (1 - ty.f) + bottom * ty.f
+                                v[k] = l
+                                if l > best { best = l; arg = k }
+                                if l >= logitTh { sig[k] += 1 }
+                            }
+                            var sum: Float = 0
+                            for k in 0..<s { sum += expf(v[k] - best) }
+                            if 1 / sum >= th { slotOut[y * width + x] = Int32(arg) }
+                        }
+                    }
+                }
+            }
+        }
+        var area = [Int](repeating: 0, count: s), sigmoidArea = [Int](repeating: 0, count: s)
+        for p in slot where p >= 0 { area[Int(p)] += 1 }
+        for y in 0..<height { for k in 0..<s { sigmoidArea[k] += Int(sigmoidRows[y * s + k]) } }
+        let keep = (0..<s).map { k -> Bool in
+            guard area[k] > 0, area[k] >= options.countThreshold else { return false }
+            return Float(area[k]) / Float(max(sigmoidArea[k], 1)) >= options.overlapThreshold
+        }
+        for i in slot.indices where slot[i] >= 0 && !keep[Int(slot[i])] { slot[i] = -1 }
+        return slot
+    }
+}
