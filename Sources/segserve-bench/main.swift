@@ -50,7 +50,7 @@ struct Bench: ParsableCommand {
             times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
         }
         var usage = rusage()
-        getrusage(RUSAGE_SELF, &usage)
+        getrusage(RUSAGE_SELF.rawValue, &usage)
         let median = times.sorted()[times.count / 2]
         let all = times.map { String(format: "%.1f", $0) }.joined(separator: ",")
         print("{\"median_ms\": \(String(format: "%.1f", median)), \"runs_ms\": [\(all)], \"peak_rss_mb\": \(usage.ru_maxrss / 1024)}")
