@@ -76,9 +76,7 @@ public func softmax(_ x: Tensor) -> Tensor {
 
 @inline(__always)
 func softmaxRow(_ p: UnsafeMutablePointer<Float>, count n: Int) {
-    var m = -Float.infinity
-    for j in 0..<n { m = max(m, p[j]) }
-    let s = expShiftedSum(p, count: n, shift: m)
+    let s = expShiftedSum(p, count: n, shift: VectorMath.max(p, count: n))
     let inv = 1 / s
     for j in 0..<n { p[j] *= inv }
 }
@@ -86,11 +84,16 @@ func softmaxRow(_ p: UnsafeMutablePointer<Float>, count n: Int) {
 /// Replaces `p[j]` by `exp(p[j] - shift)` and returns their sum.
 @inline(__always)
 func expShiftedSum(_ p: UnsafeMutablePointer<Float>, count n: Int, shift: Float) -> Float {
-    VectorMath.map(p, count: n) { VectorMath.exp($0 - shift) }
     var acc = SIMD8<Float>(repeating: 0)
+    let c = SIMD8<Float>(repeating: shift)
     var j = 0
-    while j + 8 <= n { acc += UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<Float>.self); j += 8 }
+    while j + 8 <= n {
+        let e = VectorMath.exp(UnsafeRawPointer(p + j).loadUnaligned(as: SIMD8<Float>.self) - c)
+        UnsafeMutableRawPointer(p + j).storeBytes(of: e, as: SIMD8<Float>.self)
+        acc += e
+        j += 8
+    }
     var s = acc.sum()
-    while j < n { s += p[j]; j += 1 }
+    while j < n { p[j] = expf(p[j] - shift); s += p[j]; j += 1 }
     return s
 }

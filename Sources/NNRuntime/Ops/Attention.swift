@@ -37,8 +37,7 @@ public enum Attention {
                     Parallel.forRange(rows, minPerThread: 8) { range in
                         for r in range {
                             let s = scores + r * cols
-                            var m = rowMax[r]
-                            for j in 0..<cols { m = max(m, s[j]) }
+                            let m = max(rowMax[r], VectorMath.max(s, count: cols))
                             let blockSum = expShiftedSum(s, count: cols, shift: m)
                             // Rescale what earlier key blocks accumulated to the new row maximum.
                             let correction = k0 == 0 ? 0 : expf(rowMax[r] - m)

@@ -6,8 +6,14 @@ public enum VectorMath {
     @inline(__always)
     public static func exp(_ x0: V) -> V {
         // Cephes expf: exp(x) = 2^n * exp(r), |r| <= ln2 / 2, degree-6 polynomial for exp(r).
-        let x1 = x0.clamped(lowerBound: V(repeating: -87.3), upperBound: V(repeating: 88.3))
-        let n = (x1 * 1.44269504088896341 + 0.5).rounded(.down)
+        // Clamp with masks: `clamped` goes through generic pointwise min/max calls.
+        var x1 = x0.replacing(with: V(repeating: -87.3), where: x0 .< -87.3)
+        x1.replace(with: V(repeating: 88.3), where: x1 .> 88.3)
+        // Round x*log2(e) to the nearest integer with the 1.5*2^23 trick: generic SIMD
+        // rounding and float->int conversions are scalar loops in Swift.
+        let magic = V(repeating: 12_582_912)
+        let shifted = x1 * 1.44269504088896341 + magic
+        let n = shifted - magic
         var r = x1 - n * 0.693359375
         r = r - n * (-2.12194440e-4)
         var p = V(repeating: 1.9875691500e-4)
@@ -17,7 +23,8 @@ public enum VectorMath {
         p = p * r + 1.6666665459e-1
         p = p * r + 5.0000001201e-1
         let y = p * (r * r) + r + 1
-        let bits = (SIMD8<Int32>(n) &+ 127) &<< 23
+        let ni = unsafeBitCast(shifted, to: SIMD8<Int32>.self) &- 0x4B40_0000
+        let bits = (ni &+ 127) &<< 23
         return y * unsafeBitCast(bits, to: V.self)
     }
 
@@ -39,6 +46,21 @@ public enum VectorMath {
     @inline(__always) public static func sigmoid(_ x: V) -> V { 1 / (1 + exp(-x)) }
     @inline(__always) public static func gelu(_ x: V) -> V {
         (x * V(repeating: 0.5)) * (erf(x * V(repeating: 0.70710678118654752)) + V(repeating: 1))
+    }
+
+    /// The maximum of `count` floats.
+    @inline(__always)
+    public static func max(_ p: UnsafePointer<Float>, count: Int) -> Float {
+        var m = V(repeating: -.infinity)
+        var i = 0
+        while i + 8 <= count {
+            let v = UnsafeRawPointer(p + i).loadUnaligned(as: V.self)
+            m.replace(with: v, where: v .> m)
+            i += 8
+        }
+        var best = m.max()
+        while i < count { best = Swift.max(best, p[i]); i += 1 }
+        return best
     }
 
     /// Applies `f` over `count` floats in place, 8 lanes at a time with a scalar-padded tail.
