@@ -55,5 +55,6 @@ let package = Package(
 
         // Test targets: one per source target, added as each gains tests.
         .testTarget(name: "NNRuntimeTests", dependencies: ["NNRuntime"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime"], resources: [.copy("Fixtures")]),
     ]
 )

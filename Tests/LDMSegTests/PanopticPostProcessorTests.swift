@@ -1,0 +1,57 @@
+import XCTest
+@testable import LDMSeg
+import NNRuntime
+
+final class PanopticPostProcessorTests: XCTestCase {
+    /// Logits [S, h, w]: `winner[i]` at `margin`, every other slot at -10 (sigmoid ~ 0).
+    func logits(slots: Int, width: Int, height: Int, winner: [Int], margin: Float) -> Tensor {
+        let n = width * height
+        let t = Tensor(shape: [slots, height, width], repeating: -10)
+        for i in 0..<n { t.data[winner[i] * n + i] = margin }
+        return t
+    }
+
+    func testConfidentSlotsSurviveAndWeakPixelsAreVoid() {
+        // 4x4 map, left half slot 3, right half slot 5; one pixel barely above the others.
+        var winner = (0..<16).map { ($0 % 4) < 2 ? 3 : 5 }
+        winner[15] = 7
+        let t = logits(slots: 8, width: 4, height: 4, winner: winner, margin: 20)
+        for k in 0..<8 { t.data[k * 16 + 15] = 0 }  // uniform at pixel 15: max prob 1/8 -> void
+        let p = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 2, overlapThreshold: 0.5))
+        let slots = p.slots(logits: t, height: 4, width: 4)
+        XCTAssertEqual(slots[0], 3)
+        XCTAssertEqual(slots[3], 5)
+        XCTAssertEqual(slots[15], -1)
+        XCTAssertEqual(slots.filter { $0 == 3 }.count, 8)
+    }
+
+    func testCountThresholdDropsSmallSegments() {
+        var winner = [Int](repeating: 1, count: 16)
+        winner[0] = 2
+        let t = logits(slots: 4, width: 4, height: 4, winner: winner, margin: 20)
+        let p = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 2, overlapThreshold: 0.5))
+        let slots = p.slots(logits: t, height: 4, width: 4)
+        XCTAssertEqual(slots[0], -1, "a 1-pixel segment is below count_th 2")
+        XCTAssertEqual(slots[1], 1)
+    }
+
+    func testOverlapThresholdDropsSlotsMostlyCoveredByOthers() {
+        // Slot 2 wins 4 pixels, but its own sigmoid is high on all 16: 4/16 < 0.5.
+        let winner = (0..<16).map { $0 < 4 ? 2 : 1 }
+        let t = logits(slots: 4, width: 4, height: 4, winner: winner, margin: 20)
+        for i in 4..<16 { t.data[2 * 16 + i] = 5 }  // sigmoid(5) > 0.5, still below slot 1's 20
+        let p = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 1, overlapThreshold: 0.5))
+        let slots = p.slots(logits: t, height: 4, width: 4)
+        XCTAssertEqual(Array(slots[0..<4]), [-1, -1, -1, -1])
+        XCTAssertEqual(slots[8], 1)
+    }
+
+    func testBilinearUpsamplingToOutputSize() {
+        let t = logits(slots: 3, width: 2, height: 2, winner: [1, 2, 1, 2], margin: 20)
+        let p = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 1, overlapThreshold: 0))
+        let slots = p.slots(logits: t, height: 4, width: 4)
+        XCTAssertEqual(slots[0], 1)
+        XCTAssertEqual(slots[3], 2)
+        XCTAssertEqual(slots.count, 16)
+    }
+}
