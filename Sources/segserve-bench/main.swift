@@ -57,4 +57,5 @@ struct Bench: ParsableCommand {
     }
 }
 
+BLASKernel.preferAVX512()
 Bench.main()

@@ -44,14 +44,6 @@ public struct Conv2D: Sendable {
         let (ho, wo) = outputSize(height: h, width: w)
         let out = Tensor(shape: [outChannels, ho, wo])
         let n = ho * wo, k = cin * kh * kw
-        let direct = kh == 1 && kw == 1 && stride == 1 && padding == .zero
-        let cols: UnsafeMutablePointer<Float>
-        if direct {
-            cols = x.data
-        } else {
-            cols = ws.buffer(Workspace.Slot.im2col, count: k * n)
-            im2col(x.data, cin: cin, h: h, w: w, kh: kh, kw: kw, ho: ho, wo: wo, into: cols)
-        }
         if let bias {
             // Seed the output with the bias so sgemm accumulates onto it (beta = 1).
             let b = bias.data
@@ -59,26 +51,44 @@ public struct Conv2D: Sendable {
                 for c in range { (out.data + c * n).update(repeating: b[c], count: n) }
             }
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans,
-                    Int32(outChannels), Int32(n), Int32(k),
-                    1, weight.data, Int32(k), cols, Int32(n),
-                    bias == nil ? 0 : 1, out.data, Int32(n))
+        let beta: Float = bias == nil ? 0 : 1
+        if kh == 1 && kw == 1 && stride == 1 && padding == .zero {
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(n), Int32(k),
+                        1, weight.data, Int32(k), x.data, Int32(n), beta, out.data, Int32(n))
+            return out
+        }
+        // im2col a band of output rows at a time: the column matrix of a 512x512 map would
+        // take over a GiB, a band stays near cache size.
+        let rowsPerBand = max(1, min(ho, Self.bandFloats / max(k * wo, 1)))
+        let cols = ws.buffer(Workspace.Slot.im2col, count: k * rowsPerBand * wo)
+        var y0 = 0
+        while y0 < ho {
+            let rows = min(rowsPerBand, ho - y0), nb = rows * wo
+            im2col(x.data, cin: cin, h: h, w: w, kh: kh, kw: kw, rows: y0..<(y0 + rows), wo: wo, into: cols)
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(nb), Int32(k),
+                        1, weight.data, Int32(k), cols, Int32(nb), beta, out.data + y0 * wo, Int32(n))
+            y0 += rows
+        }
         return out
     }
 
+    /// Column-matrix budget per band, in floats (8 MiB).
+    static let bandFloats = 1 << 21
+
+    /// Writes the `[Cin*kh*kw, rows*wo]` column matrix of output rows `rows`.
     private func im2col(_ src: UnsafeMutablePointer<Float>, cin: Int, h: Int, w: Int, kh: Int, kw: Int,
-                        ho: Int, wo: Int, into dst: UnsafeMutablePointer<Float>) {
+                        rows: Range<Int>, wo: Int, into dst: UnsafeMutablePointer<Float>) {
         let s = stride, pt = padding.top, pl = padding.left
-        let n = ho * wo
+        let n = rows.count * wo
         Parallel.forRange(cin, minPerThread: 4) { range in
             for c in range {
                 let plane = src + c * h * w
                 for ky in 0..<kh {
                     for kx in 0..<kw {
                         let row = dst + ((c * kh + ky) * kw + kx) * n
-                        for oy in 0..<ho {
+                        for oy in rows {
                             let iy = oy * s + ky - pt
-                            let line = row + oy * wo
+                            let line = row + (oy - rows.lowerBound) * wo
                             guard iy >= 0 && iy < h else {
                                 line.update(repeating: 0, count: wo)
                                 continue
