@@ -9,7 +9,9 @@ public enum BLASKernel {
     /// AVX-512 subsets that kernel needs and no core type was chosen. Call first in `main`.
     public static func preferAVX512() {
         guard ProcessInfo.processInfo.environment["OPENBLAS_CORETYPE"] == nil else { return }
-        guard let cpuinfo = try? String(contentsOfFile: "/proc/cpuinfo", encoding: .utf8),
+        // /proc files report size 0, so read through a handle rather than by stat size.
+        guard let handle = FileHandle(forReadingAtPath: "/proc/cpuinfo"),
+              let bytes = try? handle.readToEnd(), let cpuinfo = String(data: bytes, encoding: .utf8),
               let flagsLine = cpuinfo.split(separator: "\n").first(where: { $0.hasPrefix("flags") }) else { return }
         let flags = Set(flagsLine.split(separator: " ").map(String.init))
         guard ["avx512f", "avx512bw", "avx512dq", "avx512vl", "avx512cd"].allSatisfy(flags.contains) else { return }
