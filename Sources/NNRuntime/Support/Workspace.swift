@@ -29,5 +29,6 @@ public final class Workspace {
         public static let im2col = 0
         public static let attentionScores = 1
         public static let attentionOutput = 2
+        public static let winogradProducts = 3
     }
 }
