@@ -71,7 +71,17 @@ public final class SafeTensorsFile: @unchecked Sendable {
                 t.data[i] = Float(bitPattern: bits)
             }
         }
+        release(e.range)
         return t
+    }
+
+    /// Drops the mapped pages of a tensor already copied out, so loading a model costs its
+    /// weights once in resident memory rather than twice.
+    private func release(_ range: Range<Int>) {
+        let page = Int(sysconf(Int32(_SC_PAGESIZE)))
+        let start = (dataStart + range.lowerBound + page - 1) / page * page
+        let end = (dataStart + range.upperBound) / page * page
+        if end > start { madvise(mapping + start, end - start, Int32(MADV_DONTNEED)) }
     }
 
     static func parseHeader(_ data: Data, dataLength: Int, path: String) throws -> ([String: Entry], [String: String]) {
