@@ -30,7 +30,8 @@ public struct GroupNorm: Sendable {
                     let cc = g * per + ch
                     let scale = inv * (weight?.data[cc] ?? 1), shift = bias?.data[cc] ?? 0
                     let s = src + ch * plane, d = dst + ch * plane
-                    for i in 0..<plane { d[i] = activation.apply((s[i] - m) * scale + shift) }
+                    for i in 0..<plane { d[i] = (s[i] - m) * scale + shift }
+                    activation.applySerial(d, count: plane)
                 }
             }
         }
@@ -98,7 +99,8 @@ public struct ChannelLayerNorm: Sendable {
             for ch in 0..<c {
                 let s = x.data + ch * plane + lo, d = out.data + ch * plane + lo
                 let w = weight.data[ch], b = bias.data[ch]
-                for i in 0..<n { d[i] = activation.apply((s[i] - mean[i]) * sq[i] * w + b) }
+                for i in 0..<n { d[i] = (s[i] - mean[i]) * sq[i] * w + b }
+                activation.applySerial(d, count: n)
             }
         }
         return out
