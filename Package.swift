@@ -1,6 +1,13 @@
 // swift-tools-version:6.0
 import PackageDescription
 
+/// Release builds of the runtime target AVX2/FMA (x86-64-v3) on x86_64 hosts, where the
+/// vectorised loops run twice as wide; SEGSERVE_PORTABLE=1 builds for baseline x86-64.
+var runtimeFlags = ["-Ounchecked"]
+#if arch(x86_64)
+if Context.environment["SEGSERVE_PORTABLE"] == nil { runtimeFlags += ["-target-cpu", "haswell"] }
+#endif
+
 let package = Package(
     name: "segserve",
     platforms: [.macOS(.v14)],
@@ -25,7 +32,7 @@ let package = Package(
 
         // Tensors, ops and safetensors on OpenBLAS.
         .target(name: "NNRuntime", dependencies: ["COpenBLAS"],
-                swiftSettings: [.unsafeFlags(["-Ounchecked"], .when(configuration: .release))]),
+                swiftSettings: [.unsafeFlags(runtimeFlags, .when(configuration: .release))]),
         // PNG/JPEG codecs and pixel buffers.
         .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
         // The LDMSeg model: blocks, UNet, encoders, DDIM, post-processing, pipeline.

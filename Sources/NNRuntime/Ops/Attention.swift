@@ -14,6 +14,7 @@ public enum Attention {
         precondition(width % heads == 0 && k.shape[1] == width && v.shape[1] == width && v.shape[0] == nk,
                      "attention shapes q \(q.shape) k \(k.shape) v \(v.shape) heads \(heads)")
         let d = width / heads
+        if d % 8 == 0 && d <= 16 { return narrowHeads(q: q, k: k, v: v, heads: heads) }
         let out = Tensor(shape: [nq, width])
         let bk = min(nk, 4096)
         let bq = max(1, min(nq, maxScoreFloats / bk))
@@ -62,6 +63,51 @@ public enum Attention {
                     for j in 0..<d { o[j] *= inv }
                 }
                 q0 += rows
+            }
+        }
+        return out
+    }
+
+    /// Heads of 8 or 16 channels: BLAS packing costs more than the products, so each query
+    /// row is scored against keys transposed to `[d, Nk]` with 8-lane FMAs, one row at a time
+    /// (a row of Nk scores per thread is the only score memory).
+    static func narrowHeads(q: Tensor, k: Tensor, v: Tensor, heads: Int) -> Tensor {
+        typealias V8 = SIMD8<Float>
+        let nq = q.shape[0], nk = k.shape[0], width = q.shape[1], d = width / heads
+        let out = Tensor(shape: [nq, width])
+        let scale = 1 / Float(d).squareRoot()
+        let padded = (nk + 7) / 8 * 8
+        for h in 0..<heads {
+            // kt[t, j] = k[j, h*d + t], zero-padded to a multiple of 8 keys.
+            let kt = Tensor.zeros([d, padded])
+            for j in 0..<nk { for t in 0..<d { kt.data[t * padded + j] = k.data[j * width + h * d + t] } }
+            Parallel.forRange(nq, minPerThread: 16) { rows in
+                let scores = UnsafeMutablePointer<Float>.allocate(capacity: padded)
+                defer { scores.deallocate() }
+                for i in rows {
+                    let qi = q.data + i * width + h * d
+                    var j = 0
+                    while j < padded {
+                        var acc = V8(repeating: 0)
+                        for t in 0..<d {
+                            acc += V8(repeating: qi[t] * scale) * UnsafeRawPointer(kt.data + t * padded + j).loadUnaligned(as: V8.self)
+                        }
+                        UnsafeMutableRawPointer(scores + j).storeBytes(of: acc, as: V8.self)
+                        j += 8
+                    }
+                    let sum = expShiftedSum(scores, count: nk, shift: VectorMath.max(scores, count: nk))
+                    let inv = 1 / sum
+                    let o = out.data + i * width + h * d
+                    var lo = V8(repeating: 0), hi = V8(repeating: 0)
+                    for j in 0..<nk {
+                        let p = V8(repeating: scores[j])
+                        let vj = v.data + j * width + h * d
+                        lo += p * UnsafeRawPointer(vj).loadUnaligned(as: V8.self)
+                        if d == 16 { hi += p * UnsafeRawPointer(vj + 8).loadUnaligned(as: V8.self) }
+                    }
+                    UnsafeMutableRawPointer(o).storeBytes(of: lo * inv, as: V8.self)
+                    if d == 16 { UnsafeMutableRawPointer(o + 8).storeBytes(of: hi * inv, as: V8.self) }
+                }
             }
         }
         return out
