@@ -18,7 +18,7 @@ public struct Conv2D: Sendable {
     public let bias: Tensor?   // [Cout]
     public let stride: Int
     public let padding: Padding
-    private let winograd: Winograd3x3?
+    private let winogradEligible: Bool
 
     public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding) {
         precondition(weight.rank == 4, "conv weight must be rank 4, got \(weight.shape)")
@@ -27,12 +27,11 @@ public struct Conv2D: Sendable {
         self.stride = stride
         self.padding = padding
         // Winograd pays off once channel counts make the sgemms dominate the transforms.
-        let eligible = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1)
-        winograd = eligible && weight.shape[0] >= 32 && weight.shape[1] >= 32 && Conv2D.useWinograd
-            ? Winograd3x3(weight: weight) : nil
+        winogradEligible = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1)
+            && weight.shape[0] >= 32 && weight.shape[1] >= 32
     }
 
-    /// Whether eligible 3x3 convs use Winograd F(2x2, 3x3); read when a conv is built.
+    /// Whether eligible 3x3 convs on large maps use Winograd F(2x2, 3x3).
     nonisolated(unsafe) public static var useWinograd = true
 
     public var outChannels: Int { weight.shape[0] }
@@ -49,7 +48,9 @@ public struct Conv2D: Sendable {
         precondition(x.rank == 3 && x.shape[0] == inChannels, "conv input \(x.shape) for weight \(weight.shape)")
         let (cin, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let kh = weight.shape[2], kw = weight.shape[3]
-        if let winograd { return winograd(x, bias: bias, ws) }
+        if winogradEligible && Conv2D.useWinograd && h * w >= Winograd3x3.minPixels {
+            return Winograd3x3.conv(x, weight: weight, bias: bias, ws)
+        }
         let (ho, wo) = outputSize(height: h, width: w)
         let out = Tensor(shape: [outChannels, ho, wo])
         let n = ho * wo, k = cin * kh * kw

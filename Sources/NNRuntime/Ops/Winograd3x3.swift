@@ -3,43 +3,47 @@ import COpenBLAS
 /// 3x3 stride-1 convolution with padding 1 by Winograd F(2x2, 3x3): each 2x2 output tile
 /// costs 16 multiplies per channel pair instead of 36, so the 16 batched sgemms do 2.25x
 /// fewer FLOPs than im2col. Tiles are processed in bands of rows to bound scratch memory.
-struct Winograd3x3: Sendable {
-    /// Transformed weights G g G^T, `[16, Cout, Cin]`.
-    let u: Tensor
-    let cout: Int
-    let cin: Int
-
+enum Winograd3x3 {
     /// Scratch budget per transformed band, in floats (16 MiB).
     static let bandFloats = 1 << 22
 
-    init(weight: Tensor) {
-        cout = weight.shape[0]
-        cin = weight.shape[1]
-        u = Tensor(shape: [16, cout, cin])
+    /// Maps with fewer output pixels than this use im2col: the per-call weight transform
+    /// would cost more than the multiplies it saves.
+    static let minPixels = 1024
+
+    /// G g G^T of every 3x3 kernel into `u` (`[16, Cout, Cin]`). Done per call rather than
+    /// kept: the transformed weights are 16/9 the size of the originals.
+    static func transformWeights(_ weight: Tensor, into u: UnsafeMutablePointer<Float>) {
+        let cout = weight.shape[0], cin = weight.shape[1]
         let plane = cout * cin
-        for o in 0..<cout {
-            for i in 0..<cin {
-                let g = weight.data + (o * cin + i) * 9
-                // Gg: [4, 3]
-                var gg = [Float](repeating: 0, count: 12)
-                for c in 0..<3 {
-                    let (g0, g1, g2) = (g[c], g[3 + c], g[6 + c])
-                    gg[c] = g0
-                    gg[3 + c] = 0.5 * (g0 + g1 + g2)
-                    gg[6 + c] = 0.5 * (g0 - g1 + g2)
-                    gg[9 + c] = g2
-                }
-                // (Gg) G^T: [4, 4]
-                for r in 0..<4 {
-                    let (a, b, c) = (gg[r * 3], gg[r * 3 + 1], gg[r * 3 + 2])
-                    let row = [a, 0.5 * (a + b + c), 0.5 * (a - b + c), c]
-                    for k in 0..<4 { u.data[(r * 4 + k) * plane + o * cin + i] = row[k] }
+        Parallel.forRange(cout, minPerThread: 8) { outputs in
+            for o in outputs {
+                for i in 0..<cin {
+                    let g = weight.data + (o * cin + i) * 9
+                    let dst = u + o * cin + i
+                    for r in 0..<4 {
+                        // Row r of G g (4x3), then times G^T.
+                        let (a, b, c): (Float, Float, Float)
+                        switch r {
+                        case 0: (a, b, c) = (g[0], g[1], g[2])
+                        case 1: (a, b, c) = (0.5 * (g[0] + g[3] + g[6]), 0.5 * (g[1] + g[4] + g[7]), 0.5 * (g[2] + g[5] + g[8]))
+                        case 2: (a, b, c) = (0.5 * (g[0] - g[3] + g[6]), 0.5 * (g[1] - g[4] + g[7]), 0.5 * (g[2] - g[5] + g[8]))
+                        default: (a, b, c) = (g[6], g[7], g[8])
+                        }
+                        dst[(r * 4 + 0) * plane] = a
+                        dst[(r * 4 + 1) * plane] = 0.5 * (a + b + c)
+                        dst[(r * 4 + 2) * plane] = 0.5 * (a - b + c)
+                        dst[(r * 4 + 3) * plane] = c
+                    }
                 }
             }
         }
     }
 
-    func callAsFunction(_ x: Tensor, bias: Tensor?, _ ws: Workspace) -> Tensor {
+    static func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, _ ws: Workspace) -> Tensor {
+        let cout = weight.shape[0], cin = weight.shape[1]
+        let u = ws.buffer(Workspace.Slot.winogradWeights, count: 16 * cout * cin)
+        transformWeights(weight, into: u)
         let h = x.shape[1], w = x.shape[2]
         let out = Tensor(shape: [cout, h, w])
         let th = (h + 1) / 2, tw = (w + 1) / 2
@@ -49,13 +53,13 @@ struct Winograd3x3: Sendable {
         var ty0 = 0
         while ty0 < th {
             let rows = min(bandRows, th - ty0), tiles = rows * tw
-            inputTransform(x, h: h, w: w, tileRows: ty0..<(ty0 + rows), tw: tw, into: vBuf)
+            inputTransform(x, cin: cin, h: h, w: w, tileRows: ty0..<(ty0 + rows), tw: tw, into: vBuf)
             for k in 0..<16 {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
-                            1, u.data + k * cout * cin, Int32(cin), vBuf + k * cin * tiles, Int32(tiles),
+                            1, u + k * cout * cin, Int32(cin), vBuf + k * cin * tiles, Int32(tiles),
                             0, mBuf + k * cout * tiles, Int32(tiles))
             }
-            outputTransform(mBuf, tiles: tiles, tileRows: ty0..<(ty0 + rows), tw: tw, bias: bias, into: out)
+            outputTransform(mBuf, cout: cout, tiles: tiles, tileRows: ty0..<(ty0 + rows), tw: tw, bias: bias, into: out)
             ty0 += rows
         }
         return out
@@ -64,7 +68,7 @@ struct Winograd3x3: Sendable {
     /// V[k, c, t] = (B^T d B)[k] for the 4x4 patch d of tile t (zero outside the image).
     /// The column transform runs along each input row, the row transform over whole tile rows,
     /// so every write is contiguous.
-    private func inputTransform(_ x: Tensor, h: Int, w: Int, tileRows: Range<Int>, tw: Int,
+    private static func inputTransform(_ x: Tensor, cin: Int, h: Int, w: Int, tileRows: Range<Int>, tw: Int,
                                 into v: UnsafeMutablePointer<Float>) {
         let tiles = tileRows.count * tw
         let stride = cin * tiles
@@ -108,7 +112,7 @@ struct Winograd3x3: Sendable {
     }
 
     /// out tile = A^T M A (+ bias), clipped at the image border.
-    private func outputTransform(_ m: UnsafeMutablePointer<Float>, tiles: Int, tileRows: Range<Int>, tw: Int,
+    private static func outputTransform(_ m: UnsafeMutablePointer<Float>, cout: Int, tiles: Int, tileRows: Range<Int>, tw: Int,
                                  bias: Tensor?, into out: Tensor) {
         let h = out.shape[1], w = out.shape[2]
         let stride = cout * tiles
