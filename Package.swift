@@ -61,7 +61,8 @@ let package = Package(
         ]),
 
         // Test targets: one per source target, added as each gains tests.
-        .testTarget(name: "NNRuntimeTests", dependencies: ["NNRuntime"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime"], resources: [.copy("Fixtures")]),
+        .target(name: "TestSupport", dependencies: ["NNRuntime"], path: "Tests/TestSupport"),
+        .testTarget(name: "NNRuntimeTests", dependencies: ["NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
     ]
 )

@@ -2,24 +2,31 @@
 /// model expects, with a record of which tensors were used so leftovers can be reported.
 public final class WeightStore: @unchecked Sendable {
     private let files: [SafeTensorsFile]
+    private let excluded: [String]
     private var used: Set<String> = []
 
-    public init(files: [SafeTensorsFile]) { self.files = files }
+    /// `exclude` hides names with these prefixes (fixtures keep inputs beside weights).
+    public init(files: [SafeTensorsFile], exclude: [String] = []) {
+        self.files = files
+        self.excluded = exclude
+    }
 
     public convenience init(path: String) throws { self.init(files: [try SafeTensorsFile(path: path)]) }
 
-    public var names: [String] { files.flatMap(\.names).sorted() }
+    public var names: [String] { files.flatMap(\.names).filter(visible).sorted() }
 
-    public func contains(_ name: String) -> Bool { files.contains { $0.entries[name] != nil } }
+    private func visible(_ name: String) -> Bool { !excluded.contains { name.hasPrefix($0) } }
+
+    public func contains(_ name: String) -> Bool { visible(name) && files.contains { $0.entries[name] != nil } }
 
     public func shape(_ name: String) -> [Int]? {
-        for f in files { if let e = f.entries[name] { return e.shape } }
+        for f in files where visible(name) { if let e = f.entries[name] { return e.shape } }
         return nil
     }
 
     /// The tensor `name`; `shape`, when given, must match exactly.
     public func tensor(_ name: String, shape: [Int]? = nil) throws -> Tensor {
-        for f in files where f.entries[name] != nil {
+        for f in files where visible(name) && f.entries[name] != nil {
             let t = try f.tensor(name)
             if let shape, shape != t.shape { throw NNError.shapeMismatch(name: name, expected: shape, actual: t.shape) }
             used.insert(name)

@@ -1,0 +1,103 @@
+import Foundation
+import XCTest
+import NNRuntime
+import TestSupport
+
+/// Every op against PyTorch on `Fixtures/ops.safetensors` (tools/reference/make_fixtures.py):
+/// relative error = max |ours - torch| / max |torch| <= 1e-4.
+final class OpsParityTests: XCTestCase {
+    var fixture: Fixture!
+    var cases: [String: Any] = [:]
+    let ws = Workspace()
+
+    override func setUpWithError() throws {
+        fixture = try Fixture("ops", in: .module)
+        cases = fixture.metadata("cases")
+        XCTAssertFalse(cases.isEmpty, "ops fixture has no cases")
+    }
+
+    func params(_ name: String) -> [String: Any] { cases[name] as? [String: Any] ?? [:] }
+    func t(_ name: String, _ role: String) throws -> Tensor { try fixture.tensor("\(name).\(role)") }
+    func has(_ name: String, _ role: String) -> Bool { fixture.file.entries["\(name).\(role)"] != nil }
+    func names(_ prefix: String) -> [String] { cases.keys.filter { $0.hasPrefix(prefix) }.sorted() }
+
+    func testConv2D() throws {
+        let all = names("conv2d")
+        XCTAssertGreaterThanOrEqual(all.count, 5)
+        for name in all {
+            let p = params(name)
+            let stride = p["stride"] as? Int ?? 1
+            let pad = p["padding"] as? [Int] ?? [0, 0, 0, 0]
+            let conv = Conv2D(weight: try t(name, "weight"), bias: has(name, "bias") ? try t(name, "bias") : nil,
+                              stride: stride, padding: Padding(top: pad[0], left: pad[1], bottom: pad[2], right: pad[3]))
+            assertClose(conv(try t(name, "input"), ws), try t(name, "output"), name)
+        }
+    }
+
+    func testConvTranspose2D() throws {
+        let name = "conv_transpose2d_k2s2"
+        let conv = try ConvTranspose2D(weight: try t(name, "weight"), bias: try t(name, "bias"))
+        assertClose(conv(try t(name, "input"), ws), try t(name, "output"), name)
+    }
+
+    func testLinear() throws {
+        let lin = Linear(weight: try t("linear", "weight"), bias: try t("linear", "bias"))
+        assertClose(lin(try t("linear", "input")), try t("linear", "output"), "linear")
+    }
+
+    func testNorms() throws {
+        let gp = params("group_norm")
+        let gn = GroupNorm(groups: gp["groups"] as? Int ?? 0, eps: Float(gp["eps"] as? Double ?? 0),
+                           weight: try t("group_norm", "weight"), bias: try t("group_norm", "bias"))
+        assertClose(gn(try t("group_norm", "input")), try t("group_norm", "output"), "group_norm")
+        let ln = LayerNorm(eps: Float(params("layer_norm")["eps"] as? Double ?? 0),
+                           weight: try t("layer_norm", "weight"), bias: try t("layer_norm", "bias"))
+        assertClose(ln(try t("layer_norm", "input")), try t("layer_norm", "output"), "layer_norm")
+        let cl = ChannelLayerNorm(eps: Float(params("layer_norm2d")["eps"] as? Double ?? 0),
+                                  weight: try t("layer_norm2d", "weight"), bias: try t("layer_norm2d", "bias"))
+        assertClose(cl(try t("layer_norm2d", "input")), try t("layer_norm2d", "output"), "layer_norm2d")
+    }
+
+    func testActivations() throws {
+        let table: [(String, Activation)] = [("silu", .silu), ("gelu", .gelu), ("relu", .relu), ("tanh", .tanh), ("sigmoid", .sigmoid)]
+        for (name, act) in table {
+            assertClose(try t(name, "input").applying(act), try t(name, "output"), tolerance: 2e-6, name)
+        }
+        assertClose(geglu(try t("geglu", "input")), try t("geglu", "output"), "geglu")
+        assertClose(softmax(try t("softmax", "input")), try t("softmax", "output"), tolerance: 1e-5, "softmax")
+    }
+
+    func testAttention() throws {
+        let all = names("attention")
+        XCTAssertGreaterThanOrEqual(all.count, 2)
+        for name in all {
+            let heads = params(name)["heads"] as? Int ?? 1
+            let out = Attention.multiHead(q: try t(name, "q"), k: try t(name, "k"), v: try t(name, "v"), heads: heads, ws)
+            assertClose(out, try t(name, "output"), name)
+        }
+    }
+
+    func testResize() throws {
+        for name in names("resize") {
+            let input = try t(name, "input"), expected = try t(name, "output")
+            let (h, w) = (expected.shape[1], expected.shape[2])
+            let out = name.contains("nearest") ? Resize.nearest(input, height: h, width: w) : Resize.bilinear(input, height: h, width: w)
+            assertClose(out, expected, tolerance: 1e-6, name)
+        }
+    }
+
+    func testTimestepEmbedding() throws {
+        let all = names("timestep_embedding")
+        XCTAssertGreaterThanOrEqual(all.count, 2)
+        for name in all {
+            let p = params(name)
+            let ts = try t(name, "t"), expected = try t(name, "output")
+            let dim = expected.shape[1]
+            for (i, step) in ts.array.enumerated() {
+                let e = timestepEmbedding(step, dim: dim, flipSinToCos: p["flip_sin_to_cos"] as? Bool ?? true,
+                                          freqShift: Float(p["downscale_freq_shift"] as? Double ?? p["shift"] as? Double ?? 0))
+                assertClose(e, expected.slice(i..<(i + 1)).reshaped([dim]), "\(name) t=\(step)")
+            }
+        }
+    }
+}
