@@ -18,7 +18,7 @@ public struct Conv2D: Sendable {
     public let bias: Tensor?   // [Cout]
     public let stride: Int
     public let padding: Padding
-    private let winogradEligible: Bool
+    private let winograd: WinogradWeights?
 
     public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding) {
         precondition(weight.rank == 4, "conv weight must be rank 4, got \(weight.shape)")
@@ -27,8 +27,9 @@ public struct Conv2D: Sendable {
         self.stride = stride
         self.padding = padding
         // Winograd pays off once channel counts make the sgemms dominate the transforms.
-        winogradEligible = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1)
+        let eligible = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1)
             && weight.shape[0] >= 32 && weight.shape[1] >= 32
+        winograd = eligible ? WinogradWeights() : nil
     }
 
     /// Whether eligible 3x3 convs on large maps use Winograd F(2x2, 3x3).
@@ -48,8 +49,8 @@ public struct Conv2D: Sendable {
         precondition(x.rank == 3 && x.shape[0] == inChannels, "conv input \(x.shape) for weight \(weight.shape)")
         let (cin, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let kh = weight.shape[2], kw = weight.shape[3]
-        if winogradEligible && Conv2D.useWinograd && h * w >= Winograd3x3.minPixels {
-            return Winograd3x3.conv(x, weight: weight, bias: bias, ws)
+        if let winograd, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels {
+            return Winograd3x3.conv(x, u: winograd.get(weight), bias: bias, ws)
         }
         let (ho, wo) = outputSize(height: h, width: w)
         let out = Tensor(shape: [outChannels, ho, wo])

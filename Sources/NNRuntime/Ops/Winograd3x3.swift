@@ -1,8 +1,26 @@
 import COpenBLAS
+import Foundation
 
 /// 3x3 stride-1 convolution with padding 1 by Winograd F(2x2, 3x3): each 2x2 output tile
 /// costs 16 multiplies per channel pair instead of 36, so the 16 batched sgemms do 2.25x
 /// fewer FLOPs than im2col. Tiles are processed in bands of rows to bound scratch memory.
+/// Transformed weights of one conv, made the first time the conv runs on a large map and
+/// kept (16/9 the size of its kernels): only convs at the high-resolution levels pay.
+final class WinogradWeights: @unchecked Sendable {
+    private let lock = NSLock()
+    private var cached: Tensor?
+
+    func get(_ weight: Tensor) -> Tensor {
+        lock.lock()
+        defer { lock.unlock() }
+        if let cached { return cached }
+        let u = Tensor(shape: [16, weight.shape[0], weight.shape[1]])
+        Winograd3x3.transformWeights(weight, into: u.data)
+        cached = u
+        return u
+    }
+}
+
 enum Winograd3x3 {
     /// Scratch budget per transformed band, in floats (16 MiB).
     static let bandFloats = 1 << 22
@@ -11,8 +29,7 @@ enum Winograd3x3 {
     /// would cost more than the multiplies it saves.
     static let minPixels = 1024
 
-    /// G g G^T of every 3x3 kernel into `u` (`[16, Cout, Cin]`). Done per call rather than
-    /// kept: the transformed weights are 16/9 the size of the originals.
+    /// G g G^T of every 3x3 kernel into `u` (`[16, Cout, Cin]`).
     static func transformWeights(_ weight: Tensor, into u: UnsafeMutablePointer<Float>) {
         let cout = weight.shape[0], cin = weight.shape[1]
         let plane = cout * cin
@@ -40,10 +57,9 @@ enum Winograd3x3 {
         }
     }
 
-    static func conv(_ x: Tensor, weight: Tensor, bias: Tensor?, _ ws: Workspace) -> Tensor {
-        let cout = weight.shape[0], cin = weight.shape[1]
-        let u = ws.buffer(Workspace.Slot.winogradWeights, count: 16 * cout * cin)
-        transformWeights(weight, into: u)
+    /// `u` holds the transformed weights of `[Cout, Cin, 3, 3]` kernels.
+    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, _ ws: Workspace) -> Tensor {
+        let cout = u.shape[1], cin = u.shape[2]
         let h = x.shape[1], w = x.shape[2]
         let out = Tensor(shape: [cout, h, w])
         let th = (h + 1) / 2, tw = (w + 1) / 2
@@ -56,7 +72,7 @@ enum Winograd3x3 {
             inputTransform(x, cin: cin, h: h, w: w, tileRows: ty0..<(ty0 + rows), tw: tw, into: vBuf)
             for k in 0..<16 {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
-                            1, u + k * cout * cin, Int32(cin), vBuf + k * cin * tiles, Int32(tiles),
+                            1, u.data + k * cout * cin, Int32(cin), vBuf + k * cin * tiles, Int32(tiles),
                             0, mBuf + k * cout * tiles, Int32(tiles))
             }
             outputTransform(mBuf, cout: cout, tiles: tiles, tileRows: ty0..<(ty0 + rows), tw: tw, bias: bias, into: out)

@@ -4,7 +4,7 @@ public final class Workspace {
     private var buffers: [UnsafeMutablePointer<Float>?]
     private var capacities: [Int]
 
-    public init(slots: Int = 5) {
+    public init(slots: Int = 4) {
         buffers = Array(repeating: nil, count: slots)
         capacities = Array(repeating: 0, count: slots)
     }
@@ -30,6 +30,5 @@ public final class Workspace {
         public static let attentionScores = 1
         public static let attentionOutput = 2
         public static let winogradProducts = 3
-        public static let winogradWeights = 4
     }
 }
