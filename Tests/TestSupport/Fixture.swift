@@ -26,9 +26,10 @@ public struct Fixture {
         return json.flatMap { try? JSONSerialization.jsonObject(with: $0) as? [String: Any] } ?? [:]
     }
 
-    /// The weights of this fixture (every tensor not under `__input__.` / `__output__.`).
-    public func weights() -> WeightStore {
-        WeightStore(files: [file], exclude: ["__input__.", "__output__."])
+    /// The weights of this fixture (every tensor not under `__input__.` / `__output__.`),
+    /// optionally mounted under a prefix.
+    public func weights(mountedAt prefix: String = "") -> WeightStore {
+        WeightStore(files: [file], exclude: ["__input__.", "__output__."], mountedAt: prefix)
     }
 }
 

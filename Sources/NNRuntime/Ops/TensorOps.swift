@@ -51,10 +51,11 @@ extension Tensor {
     }
 
     /// Adds `bias[c]` to every value of channel `c` of a `[C, ...]` tensor, in place.
-    public func addChannelBias(_ bias: UnsafePointer<Float>) {
+    public func addChannelBias(_ bias: Tensor) {
         let c = shape[0], plane = count / c
+        precondition(bias.count == c, "channel bias \(bias.shape) for \(shape)")
         for ch in 0..<c {
-            let p = data + ch * plane, b = bias[ch]
+            let p = data + ch * plane, b = bias.data[ch]
             for i in 0..<plane { p[i] += b }
         }
     }

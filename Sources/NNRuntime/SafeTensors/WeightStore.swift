@@ -3,31 +3,47 @@
 public final class WeightStore: @unchecked Sendable {
     private let files: [SafeTensorsFile]
     private let excluded: [String]
+    private let mount: String
     private var used: Set<String> = []
 
-    /// `exclude` hides names with these prefixes (fixtures keep inputs beside weights).
-    public init(files: [SafeTensorsFile], exclude: [String] = []) {
+    /// `exclude` hides file names with these prefixes (fixtures keep inputs beside weights);
+    /// `mountedAt` exposes every file name under that prefix (a lone module's state_dict read
+    /// by code that expects it inside a parent, `m.` + `norm1.weight`).
+    public init(files: [SafeTensorsFile], exclude: [String] = [], mountedAt mount: String = "") {
         self.files = files
         self.excluded = exclude
+        self.mount = mount
+    }
+
+    /// The file name behind an exposed name, nil when hidden or outside the mount.
+    private func fileName(_ name: String) -> String? {
+        guard name.hasPrefix(mount) else { return nil }
+        let inner = String(name.dropFirst(mount.count))
+        return excluded.contains { inner.hasPrefix($0) } ? nil : inner
     }
 
     public convenience init(path: String) throws { self.init(files: [try SafeTensorsFile(path: path)]) }
 
-    public var names: [String] { files.flatMap(\.names).filter(visible).sorted() }
+    public var names: [String] {
+        files.flatMap(\.names).filter { n in !excluded.contains { n.hasPrefix($0) } }.map { mount + $0 }.sorted()
+    }
 
-    private func visible(_ name: String) -> Bool { !excluded.contains { name.hasPrefix($0) } }
-
-    public func contains(_ name: String) -> Bool { visible(name) && files.contains { $0.entries[name] != nil } }
+    public func contains(_ name: String) -> Bool {
+        guard let inner = fileName(name) else { return false }
+        return files.contains { $0.entries[inner] != nil }
+    }
 
     public func shape(_ name: String) -> [Int]? {
-        for f in files where visible(name) { if let e = f.entries[name] { return e.shape } }
+        guard let inner = fileName(name) else { return nil }
+        for f in files { if let e = f.entries[inner] { return e.shape } }
         return nil
     }
 
     /// The tensor `name`; `shape`, when given, must match exactly.
     public func tensor(_ name: String, shape: [Int]? = nil) throws -> Tensor {
-        for f in files where visible(name) && f.entries[name] != nil {
-            let t = try f.tensor(name)
+        for f in files {
+            guard let inner = fileName(name), f.entries[inner] != nil else { continue }
+            let t = try f.tensor(inner)
             if let shape, shape != t.shape { throw NNError.shapeMismatch(name: name, expected: shape, actual: t.shape) }
             used.insert(name)
             return t

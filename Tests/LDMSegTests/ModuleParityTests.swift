@@ -1,0 +1,62 @@
+import XCTest
+@testable import LDMSeg
+import NNRuntime
+import TestSupport
+
+/// Each module against diffusers on its fixture (tools/reference/make_fixtures.py):
+/// relative error = max |ours - torch| / max |torch| <= 1e-4.
+final class ModuleParityTests: XCTestCase {
+    let ws = Workspace()
+
+    func testResnetBlock2D() throws {
+        let f = try Fixture("resnet_block", in: .module)
+        let config = f.metadata("config")
+        let block = try ResnetBlock2D(f.weights(mountedAt: "m."), "m", groups: config["groups"] as! Int, eps: 1e-5)
+        let temb = try f.tensor("__input__.temb")
+        Activation.silu.apply(temb.data, count: temb.count)  // the UNet hands blocks SiLU(emb)
+        assertClose(block(try f.tensor("__input__.x"), temb, ws), try f.tensor("__output__.y"), "resnet_block")
+    }
+
+    func testTransformer2D() throws {
+        for name in ["transformer2d", "transformer2d_linear"] {
+            let f = try Fixture(name, in: .module)
+            let config = f.metadata("config")
+            let t = try Transformer2D(f.weights(mountedAt: "m."), "m", heads: config["num_attention_heads"] as! Int,
+                                      groups: config["norm_num_groups"] as! Int)
+            assertClose(t(try f.tensor("__input__.x"), ws), try f.tensor("__output__.y"), name)
+        }
+    }
+
+    func testUNet() throws {
+        for name in ["unet_tiny", "unet_tiny3"] {
+            let f = try Fixture(name, in: .module)
+            let c = f.metadata("config")
+            var config = UNetConfig()
+            if let heads = c["attention_head_dim"] as? [Int] { config.attentionHeadDim = heads }
+            if let heads = c["attention_head_dim"] as? Int { config.attentionHeadDim = [heads] }
+            config.normNumGroups = c["norm_num_groups"] as! Int
+            let unet = try UNet2DCondition(weights: f.weights(), config: config)
+            let y = unet(try f.tensor("__input__.x"), timestep: Float(c["timestep"] as! Double), ws)
+            assertClose(y, try f.tensor("__output__.y"), name)
+        }
+    }
+
+    func testSDVAEEncoder() throws {
+        let f = try Fixture("vae_encoder", in: .module)
+        let enc = try SDVAEEncoder(weights: f.weights(), groups: f.metadata("config")["norm_num_groups"] as! Int)
+        XCTAssertEqual(enc.latentChannels, 4)
+        XCTAssertEqual(enc.downFactor, 2)
+        assertClose(enc.encode(try f.tensor("__input__.x"), ws), try f.tensor("__output__.mean"), "vae_encoder")
+    }
+
+    func testUNetRejectsCrossAttentionAndLeftoverTensors() throws {
+        let f = try Fixture("unet_tiny", in: .module)
+        var config = UNetConfig()
+        config.attentionHeadDim = [4]
+        config.normNumGroups = 7
+        XCTAssertThrowsError(try UNet2DCondition(weights: f.weights(), config: config)) { error in
+            guard case LDMSegError.invalidConfig(let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("groups"), message)
+        }
+    }
+}

@@ -1,0 +1,218 @@
+#!/usr/bin/env python3
+"""Golden fixtures for the Swift runtime, computed with PyTorch and diffusers on CPU.
+
+Writes (all seeded, byte-identical on re-runs, a few MB in total):
+  Tests/NNRuntimeTests/Fixtures/ops.safetensors       one case per op: `<case>.<role>` tensors,
+                                                       parameters in metadata["cases"] (JSON)
+  Tests/LDMSegTests/Fixtures/<module>.safetensors     a module's state_dict + `__input__.*` /
+                                                       `__output__.*`, its config in metadata["config"]
+
+Tensors drop the batch dimension: maps are [C, H, W], tokens [N, C].
+
+    python3 tools/reference/make_fixtures.py
+"""
+import json
+import os
+import sys
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+OPS_OUT = os.path.join("Tests", "NNRuntimeTests", "Fixtures")
+MODULES_OUT = os.path.join("Tests", "LDMSegTests", "Fixtures")
+ROOT = REPO  # where the Tests/ folders are written; --out-root changes it
+
+
+def randomize(module, gen, scale=0.5):
+    """Seeded non-trivial parameters: norms near 1, biases non-zero, weights ~ fan-in scaled."""
+    with torch.no_grad():
+        for name, p in module.named_parameters():
+            if p.dim() == 1 and ("norm" in name or name.endswith(".weight")):
+                if name.endswith("weight"):
+                    p.copy_(1 + 0.1 * torch.randn(p.shape, generator=gen))
+                else:
+                    p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+            elif p.dim() == 1:
+                p.copy_(0.1 * torch.randn(p.shape, generator=gen))
+            else:
+                fan_in = p[0].numel()
+                p.copy_(scale * torch.randn(p.shape, generator=gen) / fan_in ** 0.5)
+
+
+def remove_cross_attention(unet):
+    """LDMSeg drops attn2/norm2 from every transformer block."""
+    for m in unet.modules():
+        if hasattr(m, "attn2") and hasattr(m, "norm2") and hasattr(m, "attn1"):
+            m.attn2 = None
+            m.norm2 = None
+
+
+def save(path, tensors, metadata):
+    path = os.path.join(ROOT, path)
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    save_file({k: v.detach().float().clone().contiguous() for k, v in tensors.items()}, path,
+              metadata={k: json.dumps(v, sort_keys=True) for k, v in metadata.items()})
+
+
+def ops_fixture():
+    g = torch.Generator().manual_seed(1234)
+    t, cases = {}, {}
+
+    def add(name, params, **tensors):
+        cases[name] = params
+        for role, v in tensors.items():
+            t[f"{name}.{role}"] = v
+
+    x = torch.randn(1, 5, 9, 11, generator=g)
+    for name, stride, pad, bias in [("conv2d_k3s1p1", 1, (1, 1, 1, 1), True), ("conv2d_k3s2p1", 2, (1, 1, 1, 1), True),
+                                    ("conv2d_k3s2p1_nobias", 2, (1, 1, 1, 1), False),
+                                    ("conv2d_k3s2_pad0101", 2, (0, 0, 1, 1), True)]:
+        w = torch.randn(7, 5, 3, 3, generator=g) * 0.3
+        b = torch.randn(7, generator=g) if bias else None
+        top, left, bottom, right = pad
+        y = F.conv2d(F.pad(x, (left, right, top, bottom)), w, b, stride=stride)
+        extra = {"bias": b} if bias else {}
+        add(name, {"stride": stride, "padding": list(pad)}, input=x[0], weight=w, output=y[0], **extra)
+    w = torch.randn(7, 5, 1, 1, generator=g) * 0.3
+    b = torch.randn(7, generator=g)
+    add("conv2d_k1", {"stride": 1, "padding": [0, 0, 0, 0]}, input=x[0], weight=w, bias=b, output=F.conv2d(x, w, b)[0])
+
+    xt = torch.randn(1, 6, 5, 7, generator=g)
+    w = torch.randn(6, 4, 2, 2, generator=g) * 0.3
+    b = torch.randn(4, generator=g)
+    add("conv_transpose2d_k2s2", {}, input=xt[0], weight=w, bias=b, output=F.conv_transpose2d(xt, w, b, stride=2)[0])
+
+    xl = torch.randn(13, 24, generator=g)
+    w = torch.randn(10, 24, generator=g) * 0.3
+    b = torch.randn(10, generator=g)
+    add("linear", {}, input=xl, weight=w, bias=b, output=F.linear(xl, w, b))
+
+    xg = torch.randn(1, 8, 6, 5, generator=g) * 2 + 0.5
+    w, b = 1 + 0.1 * torch.randn(8, generator=g), torch.randn(8, generator=g) * 0.1
+    add("group_norm", {"groups": 4, "eps": 1e-6}, input=xg[0], weight=w, bias=b, output=F.group_norm(xg, 4, w, b, 1e-6)[0])
+    w2, b2 = 1 + 0.1 * torch.randn(24, generator=g), torch.randn(24, generator=g) * 0.1
+    add("layer_norm", {"eps": 1e-5}, input=xl, weight=w2, bias=b2, output=F.layer_norm(xl, (24,), w2, b2, 1e-5))
+    u = xg.mean(1, keepdim=True)
+    s = (xg - u).pow(2).mean(1, keepdim=True)
+    ln2d = w[:, None, None] * ((xg - u) / torch.sqrt(s + 1e-6)) + b[:, None, None]
+    add("layer_norm2d", {"eps": 1e-6}, input=xg[0], weight=w, bias=b, output=ln2d[0])
+
+    xa = torch.linspace(-6, 6, 1000)
+    for name, fn in [("silu", F.silu), ("gelu", F.gelu), ("relu", F.relu), ("tanh", torch.tanh), ("sigmoid", torch.sigmoid)]:
+        add(name, {}, input=xa, output=fn(xa))
+    xgg = torch.randn(13, 48, generator=g)
+    a, gate = xgg.chunk(2, dim=-1)
+    add("geglu", {}, input=xgg, output=a * F.gelu(gate))
+    xs = torch.randn(7, 33, generator=g) * 3
+    add("softmax", {}, input=xs, output=torch.softmax(xs, dim=-1))
+
+    for name, n, heads, d in [("attention_small", 37, 2, 16), ("attention_long", 1500, 2, 8), ("attention_wide", 300, 2, 40)]:
+        q, k, v = (torch.randn(n, heads * d, generator=g) for _ in range(3))
+        split = lambda z: z.view(n, heads, d).transpose(0, 1)
+        o = F.scaled_dot_product_attention(split(q), split(k), split(v)).transpose(0, 1).reshape(n, heads * d)
+        add(name, {"heads": heads}, q=q, k=k, v=v, output=o)
+
+    xr = torch.randn(1, 3, 5, 7, generator=g)
+    add("resize_nearest_x2", {}, input=xr[0], output=F.interpolate(xr, scale_factor=2, mode="nearest")[0])
+    add("resize_nearest_up", {}, input=xr[0], output=F.interpolate(xr, size=(13, 18), mode="nearest")[0])
+    add("resize_bilinear_up", {}, input=xr[0], output=F.interpolate(xr, size=(13, 18), mode="bilinear", align_corners=False)[0])
+    add("resize_bilinear_x2", {}, input=xr[0], output=F.interpolate(xr, scale_factor=2, mode="bilinear", align_corners=False)[0])
+    xd = torch.randn(1, 3, 20, 17, generator=g)
+    add("resize_bilinear_down", {}, input=xd[0], output=F.interpolate(xd, size=(7, 9), mode="bilinear", align_corners=False)[0])
+
+    from diffusers.models.embeddings import get_timestep_embedding
+    steps = torch.tensor([0.0, 1.0, 500.0, 999.0])
+    add("timestep_embedding", {"flip_sin_to_cos": True, "downscale_freq_shift": 0.0}, t=steps,
+        output=get_timestep_embedding(steps, 32, flip_sin_to_cos=True, downscale_freq_shift=0))
+    add("timestep_embedding_shift1", {"flip_sin_to_cos": False, "downscale_freq_shift": 1.0}, t=steps,
+        output=get_timestep_embedding(steps, 32, flip_sin_to_cos=False, downscale_freq_shift=1))
+    save(os.path.join(OPS_OUT, "ops.safetensors"), t, {"cases": cases})
+
+
+def module_fixture(name, module, config, inputs, outputs):
+    tensors = dict(module.state_dict())
+    tensors.update({f"__input__.{k}": v for k, v in inputs.items()})
+    tensors.update({f"__output__.{k}": v for k, v in outputs.items()})
+    save(os.path.join(MODULES_OUT, f"{name}.safetensors"), tensors, {"config": config})
+
+
+@torch.no_grad()
+def diffusers_fixtures():
+    from diffusers import AutoencoderKL, UNet2DConditionModel
+    from diffusers.models.resnet import ResnetBlock2D
+    from diffusers.models.transformers.transformer_2d import Transformer2DModel
+
+    g = torch.Generator().manual_seed(99)
+
+    cfg = dict(in_channels=32, out_channels=64, temb_channels=128, groups=8, eps=1e-5)
+    m = ResnetBlock2D(**cfg).eval()
+    randomize(m, g)
+    x, temb = torch.randn(1, 32, 8, 8, generator=g), torch.randn(1, 128, generator=g)
+    module_fixture("resnet_block", m, cfg, {"x": x[0], "temb": temb[0]}, {"y": m(x, temb)[0]})
+
+    for name, linear in [("transformer2d", False), ("transformer2d_linear", True)]:
+        cfg = dict(num_attention_heads=2, attention_head_dim=16, in_channels=32, norm_num_groups=8,
+                   cross_attention_dim=32, use_linear_projection=linear)
+        m = Transformer2DModel(**cfg).eval()
+        remove_cross_attention(m)
+        randomize(m, g)
+        x = torch.randn(1, 32, 8, 8, generator=g)
+        module_fixture(name, m, cfg, {"x": x[0]}, {"y": m(x).sample[0]})
+
+    unets = [
+        ("unet_tiny", dict(in_channels=8, out_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+                           down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                           up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), attention_head_dim=4,
+                           norm_num_groups=8, cross_attention_dim=32), (8, 16, 16), 500.0),
+        ("unet_tiny3", dict(in_channels=8, out_channels=4, block_out_channels=(16, 32, 32), layers_per_block=2,
+                            down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+                            up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+                            attention_head_dim=[2, 4, 4], norm_num_groups=8, cross_attention_dim=32,
+                            use_linear_projection=True), (8, 16, 24), 37.0),
+    ]
+    for name, cfg, shape, step in unets:
+        m = UNet2DConditionModel(**cfg).eval()
+        remove_cross_attention(m)
+        randomize(m, g)
+        x = torch.randn(1, *shape, generator=g)
+        y = m(x, torch.tensor([step]), encoder_hidden_states=None).sample
+        module_fixture(name, m, {**{k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}, "timestep": step},
+                       {"x": x[0]}, {"y": y[0]})
+
+    cfg = dict(in_channels=3, latent_channels=4, block_out_channels=(32, 64), layers_per_block=1, norm_num_groups=8,
+               down_block_types=("DownEncoderBlock2D",) * 2, up_block_types=("UpDecoderBlock2D",) * 2)
+    vae = AutoencoderKL(**cfg).eval()
+    randomize(vae, g)
+    x = torch.rand(1, 3, 32, 32, generator=g) * 2 - 1
+    mean = vae.encode(x).latent_dist.mean
+    state = {k: v for k, v in vae.state_dict().items() if k.startswith(("encoder.", "quant_conv."))}
+    tensors = dict(state, **{"__input__.x": x[0], "__output__.mean": mean[0]})
+    save(os.path.join(MODULES_OUT, "vae_encoder.safetensors"), tensors,
+         {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}})
+
+
+def main(out_root=REPO):
+    global ROOT
+    ROOT = out_root
+    torch.manual_seed(0)
+    torch.use_deterministic_algorithms(True)
+    ops_fixture()
+    diffusers_fixtures()
+    written = []
+    for d in (OPS_OUT, MODULES_OUT):
+        for f in sorted(os.listdir(os.path.join(ROOT, d))):
+            if f.endswith(".safetensors"):
+                written.append(os.path.join(d, f))
+    return written
+
+
+if __name__ == "__main__":
+    import argparse
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out-root", default=REPO, help="folder holding Tests/ (default: the repository)")
+    args = ap.parse_args()
+    for rel in main(args.out_root):
+        print(f"{rel}: {os.path.getsize(os.path.join(args.out_root, rel)) / 1024:.0f} KiB")
