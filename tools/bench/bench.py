@@ -13,7 +13,7 @@ import argparse, json, os, resource, subprocess, sys, tempfile, time
 import torch
 from safetensors.torch import save_file
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
@@ -39,8 +39,8 @@ def sd_vae():
 
 
 def taesd():
-    from ldmseg_torch.tiny_encoder import TinyEncoder
-    return TinyEncoder()
+    from ldmseg_reference import tiny_encoder
+    return tiny_encoder(width=64, latent=32)
 
 
 CONFIGS = {

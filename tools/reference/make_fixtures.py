@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from safetensors.torch import save_file
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools"))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 OPS_OUT = os.path.join("Tests", "NNRuntimeTests", "Fixtures")
 MODULES_OUT = os.path.join("Tests", "LDMSegTests", "Fixtures")
 ROOT = REPO  # where the Tests/ folders are written; --out-root changes it
@@ -194,6 +194,115 @@ def diffusers_fixtures():
          {"config": {k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()}})
 
 
+@torch.no_grad()
+def ldmseg_fixtures():
+    from diffusers import UNet2DConditionModel
+    import ldmseg_reference as ref
+
+    g = torch.Generator().manual_seed(7)
+    enc = ref.tiny_encoder(width=16, latent=8).eval()
+    randomize(enc, g)
+    x = torch.rand(1, 3, 32, 32, generator=g)
+    module_fixture("taesd_encoder", enc, {"width": 16, "latent": 8, "pool_blocks": [11, 12, 13]},
+                   {"x": x[0]}, {"latent": enc(x)[0]})
+
+    ae_cfg = dict(block_out=(8, 16, 16, 32), int_channels=32, groups=8)
+    ae = ref.MaskAutoencoder(**ae_cfg).eval()
+    randomize(ae, g)
+    slots = torch.randint(0, 128, (32, 32), generator=g)
+    bits = ref.bit_encode(slots)
+    mean = ae.encode(bits[None])
+    module_fixture("mask_ae", ae, {k: list(v) if isinstance(v, tuple) else v for k, v in ae_cfg.items()},
+                   {"slots": slots.float(), "bits": bits},
+                   {"mean": mean[0], "logits": ae.decode(mean)[0], "logits_x2": ae.decode_full(mean)[0]})
+
+    ddim = ref.LDMSegDDIM()
+    steps = 5
+    x0 = torch.randn(4, 6, 6, generator=g)
+    eps = torch.randn(steps, 4, 6, 6, generator=g)
+    xt = x0
+    traj = []
+    for i, t in enumerate(ddim.timesteps(steps)):
+        xt = ddim.step(xt, eps[i], t, steps, i == steps - 1)
+        traj.append(xt)
+    save(os.path.join(MODULES_OUT, "ddim.safetensors"),
+         {"__input__.x": x0, "__input__.eps": eps,
+          "__output__.trajectory": torch.stack(traj), "__output__.timesteps": torch.tensor(ddim.timesteps(steps)).float()},
+         {"config": {"steps": steps}})
+
+    tiny_model(g, ref, UNet2DConditionModel)
+
+
+def tiny_model(g, ref, UNet2DConditionModel):
+    """A whole model directory with random weights, and a segment + inpaint run through it."""
+    enc = ref.tiny_encoder(width=16, latent=8).eval()
+    ae = ref.MaskAutoencoder(block_out=(8, 16, 16, 32), int_channels=32, groups=8).eval()
+    unet_cfg = dict(in_channels=4 + 8, out_channels=4, block_out_channels=(16, 32), layers_per_block=1,
+                    down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), attention_head_dim=2,
+                    norm_num_groups=8, cross_attention_dim=16)
+    unet = UNet2DConditionModel(**unet_cfg).eval()
+    remove_cross_attention(unet)
+    for m in (enc, ae, unet):
+        randomize(m, g)
+    with torch.no_grad():  # keep the predicted x0, and so the mask latent, near unit scale
+        unet.conv_out.weight.mul_(0.1)
+        unet.conv_out.bias.mul_(0.1)
+    # Four live slots with sharp logits, so post-processing keeps several segments; the
+    # sharpness is the first (deterministic) choice that yields three segments and some void.
+    last = ae.decoder[-1]
+    base_weight = last.weight.detach().clone()
+    bias = torch.full_like(last.bias, -30.0)
+    bias[[3, 17, 42, 99]] = 0
+    last.bias.data.copy_(bias)
+    thresholds = {"mask_th": 0.5, "count_th": 8, "overlap_th": 0.2}
+    config = {
+        "format": "ldmseg", "format_version": 1, "name": "tiny-random",
+        "image_encoder": {"type": "taesd", "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
+                          "scaling_factor": 1.0},
+        "mask_autoencoder": {"weights": "mask_autoencoder.safetensors", "scaling_factor": 0.2, "norm_num_groups": 8},
+        "unet": {"weights": "unet.safetensors", "attention_head_dim": 2, "norm_num_groups": 8, "norm_eps": 1e-5,
+                 "flip_sin_to_cos": True, "freq_shift": 0},
+        "scheduler": {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+                      "beta_schedule": "scaled_linear"},
+        "inference": {"steps": 4, "resolution": 64, **thresholds},
+    }
+
+    pipe = ref.Pipeline(enc, ae, unet)
+    H, W, steps, resolution = 40, 56, 4, 64
+    image = torch.randint(0, 256, (H, W, 3), generator=g, dtype=torch.uint8)
+    noise = torch.randn(1, 4, 8, 8, generator=g)
+    known_noise = torch.randn(1, 4, 8, 8, generator=g)
+    for sharpness in (10, 5, 3, 2, 1, 0.5, 0.25):
+        last.weight.data.copy_(base_weight * sharpness)
+        ids, image_latent, latent = pipe.segment(image, noise, steps, resolution, thresholds)
+        if len(ids.unique()) >= 4 and (ids == 0).any():
+            break
+    partial = torch.zeros(H, W, dtype=torch.long)
+    partial[:20, :28] = 1000
+    partial[20:, 28:] = 70000
+    partial[:20, 28:] = 5
+    known = torch.zeros(H, W, dtype=torch.bool)
+    known[:20, :] = True
+    known[20:, 28:] = True
+    inpainted, inpaint_latent = pipe.inpaint(image, partial, known, noise, known_noise, steps, resolution, thresholds)
+    assert len(ids.unique()) >= 4, f"segment produced {ids.unique().tolist()}"
+    directory = os.path.join(ROOT, MODULES_OUT, "tiny_model")
+    os.makedirs(directory, exist_ok=True)
+    for name, module in [("image_encoder", enc), ("mask_autoencoder", ae), ("unet", unet)]:
+        save_file({k: v.detach().float().clone().contiguous() for k, v in module.state_dict().items()},
+                  os.path.join(directory, f"{name}.safetensors"))
+    with open(os.path.join(directory, "config.json"), "w") as f:
+        json.dump(config, f, indent=2, sort_keys=True)
+        f.write("\n")
+    save(os.path.join(MODULES_OUT, "tiny_model_io.safetensors"), {
+        "__input__.image": image.float(), "__input__.noise": noise[0], "__input__.known_noise": known_noise[0],
+        "__input__.partial": partial.float(), "__input__.known": known.float(),
+        "__output__.image_latent": image_latent[0], "__output__.latent": latent[0], "__output__.ids": ids.float(),
+        "__output__.inpaint_latent": inpaint_latent[0], "__output__.inpainted": inpainted.float(),
+    }, {"config": {"steps": steps, "resolution": resolution, **thresholds}})
+
+
 def main(out_root=REPO):
     global ROOT
     ROOT = out_root
@@ -201,11 +310,14 @@ def main(out_root=REPO):
     torch.use_deterministic_algorithms(True)
     ops_fixture()
     diffusers_fixtures()
+    ldmseg_fixtures()
     written = []
     for d in (OPS_OUT, MODULES_OUT):
         for f in sorted(os.listdir(os.path.join(ROOT, d))):
             if f.endswith(".safetensors"):
                 written.append(os.path.join(d, f))
+    model_dir = os.path.join(MODULES_OUT, "tiny_model")
+    written += [os.path.join(model_dir, f) for f in sorted(os.listdir(os.path.join(ROOT, model_dir)))]
     return written
 
 

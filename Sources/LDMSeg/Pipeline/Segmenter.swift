@@ -19,12 +19,22 @@ public final class Segmenter {
     /// Panoptic segmentation of an RGB8 image (`rgb.count == width * height * 3`).
     public func segment(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions,
                         progress: Progress = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> PanopticResult {
+        try segment(rgb: rgb, width: width, height: height, options: options, noise: nil,
+                    progress: progress, isCancelled: isCancelled).result
+    }
+
+    /// `segment` with the initial noise given (nil: drawn from `options.seed`); also returns
+    /// the image latent and the final mask latent.
+    func segment(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions, noise: Tensor?,
+                 progress: Progress = { _, _ in }, isCancelled: () -> Bool = { false })
+        throws -> (result: PanopticResult, imageLatent: Tensor, latent: Tensor) {
         let frame = try prepare(rgb: rgb, width: width, height: height, options: options)
-        var noise = GaussianNoise(seed: options.seed)
-        let x = noise.tensor(frame.latentShape)
+        var generator = GaussianNoise(seed: options.seed)
+        let x = noise?.copy() ?? generator.tensor(frame.latentShape)
         let latent = try denoise(x, image: frame.imageLatent, known: nil, options: options, progress: progress, isCancelled: isCancelled)
         let slots = decode(latent, frame: frame, options: options)
-        return PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
+        let result = PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
+        return (result, frame.imageLatent, latent)
     }
 
     /// Completes a partial panoptic map. `partial` holds an id per pixel (0 = void); `known`
@@ -32,6 +42,14 @@ public final class Segmenter {
     public func inpaint(rgb: [UInt8], width: Int, height: Int, partial: [UInt32], known: [Bool]? = nil,
                         options: SegmentationOptions, progress: Progress = { _, _ in },
                         isCancelled: () -> Bool = { false }) throws -> PanopticResult {
+        try inpaint(rgb: rgb, width: width, height: height, partial: partial, known: known, options: options,
+                    noise: nil, progress: progress, isCancelled: isCancelled)
+    }
+
+    /// `inpaint` with the initial and known-cell noise given (nil: both drawn from the seed).
+    func inpaint(rgb: [UInt8], width: Int, height: Int, partial: [UInt32], known: [Bool]?,
+                 options: SegmentationOptions, noise: (initial: Tensor, known: Tensor)?,
+                 progress: Progress = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> PanopticResult {
         guard partial.count == width * height, known.map({ $0.count == width * height }) ?? true else {
             throw LDMSegError.invalidMask(reason: "mask is \(partial.count) pixels, image \(width)x\(height)")
         }
@@ -39,9 +57,9 @@ public final class Segmenter {
         let remap = try SlotRemapping(ids: partial, known: knownMask, capacity: model.maskAutoencoder.slots - 1)
         let frame = try prepare(rgb: rgb, width: width, height: height, options: options)
         let (zKnown, cells) = encodeKnown(remap.slots(partial, known: knownMask), knownMask, frame: frame)
-        var noise = GaussianNoise(seed: options.seed)
-        let x = noise.tensor(frame.latentShape)
-        let knownNoise = noise.tensor(frame.latentShape)
+        var generator = GaussianNoise(seed: options.seed)
+        let x = noise?.initial.copy() ?? generator.tensor(frame.latentShape)
+        let knownNoise = noise?.known ?? generator.tensor(frame.latentShape)
         let latent = try denoise(x, image: frame.imageLatent, known: (zKnown, cells, knownNoise), options: options,
                                  progress: progress, isCancelled: isCancelled)
         let slots = decode(latent, frame: frame, options: options)
@@ -58,7 +76,8 @@ public final class Segmenter {
         let workWidth, workHeight: Int  // after resizing, before padding
         let padWidth, padHeight: Int
         let imageLatent: Tensor          // [Li, padH/8, padW/8]
-        var latentShape: [Int] { [4, imageLatent.shape[1], imageLatent.shape[2]] }
+        let latentChannels: Int
+        var latentShape: [Int] { [latentChannels, imageLatent.shape[1], imageLatent.shape[2]] }
     }
 
     func prepare(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions) throws -> Frame {
@@ -88,7 +107,8 @@ public final class Segmenter {
         }
         if lo != 0 || span != 1 { for i in 0..<padded.count { padded.data[i] = padded.data[i] * span + lo } }
         let latent = model.imageEncoder.encode(padded, ws).scaled(by: model.config.imageEncoder.scalingFactor)
-        return Frame(width: width, height: height, workWidth: ww, workHeight: wh, padWidth: pw, padHeight: ph, imageLatent: latent)
+        return Frame(width: width, height: height, workWidth: ww, workHeight: wh, padWidth: pw, padHeight: ph,
+                     imageLatent: latent, latentChannels: model.maskAutoencoder.latentChannels)
     }
 
     typealias KnownLatent = (z: Tensor, cells: [Bool], noise: Tensor)

@@ -1,0 +1,103 @@
+import XCTest
+@testable import LDMSeg
+import NNRuntime
+import TestSupport
+
+/// The LDMSeg parts and the whole pipeline against tools/reference/ldmseg_reference.py.
+final class LDMSegParityTests: XCTestCase {
+    let ws = Workspace()
+
+    func testTinyEncoder() throws {
+        let f = try Fixture("taesd_encoder", in: .module)
+        let enc = try TinyEncoder(weights: f.weights())
+        XCTAssertEqual(enc.latentChannels, 8)
+        XCTAssertEqual(enc.downFactor, 8)
+        assertClose(enc.encode(try f.tensor("__input__.x"), ws), try f.tensor("__output__.latent"), "taesd_encoder")
+    }
+
+    func testMaskAutoencoder() throws {
+        let f = try Fixture("mask_ae", in: .module)
+        let ae = try MaskAutoencoder(weights: f.weights(), groups: 8)
+        XCTAssertEqual([ae.bits, ae.slots, ae.latentChannels, ae.downFactor, ae.interpolationFactor], [7, 128, 4, 8, 2])
+        let slots = try f.tensor("__input__.slots").array.map { Int32($0) }
+        let bits = BitEncoding.encode(slots: slots, width: 32, height: 32, bits: 7)
+        assertClose(bits, try f.tensor("__input__.bits"), tolerance: 0, "bit encoding")
+        let mean = ae.encode(bits, ws)
+        assertClose(mean, try f.tensor("__output__.mean"), "mask encoder")
+        let logits = ae.decode(try f.tensor("__output__.mean"), ws)
+        assertClose(logits, try f.tensor("__output__.logits"), "mask decoder")
+        assertClose(Resize.bilinear(logits, height: 32, width: 32), try f.tensor("__output__.logits_x2"), "x2 logits")
+    }
+
+    func testDDIMTrajectory() throws {
+        let f = try Fixture("ddim", in: .module)
+        let s = try DDIMScheduler()
+        let eps = try f.tensor("__input__.eps"), expected = try f.tensor("__output__.trajectory")
+        let steps = eps.shape[0]
+        XCTAssertEqual(s.timesteps(steps: steps).map(Float.init), try f.tensor("__output__.timesteps").array)
+        let x = try f.tensor("__input__.x")
+        for (i, t) in s.timesteps(steps: steps).enumerated() {
+            s.step(x, eps: eps.slice(i..<(i + 1)).reshaped(x.shape), t: t, steps: steps, last: i == steps - 1)
+            assertClose(x, expected.slice(i..<(i + 1)).reshaped(x.shape), "step \(i) (t=\(t))")
+        }
+    }
+
+    /// A whole segment and inpaint run of a random tiny model: latents within 1e-4 / 1e-3, and
+    /// panoptic ids equal on at least 99.9% of pixels.
+    func testTinyModelPipeline() throws {
+        let dir = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/tiny_model", withExtension: nil))
+        let model = try LDMSegModel(directory: dir.path)
+        let io = try Fixture("tiny_model_io", in: .module)
+        let image = try io.tensor("__input__.image")
+        let (h, w) = (image.shape[0], image.shape[1])
+        let rgb = image.array.map { UInt8($0) }
+        var options = model.defaultOptions
+        XCTAssertEqual(options.steps, 4)
+        options.seed = 0
+        let segmenter = Segmenter(model: model)
+        var progress: [Int] = []
+        let run = try segmenter.segment(rgb: rgb, width: w, height: h, options: options,
+                                        noise: try io.tensor("__input__.noise"), progress: { step, _ in progress.append(step) })
+        XCTAssertEqual(progress, [1, 2, 3, 4])
+        assertClose(run.imageLatent, try io.tensor("__output__.image_latent"), "image latent")
+        assertClose(run.latent, try io.tensor("__output__.latent"), tolerance: 1e-3, "mask latent after DDIM")
+        let expected = try io.tensor("__output__.ids").array.map { UInt32($0) }
+        assertAgreement(run.result.ids, expected, "segment")
+        XCTAssertGreaterThanOrEqual(Set(expected).count, 4)
+
+        let partial = try io.tensor("__input__.partial").array.map { UInt32($0) }
+        let known = try io.tensor("__input__.known").array.map { $0 > 0.5 }
+        let inpainted = try segmenter.inpaint(rgb: rgb, width: w, height: h, partial: partial, known: known, options: options,
+                                              noise: (try io.tensor("__input__.noise"), try io.tensor("__input__.known_noise")))
+        assertAgreement(inpainted.ids, try io.tensor("__output__.inpainted").array.map { UInt32($0) }, "inpaint")
+        for i in 0..<partial.count where known[i] { XCTAssertEqual(inpainted.ids[i], partial[i]) }
+    }
+
+    func testSameSeedSameResultAndCancellation() throws {
+        let dir = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/tiny_model", withExtension: nil))
+        let model = try LDMSegModel(directory: dir.path)
+        let rgb = (0..<(30 * 20 * 3)).map { UInt8(($0 * 37) % 256) }
+        var options = model.defaultOptions
+        options.seed = 42
+        let a = try Segmenter(model: model).segment(rgb: rgb, width: 30, height: 20, options: options)
+        let b = try Segmenter(model: model).segment(rgb: rgb, width: 30, height: 20, options: options)
+        XCTAssertEqual(a, b)
+        var calls = 0
+        XCTAssertThrowsError(try Segmenter(model: model).segment(rgb: rgb, width: 30, height: 20, options: options,
+                                                                 isCancelled: { calls += 1; return calls > 2 })) {
+            XCTAssertEqual($0 as? LDMSegError, .cancelled)
+        }
+        XCTAssertThrowsError(try Segmenter(model: model).segment(rgb: [], width: 0, height: 0, options: options))
+        let limited = Segmenter(model: model, maxPixels: 100)
+        XCTAssertThrowsError(try limited.segment(rgb: rgb, width: 30, height: 20, options: options)) {
+            XCTAssertEqual($0 as? LDMSegError, .tooManyPixels(width: 30, height: 20, limit: 100))
+        }
+    }
+
+    func assertAgreement(_ a: [UInt32], _ b: [UInt32], _ label: String, file: StaticString = #filePath, line: UInt = #line) {
+        XCTAssertEqual(a.count, b.count, label, file: file, line: line)
+        let same = zip(a, b).filter { $0 == $1 }.count
+        let fraction = Double(same) / Double(max(b.count, 1))
+        XCTAssertGreaterThanOrEqual(fraction, 0.999, "\(label): \(same)/\(b.count) pixels agree", file: file, line: line)
+    }
+}

@@ -1,0 +1,217 @@
+"""PyTorch reference of the LDMSeg inference path, exactly as segserve computes it.
+
+Covers what diffusers does not provide: the TAESD-family image encoder, the LDMSeg mask
+auto-encoder (`GeneralVAESeg` key layout), bit encoding, the LDMSeg DDIM sampler,
+post-processing, and the segment / inpaint pipelines (DESIGN §2). The UNet is diffusers'
+`UNet2DConditionModel` with cross-attention removed.
+"""
+import math
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+def conv3(n_in, n_out, **kw):
+    return nn.Conv2d(n_in, n_out, 3, padding=1, **kw)
+
+
+class TinyBlock(nn.Module):
+    """TAESD Block: relu(conv(x') + skip(x')), x' = x + pool(x) when a pool branch exists."""
+
+    def __init__(self, n_in, n_out, pool=False):
+        super().__init__()
+        self.conv = nn.Sequential(conv3(n_in, n_out), nn.ReLU(), conv3(n_out, n_out), nn.ReLU(), conv3(n_out, n_out))
+        self.skip = nn.Conv2d(n_in, n_out, 1, bias=False) if n_in != n_out else nn.Identity()
+        self.fuse = nn.ReLU()
+        self.pool = nn.Sequential(nn.Conv2d(n_in, 4 * n_in, 1, bias=False), nn.GroupNorm(4, 4 * n_in), nn.ReLU(),
+                                  nn.Conv2d(4 * n_in, n_in, 1, bias=False)) if pool else None
+
+    def forward(self, x):
+        if self.pool is not None:
+            x = x + self.pool(x)
+        return self.fuse(self.conv(x) + self.skip(x))
+
+
+def tiny_encoder(width=64, latent=32, pool_blocks=(11, 12, 13)):
+    """TAESD-family encoder, state_dict indices as in taef2_encoder.pth; input RGB in [0, 1]."""
+    layers = []
+    for i in range(15):
+        if i == 0:
+            layers.append(conv3(3, width))
+        elif i in (2, 6, 10):
+            layers.append(conv3(width, width, stride=2, bias=False))
+        elif i == 14:
+            layers.append(conv3(width, latent))
+        else:
+            layers.append(TinyBlock(width, width, pool=i in pool_blocks))
+    return nn.Sequential(*layers)
+
+
+class LayerNorm2d(nn.Module):
+    """LayerNorm over the channels of each pixel (LDMSeg / detectron2)."""
+
+    def __init__(self, channels, eps=1e-6):
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(channels))
+        self.bias = nn.Parameter(torch.zeros(channels))
+        self.eps = eps
+
+    def forward(self, x):
+        u = x.mean(1, keepdim=True)
+        s = (x - u).pow(2).mean(1, keepdim=True)
+        return self.weight[:, None, None] * ((x - u) / torch.sqrt(s + self.eps)) + self.bias[:, None, None]
+
+
+class MaskAutoencoder(nn.Module):
+    """LDMSeg `GeneralVAESeg` (gaussian, no mid blocks): keys encoder.0-15 / decoder.0-10."""
+
+    def __init__(self, bits=7, block_out=(32, 64, 128, 256), int_channels=256, latent=4, upscalers=2,
+                 slots=128, groups=32, scaling_factor=0.2):
+        super().__init__()
+        enc = [nn.Conv2d(bits, block_out[0], 3, padding=1), nn.SiLU()]
+        for c_in, c_out in zip(block_out[:-1], block_out[1:]):
+            enc += [nn.Conv2d(c_in, c_in, 3, padding=1), nn.Conv2d(c_in, c_out, 3, padding=1, stride=2), nn.SiLU()]
+        enc += [nn.Conv2d(block_out[-1], int_channels, 3, padding=1), nn.Identity(),
+                nn.GroupNorm(groups, int_channels, eps=1e-6), nn.SiLU(), nn.Conv2d(int_channels, 2 * latent, 3, padding=1)]
+        self.encoder = nn.Sequential(*enc)
+        dec = [nn.Conv2d(latent, int_channels, 3, padding=1), nn.Identity()]
+        for _ in range(upscalers):
+            dec += [nn.ConvTranspose2d(int_channels, int_channels, 2, stride=2), LayerNorm2d(int_channels), nn.SiLU()]
+        dec += [nn.GroupNorm(groups, int_channels), nn.SiLU(), nn.Conv2d(int_channels, slots, 3, padding=1)]
+        self.decoder = nn.Sequential(*dec)
+        self.latent = latent
+        self.scaling_factor = scaling_factor
+        self.interpolation = 2 ** (len(block_out) - 1) // 2 ** upscalers
+
+    def encode(self, bits):
+        return self.encoder(bits)[:, :self.latent]
+
+    def decode(self, z):
+        return self.decoder(z)
+
+    def decode_full(self, z):
+        logits = self.decoder(z)
+        if self.interpolation != 1:
+            logits = F.interpolate(logits, scale_factor=self.interpolation, mode="bilinear", align_corners=False)
+        return logits
+
+
+def bit_encode(slots, known=None, bits=7):
+    """[H, W] int slots -> [bits, H, W]: bit k of the slot as +-1, unknown/void pixels 0."""
+    known = slots != 0 if known is None else known
+    out = torch.stack([((slots >> k) & 1).float() for k in range(bits)]) * 2 - 1
+    return out * known[None].float()
+
+
+class LDMSegDDIM:
+    """DDIM, eta 0: timesteps (N-1)r ... 0 shifted by r-1, final alpha = alphas_cumprod[0]."""
+
+    def __init__(self, train_steps=1000, beta_start=0.00085, beta_end=0.012):
+        betas = torch.linspace(beta_start ** 0.5, beta_end ** 0.5, train_steps, dtype=torch.float32) ** 2
+        self.alphas_cumprod = torch.cumprod(1 - betas, 0)
+        self.train_steps = train_steps
+
+    def timesteps(self, steps):
+        r = self.train_steps // steps
+        return [i * r + r - 1 for i in reversed(range(steps))]
+
+    def previous_alpha(self, t, steps):
+        prev = t - self.train_steps // steps
+        return self.alphas_cumprod[prev] if prev >= 0 else self.alphas_cumprod[0]
+
+    def step(self, x, eps, t, steps, last):
+        a, ap = self.alphas_cumprod[t], self.previous_alpha(t, steps)
+        x0 = (x - (1 - a).sqrt() * eps) / a.sqrt()
+        return x0 if last else ap.sqrt() * x0 + (1 - ap).sqrt() * eps
+
+
+def postprocess(logits, height, width, mask_th=0.5, count_th=512, overlap_th=0.5):
+    """[S, h, w] logits -> [H, W] slots (-1 void): bilinear to H x W, argmax, void where the top
+    softmax probability < mask_th, drop slots with < count_th pixels or whose argmax area over
+    their sigmoid >= mask_th area is < overlap_th."""
+    logits = F.interpolate(logits[None], size=(height, width), mode="bilinear", align_corners=False)[0]
+    prob, slot = torch.softmax(logits, 0).max(0)
+    slot = torch.where(prob >= mask_th, slot, torch.full_like(slot, -1))
+    sig_area = (logits >= math.log(mask_th / (1 - mask_th))).flatten(1).sum(1)
+    for s in slot.unique().tolist():
+        if s < 0:
+            continue
+        area = int((slot == s).sum())
+        if area < count_th or area / max(int(sig_area[s]), 1) < overlap_th:
+            slot[slot == s] = -1
+    return slot
+
+
+class Pipeline:
+    def __init__(self, image_encoder, mask_ae, unet, input_range=(0.0, 1.0), image_scale=1.0, size_multiple=64):
+        self.image_encoder, self.mask_ae, self.unet = image_encoder, mask_ae, unet
+        self.input_range, self.image_scale, self.multiple = input_range, image_scale, size_multiple
+        self.ddim = LDMSegDDIM()
+
+    def prepare(self, image, resolution):
+        """uint8 [H, W, 3] -> (working h, w, padded pixels [1, 3, ph, pw], image latent)."""
+        H, W = image.shape[:2]
+        scale = resolution / max(H, W)
+        h, w = max(1, round(H * scale)), max(1, round(W * scale))
+        x = image.permute(2, 0, 1)[None].float() / 255
+        if (h, w) != (H, W):
+            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        ph, pw = -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
+        x = F.pad(x, (0, pw - w, 0, ph - h))
+        lo, hi = self.input_range
+        x = x * (hi - lo) + lo
+        return h, w, x, self.image_encoder(x) * self.image_scale
+
+    def denoise(self, x, image_latent, steps, known=None):
+        ts = self.ddim.timesteps(steps)
+        for i, t in enumerate(ts):
+            eps = self.unet(torch.cat([x, image_latent], 1), t, encoder_hidden_states=None).sample
+            last = i == len(ts) - 1
+            x = self.ddim.step(x, eps, t, steps, last)
+            if known is not None:
+                z, cells, noise = known
+                a = torch.tensor(1.0) if last else self.ddim.previous_alpha(t, steps)
+                x = torch.where(cells, a.sqrt() * z + (1 - a).sqrt() * noise, x)
+        return x
+
+    def decode(self, latent, h, w, H, W, thresholds):
+        logits = self.mask_ae.decode_full(latent / self.mask_ae.scaling_factor)[0][:, :h, :w]
+        return postprocess(logits, H, W, **thresholds), logits
+
+    def segment(self, image, noise, steps, resolution, thresholds):
+        H, W = image.shape[:2]
+        h, w, _, lat = self.prepare(image, resolution)
+        latent = self.denoise(noise, lat, steps)
+        slots, _ = self.decode(latent, h, w, H, W, thresholds)
+        return torch.where(slots >= 0, slots + 1, torch.zeros_like(slots)), lat, latent
+
+    def inpaint(self, image, partial, known, noise, known_noise, steps, resolution, thresholds):
+        """partial: [H, W] int ids (0 void); known: [H, W] bool."""
+        H, W = image.shape[:2]
+        ids = []
+        for v in partial[known].tolist():  # first appearance in raster order
+            if v != 0 and v not in ids:
+                ids.append(v)
+        slot_of = {v: i + 1 for i, v in enumerate(ids)}
+        slots = torch.zeros_like(partial)
+        for v, s in slot_of.items():
+            slots[(partial == v) & known] = s
+        h, w, x, lat = self.prepare(image, resolution)
+        ph, pw = x.shape[2:]
+        work = F.interpolate(slots[None, None].float(), size=(h, w), mode="nearest")[0, 0].long()
+        work_known = F.interpolate(known[None, None].float(), size=(h, w), mode="nearest")[0, 0] > 0.5
+        work = F.pad(work, (0, pw - w, 0, ph - h))
+        work_known = F.pad(work_known, (0, pw - w, 0, ph - h))
+        z = self.mask_ae.encode(bit_encode(work, work_known)[None]) * self.mask_ae.scaling_factor
+        f = ph // z.shape[2]
+        cells = F.avg_pool2d(work_known[None, None].float(), f) >= 1.0
+        latent = self.denoise(noise, lat, steps, known=(z, cells, known_noise))
+        pred, _ = self.decode(latent, h, w, H, W, thresholds)
+        base = max(ids) if ids else 0
+        out = torch.zeros_like(partial)
+        for s in pred.unique().tolist():
+            if s < 0:
+                continue
+            out[pred == s] = ids[s - 1] if 1 <= s <= len(ids) else base + s + 1
+        return torch.where(known, partial, out), latent
