@@ -65,5 +65,5 @@ func peakResidentMiB() -> Int {
     return kib / 1024
 }
 
-BLASKernel.preferAVX512()
+BLASKernel.configureProcess()
 Bench.main()
