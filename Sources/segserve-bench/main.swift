@@ -16,9 +16,11 @@ struct Bench: ParsableCommand {
     @Option(help: "GroupNorm groups") var groups = 32
     @Option(help: "timed runs after one warm-up") var runs = 3
     @Option(help: "threads for BLAS and our loops") var threads = 2
+    @Flag(help: "use im2col for every conv") var noWinograd = false
 
     func run() throws {
         Parallel.configure(threads: threads)
+        Conv2D.useWinograd = !noWinograd
         let dims = shape.split(separator: ",").compactMap { Int($0) }
         guard dims.count == 3 else { throw ValidationError("--shape needs C,H,W") }
         var noise = GaussianNoise(seed: 1)
