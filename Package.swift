@@ -28,13 +28,14 @@ let package = Package(
         // System libraries.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        .systemLibrary(name: "CJPEG", providers: [.apt(["libjpeg-dev"])]),
+        // libjpeg reports errors by longjmp, which Swift cannot catch: a small C shim does.
+        .target(name: "CImageShims", linkerSettings: [.linkedLibrary("jpeg")]),
 
         // Tensors, ops and safetensors on OpenBLAS.
         .target(name: "NNRuntime", dependencies: ["COpenBLAS"],
                 swiftSettings: [.unsafeFlags(runtimeFlags, .when(configuration: .release))]),
         // PNG/JPEG codecs and pixel buffers.
-        .target(name: "Imaging", dependencies: ["CPNG", "CJPEG"]),
+        .target(name: "Imaging", dependencies: ["CPNG", "CImageShims"]),
         // The LDMSeg model: blocks, UNet, encoders, DDIM, post-processing, pipeline.
         .target(name: "LDMSeg", dependencies: ["NNRuntime", "Imaging"]),
         // Panoptic quality, semantic metrics, palettes, categorised panoptic.
@@ -63,6 +64,7 @@ let package = Package(
         // Test targets: one per source target, added as each gains tests.
         .target(name: "TestSupport", dependencies: ["NNRuntime"], path: "Tests/TestSupport"),
         .testTarget(name: "NNRuntimeTests", dependencies: ["NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
     ]
 )

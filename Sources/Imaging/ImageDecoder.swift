@@ -1,0 +1,37 @@
+/// Picks the codec from the leading bytes, so a client's Content-Type need not be trusted.
+public enum ImageFormat: String, Sendable {
+    case png, jpeg
+
+    public init?(sniffing data: [UInt8]) {
+        if data.starts(with: [0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) {
+            self = .png
+        } else if data.starts(with: [0xFF, 0xD8, 0xFF]) {
+            self = .jpeg
+        } else {
+            return nil
+        }
+    }
+
+    public var mediaType: String { self == .png ? "image/png" : "image/jpeg" }
+}
+
+public enum ImageDecoder {
+    /// Decodes PNG or JPEG to RGB, checking the pixel count from the header first so an
+    /// oversized image is refused before its pixels are allocated.
+    public static func decode(_ data: [UInt8], maxPixels: Int = .max) throws -> RGBImage {
+        switch ImageFormat(sniffing: data) {
+        case .png?: return try PNGCodec.decode(data, maxPixels: maxPixels)
+        case .jpeg?: return try JPEGCodec.decode(data, maxPixels: maxPixels)
+        case nil: throw ImagingError.unsupportedFormat("not a PNG or JPEG (leading bytes \(data.prefix(4).map { String($0, radix: 16) }))")
+        }
+    }
+
+    /// Width and height from the header alone.
+    public static func size(_ data: [UInt8]) throws -> (width: Int, height: Int) {
+        switch ImageFormat(sniffing: data) {
+        case .png?: return try PNGCodec.size(data)
+        case .jpeg?: return try JPEGCodec.size(data)
+        case nil: throw ImagingError.unsupportedFormat("not a PNG or JPEG")
+        }
+    }
+}
