@@ -1,1 +1,13 @@
-print("segserve")
+import ArgumentParser
+import NNRuntime
+
+/// segserve: panoptic segmentation and mask inpainting with LDMSeg.
+struct SegServe: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "segserve",
+        abstract: "Panoptic segmentation and mask inpainting with a latent diffusion model (LDMSeg).",
+        subcommands: [SegmentCommand.self, InpaintCommand.self])
+}
+
+BLASKernel.configureProcess()
+SegServe.main()

@@ -1,0 +1,49 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import LDMSeg
+import NNRuntime
+
+/// Model and request options shared by the inference commands; unset ones take the model's
+/// defaults from its config.json.
+struct InferenceOptions: ParsableArguments {
+    @Option(help: "model directory (config.json + safetensors)") var model: String
+    @Option(help: "DDIM steps") var steps: Int?
+    @Option(help: "noise seed") var seed: UInt64 = 0
+    @Option(help: "working resolution (longest side)") var resolution: Int?
+    @Option(name: .customLong("mask-th"), help: "void below this top softmax probability") var maskTh: Float?
+    @Option(name: .customLong("count-th"), help: "drop segments with fewer pixels") var countTh: Int?
+    @Option(name: .customLong("overlap-th"), help: "drop segments mostly covered by others") var overlapTh: Float?
+    @Option(help: "threads for BLAS and the runtime") var threads = 2
+
+    func load() throws -> (LDMSegModel, SegmentationOptions) {
+        Parallel.configure(threads: threads)
+        let model = try LDMSegModel(directory: self.model)
+        var o = model.defaultOptions
+        o.seed = seed
+        if let steps { o.steps = steps }
+        if let resolution { o.resolution = resolution }
+        if let maskTh { o.postProcessing.maskThreshold = maskTh }
+        if let countTh { o.postProcessing.countThreshold = countTh }
+        if let overlapTh { o.postProcessing.overlapThreshold = overlapTh }
+        try o.validate(trainSteps: model.scheduler.trainSteps)
+        return (model, o)
+    }
+}
+
+/// Writes `<out>/panoptic.png` and `<out>/segments.json` (COCO panoptic annotation).
+func writeResult(_ result: PanopticResult, to out: String, fileName: String) throws {
+    try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+    let png = try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)
+    try Data(png).write(to: URL(fileURLWithPath: out).appendingPathComponent("panoptic.png"))
+    let annotation = PanopticAnnotation(fileName: fileName, width: result.width, height: result.height, segments: result.segments)
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    try encoder.encode(annotation).write(to: URL(fileURLWithPath: out).appendingPathComponent("segments.json"))
+}
+
+/// Prints a one-line progress report per DDIM step to standard error.
+func stepPrinter(_ label: String) -> (Int, Int) -> Void {
+    { step, steps in FileHandle.standardError.write("\r\(label): step \(step)/\(steps)".data(using: .utf8)!)
+        if step == steps { FileHandle.standardError.write("\n".data(using: .utf8)!) } }
+}

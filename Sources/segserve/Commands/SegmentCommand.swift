@@ -1,0 +1,58 @@
+import ArgumentParser
+import Foundation
+import Imaging
+import LDMSeg
+
+/// `segserve segment`: one image to a COCO panoptic PNG and segment JSON.
+struct SegmentCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "segment",
+                                                    abstract: "Segment one image; writes panoptic.png and segments.json.")
+
+    @OptionGroup var inference: InferenceOptions
+    @Argument(help: "PNG or JPEG image") var image: String
+    @Option(help: "output folder") var out = "."
+
+    func run() throws {
+        let (model, options) = try inference.load()
+        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: image)))
+        let rgb = try ImageDecoder.decode(bytes, maxPixels: Segmenter(model: model).maxPixels)
+        let result = try Segmenter(model: model).segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height,
+                                                         options: options, progress: stepPrinter("segment"))
+        try writeResult(result, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent)
+        print("\(result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
+    }
+}
+
+/// `segserve inpaint`: complete a partial panoptic PNG.
+struct InpaintCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "inpaint",
+                                                    abstract: "Complete a partial COCO panoptic PNG for an image.")
+
+    @OptionGroup var inference: InferenceOptions
+    @Argument(help: "PNG or JPEG image") var image: String
+    @Option(help: "partial panoptic PNG (COCO id encoding, 0 = unknown)") var mask: String
+    @Option(help: "binary PNG of known pixels (default: non-void pixels of the mask)") var known: String?
+    @Option(help: "output folder") var out = "."
+
+    func run() throws {
+        let (model, options) = try inference.load()
+        let segmenter = Segmenter(model: model)
+        let rgb = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: image))), maxPixels: segmenter.maxPixels)
+        let partial = try PanopticPNG.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: mask))), maxPixels: segmenter.maxPixels)
+        guard partial.width == rgb.width, partial.height == rgb.height else {
+            throw ValidationError("mask is \(partial.width)x\(partial.height), image \(rgb.width)x\(rgb.height)")
+        }
+        var knownMask: [Bool]?
+        if let known {
+            let k = try PNGCodec.decodeGray([UInt8](try Data(contentsOf: URL(fileURLWithPath: known))), maxPixels: segmenter.maxPixels)
+            guard k.width == rgb.width, k.height == rgb.height else {
+                throw ValidationError("known mask is \(k.width)x\(k.height), image \(rgb.width)x\(rgb.height)")
+            }
+            knownMask = k.values.map { $0 != 0 }
+        }
+        let result = try segmenter.inpaint(rgb: rgb.pixels, width: rgb.width, height: rgb.height, partial: partial.ids,
+                                           known: knownMask, options: options, progress: stepPrinter("inpaint"))
+        try writeResult(result, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent)
+        print("\(result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
+    }
+}
