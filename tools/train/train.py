@@ -1,0 +1,281 @@
+#!/usr/bin/env python3
+"""Train segserve's default LDMSeg model on CPU or GPU and export it as a model directory.
+
+Stages (each checkpointed under --work, resumable, seeded, logged to <work>/log.csv):
+  encoder  fine-tune the TAESD-family image encoder (initialised from ../shared/weights/taef2)
+           to give the same latents under photometric augmentation (distillation from the
+           frozen original);
+  ae       the mask auto-encoder (LDMSeg GeneralVAESeg layout): cross-entropy over 128 slots,
+           void ignored, on randomly remapped instance ids;
+  unet     the denoising UNet on (noisy mask latent || image latent), epsilon-MSE weighted by
+           min(SNR, 5) / SNR, AdamW, time embedding frozen; latents are cached per crop;
+  export   config.json + safetensors into --out (docs/model-directory.md).
+
+    python3 tools/train/train.py --out models/default --minutes-encoder 3 --minutes-ae 6 --minutes-unet 20
+"""
+import argparse
+import csv
+import json
+import os
+import random
+import sys
+import time
+
+import torch
+import torch.nn.functional as F
+from safetensors.torch import save_file
+from tqdm import tqdm
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+
+import data  # noqa: E402
+import ldmseg_reference as ref  # noqa: E402
+
+UNET_CONFIG = dict(block_out_channels=(48, 96, 192), layers_per_block=1,
+                   down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+                   up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+                   attention_head_dim=4, norm_num_groups=16, cross_attention_dim=192)
+
+
+class Logger:
+    def __init__(self, path):
+        self.file = open(path, "a", newline="")
+        self.writer = csv.writer(self.file)
+
+    def __call__(self, stage, step, loss, **extra):
+        self.writer.writerow([time.strftime("%Y-%m-%dT%H:%M:%S"), stage, step, f"{loss:.6f}",
+                              json.dumps(extra, sort_keys=True)])
+        self.file.flush()
+
+
+def timed_steps(minutes, max_steps, desc):
+    """Yields step indices until the step or time budget runs out, with a tqdm bar (loss, ETA)."""
+    deadline = time.time() + 60 * minutes
+    bar = tqdm(total=max_steps, desc=desc, dynamic_ncols=True)
+    step = 0
+    while step < max_steps and time.time() < deadline:
+        yield step, bar
+        step += 1
+        bar.update(1)
+    bar.close()
+
+
+def checkpoint(path, **state):
+    torch.save(state, path + ".tmp")
+    os.replace(path + ".tmp", path)
+
+
+def load_teacher(shared):
+    enc = ref.tiny_encoder(width=64, latent=32)
+    enc.load_state_dict(torch.load(os.path.join(shared, "weights", "taef2", "taef2_encoder.pth"), map_location="cpu"))
+    return enc.eval().requires_grad_(False)
+
+
+def train_encoder(args, log, loader):
+    path = os.path.join(args.work, "encoder.pt")
+    teacher = load_teacher(args.shared)
+    student = ref.tiny_encoder(width=64, latent=32)
+    student.load_state_dict(teacher.state_dict())
+    start = 0
+    if os.path.exists(path):
+        state = torch.load(path, map_location="cpu")
+        student.load_state_dict(state["model"])
+        start = state["step"]
+    opt = torch.optim.AdamW(student.parameters(), lr=args.lr_encoder, weight_decay=0)
+    it = iter(loader)
+    for step, bar in timed_steps(args.minutes_encoder, args.steps_encoder - start, "encoder"):
+        pixels, _ = next(it)
+        with torch.no_grad():
+            target = teacher(pixels)
+            noisy = (pixels + 0.03 * torch.randn_like(pixels)).clamp(0, 1)
+            jittered = (noisy * torch.empty(pixels.shape[0], 1, 1, 1).uniform_(0.85, 1.15)).clamp(0, 1)
+        loss = F.mse_loss(student(jittered), target)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        log("encoder", start + step, loss.item())
+        if (step + 1) % 50 == 0:
+            checkpoint(path, model=student.state_dict(), step=start + step + 1)
+    checkpoint(path, model=student.state_dict(), step=start + step + 1 if args.steps_encoder > start else start)
+    return student.eval().requires_grad_(False)
+
+
+def train_ae(args, log, loader):
+    path = os.path.join(args.work, "ae.pt")
+    ae = ref.MaskAutoencoder()
+    start = 0
+    if os.path.exists(path):
+        state = torch.load(path, map_location="cpu")
+        ae.load_state_dict(state["model"])
+        start = state["step"]
+    opt = torch.optim.AdamW(ae.parameters(), lr=args.lr_ae, weight_decay=1e-4)
+    it = iter(loader)
+    step = 0
+    for step, bar in timed_steps(args.minutes_ae, args.steps_ae - start, "mask-ae"):
+        _, slots = next(it)
+        bits = torch.stack([ref.bit_encode(s) for s in slots])
+        mean = ae.encode(bits)
+        logits = ae.decode_full(mean)
+        target = torch.where(slots > 0, slots, torch.full_like(slots, -100))  # void ignored
+        ce = F.cross_entropy(logits, target, ignore_index=-100)
+        loss = ce + 1e-4 * mean.pow(2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        with torch.no_grad():
+            valid = target >= 0
+            acc = (logits.argmax(1)[valid] == target[valid]).float().mean().item() if valid.any() else 0.0
+        bar.set_postfix(loss=f"{ce.item():.3f}", acc=f"{acc:.3f}")
+        log("ae", start + step, ce.item(), pixel_accuracy=acc)
+        if (step + 1) % 50 == 0:
+            checkpoint(path, model=ae.state_dict(), step=start + step + 1)
+    checkpoint(path, model=ae.state_dict(), step=start + step + 1)
+    return ae.eval().requires_grad_(False)
+
+
+@torch.no_grad()
+def cache_latents(args, encoder, ae, dataset):
+    """Image and mask latents for a fixed pool of augmented crops (mask latents unscaled)."""
+    path = os.path.join(args.work, "latents.pt")
+    if os.path.exists(path):
+        return torch.load(path)
+    images, masks = [], []
+    loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)
+    for pixels, slots in tqdm(loader, desc="cache latents"):
+        images.append(encoder(pixels))
+        masks.append(ae.encode(torch.stack([ref.bit_encode(s) for s in slots])))
+    cache = {"image": torch.cat(images), "mask": torch.cat(masks)}
+    torch.save(cache, path)
+    return cache
+
+
+def make_unet(image_channels):
+    from diffusers import UNet2DConditionModel
+    unet = UNet2DConditionModel(in_channels=4 + image_channels, out_channels=4, **UNET_CONFIG)
+    ref_remove = [m for m in unet.modules() if hasattr(m, "attn2") and hasattr(m, "attn1")]
+    for m in ref_remove:  # LDMSeg: self-attention only
+        m.attn2 = None
+        m.norm2 = None
+    return unet
+
+
+def train_unet(args, log, cache, mask_scale):
+    path = os.path.join(args.work, "unet.pt")
+    unet = make_unet(cache["image"].shape[1])
+    unet.time_embedding.requires_grad_(False)
+    start = 0
+    if os.path.exists(path):
+        state = torch.load(path, map_location="cpu")
+        unet.load_state_dict(state["model"])
+        start = state["step"]
+    params = [p for p in unet.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(params, lr=args.lr_unet, weight_decay=1e-2)
+    ddim = ref.LDMSegDDIM()
+    ac = ddim.alphas_cumprod
+    n = cache["image"].shape[0]
+    gen = torch.Generator().manual_seed(args.seed + 1)
+    step = 0
+    for step, bar in timed_steps(args.minutes_unet, args.steps_unet - start, "unet"):
+        idx = torch.randint(0, n, (args.batch,), generator=gen)
+        z = cache["mask"][idx] * mask_scale
+        img = cache["image"][idx]
+        t = torch.randint(0, 1000, (args.batch,), generator=gen)
+        eps = torch.randn(z.shape, generator=gen)
+        a = ac[t].view(-1, 1, 1, 1)
+        noisy = a.sqrt() * z + (1 - a).sqrt() * eps
+        pred = unet(torch.cat([noisy, img], 1), t, encoder_hidden_states=None).sample
+        snr = a / (1 - a)
+        weight = torch.clamp(snr, max=5.0) / snr
+        loss = (weight * (pred - eps).pow(2).mean(dim=(1, 2, 3), keepdim=True)).mean()
+        opt.zero_grad()
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        opt.step()
+        bar.set_postfix(loss=f"{loss.item():.4f}")
+        log("unet", start + step, loss.item())
+        if (step + 1) % 100 == 0:
+            checkpoint(path, model=unet.state_dict(), step=start + step + 1)
+    checkpoint(path, model=unet.state_dict(), step=start + step + 1)
+    return unet.eval()
+
+
+def export(out, encoder, ae, unet, mask_scale, resolution, steps, count_th, name):
+    os.makedirs(out, exist_ok=True)
+    for file, module in [("image_encoder", encoder), ("mask_autoencoder", ae), ("unet", unet)]:
+        tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in module.state_dict().items()}
+        save_file(tensors, os.path.join(out, f"{file}.safetensors"))
+    config = {
+        "format": "ldmseg", "format_version": 1, "name": name,
+        "image_encoder": {"type": "taesd", "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
+                          "scaling_factor": 1.0},
+        "mask_autoencoder": {"weights": "mask_autoencoder.safetensors", "scaling_factor": round(float(mask_scale), 6),
+                             "norm_num_groups": 32},
+        "unet": {"weights": "unet.safetensors", "attention_head_dim": UNET_CONFIG["attention_head_dim"],
+                 "norm_num_groups": UNET_CONFIG["norm_num_groups"], "norm_eps": 1e-5, "flip_sin_to_cos": True,
+                 "freq_shift": 0},
+        "scheduler": {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+                      "beta_schedule": "scaled_linear"},
+        "inference": {"steps": steps, "resolution": resolution, "mask_th": 0.5, "count_th": count_th, "overlap_th": 0.5},
+    }
+    with open(os.path.join(out, "config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+        f.write("\n")
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--data-root", default=data.DEFAULT_DATA)
+    ap.add_argument("--shared", default=os.path.dirname(data.DEFAULT_DATA))
+    ap.add_argument("--work", default=os.path.join(data.REPO, "runs", "default"))
+    ap.add_argument("--out", default=None, help="export the model directory here")
+    ap.add_argument("--resolution", type=int, default=256)
+    ap.add_argument("--ae-resolution", type=int, default=128)
+    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--crops-per-image", type=int, default=6)
+    ap.add_argument("--limit-images", type=int, default=0, help="use only the first N training images")
+    ap.add_argument("--steps-encoder", type=int, default=300)
+    ap.add_argument("--steps-ae", type=int, default=2000)
+    ap.add_argument("--steps-unet", type=int, default=20000)
+    ap.add_argument("--minutes-encoder", type=float, default=3)
+    ap.add_argument("--minutes-ae", type=float, default=6)
+    ap.add_argument("--minutes-unet", type=float, default=20)
+    ap.add_argument("--lr-encoder", type=float, default=1e-5)
+    ap.add_argument("--lr-ae", type=float, default=1e-3)
+    ap.add_argument("--lr-unet", type=float, default=1e-4)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--inference-steps", type=int, default=20)
+    args = ap.parse_args(argv)
+
+    torch.manual_seed(args.seed)
+    random.seed(args.seed)
+    torch.set_num_threads(args.threads)
+    os.makedirs(args.work, exist_ok=True)
+    log = Logger(os.path.join(args.work, "log.csv"))
+    samples = data.load_splits(args.data_root, "train2017")
+    if args.limit_images:
+        samples = samples[:args.limit_images]
+
+    def loader(size, seed):
+        ds = data.SegmentationCrops(samples, size, seed=seed, length=10 ** 7)
+        return torch.utils.data.DataLoader(ds, batch_size=args.batch, shuffle=False)
+
+    encoder = train_encoder(args, log, loader(args.ae_resolution, args.seed + 10))
+    ae = train_ae(args, log, loader(args.ae_resolution, args.seed + 20))
+    pool = data.SegmentationCrops(samples, args.resolution, seed=args.seed + 30,
+                                  length=len(samples) * args.crops_per_image)
+    cache = cache_latents(args, encoder, ae, pool)
+    mask_scale = 1.0 / float(cache["mask"].std())  # unit-variance mask latents for the diffusion
+    unet = train_unet(args, log, cache, mask_scale)
+    if args.out:
+        count_th = max(8, int(512 * (args.resolution / 512) ** 2))
+        export(args.out, encoder, ae, unet, mask_scale, args.resolution, args.inference_steps, count_th,
+               "segserve-default")
+    return args
+
+
+if __name__ == "__main__":
+    main()
