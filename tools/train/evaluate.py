@@ -1,0 +1,121 @@
+#!/usr/bin/env python3
+"""Class-agnostic panoptic quality of a model directory on the coco-instances val splits.
+
+Ground truth: every non-crowd instance is a segment of one category; crowd regions and
+unlabeled pixels are void. Predictions come from the Swift runtime (`segserve segment`).
+Scores come from panopticapi (`pq_compute_multi_core`, averaged with `pq_average(cats, None)`
+since there are no stuff categories), next to two trivial baselines: one segment per image and
+a 2x2 grid.
+
+    python3 tools/train/evaluate.py --model models/default [--limit 40] [--json out.json]
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+from PIL import Image
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+import data  # noqa: E402
+
+CATEGORIES = [{"id": 1, "name": "object", "isthing": 1, "supercategory": "object"}]
+
+
+def to_png(ids, path):
+    ids = ids.astype(np.uint32)
+    rgb = np.stack([ids & 255, (ids >> 8) & 255, (ids >> 16) & 255], -1).astype(np.uint8)
+    Image.fromarray(rgb).save(path)
+
+
+def annotation(image_id, file_name, ids):
+    segments = []
+    for v in np.unique(ids):
+        if v == 0:
+            continue
+        ys, xs = np.nonzero(ids == v)
+        segments.append({"id": int(v), "category_id": 1, "iscrowd": 0, "area": int(len(xs)),
+                         "bbox": [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]})
+    return {"image_id": image_id, "file_name": file_name, "segments_info": segments}
+
+
+def pq(gt_json, gt_dir, pred_json, pred_dir):
+    from panopticapi.evaluation import pq_compute_multi_core
+    with open(gt_json) as f:
+        gt = json.load(f)
+    with open(pred_json) as f:
+        pred = {a["image_id"]: a for a in json.load(f)["annotations"]}
+    matched = [(a, pred[a["image_id"]]) for a in gt["annotations"]]
+    categories = {c["id"]: c for c in gt["categories"]}
+    stat = pq_compute_multi_core(matched, gt_dir, pred_dir, categories)
+    result, _ = stat.pq_average(categories, None)
+    return {k: 100 * result[k] for k in ("pq", "sq", "rq")}
+
+
+def write_set(root, name, images, maps):
+    folder = os.path.join(root, name)
+    os.makedirs(folder, exist_ok=True)
+    anns = []
+    for i, ((path, _), ids) in enumerate(zip(images, maps)):
+        file_name = os.path.basename(path).replace(".jpg", ".png")
+        to_png(ids, os.path.join(folder, file_name))
+        anns.append(annotation(i, file_name, ids))
+    js = os.path.join(root, f"{name}.json")
+    with open(js, "w") as f:
+        json.dump({"images": [{"id": i, "file_name": os.path.basename(p)} for i, (p, _) in enumerate(images)],
+                   "annotations": anns, "categories": CATEGORIES}, f)
+    return js, folder
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data-root", default=data.DEFAULT_DATA)
+    ap.add_argument("--binary", default=os.path.join(data.REPO, ".build", "release", "segserve"))
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=0, help="DDIM steps (0: the model's default)")
+    ap.add_argument("--json", help="write the scores here")
+    args = ap.parse_args()
+
+    images = data.load_splits(args.data_root, "val2017")
+    if args.limit:
+        images = images[:args.limit]
+    with tempfile.TemporaryDirectory() as tmp:
+        gt_json, gt_dir = write_set(tmp, "gt", images, [ids for _, ids in images])
+        single = [np.ones_like(ids) for _, ids in images]
+        grid = []
+        for _, ids in images:
+            h, w = ids.shape
+            g = np.ones_like(ids)
+            g[:h // 2, w // 2:] = 2
+            g[h // 2:, :w // 2] = 3
+            g[h // 2:, w // 2:] = 4
+            grid.append(g)
+        preds, seconds = [], []
+        for path, _ in images:
+            out = os.path.join(tmp, "run")
+            cmd = [args.binary, "segment", "--model", args.model, path, "--out", out]
+            if args.steps:
+                cmd += ["--steps", str(args.steps)]
+            start = time.time()
+            subprocess.run(cmd, check=True, capture_output=True)
+            seconds.append(time.time() - start)
+            rgb = np.asarray(Image.open(os.path.join(out, "panoptic.png")).convert("RGB"), dtype=np.int64)
+            preds.append(rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2])
+        scores = {"images": len(images), "seconds_per_image_median": float(np.median(seconds))}
+        for name, maps in [("model", preds), ("one_segment", single), ("grid_2x2", grid)]:
+            js, folder = write_set(tmp, name, images, maps)
+            scores[name] = pq(gt_json, gt_dir, js, folder)
+    print(json.dumps(scores, indent=2))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(scores, f, indent=2)
+
+
+if __name__ == "__main__":
+    main()
