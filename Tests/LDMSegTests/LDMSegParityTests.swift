@@ -101,3 +101,65 @@ final class LDMSegParityTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(fraction, 0.999, "\(label): \(same)/\(b.count) pixels agree", file: file, line: line)
     }
 }
+
+final class ModelDirectoryTests: XCTestCase {
+    func copyTinyModel() throws -> URL {
+        let src = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/tiny_model", withExtension: nil))
+        let dst = FileManager.default.temporaryDirectory.appendingPathComponent("model-\(UUID().uuidString)")
+        try FileManager.default.copyItem(at: src, to: dst)
+        addTeardownBlock { try? FileManager.default.removeItem(at: dst) }
+        return dst
+    }
+
+    func editConfig(_ dir: URL, _ edit: (inout [String: Any]) -> Void) throws {
+        let url = dir.appendingPathComponent("config.json")
+        var config = try JSONSerialization.jsonObject(with: Data(contentsOf: url)) as! [String: Any]
+        edit(&config)
+        try JSONSerialization.data(withJSONObject: config).write(to: url)
+    }
+
+    func testMissingAndMalformedConfigAreNamed() throws {
+        XCTAssertThrowsError(try LDMSegModel(directory: "/nonexistent")) { error in
+            guard case LDMSegError.invalidModelDirectory(_, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("config.json"), reason)
+        }
+        let dir = try copyTinyModel()
+        try editConfig(dir) { $0["format_version"] = 7 }
+        XCTAssertThrowsError(try LDMSegModel(directory: dir.path))
+        let other = try copyTinyModel()
+        try editConfig(other) { c in
+            var e = c["image_encoder"] as! [String: Any]
+            e["type"] = "clip"
+            c["image_encoder"] = e
+        }
+        XCTAssertThrowsError(try LDMSegModel(directory: other.path)) { error in
+            guard case LDMSegError.invalidConfig(let m) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(m.contains("clip"), m)
+        }
+    }
+
+    func testTruncatedWeightsAreAnErrorNotACrash() throws {
+        let dir = try copyTinyModel()
+        let unet = dir.appendingPathComponent("unet.safetensors")
+        let bytes = try Data(contentsOf: unet)
+        try bytes.prefix(bytes.count / 2).write(to: unet)
+        XCTAssertThrowsError(try LDMSegModel(directory: dir.path)) { error in
+            guard case NNError.invalidTensorEntry = error else { return XCTFail("\(error)") }
+        }
+    }
+
+    func testMismatchedPartsAreRejected() throws {
+        let dir = try copyTinyModel()
+        // The SD VAE fixture as image encoder: 4 latent channels where the UNet expects 8.
+        let vae = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/vae_encoder", withExtension: "safetensors"))
+        try FileManager.default.removeItem(at: dir.appendingPathComponent("image_encoder.safetensors"))
+        try FileManager.default.copyItem(at: vae, to: dir.appendingPathComponent("image_encoder.safetensors"))
+        try editConfig(dir) { c in
+            var e = c["image_encoder"] as! [String: Any]
+            e["type"] = "sd_vae"
+            e["norm_num_groups"] = 8
+            c["image_encoder"] = e
+        }
+        XCTAssertThrowsError(try LDMSegModel(directory: dir.path))
+    }
+}
