@@ -53,7 +53,7 @@ let package = Package(
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "segserve", dependencies: [
-            "LDMSeg", "Imaging",
+            "LDMSeg", "Imaging", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "segserve-bench", dependencies: [
