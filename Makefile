@@ -1,5 +1,9 @@
-# segserve: `make serve` runs the service on the embedded default model; `make test` runs every test.
-.PHONY: deps python-deps build serve test bench
+# segserve: `make run IMAGE=photo.jpg` segments an image with the embedded default model;
+# `make test` runs every test. Both install what they need first.
+.PHONY: deps python-deps build run test bench fixtures
+
+IMAGE ?=
+OUT ?= out
 
 deps:
 	./scripts/install-deps.sh
@@ -10,8 +14,9 @@ python-deps:
 build: deps
 	swift build -c release --product segserve
 
-serve: build
-	.build/release/segserve serve
+run: build
+	@if [ -z "$(IMAGE)" ]; then echo "usage: make run IMAGE=path/to/photo.jpg [OUT=folder]"; exit 2; fi
+	.build/release/segserve segment --model models/default "$(IMAGE)" --out "$(OUT)"
 
 test: deps python-deps
 	swift build --build-tests
@@ -20,3 +25,6 @@ test: deps python-deps
 
 bench: deps python-deps
 	./scripts/bench.sh
+
+fixtures: python-deps
+	python3 tools/reference/make_fixtures.py
