@@ -24,9 +24,11 @@ struct EvalCommand: ParsableCommand {
             print(String(decoding: data, as: UTF8.self))
             return
         }
-        print(String(format: "%-8@ %8@ %8@ %8@ %5@", "" as NSString, "PQ" as NSString, "SQ" as NSString, "RQ" as NSString, "N" as NSString))
+        func pad(_ s: String, _ n: Int) -> String { String(repeating: " ", count: max(0, n - s.count)) + s }
+        print("        " + ["PQ", "SQ", "RQ"].map { pad($0, 9) }.joined() + pad("N", 6))
         for (name, s) in [("All", report.all), ("Things", report.things), ("Stuff", report.stuff)] {
-            print(String(format: "%-8@ %8.3f %8.3f %8.3f %5d", name as NSString, 100 * s.pq, 100 * s.sq, 100 * s.rq, s.n))
+            let values = [s.pq, s.sq, s.rq].map { pad(String(format: "%.3f", 100 * $0), 9) }.joined()
+            print(name.padding(toLength: 8, withPad: " ", startingAt: 0) + values + pad("\(s.n)", 6))
         }
         if let json { try data.write(to: URL(fileURLWithPath: json)) }
     }
