@@ -25,8 +25,8 @@ struct TinyBlock: Sendable {
             p.add(x)
             x = p
         }
-        let h0 = conv0(x, ws); Activation.relu.apply(h0.data, count: h0.count)
-        let h1 = conv2(h0, ws); Activation.relu.apply(h1.data, count: h1.count)
+        let h0 = conv0(x, ws, activation: .relu)
+        let h1 = conv2(h0, ws, activation: .relu)
         let h = conv4(h1, ws)                                    // [C, H, W]
         h.add(skip.map { $0(x, ws) } ?? x)
         Activation.relu.apply(h.data, count: h.count)

@@ -67,11 +67,9 @@ public struct MaskAutoencoder: Sendable {
 
     /// Bit-encoded map `[bits, H, W]` in [-1, 1] -> latent mean `[L, H/8, W/8]` (unscaled).
     public func encode(_ bitsMap: Tensor, _ ws: Workspace) -> Tensor {
-        var h = encIn(bitsMap, ws)
-        Activation.silu.apply(h.data, count: h.count)
+        var h = encIn(bitsMap, ws, activation: .silu)
         for (conv, down) in encStages {
-            h = down(conv(h, ws), ws)                                   // [2C, H/2, W/2]
-            Activation.silu.apply(h.data, count: h.count)
+            h = down(conv(h, ws), ws, activation: .silu)                // [2C, H/2, W/2]
         }
         h = encOut(encNorm(encMid(h, ws), activation: .silu), ws)       // [2L, h, w]
         return h.slice(0..<latentChannels)                              // mean [L, h, w]

@@ -45,12 +45,15 @@ public struct Conv2D: Sendable {
     }
 
     /// `x` is `[Cin, H, W]`; returns `[Cout, Ho, Wo]`.
-    public func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
+    public func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor { callAsFunction(x, ws, activation: .identity) }
+
+    /// The convolution followed by `activation`, applied while the output is still in cache.
+    public func callAsFunction(_ x: Tensor, _ ws: Workspace, activation: Activation) -> Tensor {
         precondition(x.rank == 3 && x.shape[0] == inChannels, "conv input \(x.shape) for weight \(weight.shape)")
         let (cin, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let kh = weight.shape[2], kw = weight.shape[3]
         if let winograd, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels {
-            return Winograd3x3.conv(x, u: winograd.get(weight), bias: bias, ws)
+            return Winograd3x3.conv(x, u: winograd.get(weight), bias: bias, activation: activation, ws)
         }
         let (ho, wo) = outputSize(height: h, width: w)
         let out = Tensor(shape: [outChannels, ho, wo])
@@ -66,6 +69,7 @@ public struct Conv2D: Sendable {
         if kh == 1 && kw == 1 && stride == 1 && padding == .zero {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(n), Int32(k),
                         1, weight.data, Int32(k), x.data, Int32(n), beta, out.data, Int32(n))
+            activation.apply(out.data, count: out.count)
             return out
         }
         // im2col a band of output rows at a time: the column matrix of a 512x512 map would
@@ -78,6 +82,11 @@ public struct Conv2D: Sendable {
             im2col(x.data, cin: cin, h: h, w: w, kh: kh, kw: kw, rows: y0..<(y0 + rows), wo: wo, into: cols)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(nb), Int32(k),
                         1, weight.data, Int32(k), cols, Int32(nb), beta, out.data + y0 * wo, Int32(n))
+            if case .identity = activation {} else {
+                Parallel.forRange(outChannels, minPerThread: 16) { channels in
+                    for c in channels { activation.applySerial(out.data + c * n + y0 * wo, count: nb) }
+                }
+            }
             y0 += rows
         }
         return out

@@ -58,7 +58,7 @@ enum Winograd3x3 {
     }
 
     /// `u` holds the transformed weights of `[Cout, Cin, 3, 3]` kernels.
-    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, _ ws: Workspace) -> Tensor {
+    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, activation: Activation, _ ws: Workspace) -> Tensor {
         let cout = u.shape[1], cin = u.shape[2]
         let h = x.shape[1], w = x.shape[2]
         let out = Tensor(shape: [cout, h, w])
@@ -75,7 +75,8 @@ enum Winograd3x3 {
                             1, u.data + k * cout * cin, Int32(cin), vBuf + k * cin * tiles, Int32(tiles),
                             0, mBuf + k * cout * tiles, Int32(tiles))
             }
-            outputTransform(mBuf, cout: cout, tiles: tiles, tileRows: ty0..<(ty0 + rows), tw: tw, bias: bias, into: out)
+            outputTransform(mBuf, cout: cout, tiles: tiles, tileRows: ty0..<(ty0 + rows), tw: tw, bias: bias,
+                            activation: activation, into: out)
             ty0 += rows
         }
         return out
@@ -129,7 +130,7 @@ enum Winograd3x3 {
 
     /// out tile = A^T M A (+ bias), clipped at the image border.
     private static func outputTransform(_ m: UnsafeMutablePointer<Float>, cout: Int, tiles: Int, tileRows: Range<Int>, tw: Int,
-                                 bias: Tensor?, into out: Tensor) {
+                                        bias: Tensor?, activation: Activation, into out: Tensor) {
         let h = out.shape[1], w = out.shape[2]
         let stride = cout * tiles
         Parallel.forRange(cout, minPerThread: 4) { channels in
@@ -155,6 +156,8 @@ enum Winograd3x3 {
                             if ox + 1 < w { bottom[ox + 1] = t11 - t12 - t13 + b }
                         }
                     }
+                    activation.applySerial(top, count: w)
+                    if let bottom { activation.applySerial(bottom, count: w) }
                 }
             }
         }
