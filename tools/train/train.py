@@ -85,6 +85,7 @@ def train_encoder(args, log, loader):
         start = state["step"]
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr_encoder, weight_decay=0)
     it = iter(loader)
+    done = start
     for step, bar in timed_steps(args.minutes_encoder, args.steps_encoder - start, "encoder"):
         pixels, _ = next(it)
         with torch.no_grad():
@@ -97,9 +98,10 @@ def train_encoder(args, log, loader):
         opt.step()
         bar.set_postfix(loss=f"{loss.item():.4f}")
         log("encoder", start + step, loss.item())
+        done = start + step + 1
         if (step + 1) % 50 == 0:
-            checkpoint(path, model=student.state_dict(), step=start + step + 1)
-    checkpoint(path, model=student.state_dict(), step=start + step + 1 if args.steps_encoder > start else start)
+            checkpoint(path, model=student.state_dict(), step=done)
+    checkpoint(path, model=student.state_dict(), step=done)
     return student.eval().requires_grad_(False)
 
 
@@ -113,7 +115,7 @@ def train_ae(args, log, loader):
         start = state["step"]
     opt = torch.optim.AdamW(ae.parameters(), lr=args.lr_ae, weight_decay=1e-4)
     it = iter(loader)
-    step = 0
+    done = start
     for step, bar in timed_steps(args.minutes_ae, args.steps_ae - start, "mask-ae"):
         _, slots = next(it)
         bits = torch.stack([ref.bit_encode(s) for s in slots])
@@ -130,9 +132,10 @@ def train_ae(args, log, loader):
             acc = (logits.argmax(1)[valid] == target[valid]).float().mean().item() if valid.any() else 0.0
         bar.set_postfix(loss=f"{ce.item():.3f}", acc=f"{acc:.3f}")
         log("ae", start + step, ce.item(), pixel_accuracy=acc)
+        done = start + step + 1
         if (step + 1) % 50 == 0:
-            checkpoint(path, model=ae.state_dict(), step=start + step + 1)
-    checkpoint(path, model=ae.state_dict(), step=start + step + 1)
+            checkpoint(path, model=ae.state_dict(), step=done)
+    checkpoint(path, model=ae.state_dict(), step=done)
     return ae.eval().requires_grad_(False)
 
 
@@ -176,8 +179,8 @@ def train_unet(args, log, cache, mask_scale):
     ddim = ref.LDMSegDDIM()
     ac = ddim.alphas_cumprod
     n = cache["image"].shape[0]
-    gen = torch.Generator().manual_seed(args.seed + 1)
-    step = 0
+    gen = torch.Generator().manual_seed(args.seed + 1 + start)
+    done = start
     for step, bar in timed_steps(args.minutes_unet, args.steps_unet - start, "unet"):
         idx = torch.randint(0, n, (args.batch,), generator=gen)
         z = cache["mask"][idx] * mask_scale
@@ -196,9 +199,10 @@ def train_unet(args, log, cache, mask_scale):
         opt.step()
         bar.set_postfix(loss=f"{loss.item():.4f}")
         log("unet", start + step, loss.item())
+        done = start + step + 1
         if (step + 1) % 100 == 0:
-            checkpoint(path, model=unet.state_dict(), step=start + step + 1)
-    checkpoint(path, model=unet.state_dict(), step=start + step + 1)
+            checkpoint(path, model=unet.state_dict(), step=done)
+    checkpoint(path, model=unet.state_dict(), step=done)
     return unet.eval()
 
 
