@@ -12,7 +12,6 @@ public enum ImageFormat: String, Sendable {
         }
     }
 
-    public var mediaType: String { self == .png ? "image/png" : "image/jpeg" }
 }
 
 public enum ImageDecoder {

@@ -27,10 +27,4 @@ extension WeightStore {
         let w = try tensor(prefix + ".weight")
         return LayerNorm(eps: eps, weight: w, bias: try optionalTensor(prefix + ".bias", shape: w.shape))
     }
-
-    /// Output channels of a conv or linear weight.
-    func outChannels(_ prefix: String) throws -> Int {
-        guard let s = shape(prefix + ".weight") else { throw NNError.missingTensor(name: prefix + ".weight") }
-        return s[0]
-    }
 }

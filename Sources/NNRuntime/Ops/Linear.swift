@@ -26,15 +26,13 @@ public struct Linear: Sendable {
     }
 
     /// Raw form: `rows` input rows with stride `lda`, written with stride `ldc`.
-    public func apply(_ x: UnsafePointer<Float>, rows: Int, lda: Int,
-                      into y: UnsafeMutablePointer<Float>, ldc: Int, accumulate: Bool = false) {
+    public func apply(_ x: UnsafePointer<Float>, rows: Int, lda: Int, into y: UnsafeMutablePointer<Float>, ldc: Int) {
         let o = outFeatures
-        if let bias, !accumulate {
+        if let bias {
+            // Seed with the bias so sgemm accumulates onto it (beta = 1).
             for r in 0..<rows { (y + r * ldc).update(from: bias.data, count: o) }
-        } else if let bias {
-            for r in 0..<rows { for j in 0..<o { y[r * ldc + j] += bias.data[j] } }
         }
-        let beta: Float = (bias != nil || accumulate) ? 1 : 0
+        let beta: Float = bias != nil ? 1 : 0
         cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(o), Int32(inFeatures),
                     1, x, Int32(lda), weight.data, Int32(inFeatures), beta, y, Int32(ldc))
     }

@@ -21,9 +21,6 @@ public final class Workspace {
         return buffers[slot]!
     }
 
-    /// Bytes currently held.
-    public var bytes: Int { capacities.reduce(0, +) * MemoryLayout<Float>.size }
-
     /// Slot indices, so ops never share one by accident.
     public enum Slot {
         public static let im2col = 0
