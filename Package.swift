@@ -54,5 +54,6 @@ let package = Package(
         ]),
 
         // Test targets: one per source target, added as each gains tests.
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
     ]
 )
