@@ -30,6 +30,9 @@ struct ConnectionStateMachine {
     private var draining = false
     private var answeredAny = false
     private(set) var isClosed = false
+    /// Request bytes were left unread (an error, a timeout, or a close with more input queued): the
+    /// client may still be sending, so closing must not reset the connection under our last response.
+    private(set) var abandonedInput = false
 
     private let maxBacklog: Int
     private let timeouts: Timeouts
@@ -85,6 +88,7 @@ struct ConnectionStateMachine {
         let lastPossible = inputClosed && backlog.isEmpty && failure == nil
         context.closeConnection = context.closeConnection || draining || response.requestsClose || lastPossible
         if context.closeConnection {
+            abandonedInput = abandonedInput || !backlog.isEmpty || !unparsed.isEmpty || parser.phase != .idle
             inputClosed = true
             backlog.removeAll()
             unparsed.removeAll()
@@ -170,6 +174,7 @@ struct ConnectionStateMachine {
                 }
             } catch {
                 failure = HTTPResponse.problem(error.status, detail: error.description)
+                abandonedInput = true
                 inputClosed = true
                 continueOwed = false
             }
@@ -212,6 +217,7 @@ struct ConnectionStateMachine {
     }
 
     private mutating func timedOut(_ detail: String, now: UInt64) -> ConnectionAction {
+        abandonedInput = true
         inputClosed = true
         continueOwed = false
         return startWrite(HTTPResponse.problem(.requestTimeout, detail: detail), now: now)

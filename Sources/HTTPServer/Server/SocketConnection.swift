@@ -207,10 +207,14 @@ final class SocketConnection: @unchecked Sendable {
         }
     }
 
-    /// Closes after the machine's last response: at once if the peer is done or a write is stuck,
-    /// otherwise by shutting down our side and lingering.
+    /// Closes after the machine's last response. Closing with unread input makes the kernel send a
+    /// reset that can destroy that response at the client, so when input may still be coming we shut
+    /// down our side and linger instead; otherwise (peer done, nothing pending, a stuck write) at once.
     private func closeGracefully() {
-        guard !sawEndOfInput, pendingWrite == nil else { return closeNow() }
+        var unread: Int32 = 0
+        _ = ioctl(fd, UInt(FIONREAD), &unread)
+        let mayStillSend = !sawEndOfInput && (machine.abandonedInput || unread > 0)
+        guard mayStillSend, pendingWrite == nil else { return closeNow() }
         shutdown(fd, Int32(SHUT_WR))
         state = .lingering(until: EventLoop.now() + SocketConnection.lingerTimeout)
     }
