@@ -19,25 +19,21 @@ public struct HTTPQueryItem: Hashable, Sendable {
         }
     }
 
-    /// Percent-decodes `bytes`, turning `+` into space; malformed escapes are kept literally.
-    static func formDecode(_ bytes: Substring.UTF8View) -> String {
+    /// Percent-decodes `text`, turning `+` into space; malformed escapes are kept literally.
+    static func formDecode(_ text: Substring.UTF8View) -> String {
+        let bytes = Array(text)
         var decoded: [UInt8] = []
         decoded.reserveCapacity(bytes.count)
-        var index = bytes.startIndex
-        while index < bytes.endIndex {
-            let byte = bytes[index]
-            if byte == UInt8(ascii: "+") {
-                decoded.append(UInt8(ascii: " "))
-            } else if byte == UInt8(ascii: "%"),
-                      let high = bytes.index(index, offsetBy: 1, limitedBy: bytes.endIndex), high < bytes.endIndex,
-                      let low = bytes.index(index, offsetBy: 2, limitedBy: bytes.endIndex), low < bytes.endIndex,
-                      let highValue = HTTPSyntax.hexValue(bytes[high]), let lowValue = HTTPSyntax.hexValue(bytes[low]) {
-                decoded.append(highValue << 4 | lowValue)
-                index = low
-            } else {
-                decoded.append(byte)
+        var index = 0
+        while index < bytes.count {
+            if bytes[index] == UInt8(ascii: "%"), index + 2 < bytes.count,
+               let high = HTTPSyntax.hexValue(bytes[index + 1]), let low = HTTPSyntax.hexValue(bytes[index + 2]) {
+                decoded.append(high << 4 | low)
+                index += 3
+                continue
             }
-            index = bytes.index(after: index)
+            decoded.append(bytes[index] == UInt8(ascii: "+") ? UInt8(ascii: " ") : bytes[index])
+            index += 1
         }
         return String(decoding: decoded, as: UTF8.self)
     }

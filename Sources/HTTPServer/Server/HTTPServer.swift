@@ -1,8 +1,9 @@
 import Dispatch
 import Foundation
 
-/// An HTTP/1.1 server on POSIX sockets: a listener, one serial event loop per core owning the
-/// connections, and the handler run as a task per request.
+/// An HTTP/1.1 server on POSIX sockets (Linux, Glibc) and Dispatch: a listener, one serial event
+/// loop per core owning the connections, and the handler run as a task per request. An instance
+/// serves once: `start()`, later `shutdown(gracePeriod:)`.
 public final class HTTPServer: Sendable {
     private enum Phase {
         case idle

@@ -122,7 +122,7 @@ enum PosixSocket {
     }
 }
 
-extension iovec {
+fileprivate extension iovec {
     /// The bytes of `buffer` from `start` on; sendmsg only reads through the mutable pointer.
     init(_ buffer: UnsafeRawBufferPointer, from start: Int) {
         self.init(iov_base: UnsafeMutableRawPointer(mutating: buffer.baseAddress! + start), iov_len: buffer.count - start)

@@ -101,4 +101,13 @@ final class MultipartFormDataTests: XCTestCase {
             }
         }
     }
+
+    func testRequestConvenienceUsesItsContentType() throws {
+        let body = bytes("--q\r\nContent-Disposition: form-data; name=\"mask\"\r\n\r\nM\r\n--q--\r\n")
+        let request = HTTPRequest(method: .post, target: "/v1/inpaintings", headers: ["Content-Type": "multipart/form-data; boundary=q"], body: body)
+        XCTAssertEqual(try request.multipartFormData().part(named: "mask")?.text, "M")
+        XCTAssertThrowsError(try HTTPRequest(method: .post, target: "/", body: body).multipartFormData()) {
+            XCTAssertEqual($0 as? MultipartError, .notMultipartFormData(contentType: ""))
+        }
+    }
 }
