@@ -10,7 +10,7 @@ final class Listener: @unchecked Sendable {
     private let onAccept: @Sendable (Int32, SocketAddress?) -> Void
     private var paused = false
 
-    /// Accepts per readiness event, so one busy listener cannot starve the queue.
+    /// Accepts per turn of the queue, so a flood of connections cannot monopolise it.
     static let acceptBatch = 64
     /// Pause after running out of file descriptors, instead of spinning on a ready listener.
     static let descriptorExhaustionPause: DispatchTimeInterval = .milliseconds(100)
@@ -41,7 +41,10 @@ final class Listener: @unchecked Sendable {
         }
     }
 
+    /// Accepts until none is pending; after a full batch it yields and continues in a fresh turn
+    /// rather than waiting for another readiness event (see `SocketConnection.readable`).
     private func acceptPending() {
+        guard !paused, !source.isCancelled else { return }
         for _ in 0..<Listener.acceptBatch {
             guard let (fd, remote) = PosixSocket.accept(fd) else {
                 if errno == EMFILE || errno == ENFILE { pause() }
@@ -49,6 +52,7 @@ final class Listener: @unchecked Sendable {
             }
             onAccept(fd, remote)
         }
+        queue.async { self.acceptPending() }
     }
 
     private func pause() {

@@ -72,47 +72,70 @@ final class SocketConnection: @unchecked Sendable {
         }
     }
 
+    /// Reads until the socket is drained, not just once: a read that fills its whole buffer may leave
+    /// bytes behind, and libdispatch's epoll backend has been seen not to report them again (a
+    /// lingering drain stalled with half a megabyte unread). After `readsPerEvent` full reads the
+    /// connection yields the queue to its neighbours and continues in a fresh turn.
     private func readable() {
-        switch state {
-        case .open: readRequestBytes()
-        case .lingering: discardInput()
-        case .closed: return
+        for _ in 0..<SocketConnection.readsPerEvent {
+            if readSuspended { return }
+            let mayHaveMore: Bool
+            switch state {
+            case .open: mayHaveMore = readRequestBytes()
+            case .lingering: mayHaveMore = discardInput()
+            case .closed: return
+            }
+            updateReadInterest()
+            guard mayHaveMore else { return }
         }
-        updateReadInterest()
+        loop.queue.async { self.readable() }
     }
 
-    private func readRequestBytes() {
+    static let readsPerEvent = 16
+
+    /// One read into the request; true when it filled the space offered, so more may be waiting.
+    private func readRequestBytes() -> Bool {
         let now = EventLoop.now()
         if machine.wantsDirectBodyRead {
             // Content-Length bodies go straight from the socket into the request's storage.
             var failure: Int32 = EAGAIN
+            var offered = 0
             let (count, action) = machine.receiveBodyDirectly(now: now) { buffer in
+                offered = buffer.count
                 let count = read(fd, buffer.baseAddress, buffer.count)
                 if count < 0 { failure = errno }
                 return count
             }
-            count > 0 ? perform(action) : readFailed(count, errno: failure, now: now)
-            return
+            guard count > 0 else { return readFailed(count, errno: failure, now: now) }
+            perform(action)
+            return count == offered
         }
         let buffer = loop.readBuffer
         let count = read(fd, buffer.baseAddress, buffer.count)
         guard count > 0 else { return readFailed(count, errno: errno, now: now) }
         perform(machine.received(UnsafeRawBufferPointer(rebasing: buffer[..<count]), now: now))
+        return count == buffer.count
     }
 
-    private func readFailed(_ count: Int, errno code: Int32, now: UInt64) {
+    /// Handles EOF (the request side ends) and errors (EINTR retries, EAGAIN waits, others close).
+    private func readFailed(_ count: Int, errno code: Int32, now: UInt64) -> Bool {
         if count == 0 {
             sawEndOfInput = true
             perform(machine.inputEnded(now: now))
-        } else if code != EAGAIN && code != EWOULDBLOCK && code != EINTR {
-            closeNow()
+            return false
         }
+        if code == EINTR { return true }
+        if code != EAGAIN && code != EWOULDBLOCK { closeNow() }
+        return false
     }
 
-    private func discardInput() {
+    /// One read of input that is dropped while lingering; closes on EOF or error.
+    private func discardInput() -> Bool {
         let buffer = loop.readBuffer
         let count = read(fd, buffer.baseAddress, buffer.count)
+        if count == buffer.count { return true }
         if count == 0 || (count < 0 && errno != EAGAIN && errno != EINTR) { closeNow() }
+        return count < 0 && errno == EINTR
     }
 
     private func perform(_ action: ConnectionAction) {

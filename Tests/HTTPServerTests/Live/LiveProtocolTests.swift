@@ -129,4 +129,15 @@ final class LiveProtocolTests: XCTestCase {
         XCTAssertEqual(last.headers["Connection"], "close")
         XCTAssertTrue(client.isClosedByServer())
     }
+
+    func testThousandsOfPipelinedRequestsInOneBurstUnderBackpressure() throws {
+        let count = 3000
+        let client = try live.client()
+        let burst = (0..<count).map { "GET /n/\($0) HTTP/1.1\r\nHost: t\r\n\r\n" }.joined()
+        let sending = client.sendInBackground(Array(burst.utf8))
+        for index in 0..<count {
+            XCTAssertEqual(try client.readResponse().text, "\(index)")
+        }
+        XCTAssertEqual(sending.wait(), burst.utf8.count)
+    }
 }

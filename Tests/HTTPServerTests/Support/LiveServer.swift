@@ -44,7 +44,7 @@ struct LiveServer {
         return done
     }
 
-    /// GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /close.
+    /// GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /n/<text>, GET /close.
     @Sendable static func route(_ request: HTTPRequest) async -> HTTPResponse {
         switch (request.method, request.path) {
         case (.get, "/hello"), (.head, "/hello"):
@@ -62,6 +62,8 @@ struct LiveServer {
             return HTTPResponse(body: (0..<count).map { UInt8(truncatingIfNeeded: $0) })
         case (.get, "/peer"):
             return .text(request.remoteAddress?.host ?? "unknown")
+        case (.get, let path) where path.hasPrefix("/n/"):
+            return .text(String(path.dropFirst(3)))
         case (.get, "/close"):
             return HTTPResponse(headers: ["Connection": "close"], body: Array("bye".utf8))
         default:

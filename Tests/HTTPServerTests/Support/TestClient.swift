@@ -83,6 +83,33 @@ final class TestClient {
         }
     }
 
+    /// Bytes sent by `sendInBackground`; `sent` is written before `done` is signalled.
+    final class BackgroundSend: @unchecked Sendable {
+        let done = DispatchSemaphore(value: 0)
+        var sent = 0
+
+        /// Waits for the sender to finish and returns how many bytes it sent, nil on timeout.
+        func wait(seconds: Double = 5) -> Int? {
+            done.wait(timeout: .now() + seconds) == .success ? sent : nil
+        }
+    }
+
+    /// Sends `bytes` from another thread, so the test can read while the server still receives;
+    /// sending stops early if the server stops accepting bytes (reset or closed).
+    func sendInBackground(_ bytes: [UInt8]) -> BackgroundSend {
+        let result = BackgroundSend()
+        let fd = self.fd
+        DispatchQueue.global().async {
+            while result.sent < bytes.count {
+                let count = bytes[result.sent...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+                guard count > 0 else { break }
+                result.sent += count
+            }
+            result.done.signal()
+        }
+        return result
+    }
+
     /// Reads one response; `bodyless` for answers to HEAD. Content-Length framing only, as the server sends.
     func readResponse(bodyless: Bool = false) throws -> Response {
         let headEnd = try fill { buffer in
