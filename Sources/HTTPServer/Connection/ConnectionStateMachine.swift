@@ -1,0 +1,242 @@
+/// The life of one connection without I/O: when to read, dispatch, write and close. Requests are
+/// answered one at a time, so pipelined responses leave in request order; timeouts are checked
+/// against monotonic nanosecond times the caller passes in.
+struct ConnectionStateMachine {
+    private enum Responder {
+        case idle
+        case awaitingHandler(ResponseContext)
+        case writingResponse(closeAfter: Bool)
+        case writingContinue
+    }
+
+    private struct Timeouts {
+        let header: UInt64
+        let body: UInt64
+        let idle: UInt64
+        let write: UInt64
+    }
+
+    private var parser: RequestParser
+    /// Requests parsed but not yet dispatched (pipelining), oldest first.
+    private var backlog: [HTTPRequest] = []
+    /// Bytes held back unparsed while the backlog is full.
+    private var unparsed: [UInt8] = []
+    private var responder = Responder.idle
+    /// No more request bytes will be parsed: EOF, an error, or a request that ends the connection.
+    private var inputClosed = false
+    /// An error response owed once the requests before the bad one are answered.
+    private var failure: HTTPResponse?
+    private var continueOwed = false
+    private var draining = false
+    private var answeredAny = false
+    private(set) var isClosed = false
+    /// Request bytes were left unread (an error, a timeout, or a close with more input queued): the
+    /// client may still be sending, so closing must not reset the connection under our last response.
+    private(set) var abandonedInput = false
+
+    private let maxBacklog: Int
+    private let timeouts: Timeouts
+    private var idleSince: UInt64
+    private var headStartedAt: UInt64
+    private var lastReadAt: UInt64
+    private var lastWriteAt: UInt64
+
+    init(configuration: HTTPServerConfiguration, now: UInt64) {
+        parser = RequestParser(limits: configuration.limits)
+        maxBacklog = max(1, configuration.limits.maxPipelinedRequests)
+        let timeouts = configuration.timeouts
+        self.timeouts = Timeouts(
+            header: timeouts.headerRead.nanoseconds, body: timeouts.bodyRead.nanoseconds,
+            idle: timeouts.idle.nanoseconds, write: timeouts.write.nanoseconds)
+        (idleSince, headStartedAt, lastReadAt, lastWriteAt) = (now, now, now, now)
+    }
+
+    /// False while the backlog is full or input is over: the caller should stop reading (backpressure).
+    var wantsRead: Bool { !isClosed && !inputClosed && unparsed.isEmpty && backlog.count < maxBacklog }
+
+    /// True when the next bytes are Content-Length body bytes that `receiveBodyDirectly` can take.
+    var wantsDirectBodyRead: Bool { wantsRead && parser.acceptsDirectBodyRead }
+
+    mutating func received(_ bytes: UnsafeRawBufferPointer, now: UInt64) -> ConnectionAction {
+        guard !isClosed, !inputClosed else { return .none }
+        lastReadAt = now
+        consume(bytes, now: now)
+        return advance(now: now)
+    }
+
+    /// Lets `read` write body bytes straight into the request (see `RequestParser.readBodyDirectly`);
+    /// returns what `read` returned, so the caller can tell data from EOF or errors.
+    mutating func receiveBodyDirectly(
+        now: UInt64, _ read: (UnsafeMutableRawBufferPointer) -> Int
+    ) -> (count: Int, action: ConnectionAction) {
+        guard wantsDirectBodyRead, let (count, request) = parser.readBodyDirectly(read) else { return (0, .none) }
+        if count > 0 { lastReadAt = now }
+        if let request { accept(request) }
+        return (count, advance(now: now))
+    }
+
+    /// The peer finished sending (EOF): answer what is complete, then close.
+    mutating func inputEnded(now: UInt64) -> ConnectionAction {
+        guard !isClosed else { return .none }
+        inputClosed = true
+        continueOwed = false
+        return advance(now: now)
+    }
+
+    mutating func responseReady(_ response: HTTPResponse, now: UInt64) -> ConnectionAction {
+        guard !isClosed, case .awaitingHandler(var context) = responder else { return .none }
+        let lastPossible = inputClosed && backlog.isEmpty && failure == nil
+        context.closeConnection = context.closeConnection || draining || response.requestsClose || lastPossible
+        if context.closeConnection {
+            abandonedInput = abandonedInput || !backlog.isEmpty || !unparsed.isEmpty || parser.phase != .idle
+            inputClosed = true
+            backlog.removeAll()
+            unparsed.removeAll()
+            failure = nil
+            continueOwed = false
+        }
+        responder = .writingResponse(closeAfter: context.closeConnection)
+        lastWriteAt = now
+        return .write(response, context)
+    }
+
+    /// Some bytes of the current write left; the write timeout restarts.
+    mutating func wroteSome(now: UInt64) {
+        lastWriteAt = now
+    }
+
+    mutating func writeCompleted(now: UInt64) -> ConnectionAction {
+        switch responder {
+        case .writingResponse(let closeAfter):
+            if closeAfter { return close() }
+            responder = .idle
+            idleSince = now
+            answeredAny = true
+        case .writingContinue:
+            responder = .idle
+            // The client sends the body only now, so the body timeout starts now.
+            lastReadAt = now
+        case .idle, .awaitingHandler:
+            return .none
+        }
+        return advance(now: now)
+    }
+
+    /// Graceful shutdown: finish the request in progress (if its head has arrived), then close.
+    mutating func beginShutdown(now: UInt64) -> ConnectionAction {
+        draining = true
+        return advance(now: now)
+    }
+
+    /// Checks the timeout of the current phase: slow heads and bodies get 408, idle or stuck connections close.
+    mutating func timerFired(now: UInt64) -> ConnectionAction {
+        guard !isClosed else { return .none }
+        switch responder {
+        case .awaitingHandler:
+            return .none
+        case .writingResponse, .writingContinue:
+            return now >= deadline(lastWriteAt, timeouts.write) ? close() : .none
+        case .idle:
+            switch parser.phase {
+            case .idle:
+                // Before the first request the client gets the header timeout to start one.
+                return now >= deadline(idleSince, answeredAny ? timeouts.idle : timeouts.header) ? close() : .none
+            case .head:
+                guard now >= deadline(max(headStartedAt, idleSince), timeouts.header) else { return .none }
+                return timedOut("request head not received within the header timeout", now: now)
+            case .body:
+                guard now >= deadline(max(lastReadAt, idleSince), timeouts.body) else { return .none }
+                return timedOut("request body stalled longer than the body timeout", now: now)
+            }
+        }
+    }
+
+    /// Marks the connection closed from outside (I/O error, forced shutdown).
+    mutating func abort() {
+        isClosed = true
+    }
+
+    private mutating func consume(_ bytes: UnsafeRawBufferPointer, now: UInt64) {
+        var offset = 0
+        while offset < bytes.count, !inputClosed {
+            guard backlog.count < maxBacklog else {
+                unparsed.append(contentsOf: bytes[offset...])
+                return
+            }
+            if parser.phase == .idle { headStartedAt = now }
+            do {
+                let (consumed, event) = try parser.parse(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
+                offset += consumed
+                switch event {
+                case .expectsContinue: continueOwed = true
+                case .request(let request): accept(request)
+                case nil: break
+                }
+            } catch {
+                failure = HTTPResponse.problem(error.status, detail: error.description)
+                abandonedInput = true
+                inputClosed = true
+                continueOwed = false
+            }
+        }
+    }
+
+    private mutating func accept(_ request: HTTPRequest) {
+        // The client may send the body without waiting; then no 100 is owed (RFC 9110 §10.1.1).
+        continueOwed = false
+        backlog.append(request)
+        if !request.keepAlive { inputClosed = true }
+    }
+
+    /// With nothing in progress, starts the next thing owed: a queued request, an error, a 100 Continue, or closing.
+    private mutating func advance(now: UInt64) -> ConnectionAction {
+        guard !isClosed, case .idle = responder else { return .none }
+        if !unparsed.isEmpty, backlog.count < maxBacklog {
+            var held: [UInt8] = []
+            swap(&held, &unparsed)
+            held.withUnsafeBytes { consume($0, now: now) }
+        }
+        if !backlog.isEmpty {
+            let request = backlog.removeFirst()
+            responder = .awaitingHandler(ResponseContext(
+                version: request.version, isHeadRequest: request.method == .head, closeConnection: !request.keepAlive))
+            return .dispatch(request)
+        }
+        if let failure {
+            self.failure = nil
+            return startWrite(failure, now: now)
+        }
+        if inputClosed || (draining && parser.phase != .body) { return close() }
+        if continueOwed {
+            continueOwed = false
+            responder = .writingContinue
+            lastWriteAt = now
+            return .writeContinue
+        }
+        return .none
+    }
+
+    private mutating func timedOut(_ detail: String, now: UInt64) -> ConnectionAction {
+        abandonedInput = true
+        inputClosed = true
+        continueOwed = false
+        return startWrite(HTTPResponse.problem(.requestTimeout, detail: detail), now: now)
+    }
+
+    /// Writes a response the server made itself; the connection closes after it.
+    private mutating func startWrite(_ response: HTTPResponse, now: UInt64) -> ConnectionAction {
+        responder = .writingResponse(closeAfter: true)
+        lastWriteAt = now
+        return .write(response, ResponseContext(version: .http1_1, isHeadRequest: false, closeConnection: true))
+    }
+
+    private mutating func close() -> ConnectionAction {
+        isClosed = true
+        return .close
+    }
+
+    private func deadline(_ start: UInt64, _ timeout: UInt64) -> UInt64 {
+        let (sum, overflow) = start.addingReportingOverflow(timeout)
+        return overflow ? .max : sum
+    }
+}

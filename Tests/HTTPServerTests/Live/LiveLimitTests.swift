@@ -1,0 +1,95 @@
+import XCTest
+import HTTPServer
+
+/// Real sockets: timeouts and limits.
+final class LiveLimitTests: XCTestCase {
+    func testSlowlorisHeadGets408() throws {
+        let live = try LiveServer { $0.timeouts.headerRead = .milliseconds(300) }
+        defer { live.stop() }
+        let client = try live.client()
+        let started = Date()
+        try client.send("GET /hello HTTP/1.1\r\n")
+        Thread.sleep(forTimeInterval: 0.15)
+        try client.send("X-Slow: 1\r\n")
+        let response = try client.readResponse()
+        XCTAssertEqual(response.status, 408)
+        XCTAssertEqual(response.headers["Content-Type"], "application/problem+json")
+        XCTAssertTrue(client.isClosedByServer())
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2, "closed near the 0.3 s header timeout")
+        XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 0.3)
+    }
+
+    func testIdleKeepAliveConnectionIsClosed() throws {
+        let live = try LiveServer { $0.timeouts.idle = .milliseconds(200) }
+        defer { live.stop() }
+        let client = try live.client()
+        try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(try client.readResponse().status, 200)
+        let started = Date()
+        XCTAssertTrue(client.isClosedByServer())
+        XCTAssertLessThan(Date().timeIntervalSince(started), 2)
+    }
+
+    func testBodyTooLargeGets413EvenWhileTheClientIsStillSending() throws {
+        let live = try LiveServer { $0.limits.maxBodyBytes = 1000 }
+        defer { live.stop() }
+        let client = try live.client()
+        // Far more than the socket buffers hold: the server answers while the body is still coming,
+        // and must drain it rather than reset the connection under its 413.
+        let request = Array("POST /echo-size HTTP/1.1\r\nHost: t\r\nContent-Length: 8388608\r\n\r\n".utf8) + [UInt8](repeating: 1, count: 8_388_608)
+        let t0 = Date()
+        let sending = client.sendInBackground(request)
+        let response = try client.readResponse()
+        print("T response", Date().timeIntervalSince(t0))
+        XCTAssertEqual(response.status, 413)
+        XCTAssertTrue(response.text.contains("1000"))
+        XCTAssertEqual(sending.wait(), request.count, "the server kept reading (and dropping) instead of resetting")
+        print("T sent", Date().timeIntervalSince(t0))
+        client.finishSending()
+        XCTAssertTrue(client.isClosedByServer())
+        print("T closed", Date().timeIntervalSince(t0))
+    }
+
+    func testHeaderLimitsGet431And414() throws {
+        let live = try LiveServer {
+            $0.limits.maxHeaderCount = 5
+            $0.limits.maxRequestLineBytes = 64
+        }
+        defer { live.stop() }
+        let many = try live.client()
+        try many.send("GET /hello HTTP/1.1\r\nHost: t\r\n" + (1...5).map { "X-\($0): v\r\n" }.joined() + "\r\n")
+        XCTAssertEqual(try many.readResponse().status, 431)
+        let long = try live.client()
+        try long.send("GET /" + String(repeating: "a", count: 100) + " HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(try long.readResponse().status, 414)
+    }
+
+    func testConnectionsOverTheLimitGet503() throws {
+        let live = try LiveServer { $0.limits.maxConnections = 2 }
+        defer { live.stop() }
+        let first = try live.client()
+        let second = try live.client()
+        for client in [first, second] {
+            try client.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            XCTAssertEqual(try client.readResponse().status, 200)
+        }
+        let third = try live.client()
+        let refused = try third.readResponse()
+        XCTAssertEqual(refused.status, 503)
+        XCTAssertEqual(refused.headers["Content-Type"], "application/problem+json")
+        XCTAssertTrue(third.isClosedByServer())
+
+        try second.send("GET /hello HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n")
+        _ = try second.readResponse()
+        XCTAssertTrue(second.isClosedByServer())
+        // The slot frees once the server has closed its side; poll briefly for it.
+        var status = 0
+        for _ in 0..<50 where status != 200 {
+            let next = try live.client()
+            try? next.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+            status = (try? next.readResponse().status) ?? 0
+            if status != 200 { Thread.sleep(forTimeInterval: 0.02) }
+        }
+        XCTAssertEqual(status, 200)
+    }
+}
