@@ -19,7 +19,7 @@ for _ in $(seq 50); do grep -q "listening on" "$log" && break; sleep 0.1; done
 address="$(sed -n 's/^listening on //p' "$log")"
 [ -n "$address" ] || { cat "$log" >&2; exit 1; }
 
-summary() { grep -E "Requests/sec|50%|99%|Socket errors|Non-2xx" | sed 's/^ */  /'; }
+summary() { grep -E "Requests/sec|^ +(50|99)%|Socket errors|Non-2xx" | sed 's/^ */  /'; }
 
 echo "GET / (${connections} connections, ${duration}s)"
 wrk -t2 -c"$connections" -d"${duration}s" --latency "http://$address/" | summary

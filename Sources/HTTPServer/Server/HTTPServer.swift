@@ -7,7 +7,6 @@ import Foundation
 public final class HTTPServer: Sendable {
     private enum Phase {
         case idle
-        case starting
         case running(Listener)
         case stopping
         case stopped
@@ -43,23 +42,15 @@ public final class HTTPServer: Sendable {
 
     /// Binds, listens and starts accepting; returns at once. Throws if binding fails or already started.
     public func start() throws(HTTPServerError) {
+        // Binding happens under the lock, so a concurrent start or shutdown sees either nothing or a running server.
         try state.withLock { (state: inout State) throws(HTTPServerError) in
             guard case .idle = state.phase else { throw .alreadyStarted }
-            state.phase = .starting
+            let listener = try Listener(configuration: configuration) { [self] fd, remote in accepted(fd: fd, remote: remote) }
+            loops.forEach { $0.start() }
+            state.phase = .running(listener)
+            state.localAddress = listener.address
+            listener.start()
         }
-        let listener: Listener
-        do {
-            listener = try Listener(configuration: configuration) { [self] fd, remote in accepted(fd: fd, remote: remote) }
-        } catch {
-            state.withLock { $0.phase = .idle }
-            throw error
-        }
-        loops.forEach { $0.start() }
-        state.withLock {
-            $0.phase = .running(listener)
-            $0.localAddress = listener.address
-        }
-        listener.start()
     }
 
     /// Graceful shutdown: stops accepting, lets requests in progress finish (their responses say
@@ -100,7 +91,7 @@ public final class HTTPServer: Sendable {
             let stopped = state.withLock { state in
                 switch state.phase {
                 case .idle, .stopped: return true
-                case .starting, .running, .stopping:
+                case .running, .stopping:
                     state.stopWaiters.append(continuation)
                     return false
                 }
