@@ -79,10 +79,12 @@ def main():
     ap.add_argument("--binary", default=os.path.join(data.REPO, ".build", "release", "segserve"))
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--steps", type=int, default=0, help="DDIM steps (0: the model's default)")
+    ap.add_argument("--split", default="val2017", help="val2017, or train2017 to tune thresholds without the validation images")
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further `segserve segment` options")
     ap.add_argument("--json", help="write the scores here")
     args = ap.parse_args()
 
-    images = data.load_splits(args.data_root, "val2017")
+    images = data.load_splits(args.data_root, args.split)
     if args.limit:
         images = images[:args.limit]
     with tempfile.TemporaryDirectory() as tmp:
@@ -102,6 +104,7 @@ def main():
             cmd = [args.binary, "segment", "--model", args.model, path, "--out", out]
             if args.steps:
                 cmd += ["--steps", str(args.steps)]
+            cmd += args.extra
             start = time.time()
             subprocess.run(cmd, check=True, capture_output=True)
             seconds.append(time.time() - start)
