@@ -37,8 +37,8 @@ let package = Package(
         // PNG/JPEG codecs and pixel buffers.
         .target(name: "Imaging", dependencies: ["CPNG", "CImageShims"]),
         // The LDMSeg model: blocks, UNet, encoders, DDIM, post-processing, pipeline.
-        .target(name: "LDMSeg", dependencies: ["NNRuntime", "Imaging"]),
-        // Panoptic quality, semantic metrics, palettes, categorised panoptic.
+        .target(name: "LDMSeg", dependencies: ["NNRuntime"]),
+        // Panoptic quality as panopticapi computes it.
         .target(name: "Evaluation", dependencies: ["Imaging"]),
         // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.
         .target(name: "HTTPServer"),
@@ -66,6 +66,7 @@ let package = Package(
         .testTarget(name: "NNRuntimeTests", dependencies: ["NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
     ]
 )
