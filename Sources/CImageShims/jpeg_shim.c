@@ -32,7 +32,8 @@ static void message(struct jpeg_decompress_struct *d, char *err, size_t err_leng
     snprintf(err, err_length, "%s", buffer);
 }
 
-int segserve_jpeg_size(const uint8_t *data, size_t length, int *width, int *height, char *err, size_t err_length) {
+/* Reads the header and, when `out` is given, the pixels as RGB; errors come back through `err`. */
+static int run(const uint8_t *data, size_t length, uint8_t *out, int *width, int *height, char *err, size_t err_length) {
     struct jpeg_decompress_struct d;
     struct shim_error e;
     if (setjmp(e.jump)) {
@@ -45,38 +46,33 @@ int segserve_jpeg_size(const uint8_t *data, size_t length, int *width, int *heig
         jpeg_destroy_decompress(&d);
         return -1;
     }
-    *width = (int)d.image_width;
-    *height = (int)d.image_height;
-    jpeg_destroy_decompress(&d);
-    return 0;
-}
-
-int segserve_jpeg_decode_rgb(const uint8_t *data, size_t length, uint8_t *out, int width, int height,
-                             char *err, size_t err_length) {
-    struct jpeg_decompress_struct d;
-    struct shim_error e;
-    if (setjmp(e.jump)) {
-        message(&d, err, err_length);
+    if (out == NULL) {
+        *width = (int)d.image_width;
+        *height = (int)d.image_height;
         jpeg_destroy_decompress(&d);
-        return -1;
+        return 0;
     }
-    if (start(&d, &e, data, length) != 0) {
-        snprintf(err, err_length, "no JPEG header");
-        jpeg_destroy_decompress(&d);
-        return -1;
-    }
-    d.out_color_space = JCS_RGB;  // grayscale and YCbCr convert; CMYK fails with a message
+    d.out_color_space = JCS_RGB;  /* grayscale and YCbCr convert; CMYK fails with a message */
     jpeg_start_decompress(&d);
-    if ((int)d.output_width != width || (int)d.output_height != height || d.output_components != 3) {
+    if ((int)d.output_width != *width || (int)d.output_height != *height || d.output_components != 3) {
         snprintf(err, err_length, "unexpected output %ux%u x%d", d.output_width, d.output_height, d.output_components);
         jpeg_destroy_decompress(&d);
         return -1;
     }
     while (d.output_scanline < d.output_height) {
-        JSAMPROW row = out + (size_t)d.output_scanline * (size_t)width * 3;
+        JSAMPROW row = out + (size_t)d.output_scanline * (size_t)*width * 3;
         jpeg_read_scanlines(&d, &row, 1);
     }
     jpeg_finish_decompress(&d);
     jpeg_destroy_decompress(&d);
     return 0;
+}
+
+int segserve_jpeg_size(const uint8_t *data, size_t length, int *width, int *height, char *err, size_t err_length) {
+    return run(data, length, NULL, width, height, err, err_length);
+}
+
+int segserve_jpeg_decode_rgb(const uint8_t *data, size_t length, uint8_t *out, int width, int height,
+                             char *err, size_t err_length) {
+    return run(data, length, out, &width, &height, err, err_length);
 }
