@@ -18,11 +18,6 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
-        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
-        .package(url: "https://github.com/apple/swift-metrics", from: "2.5.0"),
-        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.0.0"),
-        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
-        .package(url: "https://github.com/jpsim/Yams", from: "6.0.0"),
     ],
     targets: [
         // System libraries.
@@ -42,16 +37,6 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Imaging"]),
         // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.
         .target(name: "HTTPServer"),
-        // Jobs and results in SQLite.
-        .target(name: "JobStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
-        // Routes, queue, workers, metrics.
-        .target(name: "Service", dependencies: [
-            "HTTPServer", "JobStore", "LDMSeg", "Evaluation", "Imaging",
-            .product(name: "Logging", package: "swift-log"),
-            .product(name: "Metrics", package: "swift-metrics"),
-            .product(name: "Prometheus", package: "swift-prometheus"),
-            .product(name: "Yams", package: "Yams"),
-        ]),
         .executableTarget(name: "segserve", dependencies: [
             "LDMSeg", "Imaging", "Evaluation",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

@@ -1,1 +1,0 @@
-// JobStore module.
