@@ -67,6 +67,15 @@ def checkpoint(path, **state):
     os.replace(path + ".tmp", path)
 
 
+def resume(path, module):
+    """Loads a stage checkpoint into `module` if there is one; returns the steps already done."""
+    if not os.path.exists(path):
+        return 0
+    state = torch.load(path, map_location="cpu")
+    module.load_state_dict(state["model"])
+    return state["step"]
+
+
 def load_teacher(shared):
     enc = ref.tiny_encoder(width=64, latent=32)
     enc.load_state_dict(torch.load(os.path.join(shared, "weights", "taef2", "taef2_encoder.pth"), map_location="cpu"))
@@ -78,11 +87,7 @@ def train_encoder(args, log, loader):
     teacher = load_teacher(args.shared)
     student = ref.tiny_encoder(width=64, latent=32)
     student.load_state_dict(teacher.state_dict())
-    start = 0
-    if os.path.exists(path):
-        state = torch.load(path, map_location="cpu")
-        student.load_state_dict(state["model"])
-        start = state["step"]
+    start = resume(path, student)
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr_encoder, weight_decay=0)
     it = iter(loader)
     done = start
@@ -108,11 +113,7 @@ def train_encoder(args, log, loader):
 def train_ae(args, log, loader):
     path = os.path.join(args.work, "ae.pt")
     ae = ref.MaskAutoencoder()
-    start = 0
-    if os.path.exists(path):
-        state = torch.load(path, map_location="cpu")
-        ae.load_state_dict(state["model"])
-        start = state["step"]
+    start = resume(path, ae)
     opt = torch.optim.AdamW(ae.parameters(), lr=args.lr_ae, weight_decay=1e-4)
     it = iter(loader)
     done = start
@@ -169,11 +170,7 @@ def train_unet(args, log, cache, mask_scale):
     path = os.path.join(args.work, "unet.pt")
     unet = make_unet(cache["image"].shape[1])
     unet.time_embedding.requires_grad_(False)
-    start = 0
-    if os.path.exists(path):
-        state = torch.load(path, map_location="cpu")
-        unet.load_state_dict(state["model"])
-        start = state["step"]
+    start = resume(path, unet)
     params = [p for p in unet.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr_unet, weight_decay=1e-2)
     ddim = ref.LDMSegDDIM()

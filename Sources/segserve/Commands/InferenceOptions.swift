@@ -31,6 +31,11 @@ struct InferenceOptions: ParsableArguments {
     }
 }
 
+/// Decodes a PNG or JPEG file, refusing images over the segmenter's pixel limit.
+func readImage(_ path: String, maxPixels: Int) throws -> RGBImage {
+    try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), maxPixels: maxPixels)
+}
+
 /// Writes `<out>/panoptic.png` and `<out>/segments.json` (COCO panoptic annotation).
 func writeResult(_ result: PanopticResult, to out: String, fileName: String) throws {
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)

@@ -29,8 +29,7 @@ struct PredictCommand: ParsableCommand {
             if FileManager.default.fileExists(atPath: png.path) {
                 ids = try PanopticPNG.decode([UInt8](try Data(contentsOf: png)))
             } else {
-                let data = [UInt8](try Data(contentsOf: URL(fileURLWithPath: images).appendingPathComponent(file)))
-                let rgb = try ImageDecoder.decode(data, maxPixels: segmenter.maxPixels)
+                let rgb = try readImage(URL(fileURLWithPath: images).appendingPathComponent(file).path, maxPixels: segmenter.maxPixels)
                 let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height, options: options)
                 try Data(try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)).write(to: png)
                 ids = (result.width, result.height, result.ids)

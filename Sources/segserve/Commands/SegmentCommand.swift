@@ -14,9 +14,9 @@ struct SegmentCommand: ParsableCommand {
 
     func run() throws {
         let (model, options) = try inference.load()
-        let bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: image)))
-        let rgb = try ImageDecoder.decode(bytes, maxPixels: Segmenter(model: model).maxPixels)
-        let result = try Segmenter(model: model).segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height,
+        let segmenter = Segmenter(model: model)
+        let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
+        let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height,
                                                          options: options, progress: stepPrinter("segment"))
         try writeResult(result, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent)
         print("\(result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
@@ -37,7 +37,7 @@ struct InpaintCommand: ParsableCommand {
     func run() throws {
         let (model, options) = try inference.load()
         let segmenter = Segmenter(model: model)
-        let rgb = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: image))), maxPixels: segmenter.maxPixels)
+        let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
         let partial = try PanopticPNG.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: mask))), maxPixels: segmenter.maxPixels)
         guard partial.width == rgb.width, partial.height == rgb.height else {
             throw ValidationError("mask is \(partial.width)x\(partial.height), image \(rgb.width)x\(rgb.height)")
