@@ -33,7 +33,7 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CPNG", "CImageShims"]),
         // The LDMSeg model: blocks, UNet, encoders, DDIM, post-processing, pipeline.
         .target(name: "LDMSeg", dependencies: ["NNRuntime"]),
-        // Panoptic quality as panopticapi computes it.
+        // Panoptic quality as panopticapi computes it, semantic metrics, palettes.
         .target(name: "Evaluation", dependencies: ["Imaging"]),
         // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.
         .target(name: "HTTPServer"),
