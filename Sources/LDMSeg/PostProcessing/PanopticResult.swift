@@ -7,6 +7,10 @@ public struct PanopticSegment: Sendable, Equatable, Codable {
     /// [x, y, width, height]
     public var bbox: [Int]
 
+    public init(id: UInt32, categoryID: Int, isCrowd: Int, area: Int, bbox: [Int]) {
+        self.id = id; self.categoryID = categoryID; self.isCrowd = isCrowd; self.area = area; self.bbox = bbox
+    }
+
     enum CodingKeys: String, CodingKey {
         case id, categoryID = "category_id", isCrowd = "iscrowd", area, bbox
     }

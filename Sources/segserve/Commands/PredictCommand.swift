@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Imaging
+import Evaluation
 import LDMSeg
 
 /// `segserve predict`: a folder of images to COCO panoptic PNGs plus one predictions JSON that
@@ -12,6 +13,9 @@ struct PredictCommand: ParsableCommand {
     @OptionGroup var inference: InferenceOptions
     @Option(help: "folder of PNG/JPEG images") var images: String
     @Option(help: "output folder: <out>/panoptic/*.png and <out>/predictions.json") var out: String
+    @Option(name: .customLong("semantic-dir"),
+            help: "8-bit semantic label PNGs (same file stems): segments take the majority class") var semanticDir: String?
+    @Option(help: "COCO panoptic categories JSON that semantic labels index (with --semantic-dir)") var categories: String?
 
     func run() throws {
         let (model, options) = try inference.load()
@@ -20,6 +24,11 @@ struct PredictCommand: ParsableCommand {
             .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
         let pngDir = URL(fileURLWithPath: out).appendingPathComponent("panoptic")
         try FileManager.default.createDirectory(at: pngDir, withIntermediateDirectories: true)
+        var categoryList: [PanopticCategory]?
+        if semanticDir != nil {
+            guard let categories else { throw ValidationError("--semantic-dir needs --categories") }
+            categoryList = try JSONDecoder().decode([PanopticCategory].self, from: Data(contentsOf: URL(fileURLWithPath: categories)))
+        }
         let start = Date()
         var annotations: [PredictionEntry] = []
         for (i, file) in files.enumerated() {
@@ -34,8 +43,22 @@ struct PredictCommand: ParsableCommand {
                 try Data(try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)).write(to: png)
                 ids = (result.width, result.height, result.ids)
             }
-            let result = PanopticResult(width: ids.width, height: ids.height, ids: ids.ids)
-            annotations.append(PredictionEntry(imageID: Int(stem) ?? i, fileName: stem + ".png", segments: result.segments))
+            var segments = PanopticResult(width: ids.width, height: ids.height, ids: ids.ids).segments
+            if let semanticDir, let categoryList {
+                let labelPNG = URL(fileURLWithPath: semanticDir).appendingPathComponent(stem + ".png")
+                let labels = try PNGCodec.decodeGray([UInt8](try Data(contentsOf: labelPNG)))
+                guard labels.width == ids.width, labels.height == ids.height else {
+                    throw ValidationError("\(labelPNG.path) is \(labels.width)x\(labels.height), image \(ids.width)x\(ids.height)")
+                }
+                let merged = CategorisedPanoptic.merge(ids: ids.ids, labels: labels.values.map(Int.init), categories: categoryList)
+                try Data(try PanopticPNG.encode(ids: merged.ids, width: ids.width, height: ids.height)).write(to: png)
+                let boxes = Dictionary(uniqueKeysWithValues: PanopticResult(width: ids.width, height: ids.height, ids: merged.ids)
+                    .segments.map { ($0.id, $0.bbox) })
+                segments = merged.segments.map {
+                    PanopticSegment(id: $0.id, categoryID: $0.categoryID, isCrowd: 0, area: $0.area, bbox: boxes[$0.id] ?? [0, 0, 0, 0])
+                }
+            }
+            annotations.append(PredictionEntry(imageID: Int(stem) ?? i, fileName: stem + ".png", segments: segments))
             let elapsed = Date().timeIntervalSince(start), done = i + 1
             let eta = elapsed / Double(done) * Double(files.count - done)
             FileHandle.standardError.write(String(format: "\r%d/%d images, ETA %.0f s ", done, files.count, eta).data(using: .utf8)!)
@@ -43,7 +66,8 @@ struct PredictCommand: ParsableCommand {
         FileHandle.standardError.write("\n".data(using: .utf8)!)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try encoder.encode(PredictionsFile(annotations: annotations)).write(to: URL(fileURLWithPath: out).appendingPathComponent("predictions.json"))
+        let listed = categoryList.map { $0.map { PredictionsFile.Category(id: $0.id, name: $0.name, isthing: $0.isthing) } }
+        try encoder.encode(PredictionsFile(annotations: annotations, categories: listed ?? [PredictionsFile.Category()])).write(to: URL(fileURLWithPath: out).appendingPathComponent("predictions.json"))
         print("\(files.count) images -> \(out)/predictions.json")
     }
 }
