@@ -26,8 +26,10 @@ let package = Package(
         // libjpeg reports errors by longjmp, which Swift cannot catch: a small C shim does.
         .target(name: "CImageShims", linkerSettings: [.linkedLibrary("jpeg")]),
 
+        // AVX-512 kernels, chosen at run time by CPU feature.
+        .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),
         // Tensors, ops and safetensors on OpenBLAS.
-        .target(name: "NNRuntime", dependencies: ["COpenBLAS"],
+        .target(name: "NNRuntime", dependencies: ["COpenBLAS", "CKernels"],
                 swiftSettings: [.unsafeFlags(runtimeFlags, .when(configuration: .release))]),
         // PNG/JPEG codecs and pixel buffers.
         .target(name: "Imaging", dependencies: ["CPNG", "CImageShims"]),

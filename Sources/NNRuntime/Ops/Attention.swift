@@ -1,3 +1,4 @@
+import CKernels
 import COpenBLAS
 import Foundation
 
@@ -68,6 +69,9 @@ public enum Attention {
         return out
     }
 
+    /// Whether the CPU runs the AVX-512 narrow-head kernel.
+    static let hasAVX512 = segserve_has_avx512() != 0
+
     /// Heads of 8 or 16 channels: BLAS packing costs more than the products, so each query
     /// row is scored against keys transposed to `[d, Nk]` with 8-lane FMAs, one row at a time
     /// (a row of Nk scores per thread is the only score memory).
@@ -76,15 +80,20 @@ public enum Attention {
         let nq = q.shape[0], nk = k.shape[0], width = q.shape[1], d = width / heads
         let out = Tensor(shape: [nq, width])
         let scale = 1 / Float(d).squareRoot()
-        let padded = (nk + 7) / 8 * 8
+        let padded = (nk + 15) / 16 * 16
+        let avx512 = Self.hasAVX512
         for h in 0..<heads {
-            // kt[t, j] = k[j, h*d + t], zero-padded to a multiple of 8 keys.
+            // kt[t, j] = k[j, h*d + t], zero-padded to a multiple of 16 keys.
             let kt = Tensor.zeros([d, padded])
             for j in 0..<nk { for t in 0..<d { kt.data[t * padded + j] = k.data[j * width + h * d + t] } }
             Parallel.forRange(nq, minPerThread: 16) { rows in
                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: padded)
                 defer { scores.deallocate() }
-                for i in rows {
+                for i in rows where avx512 {
+                    segserve_attention_row_avx512(q.data + i * width + h * d, kt.data, v.data + h * d, width, nk, padded, d,
+                                                  scale, scores, out.data + i * width + h * d)
+                }
+                for i in rows where !avx512 {
                     let qi = q.data + i * width + h * d
                     var j = 0
                     while j < padded {

@@ -1,0 +1,68 @@
+#include "kernels.h"
+
+#include <immintrin.h>
+#include <math.h>
+
+int segserve_has_avx512(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f");
+}
+
+/* Cephes expf on 16 lanes, as the Swift 8-lane version. */
+__attribute__((target("avx512f")))
+static inline __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                    _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    __m512 y = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    __m512i e = _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(y, _mm512_castsi512_ps(e));
+}
+
+__attribute__((target("avx512f")))
+void segserve_attention_row_avx512(const float *q, const float *kt, const float *v, long width, long nk,
+                                   long padded, long d, float scale, float *scores, float *out) {
+    __m512 qb[16];
+    for (long t = 0; t < d; t++) qb[t] = _mm512_set1_ps(q[t] * scale);
+    __m512 m = _mm512_set1_ps(-INFINITY);
+    for (long j = 0; j < padded; j += 16) {
+        __m512 acc = _mm512_setzero_ps();
+        for (long t = 0; t < d; t++) acc = _mm512_fmadd_ps(qb[t], _mm512_loadu_ps(kt + t * padded + j), acc);
+        _mm512_storeu_ps(scores + j, acc);
+        if (j + 16 <= nk) m = _mm512_max_ps(m, acc);
+    }
+    float mx = _mm512_reduce_max_ps(m);
+    for (long j = nk / 16 * 16; j < nk; j++) mx = scores[j] > mx ? scores[j] : mx;
+    __m512 shift = _mm512_set1_ps(mx), sum = _mm512_setzero_ps();
+    long j = 0;
+    for (; j + 16 <= nk; j += 16) {
+        __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(scores + j), shift));
+        _mm512_storeu_ps(scores + j, e);
+        sum = _mm512_add_ps(sum, e);
+    }
+    float s = _mm512_reduce_add_ps(sum);
+    for (; j < nk; j++) { scores[j] = expf(scores[j] - mx); s += scores[j]; }
+    /* out = sum_j p_j v_j: 8 or 16 channels per key, two keys per 16-lane register when d = 8. */
+    if (d == 16) {
+        __m512 o = _mm512_setzero_ps();
+        for (long k = 0; k < nk; k++) o = _mm512_fmadd_ps(_mm512_set1_ps(scores[k]), _mm512_loadu_ps(v + k * width), o);
+        _mm512_storeu_ps(out, _mm512_mul_ps(o, _mm512_set1_ps(1.0f / s)));
+    } else {
+        __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
+        long k = 0;
+        for (; k + 1 < nk; k += 2) {
+            lo = _mm256_fmadd_ps(_mm256_set1_ps(scores[k]), _mm256_loadu_ps(v + k * width), lo);
+            hi = _mm256_fmadd_ps(_mm256_set1_ps(scores[k + 1]), _mm256_loadu_ps(v + (k + 1) * width), hi);
+        }
+        if (k < nk) lo = _mm256_fmadd_ps(_mm256_set1_ps(scores[k]), _mm256_loadu_ps(v + k * width), lo);
+        _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_add_ps(lo, hi), _mm256_set1_ps(1.0f / s)));
+    }
+}
