@@ -28,8 +28,8 @@ static inline __m512 exp16(__m512 x) {
 }
 
 __attribute__((target("avx512f")))
-void segserve_attention_row_avx512(const float *q, const float *kt, const float *v, long width, long nk,
-                                   long padded, long d, float scale, float *scores, float *out) {
+void segserve_attention_row_avx512(const float *q, const float *kt, const float *vt, long nk, long padded, long d,
+                                   float scale, float *scores, float *out) {
     __m512 qb[16];
     for (long t = 0; t < d; t++) qb[t] = _mm512_set1_ps(q[t] * scale);
     __m512 m = _mm512_set1_ps(-INFINITY);
@@ -41,28 +41,16 @@ void segserve_attention_row_avx512(const float *q, const float *kt, const float 
     }
     float mx = _mm512_reduce_max_ps(m);
     for (long j = nk / 16 * 16; j < nk; j++) mx = scores[j] > mx ? scores[j] : mx;
+    /* One pass: p = exp(s - max) (0 past nk), sum p, and o[t] += p * vt[t] 16 keys at a time. */
     __m512 shift = _mm512_set1_ps(mx), sum = _mm512_setzero_ps();
-    long j = 0;
-    for (; j + 16 <= nk; j += 16) {
+    __m512 o[16];
+    for (long t = 0; t < d; t++) o[t] = _mm512_setzero_ps();
+    for (long j = 0; j < padded; j += 16) {
         __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(scores + j), shift));
-        _mm512_storeu_ps(scores + j, e);
+        if (j + 16 > nk) e = _mm512_maskz_mov_ps((__mmask16)((1u << (nk - j)) - 1u), e);
         sum = _mm512_add_ps(sum, e);
+        for (long t = 0; t < d; t++) o[t] = _mm512_fmadd_ps(e, _mm512_loadu_ps(vt + t * padded + j), o[t]);
     }
-    float s = _mm512_reduce_add_ps(sum);
-    for (; j < nk; j++) { scores[j] = expf(scores[j] - mx); s += scores[j]; }
-    /* out = sum_j p_j v_j: 8 or 16 channels per key, two keys per 16-lane register when d = 8. */
-    if (d == 16) {
-        __m512 o = _mm512_setzero_ps();
-        for (long k = 0; k < nk; k++) o = _mm512_fmadd_ps(_mm512_set1_ps(scores[k]), _mm512_loadu_ps(v + k * width), o);
-        _mm512_storeu_ps(out, _mm512_mul_ps(o, _mm512_set1_ps(1.0f / s)));
-    } else {
-        __m256 lo = _mm256_setzero_ps(), hi = _mm256_setzero_ps();
-        long k = 0;
-        for (; k + 1 < nk; k += 2) {
-            lo = _mm256_fmadd_ps(_mm256_set1_ps(scores[k]), _mm256_loadu_ps(v + k * width), lo);
-            hi = _mm256_fmadd_ps(_mm256_set1_ps(scores[k + 1]), _mm256_loadu_ps(v + (k + 1) * width), hi);
-        }
-        if (k < nk) lo = _mm256_fmadd_ps(_mm256_set1_ps(scores[k]), _mm256_loadu_ps(v + k * width), lo);
-        _mm256_storeu_ps(out, _mm256_mul_ps(_mm256_add_ps(lo, hi), _mm256_set1_ps(1.0f / s)));
-    }
+    float inv = 1.0f / _mm512_reduce_add_ps(sum);
+    for (long t = 0; t < d; t++) out[t] = _mm512_reduce_add_ps(o[t]) * inv;
 }

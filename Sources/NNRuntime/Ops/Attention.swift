@@ -73,8 +73,8 @@ public enum Attention {
     static let hasAVX512 = segserve_has_avx512() != 0
 
     /// Heads of 8 or 16 channels: BLAS packing costs more than the products, so each query
-    /// row is scored against keys transposed to `[d, Nk]` with 8-lane FMAs, one row at a time
-    /// (a row of Nk scores per thread is the only score memory).
+    /// row is scored against keys transposed to `[d, Nk]`, one row at a time (a row of Nk scores
+    /// per thread is the only score memory): 16 lanes in C on AVX-512 CPUs, 8 lanes otherwise.
     static func narrowHeads(q: Tensor, k: Tensor, v: Tensor, heads: Int) -> Tensor {
         typealias V8 = SIMD8<Float>
         let nq = q.shape[0], nk = k.shape[0], width = q.shape[1], d = width / heads
@@ -82,18 +82,24 @@ public enum Attention {
         let scale = 1 / Float(d).squareRoot()
         let padded = (nk + 15) / 16 * 16
         let avx512 = Self.hasAVX512
+        // kt[t, j] = k[j, h*d + t] (and vt for values, AVX-512 only), zero-padded to 16 keys.
+        let kt = Tensor.zeros([d, padded]), vt = Tensor.zeros([d, padded])
         for h in 0..<heads {
-            // kt[t, j] = k[j, h*d + t], zero-padded to a multiple of 16 keys.
-            let kt = Tensor.zeros([d, padded])
             for j in 0..<nk { for t in 0..<d { kt.data[t * padded + j] = k.data[j * width + h * d + t] } }
+            if avx512 {
+                for j in 0..<nk { for t in 0..<d { vt.data[t * padded + j] = v.data[j * width + h * d + t] } }
+            }
             Parallel.forRange(nq, minPerThread: 16) { rows in
                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: padded)
                 defer { scores.deallocate() }
-                for i in rows where avx512 {
-                    segserve_attention_row_avx512(q.data + i * width + h * d, kt.data, v.data + h * d, width, nk, padded, d,
-                                                  scale, scores, out.data + i * width + h * d)
+                if avx512 {
+                    for i in rows {
+                        segserve_attention_row_avx512(q.data + i * width + h * d, kt.data, vt.data, nk, padded, d,
+                                                      scale, scores, out.data + i * width + h * d)
+                    }
+                    return
                 }
-                for i in rows where !avx512 {
+                for i in rows {
                     let qi = q.data + i * width + h * d
                     var j = 0
                     while j < padded {
