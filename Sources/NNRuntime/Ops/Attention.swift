@@ -69,8 +69,9 @@ public enum Attention {
         return out
     }
 
-    /// Whether the CPU runs the AVX-512 narrow-head kernel.
-    static let hasAVX512 = segserve_has_avx512() != 0
+    /// Whether narrow heads use the AVX-512 kernel (when the CPU has it; tests turn it off to
+    /// check the portable path).
+    nonisolated(unsafe) public static var useAVX512 = segserve_has_avx512() != 0
 
     /// Heads of 8 or 16 channels: BLAS packing costs more than the products, so each query
     /// row is scored against keys transposed to `[d, Nk]`, one row at a time (a row of Nk scores
@@ -81,7 +82,7 @@ public enum Attention {
         let out = Tensor(shape: [nq, width])
         let scale = 1 / Float(d).squareRoot()
         let padded = (nk + 15) / 16 * 16
-        let avx512 = Self.hasAVX512
+        let avx512 = Self.useAVX512
         // kt[t, j] = k[j, h*d + t] (and vt for values, AVX-512 only), zero-padded to 16 keys.
         let kt = Tensor.zeros([d, padded]), vt = Tensor.zeros([d, padded])
         for h in 0..<heads {
