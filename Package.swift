@@ -18,6 +18,11 @@ let package = Package(
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
     ],
     targets: [
         // System libraries.
@@ -39,8 +44,18 @@ let package = Package(
         .target(name: "Evaluation", dependencies: ["Imaging"]),
         // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.
         .target(name: "HTTPServer"),
+        // Jobs, their inputs and results in SQLite (WAL): the durable queue.
+        .target(name: "JobStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        // The segmentation service: routes, workers, metrics, configuration.
+        .target(name: "Service", dependencies: [
+            "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Evaluation", "NNRuntime",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
+            .product(name: "Yams", package: "Yams"),
+        ]),
         .executableTarget(name: "segserve", dependencies: [
-            "LDMSeg", "Imaging", "Evaluation",
+            "LDMSeg", "Imaging", "Evaluation", "Service",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "segserve-bench", dependencies: [
@@ -55,5 +70,7 @@ let package = Package(
         .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "JobStoreTests", dependencies: ["JobStore"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "JobStore", "LDMSeg", "Imaging"]),
     ]
 )

@@ -1,0 +1,99 @@
+import Foundation
+
+/// The kind of work a job asks for.
+public enum JobKind: String, Codable, Sendable, CaseIterable {
+    case segmentation, inpainting
+}
+
+/// Why a job failed: a stable code for clients and metrics, and a message for people.
+public struct JobFailure: Codable, Sendable, Equatable {
+    public var code: String
+    public var message: String
+
+    public init(code: String, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    /// The process stopped under the job too often; it is not tried again.
+    public static func interrupted(attempts: Int) -> JobFailure {
+        JobFailure(code: "interrupted", message: "the service stopped while running this job \(attempts) times; it is not retried")
+    }
+}
+
+/// A job as stored, without its input and result blobs.
+public struct Job: Sendable, Equatable {
+    public var id: String
+    /// Submission order: the queue is served by it and listings page by it.
+    public var seq: Int64
+    public var kind: JobKind
+    public var state: JobState
+    /// The request's options as the service encoded them (JSON); opaque to the store.
+    public var options: Data
+    public var step: Int
+    public var steps: Int
+    /// How many times a worker has started this job.
+    public var attempts: Int
+    public var cancelRequested: Bool
+    public var idempotencyKey: String?
+    public var requestHash: String?
+    public var createdAt: Date
+    public var startedAt: Date?
+    public var finishedAt: Date?
+    public var failure: JobFailure?
+}
+
+/// What a client sent: the encoded image and, for inpainting, the partial mask and known pixels.
+public struct JobInput: Sendable, Equatable {
+    public var image: Data
+    public var mask: Data?
+    public var known: Data?
+    /// An optional semantic label map whose classes are voted onto the segments.
+    public var semantic: Data?
+
+    public init(image: Data, mask: Data? = nil, known: Data? = nil, semantic: Data? = nil) {
+        self.image = image
+        self.mask = mask
+        self.known = known
+        self.semantic = semantic
+    }
+}
+
+/// What a finished job produced.
+public struct JobResult: Sendable, Equatable {
+    public var panopticPNG: Data
+    public var segmentsJSON: Data
+    public var overlayPNG: Data
+
+    public init(panopticPNG: Data, segmentsJSON: Data, overlayPNG: Data) {
+        self.panopticPNG = panopticPNG
+        self.segmentsJSON = segmentsJSON
+        self.overlayPNG = overlayPNG
+    }
+
+    /// One of the result files.
+    public enum Part: String, Sendable, CaseIterable {
+        case panopticPNG = "panoptic_png", segmentsJSON = "segments_json", overlayPNG = "overlay_png"
+    }
+}
+
+/// A job to queue.
+public struct NewJob: Sendable {
+    public var kind: JobKind
+    public var options: Data
+    public var steps: Int
+    public var input: JobInput
+    /// A client's `Idempotency-Key`; a repeat with the same key returns the first job.
+    public var idempotencyKey: String?
+    /// A digest of the request, so a repeated key with a different request is told apart.
+    public var requestHash: String?
+
+    public init(kind: JobKind, options: Data, steps: Int, input: JobInput, idempotencyKey: String? = nil, requestHash: String? = nil) {
+        self.kind = kind
+        self.options = options
+        self.steps = steps
+        self.input = input
+        self.idempotencyKey = idempotencyKey
+        self.requestHash = requestHash
+    }
+}

@@ -1,0 +1,46 @@
+import GRDB
+
+/// The schema, one migration per version; a database is brought up to date when it is opened.
+enum JobStoreMigrations {
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1: jobs, inputs, results") { db in
+            try db.execute(sql: """
+                CREATE TABLE job (
+                    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+                    id TEXT NOT NULL UNIQUE,
+                    kind TEXT NOT NULL,
+                    state TEXT NOT NULL,
+                    options BLOB NOT NULL,
+                    step INTEGER NOT NULL DEFAULT 0,
+                    steps INTEGER NOT NULL,
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    cancel_requested INTEGER NOT NULL DEFAULT 0,
+                    idempotency_key TEXT UNIQUE,
+                    request_hash TEXT,
+                    created_at REAL NOT NULL,
+                    started_at REAL,
+                    finished_at REAL,
+                    failure_code TEXT,
+                    failure_message TEXT
+                );
+                CREATE INDEX job_by_state ON job(state, seq);
+                CREATE INDEX job_by_finish ON job(finished_at) WHERE finished_at IS NOT NULL;
+                CREATE TABLE job_input (
+                    job_seq INTEGER PRIMARY KEY REFERENCES job(seq) ON DELETE CASCADE,
+                    image BLOB NOT NULL,
+                    mask BLOB,
+                    known BLOB,
+                    semantic BLOB
+                );
+                CREATE TABLE job_result (
+                    job_seq INTEGER PRIMARY KEY REFERENCES job(seq) ON DELETE CASCADE,
+                    panoptic_png BLOB NOT NULL,
+                    segments_json BLOB NOT NULL,
+                    overlay_png BLOB NOT NULL
+                );
+                """)
+        }
+        return migrator
+    }
+}
