@@ -12,7 +12,7 @@ extension JobStore {
             let job = try reload(db, queued)
             guard let row = try Row.fetchOne(db, sql: "SELECT * FROM job_input WHERE job_seq = ?", arguments: [job.seq]) else {
                 // An input can only be missing if the file was edited by hand; fail the job rather than loop on it.
-                try fail(db, job, JobFailure(code: "input_missing", message: "the job's input is missing from the database"), now)
+                try fail(db, job, JobFailure(code: "input-missing", message: "the job's input is missing from the database"), now)
                 return nil
             }
             return (job, JobInput(image: row["image"], mask: row["mask"], known: row["known"], semantic: row["semantic"]))

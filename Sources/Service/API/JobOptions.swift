@@ -1,0 +1,133 @@
+import Foundation
+import LDMSeg
+
+/// The options of a job as the API names them (openapi.yaml `Options`), resolved against the
+/// model's defaults and stored with the job, so a job always shows the values it ran with.
+struct JobOptions: Codable, Equatable, Sendable {
+    /// How an inpainting mask's pixels encode segments.
+    enum MaskEncoding: String, Codable, Sendable {
+        /// COCO panoptic: id = R + 256 G + 256^2 B, 0 = void.
+        case coco
+        /// Painter palette colours: the nearest palette colour's index is the id, index 0 = void.
+        case palette
+    }
+
+    var steps: Int
+    var seed: UInt64
+    var maskTh: Float
+    var countTh: Int
+    var overlapTh: Float
+    var resolution: Int
+    var maskEncoding: MaskEncoding?
+
+    enum CodingKeys: String, CodingKey, CaseIterable {
+        case steps, seed, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th", resolution
+        case maskEncoding = "mask_encoding"
+    }
+
+    init(_ options: SegmentationOptions, maskEncoding: MaskEncoding? = nil) {
+        steps = options.steps
+        seed = options.seed
+        maskTh = options.postProcessing.maskThreshold
+        countTh = options.postProcessing.countThreshold
+        overlapTh = options.postProcessing.overlapThreshold
+        resolution = options.resolution
+        self.maskEncoding = maskEncoding
+    }
+
+    var segmentation: SegmentationOptions {
+        SegmentationOptions(steps: steps, seed: seed, resolution: resolution,
+                            postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh))
+    }
+
+    /// A value of a client's options: from JSON, or a query parameter's text.
+    enum Value: Decodable, CustomStringConvertible {
+        case bool(Bool), integer(Int), number(Double), string(String), other
+
+        init(from decoder: Decoder) throws {
+            let c = try decoder.singleValueContainer()
+            if let b = try? c.decode(Bool.self) { self = .bool(b) }
+            else if let i = try? c.decode(Int.self) { self = .integer(i) }
+            else if let d = try? c.decode(Double.self) { self = .number(d) }
+            else if let s = try? c.decode(String.self) { self = .string(s) }
+            else { self = .other }
+        }
+
+        var integer: Int? {
+            switch self {
+            case .integer(let i): return i
+            case .string(let s): return Int(s)
+            default: return nil
+            }
+        }
+
+        var number: Double? {
+            switch self {
+            case .integer(let i): return Double(i)
+            case .number(let d): return d
+            case .string(let s): return Double(s)
+            default: return nil
+            }
+        }
+
+        var description: String {
+            switch self {
+            case .bool(let b): return "\(b)"
+            case .integer(let i): return "\(i)"
+            case .number(let d): return "\(d)"
+            case .string(let s): return "'\(s)'"
+            case .other: return "a non-scalar value"
+            }
+        }
+    }
+
+    /// Applies a client's options over these; unknown names, wrong types and out-of-range
+    /// values are 400s naming the option.
+    mutating func apply(_ values: [String: Value], source: String) throws(APIError) {
+        let known = Set(CodingKeys.allCases.map(\.rawValue))
+        if let unknown = values.keys.sorted().first(where: { !known.contains($0) }) {
+            throw .badRequest("\(source): unknown option '\(unknown)'; known: \(known.sorted().joined(separator: ", "))", slug: "invalid-option")
+        }
+        func integer(_ name: String, _ range: ClosedRange<Int>) throws(APIError) -> Int? {
+            guard let raw = values[name] else { return nil }
+            guard let value = raw.integer, range.contains(value) else {
+                throw .badRequest("\(source): option '\(name)' must be an integer in \(range.lowerBound)...\(range.upperBound); got \(raw)",
+                                  slug: "invalid-option")
+            }
+            return value
+        }
+        func number(_ name: String, _ rule: String, _ valid: (Double) -> Bool) throws(APIError) -> Float? {
+            guard let raw = values[name] else { return nil }
+            guard let value = raw.number, value.isFinite, valid(value) else {
+                throw .badRequest("\(source): option '\(name)' must be a number \(rule); got \(raw)", slug: "invalid-option")
+            }
+            return Float(value)
+        }
+        if let v = try integer("steps", 1...1000) { steps = v }
+        if let v = try integer("seed", 0...Int.max) { seed = UInt64(v) }
+        if let v = try integer("count_th", 0...Int(Int32.max)) { countTh = v }
+        if let v = try integer("resolution", 64...2048) { resolution = v }
+        if let v = try number("mask_th", "in (0, 1)", { $0 > 0 && $0 < 1 }) { maskTh = v }
+        if let v = try number("overlap_th", "in [0, 1]", { $0 >= 0 && $0 <= 1 }) { overlapTh = v }
+        if let raw = values["mask_encoding"] {
+            guard case .string(let text) = raw, let encoding = MaskEncoding(rawValue: text) else {
+                throw .badRequest("\(source): option 'mask_encoding' must be 'coco' or 'palette'; got \(raw)", slug: "invalid-option")
+            }
+            maskEncoding = encoding
+        }
+    }
+
+    /// Parses a JSON object of options.
+    static func values(fromJSON bytes: [UInt8], source: String) throws(APIError) -> [String: Value] {
+        do { return try JSONDecoder().decode([String: Value].self, from: Data(bytes)) } catch {
+            throw .badRequest("\(source) must be a JSON object of options", slug: "invalid-option")
+        }
+    }
+
+    /// Canonical JSON (sorted keys): stored with the job and part of the idempotency digest.
+    var json: Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return (try? encoder.encode(self)) ?? Data("{}".utf8)
+    }
+}

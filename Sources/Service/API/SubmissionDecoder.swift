@@ -1,0 +1,98 @@
+import Crypto
+import Foundation
+import HTTPServer
+import JobStore
+import LDMSeg
+
+/// A validated request to queue: everything decodes, sizes agree, options are in range.
+struct Submission: Sendable {
+    var kind: JobKind
+    var options: JobOptions
+    var input: JobInput
+    /// SHA-256 of kind, options and every input part: tells a repeat from a different request
+    /// under one idempotency key.
+    var digest: String
+}
+
+/// Turns a POST into a `Submission`, or the precise client error (400, 411, 413, 415, 422).
+struct SubmissionDecoder: Sendable {
+    let defaults: SegmentationOptions
+    let maxPixels: Int
+    /// Segment ids a mask may hold (the model's slots less void).
+    let slotCapacity: Int
+    /// Whether a `semantic` part can be used (a categories file is configured).
+    let acceptsSemantic: Bool
+
+    func decode(_ request: HTTPRequest, kind: JobKind) throws(APIError) -> Submission {
+        guard request.headers["Content-Length"] != nil || request.headers.contains("Transfer-Encoding") else {
+            throw .lengthRequired()
+        }
+        var options = JobOptions(defaults, maskEncoding: kind == .inpainting ? .coco : nil)
+        try options.apply(Dictionary(request.queryItems.map { ($0.name, .string($0.value)) }, uniquingKeysWith: { $1 }),
+                          source: "query")
+        let mediaType = (request.headers["Content-Type"] ?? "").split(separator: ";").first
+            .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
+        var parts: [String: [UInt8]] = [:]
+        switch mediaType {
+        case "image/png", "image/jpeg" where kind == .segmentation:
+            parts["image"] = request.body
+        case "multipart/form-data":
+            parts = try formParts(request, kind: kind)
+            if let json = parts.removeValue(forKey: "options") {
+                try options.apply(try JobOptions.values(fromJSON: json, source: "options part"), source: "options part")
+            }
+        case "":
+            throw .unsupportedMediaType("no Content-Type; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")
+        default:
+            throw .unsupportedMediaType("Content-Type \(mediaType) is not accepted; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")
+        }
+        if kind == .segmentation, options.maskEncoding != nil {
+            throw .badRequest("option 'mask_encoding' applies to inpainting only", slug: "invalid-option")
+        }
+        guard let imageBytes = parts["image"] else { throw .badRequest("the multipart body has no 'image' part") }
+        let image = try InputDecoding.image(imageBytes, maxPixels: maxPixels)
+        if kind == .inpainting {
+            guard let mask = parts["mask"] else { throw .badRequest("the multipart body has no 'mask' part") }
+            _ = try InputDecoding.mask(mask, known: parts["known"], encoding: options.maskEncoding ?? .coco, width: image.width,
+                                       height: image.height, maxPixels: maxPixels, slotCapacity: slotCapacity)
+        }
+        if let semantic = parts["semantic"] {
+            guard acceptsSemantic else {
+                throw .badRequest("a 'semantic' part needs a categories file on the server (categories_path)", slug: "semantic-unavailable")
+            }
+            _ = try InputDecoding.semantic(semantic, width: image.width, height: image.height, maxPixels: maxPixels)
+        }
+        let input = JobInput(image: Data(imageBytes), mask: parts["mask"].map { Data($0) }, known: parts["known"].map { Data($0) },
+                             semantic: parts["semantic"].map { Data($0) })
+        return Submission(kind: kind, options: options, input: input, digest: digest(kind, options, parts))
+    }
+
+    /// The named parts of a multipart body; unknown and repeated names are 400s.
+    private func formParts(_ request: HTTPRequest, kind: JobKind) throws(APIError) -> [String: [UInt8]] {
+        let form: MultipartFormData
+        do { form = try request.multipartFormData() } catch { throw .badRequest("malformed multipart body: \(error)", slug: "malformed-multipart") }
+        let allowed: Set<String> = kind == .segmentation ? ["image", "options", "semantic"] : ["image", "mask", "known", "options", "semantic"]
+        var parts: [String: [UInt8]] = [:]
+        for part in form.parts {
+            guard allowed.contains(part.name) else {
+                throw .badRequest("unknown part '\(part.name)'; expected \(allowed.sorted().joined(separator: ", "))", slug: "malformed-multipart")
+            }
+            guard parts[part.name] == nil else { throw .badRequest("part '\(part.name)' is given twice", slug: "malformed-multipart") }
+            parts[part.name] = part.body
+        }
+        return parts
+    }
+
+    private func digest(_ kind: JobKind, _ options: JobOptions, _ parts: [String: [UInt8]]) -> String {
+        var hash = SHA256()
+        hash.update(data: Data(kind.rawValue.utf8))
+        hash.update(data: options.json)
+        for name in ["image", "mask", "known", "semantic"] {
+            // Length-prefixed, so part boundaries cannot shift between two requests.
+            let bytes = parts[name] ?? []
+            hash.update(data: Data("\(name):\(parts[name] == nil ? -1 : bytes.count):".utf8))
+            hash.update(data: bytes)
+        }
+        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+}

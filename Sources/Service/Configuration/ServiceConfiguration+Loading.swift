@@ -1,0 +1,127 @@
+import Foundation
+import Yams
+
+/// A configuration file or variable that cannot be used, named precisely.
+public struct ConfigurationError: Error, Equatable, CustomStringConvertible {
+    public var description: String
+    init(_ description: String) { self.description = description }
+}
+
+extension ServiceConfiguration {
+    /// One setting: its dotted key in YAML, its environment variable, and how a value is applied.
+    struct Setting: Sendable {
+        let key: String
+        let environment: String
+        let apply: @Sendable (inout ServiceConfiguration, String) throws -> Void
+
+        static func string(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, String> & Sendable,
+                           env: String? = nil) -> Setting {
+            Setting(key: key, environment: env ?? variable(key)) { $0[keyPath: path] = $1 }
+        }
+
+        static func optionalString(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, String?> & Sendable) -> Setting {
+            Setting(key: key, environment: variable(key)) { $0[keyPath: path] = $1.isEmpty ? nil : $1 }
+        }
+
+        static func int(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, Int> & Sendable,
+                        _ range: ClosedRange<Int>, env: String? = nil) -> Setting {
+            Setting(key: key, environment: env ?? variable(key)) { config, text in
+                guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
+                    throw ConfigurationError("\(key): '\(text)' is not an integer in \(range.lowerBound)...\(range.upperBound)")
+                }
+                config[keyPath: path] = value
+            }
+        }
+
+        static func seconds(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, Double> & Sendable) -> Setting {
+            Setting(key: key, environment: variable(key)) { config, text in
+                guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value.isFinite, value >= 0 else {
+                    throw ConfigurationError("\(key): '\(text)' is not a number of seconds >= 0")
+                }
+                config[keyPath: path] = value
+            }
+        }
+
+        /// `server.max_body_bytes` -> `SEGSERVE_SERVER_MAX_BODY_BYTES`.
+        static func variable(_ key: String) -> String {
+            "SEGSERVE_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
+        }
+    }
+
+    /// Every setting; `config/segserve.yaml` documents each.
+    static let settings: [Setting] = [
+        .string("server.host", \.server.host, env: "SEGSERVE_HOST"),
+        .int("server.port", \.server.port, 0...65535, env: "SEGSERVE_PORT"),
+        .int("server.max_body_bytes", \.server.maxBodyBytes, 1...(1 << 32)),
+        .int("server.max_connections", \.server.maxConnections, 1...1_000_000),
+        .seconds("server.header_timeout", \.server.headerTimeout),
+        .seconds("server.body_timeout", \.server.bodyTimeout),
+        .seconds("server.idle_timeout", \.server.idleTimeout),
+        .string("model.path", \.model.path, env: "SEGSERVE_MODEL"),
+        .int("model.max_pixels", \.model.maxPixels, 1...1_000_000_000),
+        .int("workers.count", \.workers.count, 1...64),
+        .int("workers.threads", \.workers.threads, 1...256),
+        .int("queue.max_queued", \.queue.maxQueued, 0...1_000_000),
+        .seconds("queue.max_wait", \.queue.maxWait),
+        .int("queue.max_attempts", \.queue.maxAttempts, 1...100),
+        .seconds("retention.ttl", \.retention.ttl),
+        .seconds("retention.cleanup_interval", \.retention.cleanupInterval),
+        .string("database.path", \.databasePath, env: "SEGSERVE_DATABASE"),
+        .string("openapi_path", \.openAPIPath),
+        .optionalString("categories_path", \.categoriesPath),
+        .seconds("drain_timeout", \.drainTimeout),
+        .string("log_level", \.logLevel),
+    ]
+
+    /// Defaults, then the YAML file (if any), then the environment. Unknown keys, malformed
+    /// values and an unreadable file are errors: a typo must not silently fall back to a default.
+    public static func load(file: String?, environment: [String: String] = ProcessInfo.processInfo.environment) throws -> ServiceConfiguration {
+        var config = ServiceConfiguration()
+        let byKey = Dictionary(uniqueKeysWithValues: settings.map { ($0.key, $0) })
+        if let file {
+            let text: String
+            do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
+                throw ConfigurationError("cannot read \(file): \(error.localizedDescription)")
+            }
+            let values: [(String, String)]
+            do { values = try flatten(try Yams.compose(yaml: text), prefix: "") } catch let error as ConfigurationError {
+                throw ConfigurationError("\(file): \(error.description)")
+            } catch {
+                throw ConfigurationError("\(file): not valid YAML: \(error)")
+            }
+            for (key, value) in values {
+                guard let setting = byKey[key] else { throw ConfigurationError("\(file): unknown setting '\(key)'") }
+                do { try setting.apply(&config, value) } catch let error as ConfigurationError {
+                    throw ConfigurationError("\(file): \(error.description)")
+                }
+            }
+        }
+        for setting in settings {
+            guard let value = environment[setting.environment] else { continue }
+            do { try setting.apply(&config, value) } catch let error as ConfigurationError {
+                throw ConfigurationError("\(setting.environment): \(error.description)")
+            }
+        }
+        guard ["trace", "debug", "info", "notice", "warning", "error", "critical"].contains(config.logLevel) else {
+            throw ConfigurationError("log_level: '\(config.logLevel)' is not a log level")
+        }
+        return config
+    }
+
+    /// Nested mappings to dotted keys with scalar values; null values are skipped.
+    private static func flatten(_ node: Node?, prefix: String) throws -> [(String, String)] {
+        guard let node else { return [] }
+        switch node {
+        case .mapping(let mapping):
+            return try mapping.flatMap { key, value -> [(String, String)] in
+                guard let name = key.string else { throw ConfigurationError("keys must be strings") }
+                return try flatten(value, prefix: prefix.isEmpty ? name : "\(prefix).\(name)")
+            }
+        case .scalar(let scalar):
+            if prefix.isEmpty { throw ConfigurationError("expected a mapping of settings") }
+            return node.null != nil ? [] : [(prefix, scalar.string)]
+        case .sequence, .alias:
+            throw ConfigurationError("\(prefix): expected a single value")
+        }
+    }
+}

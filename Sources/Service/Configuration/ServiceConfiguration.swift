@@ -1,0 +1,83 @@
+import Foundation
+import HTTPServer
+
+/// Everything `segserve serve` can be told, with the defaults it runs on. Loaded once from
+/// `config/segserve.yaml` (keys as in `ServiceConfiguration.settings`) plus `SEGSERVE_*`
+/// environment variables; see `ServiceConfiguration+Loading.swift`.
+public struct ServiceConfiguration: Sendable, Equatable {
+    public struct Server: Sendable, Equatable {
+        /// Address to bind (default 127.0.0.1; 0.0.0.0 or :: for every interface).
+        public var host = "127.0.0.1"
+        /// TCP port (default 8080; 0 picks a free one).
+        public var port = 8080
+        /// Largest request body (default 32 MiB) -> 413.
+        public var maxBodyBytes = 32 * 1024 * 1024
+        /// Most open connections (default 1000); more are answered 503.
+        public var maxConnections = 1000
+        /// Seconds to receive a request head (default 10) -> 408.
+        public var headerTimeout = 10.0
+        /// Longest silence while a body arrives, in seconds (default 30) -> 408.
+        public var bodyTimeout = 30.0
+        /// Seconds a kept-alive connection may idle (default 60).
+        public var idleTimeout = 60.0
+    }
+
+    public struct Model: Sendable, Equatable {
+        /// Model directory (default: the embedded model, models/default).
+        public var path = "models/default"
+        /// Most pixels in an image or mask (default 40 M, e.g. 8000x5000) -> 413.
+        public var maxPixels = 40_000_000
+    }
+
+    public struct Workers: Sendable, Equatable {
+        /// Jobs run at once (default 1: on 2 cores one job using both cores finishes soonest).
+        public var count = 1
+        /// Threads for BLAS and the runtime's loops, shared by the workers (default 2).
+        public var threads = 2
+    }
+
+    public struct Queue: Sendable, Equatable {
+        /// Most queued jobs (default 64); a submission beyond is answered 429 with Retry-After.
+        public var maxQueued = 64
+        /// Longest `Prefer: wait=N` honoured, in seconds (default 60).
+        public var maxWait = 60.0
+        /// Starts of one job before a crash under it is final (default 3).
+        public var maxAttempts = 3
+    }
+
+    public struct Retention: Sendable, Equatable {
+        /// Seconds finished jobs and their results are kept (default 86400, a day).
+        public var ttl = 86_400.0
+        /// Seconds between clean-ups (default 300).
+        public var cleanupInterval = 300.0
+    }
+
+    public var server = Server()
+    public var model = Model()
+    public var workers = Workers()
+    public var queue = Queue()
+    public var retention = Retention()
+    /// SQLite database (default var/segserve.sqlite; created with its folder).
+    public var databasePath = "var/segserve.sqlite"
+    /// The OpenAPI document served at /openapi.yaml (default openapi.yaml).
+    public var openAPIPath = "openapi.yaml"
+    /// COCO panoptic categories JSON for the optional `semantic` part; unset: the request carries none.
+    public var categoriesPath: String?
+    /// Seconds a SIGTERM waits for running jobs before re-queueing them (default 30).
+    public var drainTimeout = 30.0
+    /// trace, debug, info, notice, warning, error or critical (default info).
+    public var logLevel = "info"
+
+    public init() {}
+
+    /// The HTTP layer's settings.
+    public var httpServer: HTTPServerConfiguration {
+        var http = HTTPServerConfiguration(host: server.host, port: server.port)
+        http.limits.maxBodyBytes = server.maxBodyBytes
+        http.limits.maxConnections = server.maxConnections
+        http.timeouts.headerRead = .milliseconds(Int64(server.headerTimeout * 1000))
+        http.timeouts.bodyRead = .milliseconds(Int64(server.bodyTimeout * 1000))
+        http.timeouts.idle = .milliseconds(Int64(server.idleTimeout * 1000))
+        return http
+    }
+}

@@ -1,0 +1,174 @@
+import Foundation
+import JobStore
+import LDMSeg
+import Logging
+
+/// Threads that take jobs from the store and run them, each with its own `Segmenter`
+/// (scratch memory) over the one shared model. Model work blocks, so it runs on dedicated
+/// threads, never on Swift's cooperative pool.
+final class WorkerPool: @unchecked Sendable {
+    private struct State {
+        var wakeups = 0
+        /// No new jobs are taken.
+        var stopping = false
+        /// Running jobs stop at their next step and go back to the queue.
+        var interrupting = false
+        var busy = 0
+        var exited = 0
+    }
+
+    private let count: Int
+    private let model: LDMSegModel
+    private let store: JobStore
+    private let runner: JobRunner
+    private let events: JobEvents
+    private let metrics: ServiceMetrics
+    private let logger: Logger
+    /// Guards `state`; workers wait on it for work.
+    private let condition = NSCondition()
+    private var state = State()
+    /// Mean run time of recent jobs in seconds, for Retry-After estimates.
+    private var meanRunSeconds = 5.0
+
+    init(count: Int, model: LDMSegModel, store: JobStore, runner: JobRunner, events: JobEvents, metrics: ServiceMetrics, logger: Logger) {
+        self.count = count
+        self.model = model
+        self.store = store
+        self.runner = runner
+        self.events = events
+        self.metrics = metrics
+        self.logger = logger
+    }
+
+    var workerCount: Int { count }
+    var busyCount: Int { locked { $0.busy } }
+
+    /// Seconds until a queue of `queued` jobs is likely to have room again.
+    func estimatedWait(queued: Int) -> Int {
+        let mean = locked { _ in meanRunSeconds }
+        return max(1, Int((mean * Double(max(queued, 1)) / Double(count)).rounded(.up)))
+    }
+
+    func start() {
+        for index in 0..<count {
+            let thread = Thread { [self] in loop() }
+            thread.name = "segserve-worker-\(index)"
+            thread.start()
+        }
+    }
+
+    /// A job was queued.
+    func wake() {
+        locked { $0.wakeups += 1 }
+        condition.broadcast()
+    }
+
+    /// Stops taking jobs; waits up to `timeout` for running ones to finish, then interrupts
+    /// them (they go back to the queue for the next start) and waits for every worker to exit.
+    func drain(timeout: Duration) async {
+        locked { $0.stopping = true }
+        condition.broadcast()
+        let deadline = ContinuousClock.now + timeout
+        while locked({ $0.busy > 0 }) && ContinuousClock.now < deadline {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+        locked { $0.interrupting = true }
+        while locked({ $0.exited < count }) {
+            try? await Task.sleep(for: .milliseconds(20))
+        }
+    }
+
+    private func locked<T>(_ body: (inout State) -> T) -> T {
+        condition.lock()
+        defer { condition.unlock() }
+        return body(&state)
+    }
+
+    private func loop() {
+        let segmenter = Segmenter(model: model, maxPixels: runner.maxPixels)
+        while true {
+            let (seen, stopping) = locked { ($0.wakeups, $0.stopping) }
+            if stopping { break }
+            let claimed: (Job, JobInput)?
+            do { claimed = try store.claimNext() } catch {
+                logger.error("cannot take a job from the store: \(error)")
+                claimed = nil
+            }
+            if let (job, input) = claimed {
+                process(job, input, segmenter)
+                continue
+            }
+            // Nothing queued: sleep until woken; the timeout also recovers from a failed claim.
+            condition.lock()
+            let deadline = Date(timeIntervalSinceNow: 5)
+            while state.wakeups == seen && !state.stopping && condition.wait(until: deadline) {}
+            condition.unlock()
+        }
+        locked { $0.exited += 1 }
+    }
+
+    private func process(_ job: Job, _ input: JobInput, _ segmenter: Segmenter) {
+        locked { $0.busy += 1 }
+        defer { locked { $0.busy -= 1 } }
+        let clock = ContinuousClock()
+        let start = clock.now
+        metrics.started(job.kind, queueWait: .milliseconds(Int64(max(0, (job.startedAt ?? Date()).timeIntervalSince(job.createdAt)) * 1000)))
+        logger.info("job started", metadata: ["job": "\(job.id)", "kind": "\(job.kind.rawValue)", "attempt": "\(job.attempts)"])
+        var lastStep = start
+        var outcome: JobState?
+        do {
+            let result = try runner.run(job, input: input, on: segmenter, progress: { step, _ in
+                let now = clock.now
+                metrics.denoisingStep(now - lastStep)
+                lastStep = now
+                do { try store.recordProgress(id: job.id, step: step) } catch {
+                    logger.warning("cannot record progress", metadata: ["job": "\(job.id)", "error": "\(error)"])
+                }
+            }, isCancelled: {
+                locked { $0.interrupting } || ((try? store.isCancelRequested(id: job.id)) ?? false)
+            })
+            try store.succeed(id: job.id, result: result)
+            outcome = .succeeded
+        } catch LDMSegError.cancelled {
+            if locked({ $0.interrupting }) {
+                record { try store.interrupt(id: job.id) }
+                logger.notice("job interrupted by shutdown; queued again", metadata: ["job": "\(job.id)"])
+            } else {
+                record { try store.markCanceled(id: job.id) }
+                outcome = .canceled
+            }
+        } catch {
+            let failure = Self.failure(error)
+            record { try store.fail(id: job.id, failure: failure) }
+            outcome = .failed
+            logger.warning("job failed", metadata: ["job": "\(job.id)", "code": "\(failure.code)", "reason": "\(failure.message)"])
+        }
+        let elapsed = clock.now - start
+        metrics.ran(job.kind, duration: elapsed)
+        if let outcome {
+            metrics.finished(job.kind, outcome: outcome)
+            logger.info("job ended", metadata: ["job": "\(job.id)", "state": "\(outcome.rawValue)", "seconds": "\(elapsed)"])
+        }
+        if outcome == .succeeded {
+            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+            locked { _ in meanRunSeconds = 0.8 * meanRunSeconds + 0.2 * seconds }
+        }
+        events.finished(job.id)
+    }
+
+    private func record(_ update: () throws -> Void) {
+        do { try update() } catch { logger.error("cannot update a job: \(error)") }
+    }
+
+    /// An error from a job's run as the failure stored with it.
+    static func failure(_ error: any Error) -> JobFailure {
+        switch error {
+        case let error as APIError:
+            return JobFailure(code: error.slug ?? "invalid-input", message: error.detail)
+        case let error as LDMSegError:
+            return JobFailure(code: "invalid-input", message: error.description)
+        default:
+            return JobFailure(code: "internal", message: "\(error)")
+        }
+    }
+}

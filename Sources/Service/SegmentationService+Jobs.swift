@@ -1,0 +1,141 @@
+import Foundation
+import HTTPServer
+import JobStore
+
+extension SegmentationService {
+    /// POST /v1/segmentations and /v1/inpaintings.
+    func submit(_ request: HTTPRequest, kind: JobKind) async throws -> HTTPResponse {
+        guard !isDraining else { throw APIError.unavailable("the service is shutting down; submit again shortly") }
+        let key = request.headers["Idempotency-Key"]
+        if let key, key.isEmpty || key.utf8.count > 255 || key.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7E }) {
+            throw APIError.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
+        }
+        let submission: Submission
+        do { submission = try submissions.decode(request, kind: kind) } catch {
+            metrics.rejected(reason: error.slug ?? "invalid")
+            throw error
+        }
+        let new = NewJob(kind: kind, options: submission.options.json, steps: submission.options.steps, input: submission.input,
+                         idempotencyKey: key, requestHash: submission.digest)
+        var job: Job
+        switch try store.submit(new, maxQueued: configuration.queue.maxQueued) {
+        case .created(let created):
+            job = created
+            metrics.submitted(kind)
+            workers.wake()
+            logger.info("job queued", metadata: ["job": "\(job.id)", "kind": "\(kind.rawValue)"])
+        case .existing(let existing):
+            job = existing
+        case .keyReused(let other):
+            throw APIError.unprocessable("Idempotency-Key '\(key ?? "")' was used for a different request (job \(other.id))",
+                                         slug: "idempotency-key-reused")
+        case .queueFull(let queued):
+            metrics.rejected(reason: "queue-full")
+            throw APIError.queueFull(queued: queued, retryAfter: workers.estimatedWait(queued: queued))
+        }
+        job = try await waitIfAsked(job, request)
+        let headers: HTTPHeaders = ["Location": "/v1/jobs/\(job.id)"]
+        return APIJSON.response(try representation(job), status: job.state.isTerminal ? .ok : .accepted, headers: headers)
+    }
+
+    /// GET /v1/jobs/{id}, waiting for the end with `Prefer: wait=N`.
+    func getJob(_ id: String, _ request: HTTPRequest) async throws -> HTTPResponse {
+        let job = try await waitIfAsked(try existingJob(id), request)
+        return APIJSON.response(try representation(job))
+    }
+
+    /// DELETE /v1/jobs/{id}: a queued job ends at once; a running one at its next step (waited for briefly).
+    func cancelJob(_ id: String) async throws -> HTTPResponse {
+        let outcome: JobStore.CancelOutcome
+        do { outcome = try store.requestCancel(id: id) } catch JobStoreError.notFound { throw APIError.notFound("no job \(id)") }
+        switch outcome {
+        case .canceled(let job):
+            metrics.finished(job.kind, outcome: .canceled)
+            events.finished(job.id)
+            logger.info("job canceled while queued", metadata: ["job": "\(job.id)"])
+            return APIJSON.response(try representation(job))
+        case .requested(let job):
+            await events.wait(for: id, timeout: .seconds(2)) { [store] in (try? store.job(id: id))?.state.isTerminal ?? true }
+            return APIJSON.response(try representation(try existingJob(job.id)))
+        case .alreadyFinished(let job):
+            throw APIError.conflict("job \(id) has already \(job.state == .canceled ? "been canceled" : job.state.rawValue); there is nothing to cancel")
+        }
+    }
+
+    /// GET /v1/jobs: newest first, filtered by state and kind, paged with an opaque cursor.
+    func listJobs(_ request: HTTPRequest) throws -> HTTPResponse {
+        var state: JobState?, kind: JobKind?, limit = 50, cursor: String?
+        for item in request.queryItems {
+            switch item.name {
+            case "state":
+                guard let s = JobState(rawValue: item.value) else {
+                    throw APIError.badRequest("state must be one of \(JobState.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                state = s
+            case "kind":
+                guard let k = JobKind(rawValue: item.value) else {
+                    throw APIError.badRequest("kind must be one of \(JobKind.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                kind = k
+            case "limit":
+                guard let n = Int(item.value), (1...200).contains(n) else { throw APIError.badRequest("limit must be an integer in 1...200") }
+                limit = n
+            case "cursor":
+                cursor = item.value
+            default:
+                throw APIError.badRequest("unknown query parameter '\(item.name)'; known: state, kind, limit, cursor")
+            }
+        }
+        struct Page: Encodable {
+            var jobs: [JobRepresentation]
+            var nextCursor: String?
+            enum CodingKeys: String, CodingKey { case jobs, nextCursor = "next_cursor" }
+            func encode(to encoder: Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(jobs, forKey: .jobs)
+                try c.encode(nextCursor, forKey: .nextCursor)
+            }
+        }
+        let page: (jobs: [Job], next: String?)
+        do { page = try store.list(state: state, kind: kind, limit: limit, cursor: cursor) } catch JobStoreError.invalidCursor {
+            throw APIError.badRequest("cursor is not one this server gave out")
+        }
+        return APIJSON.response(Page(jobs: try page.jobs.map(representation), nextCursor: page.next))
+    }
+
+    /// GET /v1/jobs/{id}/panoptic.png, segments.json, overlay.png: 409 until the job has succeeded.
+    func result(_ id: String, _ part: JobResult.Part) throws -> HTTPResponse {
+        let job = try existingJob(id)
+        guard job.state == .succeeded, let body = try store.result(part, ofJob: job.seq) else {
+            let state = job.state == .succeeded ? "succeeded but its results are gone" : "is \(job.state.rawValue)"
+            throw APIError.conflict("job \(id) \(state); results exist once it has succeeded")
+        }
+        let type = part == .segmentsJSON ? "application/json" : "image/png"
+        // Results never change once written.
+        return HTTPResponse(headers: ["Content-Type": type, "Cache-Control": "private, max-age=86400, immutable",
+                                      "ETag": "\"\(id)-\(part.rawValue)\""], body: [UInt8](body))
+    }
+
+    // MARK: - Helpers
+
+    func existingJob(_ id: String) throws -> Job {
+        guard let job = try store.job(id: id) else { throw APIError.notFound("no job \(id)") }
+        return job
+    }
+
+    func representation(_ job: Job) throws -> JobRepresentation {
+        JobRepresentation(job, queuePosition: try store.queuePosition(of: job))
+    }
+
+    /// With `Prefer: wait=N`, waits up to N seconds (capped by `queue.max_wait`) for the job to end.
+    func waitIfAsked(_ job: Job, _ request: HTTPRequest) async throws -> Job {
+        guard !job.state.isTerminal, let seconds = PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) else {
+            return job
+        }
+        let id = job.id
+        await events.wait(for: id, timeout: .milliseconds(Int64(seconds * 1000))) { [store] in
+            (try? store.job(id: id))?.state.isTerminal ?? true
+        }
+        return try existingJob(id)
+    }
+}

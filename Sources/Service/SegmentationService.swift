@@ -1,0 +1,151 @@
+import Evaluation
+import Foundation
+import HTTPServer
+import JobStore
+import LDMSeg
+import Logging
+import NNRuntime
+import Synchronization
+
+/// The segmentation service: the API of openapi.yaml over the HTTP server, jobs in the store,
+/// a worker pool running the model, and metrics. `start()`, later `shutdown()`.
+public final class SegmentationService: Sendable {
+    public let configuration: ServiceConfiguration
+    let model: LDMSegModel
+    let store: JobStore
+    let logger: Logger
+    let metrics = ServiceMetrics()
+    let events = JobEvents()
+    let workers: WorkerPool
+    let submissions: SubmissionDecoder
+    let openAPI: [UInt8]?
+    private let server = Mutex<HTTPServer?>(nil)
+    private let draining = Atomic<Bool>(false)
+    private let cleanup = Mutex<Task<Void, Never>?>(nil)
+
+    /// Everything is loaded; nothing listens or runs until `start()`.
+    public init(configuration: ServiceConfiguration, model: LDMSegModel, store: JobStore, logger: Logger) throws {
+        self.configuration = configuration
+        self.model = model
+        self.store = store
+        self.logger = logger
+        var categories: [PanopticCategory]?
+        if let path = configuration.categoriesPath {
+            do { categories = try JSONDecoder().decode([PanopticCategory].self, from: Data(contentsOf: URL(fileURLWithPath: path))) } catch {
+                throw ConfigurationError("categories_path \(path): \(error)")
+            }
+        }
+        openAPI = FileManager.default.contents(atPath: configuration.openAPIPath).map { [UInt8]($0) }
+        if openAPI == nil { logger.warning("no OpenAPI document at \(configuration.openAPIPath); /openapi.yaml answers 404") }
+        submissions = SubmissionDecoder(defaults: model.defaultOptions, maxPixels: configuration.model.maxPixels,
+                                        slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil)
+        workers = WorkerPool(count: configuration.workers.count, model: model, store: store,
+                             runner: JobRunner(maxPixels: configuration.model.maxPixels, categories: categories),
+                             events: events, metrics: metrics, logger: logger)
+    }
+
+    /// Re-queues jobs a previous process left running, starts the workers, the retention
+    /// clean-up and the HTTP server; returns the bound address.
+    @discardableResult
+    public func start() throws -> SocketAddress? {
+        Parallel.configure(threads: configuration.workers.threads)
+        let recovered = try store.recoverInterrupted(maxAttempts: configuration.queue.maxAttempts)
+        if recovered.requeued + recovered.failed > 0 {
+            logger.notice("recovered jobs left running", metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
+        }
+        workers.start()
+        startCleanup()
+        let http = HTTPServer(configuration: configuration.httpServer) { [self] request in await handle(request) }
+        try http.start()
+        server.withLock { $0 = http }
+        logger.notice("listening", metadata: ["address": "\(http.localAddress.map { "\($0)" } ?? "?")", "model": "\(model.directory)"])
+        return http.localAddress
+    }
+
+    /// Drains: readiness fails and submissions get 503, running jobs get `drain_timeout` to
+    /// finish (then go back to the queue), the HTTP server closes, the database is closed.
+    public func shutdown() async {
+        guard !draining.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        logger.notice("draining")
+        await workers.drain(timeout: .milliseconds(Int64(configuration.drainTimeout * 1000)))
+        cleanup.withLock { $0?.cancel() }
+        if let http = server.withLock({ $0 }) { await http.shutdown(gracePeriod: .seconds(5)) }
+        do { try store.close() } catch { logger.error("closing the database: \(error)") }
+        logger.notice("stopped")
+    }
+
+    var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Deletes finished jobs older than the retention TTL, now and every `cleanup_interval`.
+    private func startCleanup() {
+        let (ttl, interval) = (configuration.retention.ttl, max(1, configuration.retention.cleanupInterval))
+        let task = Task { [store, logger] in
+            while !Task.isCancelled {
+                do {
+                    let removed = try store.deleteFinished(before: Date(timeIntervalSinceNow: -ttl))
+                    if removed > 0 { logger.info("retention: deleted finished jobs", metadata: ["count": "\(removed)"]) }
+                } catch { logger.error("retention clean-up failed: \(error)") }
+                try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+            }
+        }
+        cleanup.withLock { $0 = task }
+    }
+
+    // MARK: - Requests
+
+    /// Routes a request, answers it, and records its metrics.
+    public func handle(_ request: HTTPRequest) async -> HTTPResponse {
+        let clock = ContinuousClock()
+        let start = clock.now
+        var template = "unmatched"
+        let response: HTTPResponse
+        do {
+            let (route, matched) = try Route.match(method: request.method, path: request.path).get()
+            template = matched
+            response = try await respond(to: route, request)
+        } catch let error as APIError {
+            response = error.response
+        } catch {
+            logger.error("unexpected error", metadata: ["path": "\(request.path)", "error": "\(error)"])
+            response = APIError.internal("\(error)").response
+        }
+        metrics.request(method: request.method.rawValue, route: template, status: response.status.code, duration: clock.now - start)
+        logger.debug("\(request.method) \(request.target) \(response.status.code)")
+        return response
+    }
+
+    private func respond(to route: Route, _ request: HTTPRequest) async throws -> HTTPResponse {
+        switch route {
+        case .createSegmentation: return try await submit(request, kind: .segmentation)
+        case .createInpainting: return try await submit(request, kind: .inpainting)
+        case .listJobs: return try listJobs(request)
+        case .getJob(let id): return try await getJob(id, request)
+        case .cancelJob(let id): return try await cancelJob(id)
+        case .result(let id, let part): return try result(id, part)
+        case .listModels: return listModels()
+        case .health: return APIJSON.response(["status": "ok"])
+        case .ready:
+            if isDraining { throw APIError.unavailable("the service is shutting down") }
+            return APIJSON.response(["status": "ready"])
+        case .metrics:
+            let body = metrics.render(counts: try store.counts(), databaseBytes: store.sizeOnDisk(),
+                                      workers: workers.workerCount, busyWorkers: workers.busyCount)
+            return HTTPResponse(headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: body)
+        case .openAPI:
+            guard let openAPI else { throw APIError.notFound("this server has no OpenAPI document") }
+            return HTTPResponse(headers: ["Content-Type": "application/yaml"], body: openAPI)
+        }
+    }
+
+    private func listModels() -> HTTPResponse {
+        struct Model: Encodable {
+            var name: String
+            var imageEncoder: String
+            var defaults: JobOptions
+            enum CodingKeys: String, CodingKey { case name, imageEncoder = "image_encoder", defaults }
+        }
+        let name = model.config.name
+        return APIJSON.response(["models": [Model(name: name, imageEncoder: model.config.imageEncoder.type,
+                                                  defaults: JobOptions(model.defaultOptions))]])
+    }
+}

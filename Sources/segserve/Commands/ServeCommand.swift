@@ -1,0 +1,59 @@
+import ArgumentParser
+import Foundation
+import JobStore
+import LDMSeg
+import Logging
+import Service
+
+/// `segserve serve`: the HTTP service. Settings come from the YAML file, then `SEGSERVE_*`
+/// environment variables, then these flags.
+struct ServeCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "serve",
+        abstract: "Run the HTTP service (jobs in SQLite, a worker pool, Prometheus metrics).",
+        discussion: "SIGTERM or SIGINT drains: submissions are refused, running jobs finish or go back to the queue, then the process exits.")
+
+    @Option(help: "YAML configuration file (default: config/segserve.yaml when it exists)") var config: String?
+    @Option(help: "address to bind") var host: String?
+    @Option(help: "TCP port (0 picks a free one)") var port: Int?
+    @Option(help: "SQLite database file") var database: String?
+    @Option(help: "model directory") var model: String?
+    @Option(help: "workers running jobs at once") var workers: Int?
+    @Option(help: "threads for BLAS and the runtime") var threads: Int?
+
+    func run() throws {
+        var settings = try ServiceConfiguration.load(file: config ?? (FileManager.default.fileExists(atPath: "config/segserve.yaml") ? "config/segserve.yaml" : nil))
+        if let host { settings.server.host = host }
+        if let port { settings.server.port = port }
+        if let database { settings.databasePath = database }
+        if let model { settings.model.path = model }
+        if let workers { settings.workers.count = max(1, workers) }
+        if let threads { settings.workers.threads = max(1, threads) }
+
+        let level = Logger.Level(rawValue: settings.logLevel) ?? .info
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+        let logger = Logger(label: "segserve")
+        let loaded = try LDMSegModel(directory: settings.model.path)
+        let store = try JobStore(path: settings.databasePath)
+        let service = try SegmentationService(configuration: settings, model: loaded, store: store, logger: logger)
+        try service.start()
+
+        signal(SIGINT, SIG_IGN)
+        signal(SIGTERM, SIG_IGN)
+        let sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: .main) }
+        for source in sources {
+            source.setEventHandler {
+                Task {
+                    await service.shutdown()
+                    Foundation.exit(0)
+                }
+            }
+            source.resume()
+        }
+        withExtendedLifetime(sources) { dispatchMain() }
+    }
+}
