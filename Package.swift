@@ -64,13 +64,13 @@ let package = Package(
         ]),
 
         // Test targets: one per source target, added as each gains tests.
-        .target(name: "TestSupport", dependencies: ["NNRuntime"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["NNRuntime", "HTTPServer"], path: "Tests/TestSupport"),
         .testTarget(name: "NNRuntimeTests", dependencies: ["NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"]),
         .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
-        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer"]),
+        .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "JobStoreTests", dependencies: ["JobStore"]),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "JobStore", "LDMSeg", "Imaging"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "TestSupport"]),
     ]
 )

@@ -34,7 +34,7 @@ struct SubmissionDecoder: Sendable {
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         var parts: [String: [UInt8]] = [:]
         switch mediaType {
-        case "image/png", "image/jpeg" where kind == .segmentation:
+        case "image/png" where kind == .segmentation, "image/jpeg" where kind == .segmentation:
             parts["image"] = request.body
         case "multipart/form-data":
             parts = try formParts(request, kind: kind)

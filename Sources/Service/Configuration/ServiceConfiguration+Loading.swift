@@ -121,6 +121,7 @@ extension ServiceConfiguration {
             if prefix.isEmpty { throw ConfigurationError("expected a mapping of settings") }
             return node.null != nil ? [] : [(prefix, scalar.string)]
         case .sequence, .alias:
+            if prefix.isEmpty { throw ConfigurationError("expected a mapping of settings") }
             throw ConfigurationError("\(prefix): expected a single value")
         }
     }

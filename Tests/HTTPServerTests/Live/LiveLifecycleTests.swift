@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+import TestSupport
 
 /// Real sockets: start, bind errors, IPv6 and graceful shutdown.
 final class LiveLifecycleTests: XCTestCase {

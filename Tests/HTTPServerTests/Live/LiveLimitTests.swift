@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+import TestSupport
 
 /// Real sockets: timeouts and limits.
 final class LiveLimitTests: XCTestCase {

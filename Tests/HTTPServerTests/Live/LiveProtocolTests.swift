@@ -1,5 +1,6 @@
 import XCTest
 import HTTPServer
+import TestSupport
 
 /// Real sockets on 127.0.0.1: framing, keep-alive, pipelining, 100-continue, HEAD and closing.
 final class LiveProtocolTests: XCTestCase {

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import HTTPServer
+import TestSupport
 
 /// A server on 127.0.0.1 with a free port and a small set of routes for live tests.
 struct LiveServer {

@@ -4,21 +4,21 @@ import HTTPServer
 
 /// A blocking TCP client for live tests; every read and write gives up after `timeout`, so a
 /// misbehaving server fails a test instead of hanging it.
-final class TestClient {
-    struct Response {
-        var status: Int
-        var headers: HTTPHeaders
-        var body: [UInt8]
-        var text: String { String(decoding: body, as: UTF8.self) }
+public final class TestClient {
+    public struct Response {
+        public var status: Int
+        public var headers: HTTPHeaders
+        public var body: [UInt8]
+        public var text: String { String(decoding: body, as: UTF8.self) }
     }
 
-    enum ClientError: Error, CustomStringConvertible {
+    public enum ClientError: Error, CustomStringConvertible {
         case connect(errno: Int32)
         case io(operation: String, errno: Int32)
         case closedByPeer(received: Int)
         case malformed(String)
 
-        var description: String {
+        public var description: String {
             switch self {
             case .connect(let code): "connect failed: errno \(code)"
             case .io(let operation, let code): "\(operation) failed: errno \(code)"
@@ -32,7 +32,7 @@ final class TestClient {
     private var buffer: [UInt8] = []
     private var closed = false
 
-    init(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
+    public init(port: Int, host: String = "127.0.0.1", timeout: TimeInterval = 5) throws {
         let isIPv6 = host.contains(":")
         fd = socket(isIPv6 ? AF_INET6 : AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         var time = timeval(tv_sec: Int(timeout), tv_usec: Int((timeout - floor(timeout)) * 1_000_000))
@@ -66,15 +66,15 @@ final class TestClient {
     deinit { close() }
 
     /// Closes the socket (idempotent), as a client does when it is done.
-    func close() {
+    public func close() {
         guard !closed else { return }
         closed = true
         Glibc.close(fd)
     }
 
-    func send(_ text: String) throws { try send(Array(text.utf8)) }
+    public func send(_ text: String) throws { try send(Array(text.utf8)) }
 
-    func send(_ bytes: [UInt8]) throws {
+    public func send(_ bytes: [UInt8]) throws {
         var offset = 0
         while offset < bytes.count {
             let count = bytes[offset...].withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -84,19 +84,19 @@ final class TestClient {
     }
 
     /// Bytes sent by `sendInBackground`; `sent` is written before `done` is signalled.
-    final class BackgroundSend: @unchecked Sendable {
+    public final class BackgroundSend: @unchecked Sendable {
         let done = DispatchSemaphore(value: 0)
-        var sent = 0
+        public var sent = 0
 
         /// Waits for the sender to finish and returns how many bytes it sent, nil on timeout.
-        func wait(seconds: Double = 5) -> Int? {
+        public func wait(seconds: Double = 5) -> Int? {
             done.wait(timeout: .now() + seconds) == .success ? sent : nil
         }
     }
 
     /// Sends `bytes` from another thread, so the test can read while the server still receives;
     /// sending stops early if the server stops accepting bytes (reset or closed).
-    func sendInBackground(_ bytes: [UInt8]) -> BackgroundSend {
+    public func sendInBackground(_ bytes: [UInt8]) -> BackgroundSend {
         let result = BackgroundSend()
         let fd = self.fd
         DispatchQueue.global().async {
@@ -111,7 +111,7 @@ final class TestClient {
     }
 
     /// Reads one response; `bodyless` for answers to HEAD. Content-Length framing only, as the server sends.
-    func readResponse(bodyless: Bool = false) throws -> Response {
+    public func readResponse(bodyless: Bool = false) throws -> Response {
         let headEnd = try fill { buffer in
             buffer.indices.dropLast(3).first { buffer[$0..<($0 + 4)] == [13, 10, 13, 10] }.map { $0 + 4 }
         }
@@ -135,7 +135,7 @@ final class TestClient {
     }
 
     /// True when the server closed the connection (EOF or reset) before `timeout`, with no further bytes.
-    func isClosedByServer() -> Bool {
+    public func isClosedByServer() -> Bool {
         guard buffer.isEmpty else { return false }
         var byte: UInt8 = 0
         let count = recv(fd, &byte, 1, 0)
@@ -143,7 +143,7 @@ final class TestClient {
     }
 
     /// Half-closes the sending side, as a client does after its last request.
-    func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
+    public func finishSending() { shutdown(fd, Int32(SHUT_WR)) }
 
     /// Reads until `complete` finds what it needs in the buffer, returning its result.
     private func fill<T>(until complete: ([UInt8]) -> T?) throws -> T {

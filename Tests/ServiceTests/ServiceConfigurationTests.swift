@@ -1,0 +1,62 @@
+import Foundation
+@testable import Service
+import XCTest
+
+final class ServiceConfigurationTests: XCTestCase {
+    func write(_ yaml: String) throws -> String {
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent("segserve-\(UUID().uuidString).yaml").path
+        try yaml.write(toFile: path, atomically: true, encoding: .utf8)
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        return path
+    }
+
+    func testShippedFileStatesTheDefaults() throws {
+        let shipped = repositoryRoot.appendingPathComponent("config/segserve.yaml").path
+        XCTAssertEqual(try ServiceConfiguration.load(file: shipped, environment: [:]), ServiceConfiguration())
+    }
+
+    func testFileThenEnvironment() throws {
+        let path = try write("""
+            server:
+              port: 9000
+              header_timeout: 2.5
+            workers: { count: 2 }
+            queue:
+              max_queued: ~
+            categories_path: cats.json
+            """)
+        let config = try ServiceConfiguration.load(file: path, environment: ["SEGSERVE_PORT": "9100", "SEGSERVE_QUEUE_MAX_WAIT": "5",
+                                                                             "SEGSERVE_DATABASE": "/data/db.sqlite"])
+        XCTAssertEqual(config.server.port, 9100)
+        XCTAssertEqual(config.server.headerTimeout, 2.5)
+        XCTAssertEqual(config.workers.count, 2)
+        XCTAssertEqual(config.queue.maxQueued, 64)
+        XCTAssertEqual(config.queue.maxWait, 5)
+        XCTAssertEqual(config.databasePath, "/data/db.sqlite")
+        XCTAssertEqual(config.categoriesPath, "cats.json")
+        XCTAssertEqual(config.httpServer.timeouts.headerRead, .milliseconds(2500))
+    }
+
+    func testMistakesAreNamed() throws {
+        let cases: [(String, String)] = [
+            ("server:\n  prot: 1\n", "unknown setting 'server.prot'"),
+            ("server:\n  port: 70000\n", "server.port: '70000' is not an integer in 0...65535"),
+            ("retention:\n  ttl: soon\n", "retention.ttl: 'soon' is not a number of seconds >= 0"),
+            ("workers: [1, 2]\n", "workers: expected a single value"),
+            ("- a\n", "expected a mapping of settings"),
+            ("log_level: loud\n", "log_level: 'loud' is not a log level"),
+        ]
+        for (yaml, message) in cases {
+            let path = try write(yaml)
+            XCTAssertThrowsError(try ServiceConfiguration.load(file: path, environment: [:]), yaml) {
+                XCTAssertTrue("\($0)".contains(message), "\($0) should contain \(message)")
+            }
+        }
+        XCTAssertThrowsError(try ServiceConfiguration.load(file: nil, environment: ["SEGSERVE_WORKERS_COUNT": "zero"])) {
+            XCTAssertTrue("\($0)".hasPrefix("SEGSERVE_WORKERS_COUNT: workers.count"), "\($0)")
+        }
+        XCTAssertThrowsError(try ServiceConfiguration.load(file: "/nonexistent/segserve.yaml", environment: [:])) {
+            XCTAssertTrue("\($0)".contains("cannot read /nonexistent/segserve.yaml"), "\($0)")
+        }
+    }
+}

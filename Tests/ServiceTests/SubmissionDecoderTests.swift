@@ -1,0 +1,122 @@
+import HTTPServer
+import Imaging
+import JobStore
+import LDMSeg
+@testable import Service
+import XCTest
+
+/// Request validation without sockets: every refusal a client can get before a job exists.
+final class SubmissionDecoderTests: XCTestCase {
+    let decoder = SubmissionDecoder(
+        defaults: SegmentationOptions(steps: 4, seed: 0, resolution: 64,
+                                      postProcessing: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 8, overlapThreshold: 0.2)),
+        maxPixels: 10_000, slotCapacity: 3, acceptsSemantic: false)
+
+    func request(_ target: String = "/v1/segmentations", contentType: String?, body: [UInt8], framed: Bool = true) -> HTTPRequest {
+        var headers: HTTPHeaders = [:]
+        if let contentType { headers["Content-Type"] = contentType }
+        if framed { headers["Content-Length"] = "\(body.count)" }
+        return HTTPRequest(method: .post, target: target, headers: headers, body: body)
+    }
+
+    func refusal(_ request: HTTPRequest, kind: JobKind = .segmentation) -> APIError? {
+        do { _ = try decoder.decode(request, kind: kind); return nil } catch { return error }
+    }
+
+    func assertRefused(_ request: HTTPRequest, kind: JobKind = .segmentation, _ status: Int, _ text: String,
+                       file: StaticString = #filePath, line: UInt = #line) {
+        guard let error = refusal(request, kind: kind) else { return XCTFail("accepted", file: file, line: line) }
+        XCTAssertEqual(error.status.code, status, error.detail, file: file, line: line)
+        XCTAssertTrue(error.detail.contains(text), "'\(error.detail)' should contain '\(text)'", file: file, line: line)
+    }
+
+    func testRawImageWithQueryOptions() throws {
+        let png = try pngBytes()
+        let submission = try decoder.decode(request("/v1/segmentations?steps=2&seed=9&mask_th=0.3", contentType: "image/png", body: png),
+                                            kind: .segmentation)
+        XCTAssertEqual(submission.options.steps, 2)
+        XCTAssertEqual(submission.options.seed, 9)
+        XCTAssertEqual(submission.options.maskTh, 0.3)
+        XCTAssertEqual(submission.options.resolution, 64)
+        XCTAssertEqual(submission.input.image, Data(png))
+        XCTAssertNil(submission.options.maskEncoding)
+    }
+
+    func testMultipartOptionsAndDigest() throws {
+        let png = try pngBytes()
+        let body = multipart([("image", "image/png", png), ("options", "application/json", Array(#"{"steps": 3, "overlap_th": 1}"#.utf8))])
+        let a = try decoder.decode(request(contentType: body.contentType, body: body.bytes), kind: .segmentation)
+        XCTAssertEqual(a.options.steps, 3)
+        XCTAssertEqual(a.options.overlapTh, 1)
+        let b = try decoder.decode(request(contentType: body.contentType, body: body.bytes), kind: .segmentation)
+        XCTAssertEqual(a.digest, b.digest)
+        let c = try decoder.decode(request("/v1/segmentations?seed=1", contentType: body.contentType, body: body.bytes), kind: .segmentation)
+        XCTAssertNotEqual(a.digest, c.digest)
+    }
+
+    func testFramingAndMediaTypes() throws {
+        let png = try pngBytes()
+        assertRefused(request(contentType: "image/png", body: [], framed: false), 411, "Content-Length")
+        assertRefused(request(contentType: "image/gif", body: png), 415, "image/gif")
+        assertRefused(request(contentType: nil, body: png), 415, "no Content-Type")
+        assertRefused(request("/v1/inpaintings", contentType: "image/png", body: png), kind: .inpainting, 415, "multipart/form-data")
+        assertRefused(request(contentType: "image/png", body: []), 400, "empty")
+        assertRefused(request(contentType: "image/png", body: Array("GIF89a....".utf8)), 415, "not a PNG or JPEG")
+        assertRefused(request(contentType: "image/png", body: Array(png.prefix(60))), 422, "cannot be decoded")
+        assertRefused(request(contentType: "image/png", body: try pngBytes(testImage(width: 200, height: 100))), 413, "over the limit of 10000")
+    }
+
+    func testOptionErrorsNameTheOption() throws {
+        let png = try pngBytes()
+        assertRefused(request("/v1/segmentations?steps=0", contentType: "image/png", body: png), 400, "'steps' must be an integer in 1...1000")
+        assertRefused(request("/v1/segmentations?mask_th=1", contentType: "image/png", body: png), 400, "'mask_th' must be a number in (0, 1)")
+        assertRefused(request("/v1/segmentations?colour=red", contentType: "image/png", body: png), 400, "unknown option 'colour'")
+        assertRefused(request("/v1/segmentations?mask_encoding=coco", contentType: "image/png", body: png), 400, "inpainting only")
+        for json in [#"{"steps": 2.5}"#, #"{"steps": "many"}"#, #"{"seed": -1}"#, #"{"resolution": true}"#] {
+            let body = multipart([("image", "image/png", png), ("options", "application/json", Array(json.utf8))])
+            assertRefused(request(contentType: body.contentType, body: body.bytes), 400, "must be an integer")
+        }
+        let notObject = multipart([("image", "image/png", png), ("options", "application/json", Array("[1]".utf8))])
+        assertRefused(request(contentType: notObject.contentType, body: notObject.bytes), 400, "must be a JSON object")
+    }
+
+    func testMultipartParts() throws {
+        let png = try pngBytes()
+        let noImage = multipart([("options", "application/json", Array("{}".utf8))])
+        assertRefused(request(contentType: noImage.contentType, body: noImage.bytes), 400, "no 'image' part")
+        let twice = multipart([("image", "image/png", png), ("image", "image/png", png)])
+        assertRefused(request(contentType: twice.contentType, body: twice.bytes), 400, "given twice")
+        let unknown = multipart([("image", "image/png", png), ("picture", "image/png", png)])
+        assertRefused(request(contentType: unknown.contentType, body: unknown.bytes), 400, "unknown part 'picture'")
+        let semantic = multipart([("image", "image/png", png), ("semantic", "image/png", png)])
+        assertRefused(request(contentType: semantic.contentType, body: semantic.bytes), 400, "categories file")
+        assertRefused(request(contentType: "multipart/form-data; boundary=x", body: Array("garbage".utf8)), 400, "malformed multipart")
+    }
+
+    func testInpaintingMasks() throws {
+        let image = testImage()
+        let png = try pngBytes(image)
+        var ids = [UInt32](repeating: 0, count: image.width * image.height)
+        for i in 0..<(image.width * 10) { ids[i] = 7 }
+        let mask = try PanopticPNG.encode(ids: ids, width: image.width, height: image.height)
+        let ok = multipart([("image", "image/png", png), ("mask", "image/png", mask)])
+        let submission = try decoder.decode(request("/v1/inpaintings", contentType: ok.contentType, body: ok.bytes), kind: .inpainting)
+        XCTAssertEqual(submission.options.maskEncoding, .coco)
+        XCTAssertEqual(submission.input.mask, Data(mask))
+
+        let noMask = multipart([("image", "image/png", png)])
+        assertRefused(request("/v1/inpaintings", contentType: noMask.contentType, body: noMask.bytes), kind: .inpainting, 400, "no 'mask' part")
+        let small = try PanopticPNG.encode(ids: [1, 2, 3, 4], width: 2, height: 2)
+        let wrongSize = multipart([("image", "image/png", png), ("mask", "image/png", small)])
+        assertRefused(request("/v1/inpaintings", contentType: wrongSize.contentType, body: wrongSize.bytes), kind: .inpainting, 422,
+                      "mask is 2x2; the image is 80x60")
+        let known = try PNGCodec.encodeGray([1, 1, 1, 1], width: 2, height: 2)
+        let wrongKnown = multipart([("image", "image/png", png), ("mask", "image/png", mask), ("known", "image/png", known)])
+        assertRefused(request("/v1/inpaintings", contentType: wrongKnown.contentType, body: wrongKnown.bytes), kind: .inpainting, 422,
+                      "known is 2x2")
+        for i in 0..<4 { ids[i] = UInt32(100 + i) }
+        let crowded = multipart([("image", "image/png", png), ("mask", "image/png", try PanopticPNG.encode(ids: ids, width: 80, height: 60))])
+        assertRefused(request("/v1/inpaintings", contentType: crowded.contentType, body: crowded.bytes), kind: .inpainting, 422,
+                      "5 distinct segment ids")
+    }
+}

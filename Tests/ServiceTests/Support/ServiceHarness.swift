@@ -1,0 +1,125 @@
+import Foundation
+import HTTPServer
+import Imaging
+import JobStore
+import LDMSeg
+import Logging
+@testable import Service
+import TestSupport
+import XCTest
+
+/// The tiny random-weight model of the parity tests: fast enough to run real jobs in tests.
+let tinyModelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().appendingPathComponent("LDMSegTests/Fixtures/tiny_model").path
+let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+    .deletingLastPathComponent().deletingLastPathComponent()
+
+/// A live service on 127.0.0.1 with a free port, a fresh database and the tiny model.
+final class ServiceHarness {
+    let directory: URL
+    let service: SegmentationService
+    let port: Int
+
+    init(configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("segserve-\(UUID().uuidString)")
+        var configuration = ServiceConfiguration()
+        configuration.server.port = 0
+        configuration.model.path = tinyModelPath
+        configuration.databasePath = directory.appendingPathComponent("jobs.sqlite").path
+        configuration.openAPIPath = repositoryRoot.appendingPathComponent("openapi.yaml").path
+        configuration.workers.threads = 1
+        configuration.drainTimeout = 2
+        configure(&configuration)
+        var logger = Logger(label: "segserve-test")
+        logger.logLevel = .critical
+        service = try SegmentationService(configuration: configuration, model: try LDMSegModel(directory: configuration.model.path),
+                                          store: try JobStore(path: configuration.databasePath), logger: logger)
+        port = try XCTUnwrap(service.start()).port
+    }
+
+    func stop() {
+        let done = DispatchSemaphore(value: 0)
+        let service = self.service
+        Task {
+            await service.shutdown()
+            done.signal()
+        }
+        _ = done.wait(timeout: .now() + 20)
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// One request on its own connection.
+    func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+                 timeout: TimeInterval = 30) throws -> TestClient.Response {
+        let client = try TestClient(port: port, timeout: timeout)
+        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+        for (name, value) in headers { head += "\(name): \(value)\r\n" }
+        if let body { head += "Content-Length: \(body.count)\r\n" }
+        try client.send(Array((head + "\r\n").utf8) + (body ?? []))
+        return try client.readResponse(bodyless: method == "HEAD")
+    }
+
+    func json(_ response: TestClient.Response) throws -> [String: Any] {
+        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], response.text)
+    }
+
+    /// Submits and returns the job's JSON.
+    func submit(_ path: String = "/v1/segmentations", _ body: (contentType: String, bytes: [UInt8]),
+                headers: [(String, String)] = []) throws -> [String: Any] {
+        let response = try request("POST", path, headers: [("Content-Type", body.contentType)] + headers, body: body.bytes)
+        XCTAssertEqual(response.status, 202, response.text)
+        return try json(response)
+    }
+
+    /// Waits (Prefer: wait, repeated) until the job has ended; returns its JSON.
+    func finished(_ id: String, within seconds: Double = 60) throws -> [String: Any] {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while true {
+            let job = try json(try request("GET", "/v1/jobs/\(id)", headers: [("Prefer", "wait=5")]))
+            let state = job["state"] as? String
+            if state != "queued" && state != "running" || Date() > deadline { return job }
+        }
+    }
+
+    /// Polls until `condition` holds for the job's JSON or `seconds` pass.
+    func waitFor(_ id: String, seconds: Double = 30, _ condition: ([String: Any]) -> Bool) throws -> [String: Any] {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while true {
+            let job = try json(try request("GET", "/v1/jobs/\(id)"))
+            if condition(job) || Date() > deadline { return job }
+            Thread.sleep(forTimeInterval: 0.02)
+        }
+    }
+}
+
+/// A multipart/form-data body.
+func multipart(_ parts: [(name: String, contentType: String?, bytes: [UInt8])]) -> (contentType: String, bytes: [UInt8]) {
+    let boundary = "segserve-test-\(UUID().uuidString)"
+    var body: [UInt8] = []
+    for part in parts {
+        var head = "--\(boundary)\r\nContent-Disposition: form-data; name=\"\(part.name)\""
+        if part.contentType != "application/json" { head += "; filename=\"\(part.name).png\"" }
+        head += "\r\n"
+        if let type = part.contentType { head += "Content-Type: \(type)\r\n" }
+        body += Array((head + "\r\n").utf8) + part.bytes + Array("\r\n".utf8)
+    }
+    body += Array("--\(boundary)--\r\n".utf8)
+    return ("multipart/form-data; boundary=\(boundary)", body)
+}
+
+/// A deterministic test picture: smooth gradients with a few blocks.
+func testImage(width: Int = 80, height: Int = 60) -> RGBImage {
+    var image = RGBImage(width: width, height: height)
+    for y in 0..<height {
+        for x in 0..<width {
+            let i = 3 * (y * width + x)
+            let block = (x / 20 + y / 20) % 3
+            image.pixels[i] = UInt8((x * 255) / max(1, width - 1))
+            image.pixels[i + 1] = UInt8((y * 255) / max(1, height - 1))
+            image.pixels[i + 2] = UInt8(block * 100)
+        }
+    }
+    return image
+}
+
+func pngBytes(_ image: RGBImage = testImage()) throws -> [UInt8] { try PNGCodec.encode(image) }
