@@ -64,7 +64,7 @@ final class ServiceHarness {
     }
 
     /// Submits and returns the job's JSON.
-    func submit(_ path: String = "/v1/segmentations", _ body: (contentType: String, bytes: [UInt8]),
+    func submit(_ path: String = "/v1/segmentations", body: (contentType: String, bytes: [UInt8]),
                 headers: [(String, String)] = []) throws -> [String: Any] {
         let response = try request("POST", path, headers: [("Content-Type", body.contentType)] + headers, body: body.bytes)
         XCTAssertEqual(response.status, 202, response.text)
