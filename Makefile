@@ -1,6 +1,6 @@
-# segserve: `make run IMAGE=photo.jpg` segments an image with the embedded default model;
+# segserve: `make run` serves the API on 127.0.0.1:8080 with the embedded default model;
 # `make test` runs every test. Both install what they need first.
-.PHONY: deps python-deps build run test bench fixtures
+.PHONY: deps python-deps build run segment test bench load fixtures
 
 IMAGE ?=
 OUT ?= out
@@ -15,7 +15,10 @@ build: deps
 	swift build -c release --product segserve
 
 run: build
-	@if [ -z "$(IMAGE)" ]; then echo "usage: make run IMAGE=path/to/photo.jpg [OUT=folder]"; exit 2; fi
+	.build/release/segserve serve
+
+segment: build
+	@if [ -z "$(IMAGE)" ]; then echo "usage: make segment IMAGE=path/to/photo.jpg [OUT=folder]"; exit 2; fi
 	.build/release/segserve segment --model models/default "$(IMAGE)" --out "$(OUT)"
 
 test: deps python-deps
