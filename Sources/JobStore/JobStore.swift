@@ -64,15 +64,18 @@ public final class JobStore: Sendable {
 
     // MARK: - Reading
 
+    // Status polls are the hot path: single statements (atomic without a transaction) from the
+    // statement cache, so a poll neither compiles SQL nor opens a transaction.
+
     public func job(id: String) throws -> Job? {
-        try pool.read { db in try Job.fetchOne(db, sql: "SELECT * FROM job WHERE id = ?", arguments: [id]) }
+        try pool.unsafeRead { db in try Job.fetchOne(db.cachedStatement(sql: "SELECT * FROM job WHERE id = ?"), arguments: [id]) }
     }
 
     /// How many queued jobs are ahead of `job` (0: next), nil unless it is queued.
     public func queuePosition(of job: Job) throws -> Int? {
         guard job.state == .queued else { return nil }
-        return try pool.read { db in
-            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE state = 'queued' AND seq < ?", arguments: [job.seq])
+        return try pool.unsafeRead { db in
+            try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM job WHERE state = 'queued' AND seq < ?"), arguments: [job.seq])
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import LDMSeg
+import Synchronization
 
 /// The options of a job as the API names them (openapi.yaml `Options`), resolved against the
 /// model's defaults and stored with the job, so a job always shows the values it ran with.
@@ -123,6 +124,20 @@ struct JobOptions: Codable, Equatable, Sendable {
             throw .badRequest("\(source) must be a JSON object of options", slug: "invalid-option")
         }
     }
+
+    /// Decodes stored options; memoised, since jobs share a handful of option sets and every
+    /// status poll shows them.
+    static func decoded(from json: Data) -> JobOptions? {
+        if let hit = memo.withLock({ $0[json] }) { return hit }
+        guard let options = try? JSONDecoder().decode(JobOptions.self, from: json) else { return nil }
+        memo.withLock { memo in
+            if memo.count >= 1024 { memo.removeAll(keepingCapacity: true) }
+            memo[json] = options
+        }
+        return options
+    }
+
+    private static let memo = Mutex<[Data: JobOptions]>([:])
 
     /// Canonical JSON (sorted keys): stored with the job and part of the idempotency digest.
     var json: Data {

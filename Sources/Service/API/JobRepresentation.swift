@@ -31,7 +31,7 @@ struct JobRepresentation: Encodable {
         id = job.id
         kind = job.kind
         state = job.state
-        options = try? JSONDecoder().decode(JobOptions.self, from: job.options)
+        options = JobOptions.decoded(from: job.options)
         progress = Progress(step: job.step, steps: job.steps)
         self.queuePosition = queuePosition
         createdAt = Self.timestamp(job.createdAt)
@@ -72,7 +72,7 @@ struct JobRepresentation: Encodable {
     }
 }
 
-/// Encodes API bodies: members in a stable order, no escaped slashes.
+/// Encodes API bodies: sorted members (stable bytes for identical results), no escaped slashes.
 enum APIJSON {
     static func encode(_ value: some Encodable) -> [UInt8] {
         let encoder = JSONEncoder()
