@@ -147,7 +147,7 @@ final class WorkerPool: @unchecked Sendable {
         metrics.ran(job.kind, duration: elapsed)
         if let outcome {
             metrics.finished(job.kind, outcome: outcome)
-            logger.info("job ended", metadata: ["job": "\(job.id)", "state": "\(outcome.rawValue)", "seconds": "\(elapsed)"])
+            logger.info("job ended", metadata: ["job": "\(job.id)", "state": "\(outcome.rawValue)", "duration": "\(elapsed)"])
         }
         if outcome == .succeeded {
             let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
