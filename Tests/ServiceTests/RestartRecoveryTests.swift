@@ -49,13 +49,7 @@ final class RestartRecoveryTests: XCTestCase {
         }
 
         func request(_ method: String, _ path: String, contentType: String? = nil, body: [UInt8]? = nil) throws -> [String: Any] {
-            let client = try TestClient(port: port, timeout: 30)
-            var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-            if let contentType { head += "Content-Type: \(contentType)\r\n" }
-            if let body { head += "Content-Length: \(body.count)\r\n" }
-            try client.send(Array((head + "\r\n").utf8) + (body ?? []))
-            let response = try client.readResponse()
-            return try XCTUnwrap(JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], response.text)
+            try jsonObject(try httpRequest(port: port, method, path, headers: contentType.map { [("Content-Type", $0)] } ?? [], body: body))
         }
     }
 

@@ -48,20 +48,11 @@ final class ServiceHarness {
         try? FileManager.default.removeItem(at: directory)
     }
 
-    /// One request on its own connection.
-    func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
-                 timeout: TimeInterval = 30) throws -> TestClient.Response {
-        let client = try TestClient(port: port, timeout: timeout)
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        if let body { head += "Content-Length: \(body.count)\r\n" }
-        try client.send(Array((head + "\r\n").utf8) + (body ?? []))
-        return try client.readResponse(bodyless: method == "HEAD")
+    func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) throws -> TestClient.Response {
+        try httpRequest(port: port, method, path, headers: headers, body: body)
     }
 
-    func json(_ response: TestClient.Response) throws -> [String: Any] {
-        try XCTUnwrap(JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], response.text)
-    }
+    func json(_ response: TestClient.Response) throws -> [String: Any] { try jsonObject(response) }
 
     /// Submits and returns the job's JSON.
     func submit(_ path: String = "/v1/segmentations", body: (contentType: String, bytes: [UInt8]),
@@ -90,6 +81,21 @@ final class ServiceHarness {
             Thread.sleep(forTimeInterval: 0.02)
         }
     }
+}
+
+/// One request on its own connection to 127.0.0.1:`port`.
+func httpRequest(port: Int, _ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil,
+                 timeout: TimeInterval = 30) throws -> TestClient.Response {
+    let client = try TestClient(port: port, timeout: timeout)
+    var head = "\(method) \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+    for (name, value) in headers { head += "\(name): \(value)\r\n" }
+    if let body { head += "Content-Length: \(body.count)\r\n" }
+    try client.send(Array((head + "\r\n").utf8) + (body ?? []))
+    return try client.readResponse(bodyless: method == "HEAD")
+}
+
+func jsonObject(_ response: TestClient.Response) throws -> [String: Any] {
+    try XCTUnwrap(JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any], response.text)
 }
 
 /// A multipart/form-data body.
