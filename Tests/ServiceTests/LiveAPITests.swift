@@ -166,6 +166,25 @@ final class LiveAPITests: XCTestCase {
         XCTAssertTrue(tooManyPixels.text.contains("80x60 = 4800 pixels"), tooManyPixels.text)
     }
 
+    func testRetentionDeletesFinishedJobs() throws {
+        harness.stop()
+        harness = try ServiceHarness {
+            $0.retention.ttl = 0.5
+            $0.retention.cleanupInterval = 0.1
+        }
+        let job = try harness.submit(body: ("image/png", try pngBytes()))
+        let id = job["id"] as! String
+        XCTAssertEqual(try harness.finished(id)["state"] as? String, "succeeded")
+        let deadline = Date(timeIntervalSinceNow: 10)
+        var status = 200
+        while status == 200 && Date() < deadline {
+            status = try harness.request("GET", "/v1/jobs/\(id)").status
+            Thread.sleep(forTimeInterval: 0.05)
+        }
+        XCTAssertEqual(status, 404, "a finished job is deleted once older than the TTL")
+        XCTAssertEqual(try harness.request("GET", "/v1/jobs/\(id)/panoptic.png").status, 404)
+    }
+
     func testListingPages() throws {
         var ids: [String] = []
         for seed in 0..<3 { ids.append(try harness.submit(body: ("image/png", try pngBytes()), query: "?seed=\(seed)")["id"] as! String) }
