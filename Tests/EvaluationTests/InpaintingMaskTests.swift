@@ -24,7 +24,7 @@ final class InpaintingMaskTests: XCTestCase {
         let palette = InpaintingMask.palette(slotCapacity: slotCapacity)
         let ids: [UInt32] = [0, 1, 42, 127]
         var rgb = palette.paint(ids.map(Int.init))
-        for i in rgb.indices { rgb[i] = i % 2 == 0 ? rgb[i] &- min(rgb[i], 5) : min(255, rgb[i] &+ 4) }
+        for i in rgb.indices { rgb[i] = UInt8(max(0, min(255, Int(rgb[i]) + (i % 2 == 0 ? -5 : 4)))) }
         let png = try PNGCodec.encode(RGBImage(width: 4, height: 1, pixels: rgb))
         XCTAssertEqual(try InpaintingMask.decode(png, encoding: .palette, slotCapacity: slotCapacity).ids, ids)
     }
