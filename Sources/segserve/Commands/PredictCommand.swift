@@ -21,8 +21,8 @@ struct PredictCommand: ParsableCommand {
     @Option(help: "images segmented at once (0: one per thread); each gets --threads / jobs BLAS and runtime threads")
     var jobs = PredictCommand.defaultJobs
 
-    /// One image per thread: on small CPUs, running images side by side on one thread each
-    /// beats splitting every layer across threads (see the README's speed table).
+    /// One image per thread: running images side by side on one thread each beats splitting
+    /// every layer across threads (see "Speed" in the README).
     static let defaultJobs = 0
 
     func validate() throws {
@@ -63,8 +63,9 @@ struct PredictJob: Sendable {
     let categories: [PanopticCategory]?
 
     /// Segments `files` on `workers` threads, each with its own `Segmenter`, taking the next
-    /// unstarted image; returns the entries in file order, so the output does not depend on
-    /// `workers`. The first error stops the workers from starting further images.
+    /// unstarted image; returns the entries in file order. An image's result depends on the
+    /// threads it runs with (`Parallel.threads`), not on `workers`. The first error stops the
+    /// workers from starting further images.
     func run(files: [String], workers: Int) throws -> [PredictionEntry] {
         let state = PredictProgress(count: files.count)
         let work: @Sendable () -> Void = {
