@@ -2,12 +2,15 @@
 """Class-agnostic panoptic quality of a model directory on the coco-instances val splits.
 
 Ground truth: every non-crowd instance is a segment of one category; crowd regions and
-unlabeled pixels are void. Predictions come from the Swift runtime (`segserve segment`).
-Scores come from panopticapi (`pq_compute_multi_core`, averaged with `pq_average(cats, None)`
-since there are no stuff categories), next to two trivial baselines: one segment per image and
-a 2x2 grid.
+unlabeled pixels are void. Predictions come from the Swift runtime: `segserve segment` per
+image, or with `--batch` one `segserve predict` over all images (one model load; `--extra`
+options such as `--ensemble-seeds 3 --flip --jobs 2` go to it). Scores come from panopticapi
+(`pq_compute_multi_core`, averaged with `pq_average(cats, None)` since there are no stuff
+categories) or, with `--scorer segserve`, from `segserve eval --class-agnostic`, next to two
+trivial baselines: one segment per image and a 2x2 grid.
 
     python3 tools/train/evaluate.py --model models/default [--limit 40] [--json out.json]
+    python3 tools/train/evaluate.py --model models/default --batch --scorer segserve --extra --ensemble-seeds 3
 """
 import argparse
 import json
@@ -57,6 +60,38 @@ def pq(gt_json, gt_dir, pred_json, pred_dir):
     return {k: 100 * result[k] for k in ("pq", "sq", "rq")}
 
 
+def pq_segserve(binary, gt_json, gt_dir, pred_json, pred_dir):
+    out = subprocess.run([binary, "eval", "--gt-json", gt_json, "--gt-dir", gt_dir, "--pred-json", pred_json,
+                          "--pred-dir", pred_dir, "--class-agnostic", "--json", "-"], check=True, capture_output=True, text=True)
+    report = json.loads(out.stdout)["All"]
+    return {k: 100 * report[k] for k in ("pq", "sq", "rq")}
+
+
+def read_ids(path):
+    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.int64)
+    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+
+
+def predict_batch(args, images, tmp):
+    """All images through one `segserve predict` run; returns (id maps, seconds per image)."""
+    folder = os.path.join(tmp, "images")
+    os.makedirs(folder, exist_ok=True)
+    for path, _ in images:
+        link = os.path.join(folder, os.path.basename(path))
+        if not os.path.exists(link):
+            os.symlink(os.path.abspath(path), link)
+    out = os.path.join(tmp, "predict")
+    cmd = [args.binary, "predict", "--model", args.model, "--images", folder, "--out", out]
+    if args.steps:
+        cmd += ["--steps", str(args.steps)]
+    cmd += args.extra
+    start = time.time()
+    subprocess.run(cmd, check=True, capture_output=True)
+    seconds = (time.time() - start) / max(1, len(set(os.listdir(folder))))
+    stem = lambda p: os.path.splitext(os.path.basename(p))[0]
+    return [read_ids(os.path.join(out, "panoptic", stem(p) + ".png")) for p, _ in images], seconds
+
+
 def write_set(root, name, images, maps):
     folder = os.path.join(root, name)
     os.makedirs(folder, exist_ok=True)
@@ -80,7 +115,10 @@ def main():
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--steps", type=int, default=0, help="DDIM steps (0: the model's default)")
     ap.add_argument("--split", default="val2017", help="val2017, or train2017 to tune thresholds without the validation images")
-    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further `segserve segment` options")
+    ap.add_argument("--batch", action="store_true", help="one `segserve predict` run instead of `segserve segment` per image")
+    ap.add_argument("--scorer", choices=["panopticapi", "segserve"], default="panopticapi",
+                    help="panopticapi, or `segserve eval --class-agnostic`")
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further `segserve segment` / `predict` options")
     ap.add_argument("--json", help="write the scores here")
     args = ap.parse_args()
 
@@ -98,22 +136,29 @@ def main():
             g[h // 2:, :w // 2] = 3
             g[h // 2:, w // 2:] = 4
             grid.append(g)
-        preds, seconds = [], []
-        for path, _ in images:
-            out = os.path.join(tmp, "run")
-            cmd = [args.binary, "segment", "--model", args.model, path, "--out", out]
-            if args.steps:
-                cmd += ["--steps", str(args.steps)]
-            cmd += args.extra
-            start = time.time()
-            subprocess.run(cmd, check=True, capture_output=True)
-            seconds.append(time.time() - start)
-            rgb = np.asarray(Image.open(os.path.join(out, "panoptic.png")).convert("RGB"), dtype=np.int64)
-            preds.append(rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2])
-        scores = {"images": len(images), "seconds_per_image_median": float(np.median(seconds))}
+        if args.batch:
+            preds, per_image = predict_batch(args, images, tmp)
+            seconds = [per_image]
+        else:
+            preds, seconds = [], []
+            for path, _ in images:
+                out = os.path.join(tmp, "run")
+                cmd = [args.binary, "segment", "--model", args.model, path, "--out", out]
+                if args.steps:
+                    cmd += ["--steps", str(args.steps)]
+                cmd += args.extra
+                start = time.time()
+                subprocess.run(cmd, check=True, capture_output=True)
+                seconds.append(time.time() - start)
+                preds.append(read_ids(os.path.join(out, "panoptic.png")))
+        scores = {"images": len(images), "seconds_per_image_median": float(np.median(seconds)),
+                  "options": args.extra}
         for name, maps in [("model", preds), ("one_segment", single), ("grid_2x2", grid)]:
             js, folder = write_set(tmp, name, images, maps)
-            scores[name] = pq(gt_json, gt_dir, js, folder)
+            if args.scorer == "segserve":
+                scores[name] = pq_segserve(args.binary, gt_json, gt_dir, js, folder)
+            else:
+                scores[name] = pq(gt_json, gt_dir, js, folder)
     print(json.dumps(scores, indent=2))
     if args.json:
         with open(args.json, "w") as f:

@@ -16,11 +16,17 @@ public final class Segmenter {
         self.maxPixels = maxPixels
     }
 
-    /// Panoptic segmentation of an RGB8 image (`rgb.count == width * height * 3`).
+    /// Panoptic segmentation of an RGB8 image (`rgb.count == width * height * 3`). With an
+    /// `options.ensemble` of more than one run, the runs' aligned slot logits are averaged
+    /// (see `Ensemble`) and `progress` counts the steps of every run.
     public func segment(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions,
                         progress: Progress = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> PanopticResult {
-        try segment(rgb: rgb, width: width, height: height, options: options, noise: nil,
-                    progress: progress, isCancelled: isCancelled).result
+        if !options.ensemble.isSingleRun {
+            return try segmentEnsemble(rgb: rgb, width: width, height: height, options: options,
+                                       progress: progress, isCancelled: isCancelled)
+        }
+        return try segment(rgb: rgb, width: width, height: height, options: options, noise: nil,
+                           progress: progress, isCancelled: isCancelled).result
     }
 
     /// `segment` with the initial noise given (nil: drawn from `options.seed`); also returns
@@ -37,8 +43,73 @@ public final class Segmenter {
         return (result, frame.imageLatent, latent)
     }
 
+    /// `segment` over every run of `options.ensemble`: logits averaged after slot matching.
+    func segmentEnsemble(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions,
+                         progress: Progress, isCancelled: () -> Bool) throws -> PanopticResult {
+        let e = options.ensemble
+        let frame = try prepare(rgb: rgb, width: width, height: height, options: options)
+        let mirroredFrame = e.flip ? try prepare(rgb: Segmenter.mirrored(rgb: rgb, width: width, height: height),
+                                                 width: width, height: height, options: options) : nil
+        let total = e.runs * options.steps
+        var sum: Tensor?
+        var done = 0
+        for k in 0..<e.seeds {
+            for (run, mirrored) in [(frame, false)] + (mirroredFrame.map { [($0, true)] } ?? []) {
+                var generator = GaussianNoise(seed: options.seed &+ UInt64(k))
+                let base = done * options.steps
+                let latent = try denoise(generator.tensor(run.latentShape), image: run.imageLatent, known: nil, options: options,
+                                         progress: { step, _ in progress(base + step, total) }, isCancelled: isCancelled)
+                var logits = decodeLogits(latent, frame: run)                     // [S, h', w']
+                if mirrored { logits = Segmenter.mirrored(logits) }
+                if let acc = sum {
+                    let s = logits.shape[0], plane = logits.count / s
+                    let target = SlotMatching.permutation(reference: SlotMatching.argmax(acc),
+                                                          candidate: SlotMatching.argmax(logits), slots: s)
+                    for c in 0..<s {
+                        let src = logits.data + c * plane, dst = acc.data + target[c] * plane
+                        for p in 0..<plane { dst[p] += src[p] }
+                    }
+                } else {
+                    sum = logits
+                }
+                done += 1
+            }
+        }
+        let mean = sum!
+        let scale = 1 / Float(e.runs)
+        for i in 0..<mean.count { mean.data[i] *= scale }
+        let slots = PanopticPostProcessor(options: options.postProcessing).slots(logits: mean, height: height, width: width)
+        return PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
+    }
+
+    /// An interleaved RGB image mirrored left-right.
+    static func mirrored(rgb: [UInt8], width: Int, height: Int) -> [UInt8] {
+        var out = rgb
+        for y in 0..<height {
+            for x in 0..<width {
+                let src = (y * width + width - 1 - x) * 3, dst = (y * width + x) * 3
+                out[dst] = rgb[src]; out[dst + 1] = rgb[src + 1]; out[dst + 2] = rgb[src + 2]
+            }
+        }
+        return out
+    }
+
+    /// A `[C, H, W]` tensor mirrored along W.
+    static func mirrored(_ t: Tensor) -> Tensor {
+        let w = t.shape[t.rank - 1], rows = t.count / max(w, 1)
+        let out = Tensor(shape: t.shape)
+        for r in 0..<rows {
+            let src = t.data + r * w, dst = out.data + r * w
+            for x in 0..<w { dst[x] = src[w - 1 - x] }
+        }
+        return out
+    }
+
     /// Completes a partial panoptic map. `partial` holds an id per pixel (0 = void); `known`
     /// marks the pixels to keep (default: the non-void ones). Known pixels keep their ids.
+    /// Ensembling is not supported here: `options.ensemble` must be a single run
+    /// (`invalidOption` otherwise), because known slots are pinned by the partial map and a
+    /// mirrored run would need the map mirrored and its slots kept apart from new ones.
     public func inpaint(rgb: [UInt8], width: Int, height: Int, partial: [UInt32], known: [Bool]? = nil,
                         options: SegmentationOptions, progress: Progress = { _, _ in },
                         isCancelled: () -> Bool = { false }) throws -> PanopticResult {
@@ -52,6 +123,10 @@ public final class Segmenter {
                  progress: Progress = { _, _ in }, isCancelled: () -> Bool = { false }) throws -> PanopticResult {
         guard partial.count == width * height, known.map({ $0.count == width * height }) ?? true else {
             throw LDMSegError.invalidMask(reason: "mask is \(partial.count) pixels, image \(width)x\(height)")
+        }
+        guard options.ensemble.isSingleRun else {
+            throw LDMSegError.invalidOption(name: "ensemble", value: "seeds \(options.ensemble.seeds), flip \(options.ensemble.flip)",
+                                            reason: "ensembling applies to segmentation only; inpainting takes a single run")
         }
         let knownMask: [Bool] = known ?? partial.map { $0 != 0 }
         let remap = try SlotRemapping(ids: partial, known: knownMask, capacity: model.maskAutoencoder.slots - 1)
@@ -141,14 +216,19 @@ public final class Segmenter {
 
     /// Latent -> slot per original pixel (-1 = void).
     func decode(_ latent: Tensor, frame: Frame, options: SegmentationOptions) -> [Int32] {
+        PanopticPostProcessor(options: options.postProcessing).slots(logits: decodeLogits(latent, frame: frame),
+                                                                     height: frame.height, width: frame.width)
+    }
+
+    /// Latent -> slot logits `[S, h', w']` at the working size, padding cropped off.
+    func decodeLogits(_ latent: Tensor, frame: Frame) -> Tensor {
         let ae = model.maskAutoencoder
         let z = latent.scaled(by: 1 / model.config.maskAutoencoder.scalingFactor)
         var logits = ae.decode(z, ws)                                   // [S, padH/f, padW/f]
         if ae.interpolationFactor != 1 {
             logits = Resize.bilinear(logits, height: frame.padHeight, width: frame.padWidth) // [S, padH, padW]
         }
-        let cropped = logits.cropped(height: frame.workHeight, width: frame.workWidth)      // [S, h', w']
-        return PanopticPostProcessor(options: options.postProcessing).slots(logits: cropped, height: frame.height, width: frame.width)
+        return logits.cropped(height: frame.workHeight, width: frame.workWidth)              // [S, h', w']
     }
 
     /// Encodes the known part of a slot map at the working resolution; returns the scaled

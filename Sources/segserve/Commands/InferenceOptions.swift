@@ -16,8 +16,10 @@ struct InferenceOptions: ParsableArguments {
     @Option(name: .customLong("overlap-th"), help: "drop segments mostly covered by others") var overlapTh: Float?
     @Option(help: "threads for BLAS and the runtime") var threads = 2
 
-    func load() throws -> (LDMSegModel, SegmentationOptions) {
-        Parallel.configure(threads: threads)
+    /// Loads the model and resolves the options. `jobs` images run at once share `threads`
+    /// (each gets `threads / jobs`, at least 1).
+    func load(ensemble: Ensemble = Ensemble(), jobs: Int = 1) throws -> (LDMSegModel, SegmentationOptions) {
+        Parallel.configure(threads: max(1, threads / max(1, jobs)))
         let model = try LDMSegModel(directory: self.model)
         var o = model.defaultOptions
         o.seed = seed
@@ -26,9 +28,26 @@ struct InferenceOptions: ParsableArguments {
         if let maskTh { o.postProcessing.maskThreshold = maskTh }
         if let countTh { o.postProcessing.countThreshold = countTh }
         if let overlapTh { o.postProcessing.overlapThreshold = overlapTh }
+        o.ensemble = ensemble
         try o.validate(trainSteps: model.scheduler.trainSteps)
         return (model, o)
     }
+}
+
+/// Test-time ensembling options of `segment` and `predict`.
+struct EnsembleOptions: ParsableArguments {
+    @Option(name: .customLong("ensemble-seeds"),
+            help: "average the slot logits of this many seeds (seed, seed+1, ...), slots matched by IoU") var seeds = 1
+    @Flag(help: "also run on the left-right mirrored image and average its mirrored-back logits") var flip = false
+
+    var ensemble: Ensemble { Ensemble(seeds: seeds, flip: flip) }
+}
+
+/// Writes a PNG of the image with the segments drawn over it.
+func writeOverlay(_ image: RGBImage, ids: [UInt32], to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+    try Data(try PNGCodec.encode(PanopticOverlay.render(image, ids: ids))).write(to: url)
 }
 
 /// Decodes a PNG or JPEG file, refusing images over the segmenter's pixel limit.

@@ -7,19 +7,31 @@ import LDMSeg
 /// `segserve predict`: a folder of images to COCO panoptic PNGs plus one predictions JSON that
 /// `segserve eval` reads. Images whose PNG already exists are skipped, so a run resumes.
 struct PredictCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "predict",
-                                                    abstract: "Segment every image of a folder (COCO panoptic output, resumable).")
+    static let configuration = CommandConfiguration(
+        commandName: "predict", abstract: "Segment every image of a folder (COCO panoptic output, resumable).",
+        discussion: "With --jobs N, N images run at once, each on its own segmenter, and --threads is split between them.")
 
     @OptionGroup var inference: InferenceOptions
+    @OptionGroup var ensemble: EnsembleOptions
     @Option(help: "folder of PNG/JPEG images") var images: String
     @Option(help: "output folder: <out>/panoptic/*.png and <out>/predictions.json") var out: String
     @Option(name: .customLong("semantic-dir"),
             help: "8-bit semantic label PNGs (same file stems): segments take the majority class") var semanticDir: String?
     @Option(help: "COCO panoptic categories JSON that semantic labels index (with --semantic-dir)") var categories: String?
+    @Option(help: "images segmented at once (0: one per thread); each gets --threads / jobs BLAS and runtime threads")
+    var jobs = PredictCommand.defaultJobs
+
+    /// One image per thread: running images side by side on one thread each beats splitting
+    /// every layer across threads (see "Speed" in the README).
+    static let defaultJobs = 0
+
+    func validate() throws {
+        guard jobs >= 0 else { throw ValidationError("--jobs must be >= 0") }
+    }
 
     func run() throws {
-        let (model, options) = try inference.load()
-        let segmenter = Segmenter(model: model)
+        let workers = jobs == 0 ? max(1, inference.threads) : jobs
+        let (model, options) = try inference.load(ensemble: ensemble.ensemble, jobs: workers)
         let files = try FileManager.default.contentsOfDirectory(atPath: images)
             .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
         let pngDir = URL(fileURLWithPath: out).appendingPathComponent("panoptic")
@@ -29,51 +41,128 @@ struct PredictCommand: ParsableCommand {
             guard let categories else { throw ValidationError("--semantic-dir needs --categories") }
             categoryList = try JSONDecoder().decode([PanopticCategory].self, from: Data(contentsOf: URL(fileURLWithPath: categories)))
         }
-        let start = Date()
-        var annotations: [PredictionEntry] = []
-        for (i, file) in files.enumerated() {
-            let stem = (file as NSString).deletingPathExtension
-            let png = pngDir.appendingPathComponent(stem + ".png")
-            let ids: (width: Int, height: Int, ids: [UInt32])
-            if FileManager.default.fileExists(atPath: png.path) {
-                ids = try PanopticPNG.decode([UInt8](try Data(contentsOf: png)))
-            } else {
-                let rgb = try readImage(URL(fileURLWithPath: images).appendingPathComponent(file).path, maxPixels: segmenter.maxPixels)
-                let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height, options: options)
-                try Data(try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)).write(to: png)
-                ids = (result.width, result.height, result.ids)
-            }
-            var segments = PanopticResult(width: ids.width, height: ids.height, ids: ids.ids).segments
-            if let semanticDir, let categoryList {
-                let labelPNG = URL(fileURLWithPath: semanticDir).appendingPathComponent(stem + ".png")
-                let labels = try PNGCodec.decodeGray([UInt8](try Data(contentsOf: labelPNG)))
-                guard labels.width == ids.width, labels.height == ids.height else {
-                    throw ValidationError("\(labelPNG.path) is \(labels.width)x\(labels.height), image \(ids.width)x\(ids.height)")
-                }
-                let merged = CategorisedPanoptic.merge(ids: ids.ids, labels: labels.values.map(Int.init), categories: categoryList)
-                try Data(try PanopticPNG.encode(ids: merged.ids, width: ids.width, height: ids.height)).write(to: png)
-                let boxes = Dictionary(uniqueKeysWithValues: PanopticResult(width: ids.width, height: ids.height, ids: merged.ids)
-                    .segments.map { ($0.id, $0.bbox) })
-                segments = merged.segments.map {
-                    PanopticSegment(id: $0.id, categoryID: $0.categoryID, isCrowd: 0, area: $0.area, bbox: boxes[$0.id] ?? [0, 0, 0, 0])
-                }
-            }
-            annotations.append(PredictionEntry(imageID: Int(stem) ?? i, fileName: stem + ".png", segments: segments))
-            let elapsed = Date().timeIntervalSince(start), done = i + 1
-            let eta = elapsed / Double(done) * Double(files.count - done)
-            FileHandle.standardError.write(String(format: "\r%d/%d images, ETA %.0f s ", done, files.count, eta).data(using: .utf8)!)
-        }
-        FileHandle.standardError.write("\n".data(using: .utf8)!)
+        let job = PredictJob(model: model, options: options, images: URL(fileURLWithPath: images), pngDir: pngDir,
+                             semanticDir: semanticDir.map { URL(fileURLWithPath: $0) }, categories: categoryList)
+        let annotations = try job.run(files: files, workers: min(workers, max(files.count, 1)))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let listed = categoryList.map { $0.map { PredictionsFile.Category(id: $0.id, name: $0.name, isthing: $0.isthing) } }
-        try encoder.encode(PredictionsFile(annotations: annotations, categories: listed ?? [PredictionsFile.Category()])).write(to: URL(fileURLWithPath: out).appendingPathComponent("predictions.json"))
+        try encoder.encode(PredictionsFile(annotations: annotations, categories: listed ?? [PredictionsFile.Category()]))
+            .write(to: URL(fileURLWithPath: out).appendingPathComponent("predictions.json"))
         print("\(files.count) images -> \(out)/predictions.json")
     }
 }
 
+/// The images of one `predict` run, shared read-only by its workers.
+struct PredictJob: Sendable {
+    let model: LDMSegModel
+    let options: SegmentationOptions
+    let images: URL
+    let pngDir: URL
+    let semanticDir: URL?
+    let categories: [PanopticCategory]?
+
+    /// Segments `files` on `workers` threads, each with its own `Segmenter`, taking the next
+    /// unstarted image; returns the entries in file order. An image's result depends on the
+    /// threads it runs with (`Parallel.threads`), not on `workers`. The first error stops the
+    /// workers from starting further images.
+    func run(files: [String], workers: Int) throws -> [PredictionEntry] {
+        let state = PredictProgress(count: files.count)
+        let work: @Sendable () -> Void = {
+            let segmenter = Segmenter(model: model)
+            while let i = state.next() {
+                do { state.finish(i, try entry(index: i, file: files[i], segmenter: segmenter)) } catch { state.fail(error) }
+            }
+        }
+        if workers <= 1 {
+            work()
+        } else {
+            let group = DispatchGroup()
+            for _ in 0..<workers {
+                group.enter()
+                let thread = Thread { work(); group.leave() }
+                thread.stackSize = 8 << 20
+                thread.start()
+            }
+            group.wait()
+        }
+        FileHandle.standardError.write("\n".data(using: .utf8)!)
+        return try state.results()
+    }
+
+    /// One image: segmented unless its PNG exists (a resumed run), then described.
+    func entry(index i: Int, file: String, segmenter: Segmenter) throws -> PredictionEntry {
+        let stem = (file as NSString).deletingPathExtension
+        let png = pngDir.appendingPathComponent(stem + ".png")
+        let ids: (width: Int, height: Int, ids: [UInt32])
+        if FileManager.default.fileExists(atPath: png.path) {
+            ids = try PanopticPNG.decode([UInt8](try Data(contentsOf: png)))
+        } else {
+            let rgb = try readImage(images.appendingPathComponent(file).path, maxPixels: segmenter.maxPixels)
+            let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height, options: options)
+            try Data(try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)).write(to: png, options: .atomic)
+            ids = (result.width, result.height, result.ids)
+        }
+        var segments = PanopticResult(width: ids.width, height: ids.height, ids: ids.ids).segments
+        if let semanticDir, let categories {
+            let labelPNG = semanticDir.appendingPathComponent(stem + ".png")
+            let labels = try PNGCodec.decodeGray([UInt8](try Data(contentsOf: labelPNG)))
+            guard labels.width == ids.width, labels.height == ids.height else {
+                throw ValidationError("\(labelPNG.path) is \(labels.width)x\(labels.height), image \(ids.width)x\(ids.height)")
+            }
+            let merged = CategorisedPanoptic.merge(ids: ids.ids, labels: labels.values.map(Int.init), categories: categories)
+            try Data(try PanopticPNG.encode(ids: merged.ids, width: ids.width, height: ids.height)).write(to: png, options: .atomic)
+            let boxes = Dictionary(uniqueKeysWithValues: PanopticResult(width: ids.width, height: ids.height, ids: merged.ids)
+                .segments.map { ($0.id, $0.bbox) })
+            segments = merged.segments.map {
+                PanopticSegment(id: $0.id, categoryID: $0.categoryID, isCrowd: 0, area: $0.area, bbox: boxes[$0.id] ?? [0, 0, 0, 0])
+            }
+        }
+        return PredictionEntry(imageID: Int(stem) ?? i, fileName: stem + ".png", segments: segments)
+    }
+}
+
+/// Work distribution, results and the progress line of a `predict` run, behind a lock.
+final class PredictProgress: @unchecked Sendable {
+    private let lock = NSLock()
+    private let start = Date()
+    private var nextIndex = 0, done = 0
+    private var entries: [PredictionEntry?]
+    private var error: Error?
+
+    init(count: Int) { entries = Array(repeating: nil, count: count) }
+
+    /// The next image to start, or nil when all have started or one failed.
+    func next() -> Int? {
+        lock.withLock {
+            guard error == nil, nextIndex < entries.count else { return nil }
+            defer { nextIndex += 1 }
+            return nextIndex
+        }
+    }
+
+    func finish(_ i: Int, _ entry: PredictionEntry) {
+        lock.withLock {
+            entries[i] = entry
+            done += 1
+            let elapsed = Date().timeIntervalSince(start)
+            let eta = elapsed / Double(done) * Double(entries.count - done)
+            FileHandle.standardError.write(String(format: "\r%d/%d images, ETA %.0f s ", done, entries.count, eta).data(using: .utf8)!)
+        }
+    }
+
+    func fail(_ e: Error) { lock.withLock { if error == nil { error = e } } }
+
+    func results() throws -> [PredictionEntry] {
+        try lock.withLock {
+            if let error { throw error }
+            return entries.map { $0! }
+        }
+    }
+}
+
 /// One entry of a COCO panoptic predictions file.
-struct PredictionEntry: Encodable {
+struct PredictionEntry: Encodable, Sendable {
     var imageID: Int
     var fileName: String
     var segments: [PanopticSegment]

@@ -1,4 +1,5 @@
 import ArgumentParser
+import Evaluation
 import Foundation
 import Imaging
 import LDMSeg
@@ -9,16 +10,19 @@ struct SegmentCommand: ParsableCommand {
                                                     abstract: "Segment one image; writes panoptic.png and segments.json.")
 
     @OptionGroup var inference: InferenceOptions
+    @OptionGroup var ensemble: EnsembleOptions
     @Argument(help: "PNG or JPEG image") var image: String
     @Option(help: "output folder") var out = "."
+    @Option(help: "also write the segments drawn over the image to this PNG") var overlay: String?
 
     func run() throws {
-        let (model, options) = try inference.load()
+        let (model, options) = try inference.load(ensemble: ensemble.ensemble)
         let segmenter = Segmenter(model: model)
         let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
         let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height,
-                                                         options: options, progress: stepPrinter("segment"))
+                                           options: options, progress: stepPrinter("segment"))
         try writeResult(result, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent)
+        if let overlay { try writeOverlay(rgb, ids: result.ids, to: overlay) }
         print("\(result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
     }
 }
@@ -30,15 +34,20 @@ struct InpaintCommand: ParsableCommand {
 
     @OptionGroup var inference: InferenceOptions
     @Argument(help: "PNG or JPEG image") var image: String
-    @Option(help: "partial panoptic PNG (COCO id encoding, 0 = unknown)") var mask: String
+    @Option(help: "partial segment map PNG (see --mask-encoding; id 0 = unknown)") var mask: String
+    @Option(name: .customLong("mask-encoding"),
+            help: "coco: id = R + 256 G + 256^2 B; palette: Painter palette colours of the model's slots, nearest colour, white = void")
+    var maskEncoding: InpaintingMaskEncoding = .coco
     @Option(help: "binary PNG of known pixels (default: non-void pixels of the mask)") var known: String?
     @Option(help: "output folder") var out = "."
+    @Option(help: "also write the segments drawn over the image to this PNG") var overlay: String?
 
     func run() throws {
         let (model, options) = try inference.load()
         let segmenter = Segmenter(model: model)
         let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
-        let partial = try PanopticPNG.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: mask))), maxPixels: segmenter.maxPixels)
+        let partial = try InpaintingMask.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: mask))), encoding: maskEncoding,
+                                                slotCapacity: model.maskAutoencoder.slots - 1, maxPixels: segmenter.maxPixels)
         guard partial.width == rgb.width, partial.height == rgb.height else {
             throw ValidationError("mask is \(partial.width)x\(partial.height), image \(rgb.width)x\(rgb.height)")
         }
@@ -53,6 +62,9 @@ struct InpaintCommand: ParsableCommand {
         let result = try segmenter.inpaint(rgb: rgb.pixels, width: rgb.width, height: rgb.height, partial: partial.ids,
                                            known: knownMask, options: options, progress: stepPrinter("inpaint"))
         try writeResult(result, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent)
+        if let overlay { try writeOverlay(rgb, ids: result.ids, to: overlay) }
         print("\(result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
     }
 }
+
+extension InpaintingMaskEncoding: ExpressibleByArgument {}
