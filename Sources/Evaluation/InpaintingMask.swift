@@ -2,7 +2,7 @@ import Imaging
 
 /// How an inpainting mask PNG encodes a segment id per pixel (the HTTP service's
 /// `mask_encoding` option, same names and meaning).
-public enum InpaintingMaskEncoding: String, Sendable, CaseIterable {
+public enum InpaintingMaskEncoding: String, Codable, Sendable, CaseIterable {
     /// COCO panoptic: id = R + 256 G + 256^2 B, 0 = void.
     case coco
     /// Painter palette colours for `slotCapacity + 1` classes: the nearest colour's index (L1)

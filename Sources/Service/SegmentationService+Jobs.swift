@@ -15,7 +15,7 @@ extension SegmentationService {
             metrics.rejected(reason: error.slug ?? "invalid")
             throw error
         }
-        let new = NewJob(kind: kind, options: submission.options.json, steps: submission.options.steps, input: submission.input,
+        let new = NewJob(kind: kind, options: submission.options.json, steps: submission.options.totalSteps, input: submission.input,
                          idempotencyKey: key, requestHash: submission.digest)
         var job: Job
         switch try store.submit(new, maxQueued: configuration.queue.maxQueued) {

@@ -146,6 +146,6 @@ public final class SegmentationService: Sendable {
         }
         let name = model.config.name
         return APIJSON.response(["models": [Model(name: name, imageEncoder: model.config.imageEncoder.type,
-                                                  defaults: JobOptions(model.defaultOptions))]])
+                                                  defaults: JobOptions(model.defaultOptions, kind: .segmentation))]])
     }
 }

@@ -67,6 +67,16 @@ final class LiveAPITests: XCTestCase {
         XCTAssertEqual(results[0], results[1])
     }
 
+    func testEnsembledSegmentation() throws {
+        let job = try harness.submit(body: ("image/png", try pngBytes()), query: "?ensemble_seeds=2&flip=true")
+        XCTAssertEqual((job["options"] as? [String: Any])?["ensemble_seeds"] as? Int, 2)
+        let done = try harness.finished(job["id"] as! String)
+        XCTAssertEqual(done["state"] as? String, "succeeded", "\(done)")
+        let progress = try XCTUnwrap(done["progress"] as? [String: Int])
+        XCTAssertEqual(progress["steps"], 4 * 2 * 2, "steps of every ensemble run")
+        XCTAssertEqual(progress["step"], progress["steps"])
+    }
+
     func testInpaintingKeepsKnownPixels() throws {
         let image = testImage()
         var ids = [UInt32](repeating: 0, count: image.width * image.height)

@@ -42,6 +42,23 @@ final class SubmissionDecoderTests: XCTestCase {
         XCTAssertNil(submission.options.maskEncoding)
     }
 
+    func testEnsembleOptionsForSegmentationOnly() throws {
+        let png = try pngBytes()
+        let plain = try decoder.decode(request(contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(plain.options.segmentation.ensemble, Ensemble())
+        let ensembled = try decoder.decode(request("/v1/segmentations?ensemble_seeds=3&flip=true", contentType: "image/png", body: png),
+                                           kind: .segmentation)
+        XCTAssertEqual(ensembled.options.segmentation.ensemble, Ensemble(seeds: 3, flip: true))
+        assertRefused(request("/v1/segmentations?ensemble_seeds=17", contentType: "image/png", body: png), 400, "in 1...16")
+        assertRefused(request("/v1/segmentations?flip=maybe", contentType: "image/png", body: png), 400, "'flip' must be true or false")
+        let image = testImage()
+        let mask = try PanopticPNG.encode(ids: [UInt32](repeating: 0, count: image.width * image.height), width: image.width, height: image.height)
+        let body = multipart([("image", "image/png", png), ("mask", "image/png", mask),
+                              ("options", "application/json", Array(#"{"flip": true}"#.utf8))])
+        assertRefused(request("/v1/inpaintings", contentType: body.contentType, body: body.bytes), kind: .inpainting, 400,
+                      "'flip' applies to segmentation only")
+    }
+
     func testMultipartOptionsAndDigest() throws {
         let png = try pngBytes()
         let body = multipart([("image", "image/png", png), ("options", "application/json", Array(#"{"steps": 3, "overlap_th": 1}"#.utf8))])

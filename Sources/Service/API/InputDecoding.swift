@@ -11,20 +11,13 @@ enum InputDecoding {
     }
 
     /// An inpainting mask as a segment id per pixel plus the known pixels (default: non-void).
-    static func mask(_ bytes: [UInt8], known knownBytes: [UInt8]?, encoding: JobOptions.MaskEncoding, width: Int, height: Int,
+    static func mask(_ bytes: [UInt8], known knownBytes: [UInt8]?, encoding: InpaintingMaskEncoding, width: Int, height: Int,
                      maxPixels: Int, slotCapacity: Int) throws(APIError) -> (ids: [UInt32], known: [Bool]) {
         let ids: [UInt32]
         do {
-            switch encoding {
-            case .coco:
-                let mask = try PanopticPNG.decode(bytes, maxPixels: maxPixels)
-                try checkSize("mask", mask.width, mask.height, width, height)
-                ids = mask.ids
-            case .palette:
-                let mask = try PNGCodec.decode(bytes, maxPixels: maxPixels)
-                try checkSize("mask", mask.width, mask.height, width, height)
-                ids = Palette(classes: slotCapacity + 1).decode(mask.pixels).map(UInt32.init)
-            }
+            let mask = try InpaintingMask.decode(bytes, encoding: encoding, slotCapacity: slotCapacity, maxPixels: maxPixels)
+            try checkSize("mask", mask.width, mask.height, width, height)
+            ids = mask.ids
         } catch let error as APIError { throw error } catch { throw apiError(error, part: "mask") }
         var known = ids.map { $0 != 0 }
         if let knownBytes {

@@ -1,44 +1,53 @@
+import Evaluation
 import Foundation
+import JobStore
 import LDMSeg
 import Synchronization
 
 /// The options of a job as the API names them (openapi.yaml `Options`), resolved against the
 /// model's defaults and stored with the job, so a job always shows the values it ran with.
 struct JobOptions: Codable, Equatable, Sendable {
-    /// How an inpainting mask's pixels encode segments.
-    enum MaskEncoding: String, Codable, Sendable {
-        /// COCO panoptic: id = R + 256 G + 256^2 B, 0 = void.
-        case coco
-        /// Painter palette colours: the nearest palette colour's index is the id, index 0 = void.
-        case palette
-    }
-
     var steps: Int
     var seed: UInt64
     var maskTh: Float
     var countTh: Int
     var overlapTh: Float
     var resolution: Int
-    var maskEncoding: MaskEncoding?
+    /// Inpainting only: how the mask encodes ids.
+    var maskEncoding: InpaintingMaskEncoding?
+    /// Segmentation only: test-time ensembling over seeds and a mirrored run (`Ensemble`).
+    var ensembleSeeds: Int?
+    var flip: Bool?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, seed, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th", resolution
-        case maskEncoding = "mask_encoding"
+        case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip
     }
 
-    init(_ options: SegmentationOptions, maskEncoding: MaskEncoding? = nil) {
+    /// The model's defaults for a job of `kind`.
+    init(_ options: SegmentationOptions, kind: JobKind) {
         steps = options.steps
         seed = options.seed
         maskTh = options.postProcessing.maskThreshold
         countTh = options.postProcessing.countThreshold
         overlapTh = options.postProcessing.overlapThreshold
         resolution = options.resolution
-        self.maskEncoding = maskEncoding
+        switch kind {
+        case .segmentation:
+            ensembleSeeds = options.ensemble.seeds
+            flip = options.ensemble.flip
+        case .inpainting:
+            maskEncoding = .coco
+        }
     }
+
+    /// DDIM steps the job runs in all: every ensemble run reports its steps.
+    var totalSteps: Int { steps * (ensembleSeeds ?? 1) * (flip == true ? 2 : 1) }
 
     var segmentation: SegmentationOptions {
         SegmentationOptions(steps: steps, seed: seed, resolution: resolution,
-                            postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh))
+                            postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh),
+                            ensemble: Ensemble(seeds: ensembleSeeds ?? 1, flip: flip ?? false))
     }
 
     /// A value of a client's options: from JSON, or a query parameter's text.
@@ -58,6 +67,15 @@ struct JobOptions: Codable, Equatable, Sendable {
             switch self {
             case .integer(let i): return i
             case .string(let s): return Int(s)
+            default: return nil
+            }
+        }
+
+        var bool: Bool? {
+            switch self {
+            case .bool(let b): return b
+            case .string("true"), .string("1"): return true
+            case .string("false"), .string("0"): return false
             default: return nil
             }
         }
@@ -111,10 +129,23 @@ struct JobOptions: Codable, Equatable, Sendable {
         if let v = try number("mask_th", "in (0, 1)", { $0 > 0 && $0 < 1 }) { maskTh = v }
         if let v = try number("overlap_th", "in [0, 1]", { $0 >= 0 && $0 <= 1 }) { overlapTh = v }
         if let raw = values["mask_encoding"] {
-            guard case .string(let text) = raw, let encoding = MaskEncoding(rawValue: text) else {
+            guard maskEncoding != nil else {
+                throw .badRequest("\(source): option 'mask_encoding' applies to inpainting only", slug: "invalid-option")
+            }
+            guard case .string(let text) = raw, let encoding = InpaintingMaskEncoding(rawValue: text) else {
                 throw .badRequest("\(source): option 'mask_encoding' must be 'coco' or 'palette'; got \(raw)", slug: "invalid-option")
             }
             maskEncoding = encoding
+        }
+        for name in ["ensemble_seeds", "flip"] where values[name] != nil && ensembleSeeds == nil {
+            throw .badRequest("\(source): option '\(name)' applies to segmentation only", slug: "invalid-option")
+        }
+        if let v = try integer("ensemble_seeds", 1...Ensemble.maxSeeds) { ensembleSeeds = v }
+        if let raw = values["flip"] {
+            guard let value = raw.bool else {
+                throw .badRequest("\(source): option 'flip' must be true or false; got \(raw)", slug: "invalid-option")
+            }
+            flip = value
         }
     }
 

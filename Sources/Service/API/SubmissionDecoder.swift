@@ -27,7 +27,7 @@ struct SubmissionDecoder: Sendable {
         guard request.headers["Content-Length"] != nil || request.headers.contains("Transfer-Encoding") else {
             throw .lengthRequired()
         }
-        var options = JobOptions(defaults, maskEncoding: kind == .inpainting ? .coco : nil)
+        var options = JobOptions(defaults, kind: kind)
         try options.apply(Dictionary(request.queryItems.map { ($0.name, .string($0.value)) }, uniquingKeysWith: { $1 }),
                           source: "query")
         let mediaType = (request.headers["Content-Type"] ?? "").split(separator: ";").first
@@ -45,9 +45,6 @@ struct SubmissionDecoder: Sendable {
             throw .unsupportedMediaType("no Content-Type; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")
         default:
             throw .unsupportedMediaType("Content-Type \(mediaType) is not accepted; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")
-        }
-        if kind == .segmentation, options.maskEncoding != nil {
-            throw .badRequest("option 'mask_encoding' applies to inpainting only", slug: "invalid-option")
         }
         guard let imageBytes = parts["image"] else { throw .badRequest("the multipart body has no 'image' part") }
         let image = try InputDecoding.image(imageBytes, maxPixels: maxPixels)
