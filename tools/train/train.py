@@ -16,6 +16,7 @@ Stages (each checkpointed under --work, resumable, seeded, logged to <work>/log.
 import argparse
 import csv
 import json
+import math
 import os
 import random
 import sys
@@ -110,14 +111,57 @@ def train_encoder(args, log, loader):
     return student.eval().requires_grad_(False)
 
 
+def init_mask_autoencoder(ae, slots=128, bits=7):
+    """Initialisation that lets the mask auto-encoder learn.
+
+    With PyTorch's default initialisation (uniform, gain 1/sqrt(3), non-zero biases) the
+    signal of the bit planes shrinks about 2x per layer through the 8 encoder convolutions:
+    at the encoder's GroupNorm the difference between two slots is ~7% of the (bias-driven)
+    activations, so the latent barely depends on the input and training stalls near chance
+    (cross-entropy ~ln 128). Instead: He-normal weights with zero biases, so the bit planes
+    reach the latent; and the last decoder convolution starts as a bit-code read-out (channel
+    2k votes for bit k = 1, channel 2k+1 for bit k = 0, so slot s scores highest when the
+    decoded features match its bits), which turns 128-way classification into recovering 7
+    bits. Same layout and keys as before, so the runtime reads it unchanged.
+    """
+    for m in ae.modules():
+        if isinstance(m, torch.nn.Conv2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_in", nonlinearity="relu")
+            torch.nn.init.zeros_(m.bias)
+        elif isinstance(m, torch.nn.ConvTranspose2d):
+            torch.nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            torch.nn.init.zeros_(m.bias)
+    out = ae.decoder[-1]
+    with torch.no_grad():
+        out.weight.mul_(0.1)
+        out.bias.zero_()
+        centre = out.weight.shape[-1] // 2
+        for s in range(slots):
+            for k in range(bits):
+                sign = 1.0 if (s >> k) & 1 else -1.0
+                out.weight[s, 2 * k, centre, centre] += sign
+                out.weight[s, 2 * k + 1, centre, centre] -= sign
+    return ae
+
+
+def cosine_lr(step, total, base, warmup=100, floor=0.1):
+    """Linear warm-up, then cosine decay to floor * base at `total` steps."""
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, (step - warmup) / max(1, total - warmup))
+    return base * (floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
 def train_ae(args, log, loader):
     path = os.path.join(args.work, "ae.pt")
-    ae = ref.MaskAutoencoder()
+    ae = init_mask_autoencoder(ref.MaskAutoencoder())
     start = resume(path, ae)
     opt = torch.optim.AdamW(ae.parameters(), lr=args.lr_ae, weight_decay=1e-4)
     it = iter(loader)
     done = start
     for step, bar in timed_steps(args.minutes_ae, args.steps_ae - start, "mask-ae"):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(start + step, args.steps_ae, args.lr_ae)
         _, slots = next(it)
         bits = torch.stack([ref.bit_encode(s) for s in slots])
         mean = ae.encode(bits)
@@ -244,7 +288,7 @@ def main(argv=None):
     ap.add_argument("--minutes-ae", type=float, default=6)
     ap.add_argument("--minutes-unet", type=float, default=20)
     ap.add_argument("--lr-encoder", type=float, default=1e-5)
-    ap.add_argument("--lr-ae", type=float, default=1e-3)
+    ap.add_argument("--lr-ae", type=float, default=3e-4)
     ap.add_argument("--lr-unet", type=float, default=1e-4)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
