@@ -35,6 +35,10 @@ public struct Conv2D: Sendable {
     /// Whether eligible 3x3 convs on large maps use Winograd F(2x2, 3x3).
     nonisolated(unsafe) public static var useWinograd = true
 
+    /// Whether eligible narrow 3x3 convs (Cin <= 64) use the AVX-512 Winograd F(4x4, 3x3)
+    /// kernel on CPUs that have it (`useWinograd` must be on too).
+    nonisolated(unsafe) public static var useWinograd4x4 = true
+
     public var outChannels: Int { weight.shape[0] }
     public var inChannels: Int { weight.shape[1] }
 
@@ -49,9 +53,26 @@ public struct Conv2D: Sendable {
 
     /// The convolution followed by `activation`, applied while the output is still in cache.
     public func callAsFunction(_ x: Tensor, _ ws: Workspace, activation: Activation) -> Tensor {
+        callAsFunction(x, ws, residual: nil, activation: activation)
+    }
+
+    /// activation(conv(x) + residual), `residual` shaped like the output: the sum and the
+    /// activation are fused into the Winograd F(4x4, 3x3) kernel's output pass where it runs.
+    public func callAsFunction(_ x: Tensor, _ ws: Workspace, residual: Tensor?, activation: Activation) -> Tensor {
         precondition(x.rank == 3 && x.shape[0] == inChannels, "conv input \(x.shape) for weight \(weight.shape)")
         let (cin, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let kh = weight.shape[2], kw = weight.shape[3]
+        if let winograd, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels,
+           Winograd4x4.accepts(cin: cin, cout: outChannels, activation: activation) {
+            if let residual { precondition(residual.shape == [outChannels, h, w], "residual \(residual.shape)") }
+            return Winograd4x4.conv(x, u: winograd.get4x4(weight), bias: bias, residual: residual, activation: activation)
+        }
+        if let residual {
+            let out = callAsFunction(x, ws, residual: nil, activation: .identity)   // [Cout, Ho, Wo]
+            out.add(residual)
+            activation.apply(out.data, count: out.count)
+            return out
+        }
         if let winograd, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels {
             return Winograd3x3.conv(x, u: winograd.get(weight), bias: bias, activation: activation, ws)
         }
