@@ -68,4 +68,5 @@ func peakResidentMiB() -> Int {
 }
 
 BLASKernel.configureProcess()
+HeapTuning.keepLargeBlocks()
 Bench.main()
