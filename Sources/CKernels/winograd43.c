@@ -17,8 +17,13 @@
 
 #define CHUNK 64    /* tiles per chunk: 4 vectors */
 #define GROUP 16    /* output channels whose products are kept at once */
+/* Strides between the 36 planes of transformed inputs and of products, in floats: a vector
+ * more than a multiple of 4 KiB, so the 36 streams of a transform do not all fall into the
+ * same L1 sets. */
+#define V_STRIDE(cin) ((cin) * CHUNK + 16)
+#define M_STRIDE (GROUP * CHUNK + 16)
 
-long segserve_winograd43_scratch_floats(long cin) { return 36 * cin * CHUNK + 36 * GROUP * CHUNK + 36 * CHUNK; }
+long segserve_winograd43_scratch_floats(long cin) { return 36 * V_STRIDE(cin) + 36 * M_STRIDE + 36 * CHUNK; }
 
 void segserve_winograd43_weights(const float *weight, long cout, long cin, float *u) {
     static const double g[6][3] = {{0.25, 0, 0}, {-1.0 / 6, -1.0 / 6, -1.0 / 6}, {-1.0 / 6, 1.0 / 6, -1.0 / 6},
@@ -47,6 +52,21 @@ static inline __m512 load_span(const float *row, long start, long w) {
     return _mm512_maskz_loadu_ps(m, row + start);
 }
 
+/* Prefetches columns [x0, x0 + span) of rows [y0, y0 + rows) of a [h, w] plane, clipped. */
+static inline void prefetch_rows(const float *plane, long y0, long rows, long h, long w, long x0, long span, int write) {
+    long lo = x0 < 0 ? 0 : x0, hi = x0 + span > w ? w : x0 + span;
+    if (hi <= lo) return;
+    for (long y = y0 < 0 ? 0 : y0; y < y0 + rows && y < h; y++) {
+        const char *p = (const char *)(plane + y * w + lo), *end = (const char *)(plane + y * w + hi - 1);
+        for (; p <= end; p += 64) {
+            if (write) __builtin_prefetch(p, 1, 3);
+            else __builtin_prefetch(p, 0, 3);
+        }
+        if (write) __builtin_prefetch(end, 1, 3);
+        else __builtin_prefetch(end, 0, 3);
+    }
+}
+
 /* Lanes i with start + i < w. */
 static inline __mmask16 store_mask(long start, long w) {
     long n = w - start;
@@ -54,16 +74,20 @@ static inline __mmask16 store_mask(long start, long w) {
 }
 
 /*
- * v[k][c][t] = (B^T d B)[k] of the 6x6 patch d of tile t, for `nv` vectors of 16 tiles
+ * v[k][c][t] (planes V_STRIDE apart) = (B^T d B)[k] of the 6x6 patch d of tile t, for `nv` vectors of 16 tiles
  * starting at tile tx0 of tile row ty. t is scratch for 36 * CHUNK floats.
  */
-__attribute__((target("avx512f")))
+__attribute__((target("avx512f"), noinline))
 static void input_transform(const float *x, long cin, long h, long w, long ty, long tx0, int nv, float *v, float *t) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
+    long span = 64 * nv + 2;  /* input columns of the chunk */
     for (long c = 0; c < cin; c++) {
         const float *plane = x + c * h * w;
+        /* The rows of a chunk are short runs in a map larger than the caches: fetch the next
+         * channel's while this one is transformed, the hardware prefetcher does not. */
+        if (c + 1 < cin) prefetch_rows(plane + h * w, 4 * ty - 1, 6, h, w, 4 * tx0 - 1, span, 0);
         /* Row pass: t[r][j] = (d B)[r][j] for input row r of the patches. */
         for (int r = 0; r < 6; r++) {
             long y = 4 * ty - 1 + r;
@@ -98,7 +122,7 @@ static void input_transform(const float *x, long cin, long h, long w, long ty, l
             }
         }
         /* Column pass: v[i*6 + j] = (B^T t)[i][j]. */
-        long stride = cin * CHUNK;
+        long stride = V_STRIDE(cin);
         float *dst = v + c * CHUNK;
         for (int j = 0; j < 6; j++) {
             for (int q = 0; q < nv; q++) {
@@ -124,7 +148,7 @@ static void input_transform(const float *x, long cin, long h, long w, long ty, l
  * 4 x NV accumulators, one broadcast weight per channel pair and vector row.
  */
 #define GEMM_KERNEL(NV)                                                                                 \
-    __attribute__((target("avx512f")))                                                                  \
+    __attribute__((target("avx512f"), noinline))                                                        \
     static void gemm4x##NV(const float *v, const float *u, long cin, long cout, float *m) {             \
         __m512 acc[4][NV];                                                                              \
         for (int i = 0; i < 4; i++)                                                                     \
@@ -147,9 +171,9 @@ GEMM_KERNEL(4)
 
 /*
  * out = act(A^T m A + bias (+ residual)) for `n` output channels from o0, tiles of chunk
- * (ty, tx0); m is [36][GROUP][CHUNK].
+ * (ty, tx0); m is [36][GROUP][CHUNK] with planes M_STRIDE apart.
  */
-__attribute__((target("avx512f")))
+__attribute__((target("avx512f"), noinline))
 static void output_transform(const float *m, long n, long o0, long h, long w, long ty, long tx0, int nv,
                              const float *bias, const float *residual, int relu, float *out) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
@@ -160,14 +184,19 @@ static void output_transform(const float *m, long n, long o0, long h, long w, lo
         __m512 b = _mm512_set1_ps(bias ? bias[o0 + o] : 0.0f);
         float *plane = out + (o0 + o) * h * w;
         const float *res = residual ? residual + (o0 + o) * h * w : 0;
+        if (o + 1 < n) {
+            /* As in input_transform: the next channel's output and residual rows. */
+            prefetch_rows(plane + h * w, 4 * ty, 4, h, w, 4 * tx0, 64 * nv, 1);
+            if (res) prefetch_rows(res + h * w, 4 * ty, 4, h, w, 4 * tx0, 64 * nv, 0);
+        }
         for (int q = 0; q < nv; q++) {
             const float *src = m + o * CHUNK + 16 * q;
             /* Column pass: s[r][j] = (A^T m)[r][j]. */
             __m512 s[4][6];
             for (int j = 0; j < 6; j++) {
-                __m512 m0 = _mm512_load_ps(src + (0 * 6 + j) * GROUP * CHUNK), m1 = _mm512_load_ps(src + (1 * 6 + j) * GROUP * CHUNK);
-                __m512 m2 = _mm512_load_ps(src + (2 * 6 + j) * GROUP * CHUNK), m3 = _mm512_load_ps(src + (3 * 6 + j) * GROUP * CHUNK);
-                __m512 m4 = _mm512_load_ps(src + (4 * 6 + j) * GROUP * CHUNK), m5 = _mm512_load_ps(src + (5 * 6 + j) * GROUP * CHUNK);
+                __m512 m0 = _mm512_load_ps(src + (0 * 6 + j) * M_STRIDE), m1 = _mm512_load_ps(src + (1 * 6 + j) * M_STRIDE);
+                __m512 m2 = _mm512_load_ps(src + (2 * 6 + j) * M_STRIDE), m3 = _mm512_load_ps(src + (3 * 6 + j) * M_STRIDE);
+                __m512 m4 = _mm512_load_ps(src + (4 * 6 + j) * M_STRIDE), m5 = _mm512_load_ps(src + (5 * 6 + j) * M_STRIDE);
                 __m512 a = _mm512_add_ps(m1, m2), bb = _mm512_sub_ps(m1, m2);
                 __m512 c = _mm512_add_ps(m3, m4), d = _mm512_sub_ps(m3, m4);
                 s[0][j] = _mm512_add_ps(_mm512_add_ps(m0, a), c);
@@ -211,7 +240,7 @@ void segserve_winograd43_avx512(const float *x, long cin, long h, long w, const 
                                 const float *bias, const float *residual, int relu, float *out,
                                 long ty0, long ty1, float *scratch) {
     long tw = (w + 3) / 4;
-    float *v = scratch, *m = v + 36 * cin * CHUNK, *t = m + 36 * GROUP * CHUNK;
+    float *v = scratch, *m = v + 36 * V_STRIDE(cin), *t = m + 36 * M_STRIDE;
     for (long ty = ty0; ty < ty1; ty++) {
         for (long tx0 = 0; tx0 < tw; tx0 += CHUNK) {
             long nt = tw - tx0 < CHUNK ? tw - tx0 : CHUNK;
@@ -220,8 +249,8 @@ void segserve_winograd43_avx512(const float *x, long cin, long h, long w, const 
             for (long g = 0; g < cout; g += GROUP) {
                 long n = cout - g < GROUP ? cout - g : GROUP;
                 for (int k = 0; k < 36; k++) {
-                    const float *vk = v + k * cin * CHUNK, *uk = u + k * cin * cout + g;
-                    float *mk = m + k * GROUP * CHUNK;
+                    const float *vk = v + k * V_STRIDE(cin), *uk = u + k * cin * cout + g;
+                    float *mk = m + k * M_STRIDE;
                     for (long i = 0; i < n; i += 4) {
                         switch (nv) {
                         case 1: gemm4x1(vk, uk + i, cin, cout, mk + i * CHUNK); break;

@@ -142,10 +142,16 @@ public struct Conv2D: Sendable {
                                 if hi > lo { (line + lo).update(from: srcLine + (lo + kx - pl), count: hi - lo) }
                                 if hi < wo { (line + max(hi, 0)).update(repeating: 0, count: wo - max(hi, 0)) }
                             } else {
-                                for ox in 0..<wo {
-                                    let ix = ox * s + kx - pl
-                                    line[ox] = (ix >= 0 && ix < w) ? srcLine[ix] : 0
+                                // Valid outputs: 0 <= ox * s + kx - pl < w; borders are zero.
+                                let lo = min(wo, max(0, (pl - kx + s - 1) / s))
+                                let hi = max(lo, min(wo, (w + pl - kx + s - 1) / s))
+                                if lo > 0 { line.update(repeating: 0, count: lo) }
+                                var src = srcLine + (lo * s + kx - pl)
+                                for ox in lo..<hi {
+                                    line[ox] = src.pointee
+                                    src += s
                                 }
+                                if hi < wo { (line + hi).update(repeating: 0, count: wo - hi) }
                             }
                         }
                     }
