@@ -5,7 +5,7 @@ final class Winograd4x4Tests: XCTestCase {
     /// The AVX-512 Winograd F(4x4, 3x3) kernel with its fused bias, residual and ReLU must
     /// match the im2col path (itself checked against PyTorch) followed by the same epilogue:
     /// sizes that are not multiples of the 4x4 tile, widths over one 64-tile chunk, partial
-    /// channel groups, a single row, with and without bias.
+    /// channel groups, a single row, an RGB input layer, with and without bias.
     func testMatchesIm2col() throws {
         try XCTSkipUnless(Winograd4x4.supported, "CPU lacks AVX-512")
         var noise = GaussianNoise(seed: 11)
@@ -13,7 +13,7 @@ final class Winograd4x4Tests: XCTestCase {
             (64, 64, 37, 45, true, true, .relu), (64, 64, 64, 64, true, false, .relu),
             (32, 36, 33, 35, false, false, .identity), (40, 48, 5, 300, true, true, .identity),
             (64, 32, 130, 67, true, false, .relu), (33, 64, 1, 1500, true, true, .relu),
-            (64, 64, 2, 513, false, true, .relu),
+            (64, 64, 2, 513, false, true, .relu), (3, 64, 40, 70, true, false, .identity),
         ]
         for c in cases {
             let weight = noise.tensor([c.cout, c.cin, 3, 3])

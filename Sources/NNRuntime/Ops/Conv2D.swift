@@ -19,6 +19,7 @@ public struct Conv2D: Sendable {
     public let stride: Int
     public let padding: Padding
     private let winograd: WinogradWeights?
+    private let winograd2x2: Bool
 
     public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding) {
         precondition(weight.rank == 4, "conv weight must be rank 4, got \(weight.shape)")
@@ -26,10 +27,11 @@ public struct Conv2D: Sendable {
         self.bias = bias
         self.stride = stride
         self.padding = padding
-        // Winograd pays off once channel counts make the sgemms dominate the transforms.
-        let eligible = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1)
-            && weight.shape[0] >= 32 && weight.shape[1] >= 32
-        winograd = eligible ? WinogradWeights() : nil
+        // F(2x2, 3x3) pays off once channel counts make the sgemms dominate the transforms;
+        // the fused F(4x4, 3x3) kernel also beats im2col's K=27 sgemm on RGB input layers.
+        let same3x3 = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1)
+        winograd2x2 = same3x3 && weight.shape[0] >= 32 && weight.shape[1] >= 32
+        winograd = same3x3 && weight.shape[0] >= 32 ? WinogradWeights() : nil
     }
 
     /// Whether eligible 3x3 convs on large maps use Winograd F(2x2, 3x3).
@@ -73,7 +75,7 @@ public struct Conv2D: Sendable {
             activation.apply(out.data, count: out.count)
             return out
         }
-        if let winograd, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels {
+        if let winograd, winograd2x2, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels {
             return Winograd3x3.conv(x, u: winograd.get(weight), bias: bias, activation: activation, ws)
         }
         let (ho, wo) = outputSize(height: h, width: w)
