@@ -4,8 +4,8 @@ import CKernels
 /// each 4x4 output tile costs 36 multiplies per channel pair instead of 144 (F(2x2, 3x3)
 /// takes 64 for the same tile). Transforms, the small matrix products and the bias,
 /// residual and ReLU epilogue run per chunk of 64 tiles, so the transformed data stays in
-/// cache. Used for narrow layers (the TAESD encoder's 64-channel maps), where the K=Cin
-/// sgemms of the banded F(2x2, 3x3) path spend much of their time packing.
+/// cache. Used for narrow layers (the TAESD encoder's 64-channel maps, RGB input layers),
+/// where the K=Cin sgemms of the banded F(2x2, 3x3) path spend much of their time packing.
 enum Winograd4x4 {
     /// Whether this CPU runs the kernel.
     static let supported = segserve_has_avx512() != 0
