@@ -17,10 +17,12 @@ struct Bench: ParsableCommand {
     @Option(help: "timed runs after one warm-up") var runs = 3
     @Option(help: "threads for BLAS and our loops") var threads = 2
     @Flag(help: "use im2col for every conv") var noWinograd = false
+    @Flag(help: "use Winograd F(2x2, 3x3), not the AVX-512 F(4x4, 3x3) kernel, for narrow convs") var noWinograd4x4 = false
 
     func run() throws {
         Parallel.configure(threads: threads)
         Conv2D.useWinograd = !noWinograd
+        Conv2D.useWinograd4x4 = !noWinograd4x4
         let dims = shape.split(separator: ",").compactMap { Int($0) }
         guard dims.count == 3 else { throw ValidationError("--shape needs C,H,W") }
         var noise = GaussianNoise(seed: 1)
@@ -68,4 +70,5 @@ func peakResidentMiB() -> Int {
 }
 
 BLASKernel.configureProcess()
+HeapTuning.keepLargeBlocks()
 Bench.main()

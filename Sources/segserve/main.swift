@@ -10,4 +10,5 @@ struct SegServe: ParsableCommand {
 }
 
 BLASKernel.configureProcess()
+HeapTuning.keepLargeBlocks()
 SegServe.main()

@@ -10,4 +10,21 @@ int segserve_has_avx512(void);
 /// kt and vt are [d, padded] (keys and values transposed), padded % 16 == 0, scores holds padded floats.
 void segserve_attention_row_avx512(const float *q, const float *kt, const float *vt, long nk, long padded, long d,
                                    float scale, float *scores, float *out);
+
+/// Floats of 64-byte-aligned scratch one thread needs for segserve_winograd43_avx512.
+long segserve_winograd43_scratch_floats(long cin);
+
+/// Winograd F(4x4, 3x3) weight transform, portable: u[k][i][o] = (G g G^T)[k] of the 3x3
+/// kernel g = weight[o][i] (u is [36, cin, cout]), computed in double.
+void segserve_winograd43_weights(const float *weight, long cout, long cin, float *u);
+
+/// 3x3 stride-1 padding-1 convolution of x ([cin, h, w]) by Winograd F(4x4, 3x3), AVX-512:
+/// out ([cout, h, w]) = act(conv + bias + residual) over output rows [4 ty0, 4 ty1), with
+/// bias and residual ([cout, h, w]) optional (NULL), act ReLU when relu != 0. u from
+/// segserve_winograd43_weights; cout % 4 == 0; scratch 64-byte aligned.
+void segserve_winograd43_avx512(const float *x, long cin, long h, long w, const float *u, long cout,
+                                const float *bias, const float *residual, int relu, float *out,
+                                long ty0, long ty1, float *scratch);
+/// glibc only: serve every allocation from the heap and never trim it (see HeapTuning).
+void segserve_keep_large_blocks(void);
 #endif

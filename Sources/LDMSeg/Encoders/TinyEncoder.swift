@@ -27,10 +27,8 @@ struct TinyBlock: Sendable {
         }
         let h0 = conv0(x, ws, activation: .relu)
         let h1 = conv2(h0, ws, activation: .relu)
-        let h = conv4(h1, ws)                                    // [C, H, W]
-        h.add(skip.map { $0(x, ws) } ?? x)
-        Activation.relu.apply(h.data, count: h.count)
-        return h
+        // relu(conv4(h1) + skip), the sum and ReLU fused into the conv's output pass.
+        return conv4(h1, ws, residual: skip.map { $0(x, ws) } ?? x, activation: .relu)   // [C, H, W]
     }
 }
 

@@ -19,6 +19,7 @@ public struct Conv2D: Sendable {
     public let stride: Int
     public let padding: Padding
     private let winograd: WinogradWeights?
+    private let winograd2x2: Bool
 
     public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding) {
         precondition(weight.rank == 4, "conv weight must be rank 4, got \(weight.shape)")
@@ -26,14 +27,19 @@ public struct Conv2D: Sendable {
         self.bias = bias
         self.stride = stride
         self.padding = padding
-        // Winograd pays off once channel counts make the sgemms dominate the transforms.
-        let eligible = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1)
-            && weight.shape[0] >= 32 && weight.shape[1] >= 32
-        winograd = eligible ? WinogradWeights() : nil
+        // F(2x2, 3x3) pays off once channel counts make the sgemms dominate the transforms;
+        // the fused F(4x4, 3x3) kernel also beats im2col's K=27 sgemm on RGB input layers.
+        let same3x3 = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1)
+        winograd2x2 = same3x3 && weight.shape[0] >= 32 && weight.shape[1] >= 32
+        winograd = same3x3 && weight.shape[0] >= 32 ? WinogradWeights() : nil
     }
 
     /// Whether eligible 3x3 convs on large maps use Winograd F(2x2, 3x3).
     nonisolated(unsafe) public static var useWinograd = true
+
+    /// Whether eligible narrow 3x3 convs (Cin <= 64) use the AVX-512 Winograd F(4x4, 3x3)
+    /// kernel on CPUs that have it (`useWinograd` must be on too).
+    nonisolated(unsafe) public static var useWinograd4x4 = true
 
     public var outChannels: Int { weight.shape[0] }
     public var inChannels: Int { weight.shape[1] }
@@ -49,10 +55,27 @@ public struct Conv2D: Sendable {
 
     /// The convolution followed by `activation`, applied while the output is still in cache.
     public func callAsFunction(_ x: Tensor, _ ws: Workspace, activation: Activation) -> Tensor {
+        callAsFunction(x, ws, residual: nil, activation: activation)
+    }
+
+    /// activation(conv(x) + residual), `residual` shaped like the output: the sum and the
+    /// activation are fused into the Winograd F(4x4, 3x3) kernel's output pass where it runs.
+    public func callAsFunction(_ x: Tensor, _ ws: Workspace, residual: Tensor?, activation: Activation) -> Tensor {
         precondition(x.rank == 3 && x.shape[0] == inChannels, "conv input \(x.shape) for weight \(weight.shape)")
         let (cin, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let kh = weight.shape[2], kw = weight.shape[3]
-        if let winograd, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels {
+        if let winograd, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels,
+           Winograd4x4.accepts(cin: cin, cout: outChannels, activation: activation) {
+            if let residual { precondition(residual.shape == [outChannels, h, w], "residual \(residual.shape)") }
+            return Winograd4x4.conv(x, u: winograd.get4x4(weight), bias: bias, residual: residual, activation: activation)
+        }
+        if let residual {
+            let out = callAsFunction(x, ws, residual: nil, activation: .identity)   // [Cout, Ho, Wo]
+            out.add(residual)
+            activation.apply(out.data, count: out.count)
+            return out
+        }
+        if let winograd, winograd2x2, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels {
             return Winograd3x3.conv(x, u: winograd.get(weight), bias: bias, activation: activation, ws)
         }
         let (ho, wo) = outputSize(height: h, width: w)
@@ -121,10 +144,16 @@ public struct Conv2D: Sendable {
                                 if hi > lo { (line + lo).update(from: srcLine + (lo + kx - pl), count: hi - lo) }
                                 if hi < wo { (line + max(hi, 0)).update(repeating: 0, count: wo - max(hi, 0)) }
                             } else {
-                                for ox in 0..<wo {
-                                    let ix = ox * s + kx - pl
-                                    line[ox] = (ix >= 0 && ix < w) ? srcLine[ix] : 0
+                                // Valid outputs: 0 <= ox * s + kx - pl < w; borders are zero.
+                                let lo = min(wo, max(0, (pl - kx + s - 1) / s))
+                                let hi = max(lo, min(wo, (w + pl - kx + s - 1) / s))
+                                if lo > 0 { line.update(repeating: 0, count: lo) }
+                                var src = srcLine + (lo * s + kx - pl)
+                                for ox in lo..<hi {
+                                    line[ox] = src.pointee
+                                    src += s
                                 }
+                                if hi < wo { (line + hi).update(repeating: 0, count: wo - hi) }
                             }
                         }
                     }

@@ -5,18 +5,31 @@ import Foundation
 /// costs 16 multiplies per channel pair instead of 36, so the 16 batched sgemms do 2.25x
 /// fewer FLOPs than im2col. Tiles are processed in bands of rows to bound scratch memory.
 /// Transformed weights of one conv, made the first time the conv runs on a large map and
-/// kept (16/9 the size of its kernels): only convs at the high-resolution levels pay.
+/// kept (16/9 the size of its kernels for F(2x2, 3x3), 4x for F(4x4, 3x3)): only convs at
+/// the high-resolution levels pay.
 final class WinogradWeights: @unchecked Sendable {
     private let lock = NSLock()
-    private var cached: Tensor?
+    private var f2x2: Tensor?
+    private var f4x4: Tensor?
 
+    /// `[16, Cout, Cin]`, for `Winograd3x3`.
     func get(_ weight: Tensor) -> Tensor {
         lock.lock()
         defer { lock.unlock() }
-        if let cached { return cached }
+        if let f2x2 { return f2x2 }
         let u = Tensor(shape: [16, weight.shape[0], weight.shape[1]])
         Winograd3x3.transformWeights(weight, into: u.data)
-        cached = u
+        f2x2 = u
+        return u
+    }
+
+    /// `[36, Cin, Cout]`, for `Winograd4x4`.
+    func get4x4(_ weight: Tensor) -> Tensor {
+        lock.lock()
+        defer { lock.unlock() }
+        if let f4x4 { return f4x4 }
+        let u = Winograd4x4.transformWeights(weight)
+        f4x4 = u
         return u
     }
 }

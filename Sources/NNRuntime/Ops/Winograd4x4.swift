@@ -1,0 +1,49 @@
+import CKernels
+
+/// 3x3 stride-1 convolution with padding 1 by Winograd F(4x4, 3x3) in the AVX-512 C kernel:
+/// each 4x4 output tile costs 36 multiplies per channel pair instead of 144 (F(2x2, 3x3)
+/// takes 64 for the same tile). Transforms, the small matrix products and the bias,
+/// residual and ReLU epilogue run per chunk of 64 tiles, so the transformed data stays in
+/// cache. Used for narrow layers (the TAESD encoder's 64-channel maps, RGB input layers),
+/// where the K=Cin sgemms of the banded F(2x2, 3x3) path spend much of their time packing.
+enum Winograd4x4 {
+    /// Whether this CPU runs the kernel.
+    static let supported = segserve_has_avx512() != 0
+
+    /// Widest input this path takes: the transformed chunk (36 x Cin x 64 floats) must stay in L2.
+    static let maxInChannels = 64
+
+    /// Whether a conv with these channel counts and activation runs here.
+    static func accepts(cin: Int, cout: Int, activation: Activation) -> Bool {
+        guard Conv2D.useWinograd4x4, supported, cin <= maxInChannels, cout % 4 == 0 else { return false }
+        switch activation {
+        case .identity, .relu: return true
+        default: return false
+        }
+    }
+
+    /// `[36, Cin, Cout]` transformed weights of `[Cout, Cin, 3, 3]` kernels.
+    static func transformWeights(_ weight: Tensor) -> Tensor {
+        let cout = weight.shape[0], cin = weight.shape[1]
+        let u = Tensor(shape: [36, cin, cout])
+        segserve_winograd43_weights(weight.data, cout, cin, u.data)
+        return u
+    }
+
+    /// activation(conv(x) + bias + residual); `x` is `[Cin, H, W]`, `residual` `[Cout, H, W]`.
+    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, residual: Tensor?, activation: Activation) -> Tensor {
+        let cin = u.shape[1], cout = u.shape[2]
+        let h = x.shape[1], w = x.shape[2]
+        let out = Tensor(shape: [cout, h, w])                    // [Cout, H, W]
+        let tileRows = (h + 3) / 4
+        let relu: Int32 = if case .relu = activation { 1 } else { 0 }
+        let scratchFloats = segserve_winograd43_scratch_floats(cin)
+        Parallel.forRange(tileRows) { rows in
+            let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
+            defer { scratch.deallocate() }
+            segserve_winograd43_avx512(x.data, cin, h, w, u.data, cout, bias?.data, residual?.data, relu, out.data,
+                                       rows.lowerBound, rows.upperBound, scratch.assumingMemoryBound(to: Float.self))
+        }
+        return out
+    }
+}
