@@ -67,11 +67,24 @@ def coco_panoptic(json_path, png_dir, image_dir):
 
 
 def load_splits(data_root, split):
-    """Both coco-instances sources for a split (train2017 / val2017)."""
-    out = []
+    """Both coco-instances sources for a split (train2017 / val2017), each image once.
+
+    The two sources overlap (an image can be in both); the first source's copy is kept.
+    """
+    out, seen = [], set()
     for source in ("coco-mini", "coco-tiny"):
-        out += coco_instances(os.path.join(data_root, "coco-instances", source), split)
+        for path, ids in coco_instances(os.path.join(data_root, "coco-instances", source), split):
+            if os.path.basename(path) not in seen:
+                seen.add(os.path.basename(path))
+                out.append((path, ids))
     return out
+
+
+def load_panoptic_samples(data_root):
+    """The panoptic-samples set: every non-crowd segment (thing or stuff) is a segment."""
+    root = os.path.join(data_root, "panoptic-samples")
+    return coco_panoptic(os.path.join(root, "panoptic_examples.json"), os.path.join(root, "panoptic_examples"),
+                         os.path.join(root, "input_images"))
 
 
 class SegmentationCrops(torch.utils.data.Dataset):

@@ -2,7 +2,8 @@
 """Class-agnostic panoptic quality of a model directory on the coco-instances val splits.
 
 Ground truth: every non-crowd instance is a segment of one category; crowd regions and
-unlabeled pixels are void. Predictions come from the Swift runtime: `segserve segment` per
+unlabeled pixels are void. With `--split panoptic-samples`, the COCO panoptic samples, where
+every non-crowd segment (things and stuff) is a segment. Predictions come from the Swift runtime: `segserve segment` per
 image, or with `--batch` one `segserve predict` over all images (one model load; `--extra`
 options such as `--ensemble-seeds 3 --flip --jobs 2` go to it). Scores come from panopticapi
 (`pq_compute_multi_core`, averaged with `pq_average(cats, None)` since there are no stuff
@@ -11,6 +12,7 @@ trivial baselines: one segment per image and a 2x2 grid.
 
     python3 tools/train/evaluate.py --model models/default [--limit 40] [--json out.json]
     python3 tools/train/evaluate.py --model models/default --batch --scorer segserve --extra --ensemble-seeds 3
+    python3 tools/train/evaluate.py --model models/default --inpaint-known 0.5
 """
 import argparse
 import json
@@ -92,6 +94,35 @@ def predict_batch(args, images, tmp):
     return [read_ids(os.path.join(out, "panoptic", stem(p) + ".png")) for p, _ in images], seconds
 
 
+def known_instances(ids, fraction, seed):
+    """The ground truth with only a random `fraction` of its instances kept (the rest void)."""
+    present = [v for v in np.unique(ids) if v != 0]
+    rng = np.random.default_rng(seed)
+    keep = rng.choice(present, size=int(round(fraction * len(present))), replace=False) if present else []
+    return np.where(np.isin(ids, keep), ids, 0)
+
+
+def run_each(args, images, tmp, partial=None):
+    """`segserve segment` per image, or with `partial` (known instance maps) `segserve inpaint`
+    given them as the mask; returns (id maps, seconds per image)."""
+    preds, seconds = [], []
+    for i, (path, _) in enumerate(images):
+        out = os.path.join(tmp, "run")
+        cmd = [args.binary, "segment" if partial is None else "inpaint", "--model", args.model, path, "--out", out]
+        if partial is not None:
+            mask = os.path.join(tmp, "known.png")
+            to_png(partial[i], mask)
+            cmd += ["--mask", mask]
+        if args.steps:
+            cmd += ["--steps", str(args.steps)]
+        cmd += args.extra
+        start = time.time()
+        subprocess.run(cmd, check=True, capture_output=True)
+        seconds.append(time.time() - start)
+        preds.append(read_ids(os.path.join(out, "panoptic.png")))
+    return preds, seconds
+
+
 def write_set(root, name, images, maps):
     folder = os.path.join(root, name)
     os.makedirs(folder, exist_ok=True)
@@ -114,19 +145,29 @@ def main():
     ap.add_argument("--binary", default=os.path.join(data.REPO, ".build", "release", "segserve"))
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--steps", type=int, default=0, help="DDIM steps (0: the model's default)")
-    ap.add_argument("--split", default="val2017", help="val2017, or train2017 to tune thresholds without the validation images")
+    ap.add_argument("--split", default="val2017", help="val2017; train2017 to tune thresholds without the validation images; "
+                    "or panoptic-samples (things and stuff are all segments)")
     ap.add_argument("--batch", action="store_true", help="one `segserve predict` run instead of `segserve segment` per image")
     ap.add_argument("--scorer", choices=["panopticapi", "segserve"], default="panopticapi",
                     help="panopticapi, or `segserve eval --class-agnostic`")
     ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further `segserve segment` / `predict` options")
+    ap.add_argument("--inpaint-known", type=float, default=0.0, metavar="F",
+                    help="score inpainting instead: a random fraction F of each image's instances is given as "
+                         "the known mask (`segserve inpaint`) and scoring counts only the other instances")
     ap.add_argument("--json", help="write the scores here")
     args = ap.parse_args()
 
-    images = data.load_splits(args.data_root, args.split)
+    if args.split == "panoptic-samples":
+        images = data.load_panoptic_samples(args.data_root)
+    else:
+        images = data.load_splits(args.data_root, args.split)
     if args.limit:
         images = images[:args.limit]
+    partial = [known_instances(ids, args.inpaint_known, seed=i) for i, (_, ids) in enumerate(images)]
     with tempfile.TemporaryDirectory() as tmp:
-        gt_json, gt_dir = write_set(tmp, "gt", images, [ids for _, ids in images])
+        # Inpainting is scored on the instances it was not given: the known ones are void.
+        truth = [np.where(known == 0, ids, 0) for (_, ids), known in zip(images, partial)]
+        gt_json, gt_dir = write_set(tmp, "gt", images, truth)
         single = [np.ones_like(ids) for _, ids in images]
         grid = []
         for _, ids in images:
@@ -136,21 +177,11 @@ def main():
             g[h // 2:, :w // 2] = 3
             g[h // 2:, w // 2:] = 4
             grid.append(g)
-        if args.batch:
+        if args.batch and not args.inpaint_known:
             preds, per_image = predict_batch(args, images, tmp)
             seconds = [per_image]
         else:
-            preds, seconds = [], []
-            for path, _ in images:
-                out = os.path.join(tmp, "run")
-                cmd = [args.binary, "segment", "--model", args.model, path, "--out", out]
-                if args.steps:
-                    cmd += ["--steps", str(args.steps)]
-                cmd += args.extra
-                start = time.time()
-                subprocess.run(cmd, check=True, capture_output=True)
-                seconds.append(time.time() - start)
-                preds.append(read_ids(os.path.join(out, "panoptic.png")))
+            preds, seconds = run_each(args, images, tmp, partial if args.inpaint_known else None)
         scores = {"images": len(images), "seconds_per_image_median": float(np.median(seconds)),
                   "options": args.extra}
         for name, maps in [("model", preds), ("one_segment", single), ("grid_2x2", grid)]:

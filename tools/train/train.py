@@ -8,7 +8,8 @@ Stages (each checkpointed under --work, resumable, seeded, logged to <work>/log.
   ae       the mask auto-encoder (LDMSeg GeneralVAESeg layout): cross-entropy over 128 slots,
            void ignored, on randomly remapped instance ids;
   unet     the denoising UNet on (noisy mask latent || image latent), epsilon-MSE weighted by
-           min(SNR, 5) / SNR, AdamW, time embedding frozen; latents are cached per crop;
+           min(SNR, 5) / SNR, AdamW with warm-up and cosine decay over --steps-unet, time
+           embedding frozen; latents are cached per crop;
   export   config.json + safetensors into --out (docs/model-directory.md).
 
     python3 tools/train/train.py --out models/default --minutes-encoder 3 --minutes-ae 6 --minutes-unet 20
@@ -223,6 +224,8 @@ def train_unet(args, log, cache, mask_scale):
     gen = torch.Generator().manual_seed(args.seed + 1 + start)
     done = start
     for step, bar in timed_steps(args.minutes_unet, args.steps_unet - start, "unet"):
+        for group in opt.param_groups:
+            group["lr"] = cosine_lr(start + step, args.steps_unet, args.lr_unet)
         idx = torch.randint(0, n, (args.batch,), generator=gen)
         z = cache["mask"][idx] * mask_scale
         img = cache["image"][idx]
@@ -247,7 +250,8 @@ def train_unet(args, log, cache, mask_scale):
     return unet.eval()
 
 
-def export(out, encoder, ae, unet, mask_scale, resolution, steps, count_th, name):
+def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, name):
+    """Writes the model directory; `thresholds` is (mask_th, count_th, overlap_th)."""
     os.makedirs(out, exist_ok=True)
     for file, module in [("image_encoder", encoder), ("mask_autoencoder", ae), ("unet", unet)]:
         tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in module.state_dict().items()}
@@ -263,7 +267,8 @@ def export(out, encoder, ae, unet, mask_scale, resolution, steps, count_th, name
                  "freq_shift": 0},
         "scheduler": {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
                       "beta_schedule": "scaled_linear"},
-        "inference": {"steps": steps, "resolution": resolution, "mask_th": 0.5, "count_th": count_th, "overlap_th": 0.5},
+        "inference": {"steps": steps, "resolution": resolution, "mask_th": thresholds[0], "count_th": thresholds[1],
+                      "overlap_th": thresholds[2]},
     }
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
@@ -293,6 +298,11 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--inference-steps", type=int, default=20)
+    # Post-processing thresholds written to config.json. LDMSeg's (0.5, 512, 0.5) suit a fully
+    # trained model; a briefly trained one's softer logits need these (chosen on training images).
+    ap.add_argument("--mask-th", type=float, default=0.2)
+    ap.add_argument("--count-th", type=int, default=1024)
+    ap.add_argument("--overlap-th", type=float, default=0.0)
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -316,9 +326,8 @@ def main(argv=None):
     mask_scale = 1.0 / float(cache["mask"].std())  # unit-variance mask latents for the diffusion
     unet = train_unet(args, log, cache, mask_scale)
     if args.out:
-        count_th = max(8, int(512 * (args.resolution / 512) ** 2))
-        export(args.out, encoder, ae, unet, mask_scale, args.resolution, args.inference_steps, count_th,
-               "segserve-default")
+        export(args.out, encoder, ae, unet, mask_scale, args.resolution, args.inference_steps,
+               (args.mask_th, args.count_th, args.overlap_th), "segserve-default")
     return args
 
 
