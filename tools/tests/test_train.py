@@ -8,6 +8,7 @@ import sys
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tools", "train"))
 
+import parity  # noqa: E402
 import train  # noqa: E402
 
 
@@ -38,3 +39,7 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
     annotation = json.loads((tmp_path / "seg" / "segments.json").read_text())
     assert annotation["width"] > 0 and "segments_info" in annotation
     assert (tmp_path / "seg" / "panoptic.png").stat().st_size > 0
+
+    # ... and like the PyTorch reference does with the same noise, pixel for pixel.
+    agreement, segments = parity.compare(str(out), image, binary, steps=2)
+    assert segments >= 1 and agreement >= 0.999, (agreement, segments)
