@@ -5,6 +5,8 @@ import os
 import subprocess
 import sys
 
+import torch
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tools", "train"))
 
@@ -14,11 +16,15 @@ import train  # noqa: E402
 
 def test_stages_run_loss_falls_and_export_loads(tmp_path):
     work, out = tmp_path / "work", tmp_path / "model"
-    train.main(["--work", str(work), "--out", str(out), "--limit-images", "2", "--batch", "2",
-                "--resolution", "64", "--ae-resolution", "64", "--crops-per-image", "2",
-                "--steps-encoder", "3", "--steps-ae", "40", "--steps-unet", "5", "--lr-ae", "3e-3"])
+    args = ["--work", str(work), "--out", str(out), "--limit-images", "2", "--batch", "2",
+            "--resolution", "64", "--ae-resolution", "64", "--crops-per-image", "2",
+            "--steps-encoder", "3", "--steps-ae", "40", "--lr-ae", "3e-3"]
+    train.main(args + ["--steps-unet", "5"])
+    train.main(args + ["--steps-unet", "7"])  # resumes: two more UNet steps, no other stage runs
     with open(work / "log.csv") as f:
         rows = list(csv.reader(f))
+    assert [int(r[2]) for r in rows if r[1] == "unet"] == list(range(7))
+    assert "optimizer" in torch.load(work / "unet.pt")
     ae = [float(r[3]) for r in rows if r[1] == "ae"]
     assert len(ae) == 40
     assert sum(ae[-5:]) / 5 < sum(ae[:5]) / 5, "mask auto-encoder loss did not fall"

@@ -69,12 +69,15 @@ def checkpoint(path, **state):
     os.replace(path + ".tmp", path)
 
 
-def resume(path, module):
-    """Loads a stage checkpoint into `module` if there is one; returns the steps already done."""
+def resume(path, module, optimizer):
+    """Loads a stage checkpoint into `module` and `optimizer` (AdamW moments; checkpoints
+    without them resume with fresh ones) if there is one; returns the steps already done."""
     if not os.path.exists(path):
         return 0
     state = torch.load(path, map_location="cpu")
     module.load_state_dict(state["model"])
+    if "optimizer" in state:
+        optimizer.load_state_dict(state["optimizer"])
     return state["step"]
 
 
@@ -89,8 +92,8 @@ def train_encoder(args, log, loader):
     teacher = load_teacher(args.shared)
     student = ref.tiny_encoder(width=64, latent=32)
     student.load_state_dict(teacher.state_dict())
-    start = resume(path, student)
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr_encoder, weight_decay=0)
+    start = resume(path, student, opt)
     it = iter(loader)
     done = start
     for step, bar in timed_steps(args.minutes_encoder, args.steps_encoder - start, "encoder"):
@@ -107,8 +110,8 @@ def train_encoder(args, log, loader):
         log("encoder", start + step, loss.item())
         done = start + step + 1
         if (step + 1) % 50 == 0:
-            checkpoint(path, model=student.state_dict(), step=done)
-    checkpoint(path, model=student.state_dict(), step=done)
+            checkpoint(path, model=student.state_dict(), optimizer=opt.state_dict(), step=done)
+    checkpoint(path, model=student.state_dict(), optimizer=opt.state_dict(), step=done)
     return student.eval().requires_grad_(False)
 
 
@@ -156,8 +159,8 @@ def cosine_lr(step, total, base, warmup=100, floor=0.1):
 def train_ae(args, log, loader):
     path = os.path.join(args.work, "ae.pt")
     ae = init_mask_autoencoder(ref.MaskAutoencoder())
-    start = resume(path, ae)
     opt = torch.optim.AdamW(ae.parameters(), lr=args.lr_ae, weight_decay=1e-4)
+    start = resume(path, ae, opt)
     it = iter(loader)
     done = start
     for step, bar in timed_steps(args.minutes_ae, args.steps_ae - start, "mask-ae"):
@@ -180,8 +183,8 @@ def train_ae(args, log, loader):
         log("ae", start + step, ce.item(), pixel_accuracy=acc)
         done = start + step + 1
         if (step + 1) % 50 == 0:
-            checkpoint(path, model=ae.state_dict(), step=done)
-    checkpoint(path, model=ae.state_dict(), step=done)
+            checkpoint(path, model=ae.state_dict(), optimizer=opt.state_dict(), step=done)
+    checkpoint(path, model=ae.state_dict(), optimizer=opt.state_dict(), step=done)
     return ae.eval().requires_grad_(False)
 
 
@@ -215,9 +218,9 @@ def train_unet(args, log, cache, mask_scale):
     path = os.path.join(args.work, "unet.pt")
     unet = make_unet(cache["image"].shape[1])
     unet.time_embedding.requires_grad_(False)
-    start = resume(path, unet)
     params = [p for p in unet.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr_unet, weight_decay=1e-2)
+    start = resume(path, unet, opt)
     ddim = ref.LDMSegDDIM()
     ac = ddim.alphas_cumprod
     n = cache["image"].shape[0]
@@ -245,8 +248,8 @@ def train_unet(args, log, cache, mask_scale):
         log("unet", start + step, loss.item())
         done = start + step + 1
         if (step + 1) % 100 == 0:
-            checkpoint(path, model=unet.state_dict(), step=done)
-    checkpoint(path, model=unet.state_dict(), step=done)
+            checkpoint(path, model=unet.state_dict(), optimizer=opt.state_dict(), step=done)
+    checkpoint(path, model=unet.state_dict(), optimizer=opt.state_dict(), step=done)
     return unet.eval()
 
 
