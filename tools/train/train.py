@@ -303,8 +303,8 @@ def main(argv=None):
     ap.add_argument("--inference-steps", type=int, default=20)
     # Post-processing thresholds written to config.json. LDMSeg's (0.5, 512, 0.5) suit a fully
     # trained model; a briefly trained one's softer logits need these (chosen on training images).
-    ap.add_argument("--mask-th", type=float, default=0.2)
-    ap.add_argument("--count-th", type=int, default=1024)
+    ap.add_argument("--mask-th", type=float, default=0.3)
+    ap.add_argument("--count-th", type=int, default=4096)
     ap.add_argument("--overlap-th", type=float, default=0.0)
     args = ap.parse_args(argv)
 
