@@ -20,11 +20,14 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
             "--resolution", "64", "--ae-resolution", "64", "--crops-per-image", "2",
             "--steps-encoder", "3", "--steps-ae", "40", "--lr-ae", "3e-3"]
     train.main(args + ["--steps-unet", "5"])
-    train.main(args + ["--steps-unet", "7"])  # resumes: two more UNet steps, no other stage runs
+    # Resumes: two more UNet steps, all practising inpainting; no other stage runs.
+    train.main(args + ["--steps-unet", "7", "--inpaint-fraction", "1"])
     with open(work / "log.csv") as f:
         rows = list(csv.reader(f))
     assert [int(r[2]) for r in rows if r[1] == "unet"] == list(range(7))
     assert "optimizer" in torch.load(work / "unet.pt")
+    cache = torch.load(work / "latents.pt")
+    assert cache["partial"].shape == cache["mask"].shape and cache["cells"].shape[1:] == cache["mask"].shape[2:]
     ae = [float(r[3]) for r in rows if r[1] == "ae"]
     assert len(ae) == 40
     assert sum(ae[-5:]) / 5 < sum(ae[:5]) / 5, "mask auto-encoder loss did not fall"
@@ -49,3 +52,11 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
     # ... and like the PyTorch reference does with the same noise, pixel for pixel.
     agreement, segments = parity.compare(str(out), image, binary, steps=2)
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
+
+
+def test_block_cells_cover_a_random_third_to_two_thirds():
+    for seed in range(20):
+        cells = train.block_cells(32, 32, seed)
+        assert 0.3 <= cells.float().mean() <= 0.95 and not cells.all()
+        assert torch.equal(cells, train.block_cells(32, 32, seed))
+    assert not torch.equal(train.block_cells(32, 32, 1), train.block_cells(32, 32, 2))

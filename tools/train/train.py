@@ -9,7 +9,8 @@ Stages (each checkpointed under --work, resumable, seeded, logged to <work>/log.
            void ignored, on randomly remapped instance ids;
   unet     the denoising UNet on (noisy mask latent || image latent), epsilon-MSE weighted by
            min(SNR, 5) / SNR, AdamW with warm-up and cosine decay over --steps-unet, time
-           embedding frozen; latents are cached per crop;
+           embedding frozen; latents are cached per crop; a share of samples practise
+           inpainting (block masks of known cells, as the sampler treats them);
   export   config.json + safetensors into --out (docs/model-directory.md).
 
     python3 tools/train/train.py --out models/default --minutes-encoder 3 --minutes-ae 6 --minutes-unet 20
@@ -188,18 +189,48 @@ def train_ae(args, log, loader):
     return ae.eval().requires_grad_(False)
 
 
+def block_cells(h, w, seed, low=0.3, high=0.7):
+    """Random known latent cells for inpainting practice: rectangles of random aspect are added
+    until a random 30-70% of the h x w cells are covered (as LDMSeg's MaskingGenerator)."""
+    rng = random.Random(seed)
+    cells = torch.zeros(h, w, dtype=torch.bool)
+    target = rng.uniform(low, high) * h * w
+    for _ in range(100):
+        if cells.sum() >= target:
+            break
+        area = rng.uniform(4, max(4.0, target / 3))
+        aspect = math.exp(rng.uniform(math.log(0.3), math.log(1 / 0.3)))
+        bh = max(1, min(h, round(math.sqrt(area * aspect))))
+        bw = max(1, min(w, round(math.sqrt(area / aspect))))
+        y, x = rng.randint(0, h - bh), rng.randint(0, w - bw)
+        cells[y:y + bh, x:x + bw] = True
+    return cells
+
+
 @torch.no_grad()
 def cache_latents(args, encoder, ae, dataset):
-    """Image and mask latents for a fixed pool of augmented crops (mask latents unscaled)."""
+    """For a fixed pool of augmented crops: image latents, mask latents (unscaled), and for
+    inpainting practice a block mask of known latent cells per crop with the latent of the
+    partial map that knows only those cells' pixels (as inference encodes a partial map)."""
     path = os.path.join(args.work, "latents.pt")
     if os.path.exists(path):
-        return torch.load(path)
-    images, masks = [], []
+        cache = torch.load(path)
+        if args.inpaint_fraction > 0 and "partial" not in cache:
+            sys.exit(f"{path} has no partial-map latents: delete it, or train with --inpaint-fraction 0")
+        return cache
+    images, masks, partials, cells = [], [], [], []
     loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)
     for pixels, slots in tqdm(loader, desc="cache latents"):
         images.append(encoder(pixels))
         masks.append(ae.encode(torch.stack([ref.bit_encode(s) for s in slots])))
-    cache = {"image": torch.cat(images), "mask": torch.cat(masks)}
+        h, w = masks[-1].shape[2:]
+        factor = slots.shape[1] // h  # pixels per latent cell side
+        known = torch.stack([block_cells(h, w, seed=args.seed * 1_000_003 + len(cells) + i) for i in range(len(slots))])
+        pixels_known = known.repeat_interleave(factor, 1).repeat_interleave(factor, 2)
+        partials.append(ae.encode(torch.stack([ref.bit_encode(s, k) for s, k in zip(slots, pixels_known)])))
+        cells.extend(known)
+    cache = {"image": torch.cat(images), "mask": torch.cat(masks), "partial": torch.cat(partials),
+             "cells": torch.stack(cells)}
     torch.save(cache, path)
     return cache
 
@@ -231,15 +262,26 @@ def train_unet(args, log, cache, mask_scale):
             group["lr"] = cosine_lr(start + step, args.steps_unet, args.lr_unet)
         idx = torch.randint(0, n, (args.batch,), generator=gen)
         z = cache["mask"][idx] * mask_scale
+        # Inpainting practice: known cells hold the partial map's latent noised to t, as the
+        # sampler overwrites them, and only the other cells are scored.
+        practice = torch.rand(args.batch, generator=gen) < args.inpaint_fraction
+        known = torch.zeros(args.batch, 1, *z.shape[2:], dtype=torch.bool)
+        if practice.any():
+            known[practice, 0] = cache["cells"][idx[practice]]
         img = cache["image"][idx]
         t = torch.randint(0, 1000, (args.batch,), generator=gen)
         eps = torch.randn(z.shape, generator=gen)
         a = ac[t].view(-1, 1, 1, 1)
         noisy = a.sqrt() * z + (1 - a).sqrt() * eps
+        if practice.any():
+            partial = cache["partial"][idx] * mask_scale
+            noisy = torch.where(known, a.sqrt() * partial + (1 - a).sqrt() * torch.randn(z.shape, generator=gen), noisy)
         pred = unet(torch.cat([noisy, img], 1), t, encoder_hidden_states=None).sample
         snr = a / (1 - a)
         weight = torch.clamp(snr, max=5.0) / snr
-        loss = (weight * (pred - eps).pow(2).mean(dim=(1, 2, 3), keepdim=True)).mean()
+        scored = (~known).float()
+        per_sample = ((pred - eps).pow(2).mean(1, keepdim=True) * scored).sum(dim=(1, 2, 3)) / scored.sum(dim=(1, 2, 3))
+        loss = (weight.flatten() * per_sample).mean()
         opt.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(params, 1.0)
@@ -295,6 +337,8 @@ def main(argv=None):
     ap.add_argument("--minutes-encoder", type=float, default=3)
     ap.add_argument("--minutes-ae", type=float, default=6)
     ap.add_argument("--minutes-unet", type=float, default=20)
+    ap.add_argument("--inpaint-fraction", type=float, default=0.25,
+                    help="share of UNet samples trained as inpainting (known latent cells given, not scored)")
     ap.add_argument("--lr-encoder", type=float, default=1e-5)
     ap.add_argument("--lr-ae", type=float, default=3e-4)
     ap.add_argument("--lr-unet", type=float, default=1e-4)
