@@ -3,7 +3,7 @@
 
 Runs `segserve segment` and the PyTorch reference pipeline (tools/reference) on the same image
 with the same initial noise (segserve's seeded SplitMix64 + Box-Muller noise, reproduced here)
-and reports the share of pixels whose segment ids agree. Post-processing keeps every slot
+and reports the share of pixels whose segment ids agree (one run: no test-time ensembling). Post-processing keeps every slot
 (mask_th 0.001 is below 1/128, counts and overlaps 0), so every pixel takes its argmax slot and
 the comparison covers the whole image.
 
@@ -87,7 +87,8 @@ def compare(model_dir, image_path, binary, steps=None, seed=0, thresholds=(0.001
         Image.open(image_path).convert("RGB").save(png)
         subprocess.run([binary, "segment", "--model", model_dir, png, "--out", tmp, "--steps", str(steps),
                         "--seed", str(seed), "--mask-th", str(th["mask_th"]), "--count-th", str(th["count_th"]),
-                        "--overlap-th", str(th["overlap_th"]), "--threads", "1"], check=True, capture_output=True)
+                        "--overlap-th", str(th["overlap_th"]), "--ensemble-seeds", "1", "--no-flip", "--threads", "1"],
+                       check=True, capture_output=True)
         swift = np.asarray(Image.open(os.path.join(tmp, "panoptic.png")).convert("RGB"), dtype=np.int64)
         swift = swift[..., 0] + 256 * swift[..., 1] + 65536 * swift[..., 2]
         image = torch.from_numpy(np.asarray(Image.open(png), dtype=np.uint8).copy())

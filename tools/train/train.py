@@ -295,8 +295,9 @@ def train_unet(args, log, cache, mask_scale):
     return unet.eval()
 
 
-def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, name):
-    """Writes the model directory; `thresholds` is (mask_th, count_th, overlap_th)."""
+def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, ensemble, name):
+    """Writes the model directory; `thresholds` is (mask_th, count_th, overlap_th), `ensemble`
+    the default test-time ensembling (seeds, flip)."""
     os.makedirs(out, exist_ok=True)
     for file, module in [("image_encoder", encoder), ("mask_autoencoder", ae), ("unet", unet)]:
         tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in module.state_dict().items()}
@@ -313,7 +314,7 @@ def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, na
         "scheduler": {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
                       "beta_schedule": "scaled_linear"},
         "inference": {"steps": steps, "resolution": resolution, "mask_th": thresholds[0], "count_th": thresholds[1],
-                      "overlap_th": thresholds[2]},
+                      "overlap_th": thresholds[2], "ensemble_seeds": ensemble[0], "flip": ensemble[1]},
     }
     with open(os.path.join(out, "config.json"), "w") as f:
         json.dump(config, f, indent=2)
@@ -350,6 +351,10 @@ def main(argv=None):
     ap.add_argument("--mask-th", type=float, default=0.3)
     ap.add_argument("--count-th", type=int, default=4096)
     ap.add_argument("--overlap-th", type=float, default=0.0)
+    # Default test-time ensembling written to config.json (segmentation only): averaging a few
+    # runs' logits smooths a small model's speckled samples (val PQ 8.2 -> 16.3 for 2 seeds + flip).
+    ap.add_argument("--ensemble-seeds", type=int, default=2)
+    ap.add_argument("--flip", action=argparse.BooleanOptionalAction, default=True)
     args = ap.parse_args(argv)
 
     torch.manual_seed(args.seed)
@@ -374,7 +379,7 @@ def main(argv=None):
     unet = train_unet(args, log, cache, mask_scale)
     if args.out:
         export(args.out, encoder, ae, unet, mask_scale, args.resolution, args.inference_steps,
-               (args.mask_th, args.count_th, args.overlap_th), "segserve-default")
+               (args.mask_th, args.count_th, args.overlap_th), (args.ensemble_seeds, args.flip), "segserve-default")
     return args
 
 

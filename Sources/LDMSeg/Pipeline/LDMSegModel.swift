@@ -56,6 +56,7 @@ public final class LDMSegModel: Sendable {
         let i = config.inference
         return SegmentationOptions(steps: i.steps, seed: 0, resolution: i.resolution,
                                    postProcessing: PostProcessingOptions(maskThreshold: i.maskTh, countThreshold: i.countTh,
-                                                                         overlapThreshold: i.overlapTh))
+                                                                         overlapThreshold: i.overlapTh),
+                                   ensemble: Ensemble(seeds: i.ensembleSeeds ?? 1, flip: i.flip ?? false))
     }
 }

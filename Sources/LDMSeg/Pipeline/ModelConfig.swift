@@ -47,9 +47,13 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         public var maskTh: Float
         public var countTh: Int
         public var overlapTh: Float
+        /// Test-time ensembling of segmentation (absent: one run); inpainting always runs once.
+        public var ensembleSeeds: Int?
+        public var flip: Bool?
 
         enum CodingKeys: String, CodingKey {
             case steps, resolution, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th"
+            case ensembleSeeds = "ensemble_seeds", flip
         }
     }
 

@@ -16,9 +16,10 @@ struct InferenceOptions: ParsableArguments {
     @Option(name: .customLong("overlap-th"), help: "drop segments mostly covered by others") var overlapTh: Float?
     @Option(help: "threads for BLAS and the runtime") var threads = 2
 
-    /// Loads the model and resolves the options. `jobs` images run at once share `threads`
+    /// Loads the model and resolves the options. `ensemble` overrides the model's ensembling
+    /// defaults; nil (inpainting) runs once. `jobs` images run at once share `threads`
     /// (each gets `threads / jobs`, at least 1).
-    func load(ensemble: Ensemble = Ensemble(), jobs: Int = 1) throws -> (LDMSegModel, SegmentationOptions) {
+    func load(ensemble: EnsembleOptions? = nil, jobs: Int = 1) throws -> (LDMSegModel, SegmentationOptions) {
         Parallel.configure(threads: max(1, threads / max(1, jobs)))
         let model = try LDMSegModel(directory: self.model)
         var o = model.defaultOptions
@@ -28,19 +29,25 @@ struct InferenceOptions: ParsableArguments {
         if let maskTh { o.postProcessing.maskThreshold = maskTh }
         if let countTh { o.postProcessing.countThreshold = countTh }
         if let overlapTh { o.postProcessing.overlapThreshold = overlapTh }
-        o.ensemble = ensemble
+        if let ensemble {
+            if let seeds = ensemble.seeds { o.ensemble.seeds = seeds }
+            if let flip = ensemble.flip { o.ensemble.flip = flip }
+        } else {
+            o.ensemble = Ensemble()
+        }
         try o.validate(trainSteps: model.scheduler.trainSteps)
         return (model, o)
     }
 }
 
-/// Test-time ensembling options of `segment` and `predict`.
+/// Test-time ensembling options of `segment` and `predict`; unset ones keep the model's defaults.
 struct EnsembleOptions: ParsableArguments {
     @Option(name: .customLong("ensemble-seeds"),
-            help: "average the slot logits of this many seeds (seed, seed+1, ...), slots matched by IoU") var seeds = 1
-    @Flag(help: "also run on the left-right mirrored image and average its mirrored-back logits") var flip = false
-
-    var ensemble: Ensemble { Ensemble(seeds: seeds, flip: flip) }
+            help: "average the slot logits of this many seeds (seed, seed+1, ...), slots matched by IoU (default: the model's)")
+    var seeds: Int?
+    @Flag(inversion: .prefixedNo,
+          help: "also run on the left-right mirrored image and average its mirrored-back logits (default: the model's)")
+    var flip: Bool?
 }
 
 /// Writes a PNG of the image with the segments drawn over it.

@@ -16,7 +16,7 @@ struct SegmentCommand: ParsableCommand {
     @Option(help: "also write the segments drawn over the image to this PNG") var overlay: String?
 
     func run() throws {
-        let (model, options) = try inference.load(ensemble: ensemble.ensemble)
+        let (model, options) = try inference.load(ensemble: ensemble)
         let segmenter = Segmenter(model: model)
         let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
         let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height,
