@@ -3,9 +3,11 @@
 
 Ground truth: every non-crowd instance is a segment of one category; crowd regions and
 unlabeled pixels are void. With `--split panoptic-samples`, the COCO panoptic samples, where
-every non-crowd segment (things and stuff) is a segment. Predictions come from the Swift runtime: `segserve segment` per
-image, or with `--batch` one `segserve predict` over all images (one model load; `--extra`
-options such as `--ensemble-seeds 3 --flip --jobs 2` go to it). Scores come from panopticapi
+every non-crowd segment (things and stuff) is a segment. Predictions come from the Swift
+runtime: `segserve segment` per image, or with `--batch` one `segserve predict` over all images
+(one model load; `--extra` options such as `--ensemble-seeds 3 --flip --jobs 2` go to it).
+With `--inpaint-known F`, `segserve inpaint` per image given a random fraction F of the
+instances, scored on the others. Scores come from panopticapi
 (`pq_compute_multi_core`, averaged with `pq_average(cats, None)` since there are no stuff
 categories) or, with `--scorer segserve`, from `segserve eval --class-agnostic`, next to two
 trivial baselines: one segment per image and a 2x2 grid.
