@@ -149,15 +149,19 @@ class Pipeline:
         self.input_range, self.image_scale, self.multiple = input_range, image_scale, size_multiple
         self.ddim = LDMSegDDIM()
 
+    def working_size(self, H, W, resolution):
+        """(h, w, ph, pw): the image resized so its longest side is `resolution`, then padded."""
+        scale = resolution / max(H, W)
+        h, w = max(1, round(H * scale)), max(1, round(W * scale))
+        return h, w, -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
+
     def prepare(self, image, resolution):
         """uint8 [H, W, 3] -> (working h, w, padded pixels [1, 3, ph, pw], image latent)."""
         H, W = image.shape[:2]
-        scale = resolution / max(H, W)
-        h, w = max(1, round(H * scale)), max(1, round(W * scale))
+        h, w, ph, pw = self.working_size(H, W, resolution)
         x = image.permute(2, 0, 1)[None].float() / 255
         if (h, w) != (H, W):
             x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
-        ph, pw = -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
         x = F.pad(x, (0, pw - w, 0, ph - h))
         lo, hi = self.input_range
         x = x * (hi - lo) + lo

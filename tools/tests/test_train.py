@@ -41,8 +41,7 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
     # The Swift runtime loads the export and segments a real image with it.
     binary = os.path.join(REPO, ".build", "debug", "segserve")
     assert os.path.exists(binary), "build the package first (make test does)"
-    images = os.path.join(os.path.dirname(REPO), "shared", "data", "coco-instances", "coco-tiny", "val2017")
-    image = os.path.join(images, sorted(os.listdir(images))[0])
+    image = parity.first_val_image()
     subprocess.run([binary, "segment", "--model", str(out), image, "--out", str(tmp_path / "seg"), "--steps", "2"],
                    check=True, capture_output=True)
     annotation = json.loads((tmp_path / "seg" / "segments.json").read_text())

@@ -92,10 +92,7 @@ def compare(model_dir, image_path, binary, steps=None, seed=0, thresholds=(0.001
         swift = np.asarray(Image.open(os.path.join(tmp, "panoptic.png")).convert("RGB"), dtype=np.int64)
         swift = swift[..., 0] + 256 * swift[..., 1] + 65536 * swift[..., 2]
         image = torch.from_numpy(np.asarray(Image.open(png), dtype=np.uint8).copy())
-    H, W = image.shape[:2]
-    scale = resolution / max(H, W)
-    h, w = max(1, round(H * scale)), max(1, round(W * scale))
-    ph, pw = -(-h // pipe.multiple) * pipe.multiple, -(-w // pipe.multiple) * pipe.multiple
+    _, _, ph, pw = pipe.working_size(*image.shape[:2], resolution)
     noise = gaussian_noise(seed, (1, pipe.mask_ae.latent, ph // 8, pw // 8))
     ids, _, _ = pipe.segment(image, noise, steps, resolution, th)
     return float((ids.numpy() == swift).mean()), len(np.unique(swift[swift != 0]))
