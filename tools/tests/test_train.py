@@ -28,6 +28,14 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
     assert "optimizer" in torch.load(work / "unet.pt")
     cache = torch.load(work / "latents.pt")
     assert cache["partial"].shape == cache["mask"].shape and cache["cells"].shape[1:] == cache["mask"].shape[2:]
+    # A larger crop pool appends the new crops' latents to the cache and keeps the old ones
+    # and the diffusion scale.
+    train.main(args + ["--steps-unet", "7", "--crops-per-image", "3"])
+    grown = torch.load(work / "latents.pt")
+    assert grown["image"].shape[0] == 6 and cache["image"].shape[0] == 4
+    for key in ("image", "mask", "partial", "cells"):
+        assert grown[key].shape[0] == 6 and torch.equal(grown[key][:4], cache[key])
+    assert torch.equal(grown["mask_std"], cache["mask_std"])
     ae = [float(r[3]) for r in rows if r[1] == "ae"]
     assert len(ae) == 40
     assert sum(ae[-5:]) / 5 < sum(ae[:5]) / 5, "mask auto-encoder loss did not fall"

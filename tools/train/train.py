@@ -211,26 +211,39 @@ def block_cells(h, w, seed, low=0.3, high=0.7):
 def cache_latents(args, encoder, ae, dataset):
     """For a fixed pool of augmented crops: image latents, mask latents (unscaled), and for
     inpainting practice a block mask of known latent cells per crop with the latent of the
-    partial map that knows only those cells' pixels (as inference encodes a partial map)."""
+    partial map that knows only those cells' pixels (as inference encodes a partial map).
+
+    Crops are seeded by index, so a cache of a smaller pool is the start of a larger one: a
+    larger --crops-per-image encodes only the new crops and appends them. The mask latents'
+    standard deviation (the diffusion's scale) stays that of the first pool, so a resumed UNet
+    keeps its input scale."""
     path = os.path.join(args.work, "latents.pt")
-    if os.path.exists(path):
-        cache = torch.load(path)
-        if args.inpaint_fraction > 0 and "partial" not in cache:
-            sys.exit(f"{path} has no partial-map latents: delete it, or train with --inpaint-fraction 0")
-        return cache
+    cache = torch.load(path) if os.path.exists(path) else None
+    have = 0 if cache is None else cache["image"].shape[0]
+    if cache is not None and "partial" not in cache and (args.inpaint_fraction > 0 or have < len(dataset)):
+        sys.exit(f"{path} has no partial-map latents: delete it, or train on its pool with --inpaint-fraction 0")
+    if cache is not None and "mask_std" not in cache:  # caches written before the key existed
+        cache["mask_std"] = cache["mask"].std()
+    if have >= len(dataset):
+        return {k: v if k == "mask_std" else v[:len(dataset)] for k, v in cache.items()}
     images, masks, partials, cells = [], [], [], []
-    loader = torch.utils.data.DataLoader(dataset, batch_size=16, shuffle=False)
-    for pixels, slots in tqdm(loader, desc="cache latents"):
+    new = torch.utils.data.Subset(dataset, range(have, len(dataset)))
+    for pixels, slots in tqdm(torch.utils.data.DataLoader(new, batch_size=16, shuffle=False), desc="cache latents"):
         images.append(encoder(pixels))
         masks.append(ae.encode(torch.stack([ref.bit_encode(s) for s in slots])))
         h, w = masks[-1].shape[2:]
         factor = slots.shape[1] // h  # pixels per latent cell side
-        known = torch.stack([block_cells(h, w, seed=args.seed * 1_000_003 + len(cells) + i) for i in range(len(slots))])
+        first = have + len(cells)
+        known = torch.stack([block_cells(h, w, seed=args.seed * 1_000_003 + first + i) for i in range(len(slots))])
         pixels_known = known.repeat_interleave(factor, 1).repeat_interleave(factor, 2)
         partials.append(ae.encode(torch.stack([ref.bit_encode(s, k) for s, k in zip(slots, pixels_known)])))
         cells.extend(known)
-    cache = {"image": torch.cat(images), "mask": torch.cat(masks), "partial": torch.cat(partials),
+    added = {"image": torch.cat(images), "mask": torch.cat(masks), "partial": torch.cat(partials),
              "cells": torch.stack(cells)}
+    if cache is None:
+        cache = dict(added, mask_std=added["mask"].std())
+    else:
+        cache.update({k: torch.cat([cache[k], added[k]]) for k in added})
     torch.save(cache, path)
     return cache
 
@@ -375,7 +388,7 @@ def main(argv=None):
     pool = data.SegmentationCrops(samples, args.resolution, seed=args.seed + 30,
                                   length=len(samples) * args.crops_per_image)
     cache = cache_latents(args, encoder, ae, pool)
-    mask_scale = 1.0 / float(cache["mask"].std())  # unit-variance mask latents for the diffusion
+    mask_scale = 1.0 / float(cache["mask_std"])  # unit-variance mask latents for the diffusion
     unet = train_unet(args, log, cache, mask_scale)
     if args.out:
         export(args.out, encoder, ae, unet, mask_scale, args.resolution, args.inference_steps,

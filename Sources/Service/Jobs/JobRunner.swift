@@ -29,10 +29,7 @@ struct JobRunner: Sendable {
         }
         if let semantic = input.semantic, let categories {
             let labels = try InputDecoding.semantic([UInt8](semantic), width: image.width, height: image.height, maxPixels: maxPixels)
-            let merged = CategorisedPanoptic.merge(ids: result.ids, labels: labels, categories: categories)
-            let categoryOf = Dictionary(uniqueKeysWithValues: merged.segments.map { ($0.id, $0.categoryID) })
-            result = PanopticResult(width: image.width, height: image.height, ids: merged.ids)
-            for i in result.segments.indices { result.segments[i].categoryID = categoryOf[result.segments[i].id] ?? 0 }
+            result = result.categorised(labels: labels, categories: categories)
         }
         let annotation = PanopticAnnotation(fileName: "\(job.id).png", width: result.width, height: result.height, segments: result.segments)
         return JobResult(

@@ -3,6 +3,7 @@ import Foundation
 import Imaging
 import Evaluation
 import LDMSeg
+import Service
 
 /// `segserve predict`: a folder of images to COCO panoptic PNGs plus one predictions JSON that
 /// `segserve eval` reads. Images whose PNG already exists are skipped, so a run resumes.
@@ -103,22 +104,17 @@ struct PredictJob: Sendable {
             try Data(try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)).write(to: png, options: .atomic)
             ids = (result.width, result.height, result.ids)
         }
-        var segments = PanopticResult(width: ids.width, height: ids.height, ids: ids.ids).segments
+        var panoptic = PanopticResult(width: ids.width, height: ids.height, ids: ids.ids)
         if let semanticDir, let categories {
             let labelPNG = semanticDir.appendingPathComponent(stem + ".png")
             let labels = try PNGCodec.decodeGray([UInt8](try Data(contentsOf: labelPNG)))
             guard labels.width == ids.width, labels.height == ids.height else {
                 throw ValidationError("\(labelPNG.path) is \(labels.width)x\(labels.height), image \(ids.width)x\(ids.height)")
             }
-            let merged = CategorisedPanoptic.merge(ids: ids.ids, labels: labels.values.map(Int.init), categories: categories)
-            try Data(try PanopticPNG.encode(ids: merged.ids, width: ids.width, height: ids.height)).write(to: png, options: .atomic)
-            let boxes = Dictionary(uniqueKeysWithValues: PanopticResult(width: ids.width, height: ids.height, ids: merged.ids)
-                .segments.map { ($0.id, $0.bbox) })
-            segments = merged.segments.map {
-                PanopticSegment(id: $0.id, categoryID: $0.categoryID, isCrowd: 0, area: $0.area, bbox: boxes[$0.id] ?? [0, 0, 0, 0])
-            }
+            panoptic = panoptic.categorised(labels: labels.values.map(Int.init), categories: categories)
+            try Data(try PanopticPNG.encode(ids: panoptic.ids, width: ids.width, height: ids.height)).write(to: png, options: .atomic)
         }
-        return PredictionEntry(imageID: Int(stem) ?? i, fileName: stem + ".png", segments: segments)
+        return PredictionEntry(imageID: Int(stem) ?? i, fileName: stem + ".png", segments: panoptic.segments)
     }
 }
 
