@@ -7,7 +7,9 @@ every non-crowd segment (things and stuff) is a segment. Predictions come from t
 runtime: `segserve segment` per image, or with `--batch` one `segserve predict` over all images
 (one model load; `--extra` options such as `--ensemble-seeds 3 --flip --jobs 2` go to it).
 With `--inpaint-known F`, `segserve inpaint` per image given a random fraction F of the
-instances, scored on the others. Scores come from panopticapi
+instances, scored on the others. With `--autoencoded`, no sampling: each ground truth map goes
+through the model's mask auto-encoder at the working size and the model's post-processing (PyTorch
+reference), the ceiling this auto-encoder and these thresholds put on any sampler. Scores come from panopticapi
 (`pq_compute_multi_core`, averaged with `pq_average(cats, None)` since there are no stuff
 categories) or, with `--scorer segserve`, from `segserve eval --class-agnostic`, next to two
 trivial baselines: one segment per image and a 2x2 grid.
@@ -15,6 +17,7 @@ trivial baselines: one segment per image and a 2x2 grid.
     python3 tools/train/evaluate.py --model models/default [--limit 40] [--json out.json]
     python3 tools/train/evaluate.py --model models/default --batch --scorer segserve --extra --ensemble-seeds 3
     python3 tools/train/evaluate.py --model models/default --inpaint-known 0.5
+    python3 tools/train/evaluate.py --model models/default --autoencoded
 """
 import argparse
 import json
@@ -125,6 +128,34 @@ def run_each(args, images, tmp, partial=None):
     return preds, seconds
 
 
+def predict_autoencoded(model_dir, images):
+    """Each ground truth map encoded and decoded by the model's mask auto-encoder at the working
+    size, then post-processed with the model's thresholds; returns (id maps, seconds per image)."""
+    import random
+    import torch
+    import torch.nn.functional as F
+    import parity  # the reference pipeline; torch is needed only here
+
+    pipe, config = parity.load_pipeline(model_dir)
+    inference = config["inference"]
+    thresholds = {k: inference[k] for k in ("mask_th", "count_th", "overlap_th")}
+    preds, seconds = [], []
+    with torch.no_grad():
+        for i, (_, ids) in enumerate(images):
+            start = time.time()
+            H, W = ids.shape
+            h, w, ph, pw = pipe.working_size(H, W, inference["resolution"])
+            # Random slots as in training, seeded per image so runs repeat.
+            slots = data.remap_slots(torch.from_numpy(ids), random.Random(i))
+            work = F.interpolate(slots[None, None].float(), size=(h, w), mode="nearest")[0, 0].long()
+            work = F.pad(work, (0, pw - w, 0, ph - h))
+            z = pipe.mask_ae.encode(parity.ref.bit_encode(work)[None]) * pipe.mask_ae.scaling_factor
+            pred, _ = pipe.decode(z, h, w, H, W, thresholds)
+            preds.append((pred + 1).numpy())  # void -1 -> 0
+            seconds.append(time.time() - start)
+    return preds, seconds
+
+
 def write_set(root, name, images, maps):
     folder = os.path.join(root, name)
     os.makedirs(folder, exist_ok=True)
@@ -156,8 +187,12 @@ def main():
     ap.add_argument("--inpaint-known", type=float, default=0.0, metavar="F",
                     help="score inpainting instead: a random fraction F of each image's instances is given as "
                          "the known mask (`segserve inpaint`) and scoring counts only the other instances")
+    ap.add_argument("--autoencoded", action="store_true",
+                    help="score the ground truth through the model's mask auto-encoder instead of sampled predictions")
     ap.add_argument("--json", help="write the scores here")
     args = ap.parse_args()
+    if args.autoencoded and args.inpaint_known:
+        ap.error("--autoencoded scores segmentation only; leave out --inpaint-known")
 
     if args.split == "panoptic-samples":
         images = data.load_panoptic_samples(args.data_root)
@@ -179,7 +214,9 @@ def main():
             g[h // 2:, :w // 2] = 3
             g[h // 2:, w // 2:] = 4
             grid.append(g)
-        if args.batch and not args.inpaint_known:
+        if args.autoencoded:
+            preds, seconds = predict_autoencoded(args.model, images)
+        elif args.batch and not args.inpaint_known:
             preds, per_image = predict_batch(args, images, tmp)
             seconds = [per_image]
         else:
