@@ -179,6 +179,15 @@ class Pipeline:
                 x = torch.where(cells, a.sqrt() * z + (1 - a).sqrt() * noise, x)
         return x
 
+    def encode_map(self, slots, known, h, w, ph, pw):
+        """[H, W] slots and known pixels -> (scaled mask latent, known pixels) at the working size
+        h x w, padded to ph x pw."""
+        work = F.interpolate(slots[None, None].float(), size=(h, w), mode="nearest")[0, 0].long()
+        work_known = F.interpolate(known[None, None].float(), size=(h, w), mode="nearest")[0, 0] > 0.5
+        work = F.pad(work, (0, pw - w, 0, ph - h))
+        work_known = F.pad(work_known, (0, pw - w, 0, ph - h))
+        return self.mask_ae.encode(bit_encode(work, work_known)[None]) * self.mask_ae.scaling_factor, work_known
+
     def decode(self, latent, h, w, H, W, thresholds):
         logits = self.mask_ae.decode_full(latent / self.mask_ae.scaling_factor)[0][:, :h, :w]
         return postprocess(logits, H, W, **thresholds), logits
@@ -203,11 +212,7 @@ class Pipeline:
             slots[(partial == v) & known] = s
         h, w, x, lat = self.prepare(image, resolution)
         ph, pw = x.shape[2:]
-        work = F.interpolate(slots[None, None].float(), size=(h, w), mode="nearest")[0, 0].long()
-        work_known = F.interpolate(known[None, None].float(), size=(h, w), mode="nearest")[0, 0] > 0.5
-        work = F.pad(work, (0, pw - w, 0, ph - h))
-        work_known = F.pad(work_known, (0, pw - w, 0, ph - h))
-        z = self.mask_ae.encode(bit_encode(work, work_known)[None]) * self.mask_ae.scaling_factor
+        z, work_known = self.encode_map(slots, known, h, w, ph, pw)
         f = ph // z.shape[2]
         cells = F.avg_pool2d(work_known[None, None].float(), f) >= 1.0
         latent = self.denoise(noise, lat, steps, known=(z, cells, known_noise))

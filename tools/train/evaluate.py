@@ -133,7 +133,6 @@ def predict_autoencoded(model_dir, images):
     size, then post-processed with the model's thresholds; returns (id maps, seconds per image)."""
     import random
     import torch
-    import torch.nn.functional as F
     import parity  # the reference pipeline; torch is needed only here
 
     pipe, config = parity.load_pipeline(model_dir)
@@ -147,9 +146,7 @@ def predict_autoencoded(model_dir, images):
             h, w, ph, pw = pipe.working_size(H, W, inference["resolution"])
             # Random slots as in training, seeded per image so runs repeat.
             slots = data.remap_slots(torch.from_numpy(ids), random.Random(i))
-            work = F.interpolate(slots[None, None].float(), size=(h, w), mode="nearest")[0, 0].long()
-            work = F.pad(work, (0, pw - w, 0, ph - h))
-            z = pipe.mask_ae.encode(parity.ref.bit_encode(work)[None]) * pipe.mask_ae.scaling_factor
+            z, _ = pipe.encode_map(slots, slots != 0, h, w, ph, pw)
             pred, _ = pipe.decode(z, h, w, H, W, thresholds)
             preds.append((pred + 1).numpy())  # void -1 -> 0
             seconds.append(time.time() - start)
