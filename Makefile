@@ -23,6 +23,7 @@ segment: build
 
 test: deps python-deps
 	swift build --build-tests
+	swift build -c release --product segserve  # tools/tests/test_hostile_inputs.py runs the release build
 	swift test --skip-build
 	python3 -m pytest -q tools || [ $$? -eq 5 ]  # 5: no Python tests collected
 

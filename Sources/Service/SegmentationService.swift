@@ -48,13 +48,7 @@ public final class SegmentationService: Sendable {
     /// clean-up and the HTTP server; returns the bound address.
     @discardableResult
     public func start() throws -> SocketAddress? {
-        Parallel.configure(threads: configuration.workers.threads)
-        let recovered = try store.recoverInterrupted(maxAttempts: configuration.queue.maxAttempts)
-        if recovered.requeued + recovered.failed > 0 {
-            logger.notice("recovered jobs left running", metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
-        }
-        workers.start()
-        startCleanup()
+        try startWork()
         let http = HTTPServer(configuration: configuration.httpServer) { [self] request in await handle(request) }
         try http.start()
         server.withLock { $0 = http }
@@ -75,6 +69,18 @@ public final class SegmentationService: Sendable {
     }
 
     var isDraining: Bool { draining.load(ordering: .relaxed) }
+
+    /// Everything `start()` does but listen: recovery, workers, retention. Requests then go to
+    /// `handle(_:)` directly (the in-process tests do).
+    func startWork() throws {
+        Parallel.configure(threads: configuration.workers.threads)
+        let recovered = try store.recoverInterrupted(maxAttempts: configuration.queue.maxAttempts)
+        if recovered.requeued + recovered.failed > 0 {
+            logger.notice("recovered jobs left running", metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
+        }
+        workers.start()
+        startCleanup()
+    }
 
     /// Deletes finished jobs older than the retention TTL, now and every `cleanup_interval`.
     private func startCleanup() {

@@ -1,26 +1,38 @@
 import Foundation
+import NNRuntime
+import TestSupport
 import XCTest
 @testable import LDMSeg
 
-/// The embedded default model loads, and segments and inpaints through the runtime.
+/// The embedded default model loads and segments as the PyTorch reference does with the same
+/// weights and noise (`Fixtures/default_model_io`); the tiny model's parity test covers inpainting.
 final class DefaultModelTests: XCTestCase {
     static let directory = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent().appendingPathComponent("models/default").path
 
-    func testLoadsAndRuns() throws {
+    func testSegmentsAsThePyTorchReference() throws {
         let model = try LDMSegModel(directory: Self.directory)
         XCTAssertEqual(model.imageEncoder.latentChannels, 32)
         XCTAssertEqual(model.unet.inChannels, 36)
+        XCTAssertEqual(model.defaultOptions.ensemble, Ensemble(seeds: 2, flip: true))  // config.json's defaults
+        let io = try Fixture("default_model_io", in: .module)
+        let config = io.metadata("config")
         var options = model.defaultOptions
-        XCTAssertEqual(options.ensemble, Ensemble(seeds: 2, flip: true))  // config.json's defaults
-        options.steps = 2
-        let rgb = (0..<(96 * 64 * 3)).map { UInt8(($0 * 7) % 256) }
-        let segmenter = Segmenter(model: model)
-        let result = try segmenter.segment(rgb: rgb, width: 96, height: 64, options: options)
-        XCTAssertEqual(result.ids.count, 96 * 64)
-        let partial = (0..<(96 * 64)).map { UInt32($0 % 96 < 48 ? 7 : 0) }
-        options.ensemble = Ensemble()  // inpainting runs once
-        let inpainted = try segmenter.inpaint(rgb: rgb, width: 96, height: 64, partial: partial, options: options)
-        for i in partial.indices where partial[i] != 0 { XCTAssertEqual(inpainted.ids[i], 7) }
+        options.ensemble = Ensemble()
+        options.steps = try XCTUnwrap(config["steps"] as? Int)
+        options.resolution = try XCTUnwrap(config["resolution"] as? Int)
+        options.postProcessing.maskThreshold = Float(try XCTUnwrap(config["mask_th"] as? Double))
+        options.postProcessing.countThreshold = try XCTUnwrap(config["count_th"] as? Int)
+        options.postProcessing.overlapThreshold = Float(try XCTUnwrap(config["overlap_th"] as? Double))
+        let image = try io.tensor("__input__.image")
+        let (h, w) = (image.shape[0], image.shape[1])
+        let run = try Segmenter(model: model).segment(rgb: image.array.map { UInt8($0) }, width: w, height: h,
+                                                      options: options, noise: try io.tensor("__input__.noise"))
+        assertClose(run.imageLatent, try io.tensor("__output__.image_latent"), "image latent")
+        assertClose(run.latent, try io.tensor("__output__.latent"), tolerance: 1e-3, "mask latent after DDIM")
+        let expected = try io.tensor("__output__.ids").array.map { UInt32($0) }
+        let same = zip(run.result.ids, expected).filter { $0 == $1 }.count
+        XCTAssertGreaterThanOrEqual(Double(same) / Double(expected.count), 0.99, "\(same)/\(expected.count) pixels agree")
+        XCTAssertGreaterThanOrEqual(Set(expected).count, 4, "the reference run has several segments")
     }
 }

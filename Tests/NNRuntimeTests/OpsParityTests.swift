@@ -1,6 +1,6 @@
 import Foundation
 import XCTest
-import NNRuntime
+@testable import NNRuntime
 import TestSupport
 
 /// Every op against PyTorch on `Fixtures/ops.safetensors` (tools/reference/make_fixtures.py):
@@ -70,10 +70,16 @@ final class OpsParityTests: XCTestCase {
     func testAttention() throws {
         let all = names("attention")
         XCTAssertGreaterThanOrEqual(all.count, 2)
-        for name in all {
-            let heads = params(name)["heads"] as? Int ?? 1
-            let out = Attention.multiHead(q: try t(name, "q"), k: try t(name, "k"), v: try t(name, "v"), heads: heads, ws)
-            assertClose(out, try t(name, "output"), name)
+        let headWidths = try all.map { try t($0, "q").shape[1] / (params($0)["heads"] as? Int ?? 1) }
+        XCTAssertTrue(headWidths.contains(8) && headWidths.contains(16), "cases run the narrow-head kernels")
+        // The portable narrow-head kernel everywhere, the AVX-512 one where the CPU has it.
+        for avx512 in Attention.avx512Supported ? [false, true] : [false] {
+            for name in all {
+                let heads = params(name)["heads"] as? Int ?? 1
+                let (q, k, v) = (try t(name, "q"), try t(name, "k"), try t(name, "v"))
+                let out = AttentionKernelTests.with(avx512: avx512) { Attention.multiHead(q: q, k: k, v: v, heads: heads, ws) }
+                assertClose(out, try t(name, "output"), "\(name) avx512 \(avx512)")
+            }
         }
     }
 

@@ -5,7 +5,8 @@ import JobStore
 import TestSupport
 import XCTest
 
-/// The API over real sockets, with real jobs on the tiny model.
+/// The API over real sockets, with real jobs on the tiny model: what needs a socket (framing,
+/// HEAD, body limits, `Prefer: wait` on a connection, drain). The rest is in `APITests`.
 final class LiveAPITests: XCTestCase {
     var harness: ServiceHarness!
 
@@ -67,101 +68,6 @@ final class LiveAPITests: XCTestCase {
         XCTAssertEqual(results[0], results[1])
     }
 
-    func testEnsembledSegmentation() throws {
-        let job = try harness.submit(body: ("image/png", try pngBytes()), query: "?ensemble_seeds=2&flip=true")
-        XCTAssertEqual((job["options"] as? [String: Any])?["ensemble_seeds"] as? Int, 2)
-        let done = try harness.finished(job["id"] as! String)
-        XCTAssertEqual(done["state"] as? String, "succeeded", "\(done)")
-        let progress = try XCTUnwrap(done["progress"] as? [String: Int])
-        XCTAssertEqual(progress["steps"], 4 * 2 * 2, "steps of every ensemble run")
-        XCTAssertEqual(progress["step"], progress["steps"])
-    }
-
-    func testInpaintingKeepsKnownPixels() throws {
-        let image = testImage()
-        var ids = [UInt32](repeating: 0, count: image.width * image.height)
-        for y in 0..<20 { for x in 0..<image.width { ids[y * image.width + x] = x < 40 ? 500 : 77 } }
-        let body = multipart([("image", "image/png", try pngBytes(image)),
-                              ("mask", "image/png", try PanopticPNG.encode(ids: ids, width: image.width, height: image.height))])
-        let job = try harness.submit("/v1/inpaintings", body: body)
-        let done = try harness.finished(job["id"] as! String)
-        XCTAssertEqual(done["state"] as? String, "succeeded", "\(done)")
-        XCTAssertEqual(done["kind"] as? String, "inpainting")
-        let result = try PanopticPNG.decode(try harness.request("GET", "/v1/jobs/\(job["id"] as! String)/panoptic.png").body)
-        for i in ids.indices where ids[i] != 0 { XCTAssertEqual(result.ids[i], ids[i]) }
-    }
-
-    func testIdempotencyKey() throws {
-        let png = try pngBytes()
-        let headers = [("Content-Type", "image/png"), ("Idempotency-Key", "order-42")]
-        let first = try harness.json(try harness.request("POST", "/v1/segmentations", headers: headers, body: png))
-        let repeated = try harness.request("POST", "/v1/segmentations", headers: headers, body: png)
-        XCTAssertTrue([200, 202].contains(repeated.status))
-        XCTAssertEqual(try harness.json(repeated)["id"] as? String, first["id"] as? String)
-        let other = try harness.request("POST", "/v1/segmentations?seed=5", headers: headers, body: png)
-        XCTAssertEqual(other.status, 422)
-        XCTAssertTrue(other.text.contains("idempotency-key-reused"), other.text)
-        let list = try harness.json(try harness.request("GET", "/v1/jobs"))
-        XCTAssertEqual((list["jobs"] as? [Any])?.count, 1)
-    }
-
-    func testCancelAndQueueFull() throws {
-        harness.stop()
-        harness = try ServiceHarness { $0.queue.maxQueued = 1 }
-        let png = try pngBytes()
-        // A long job keeps the one worker busy.
-        let long = try harness.submit(body: ("image/png", png), query: "?steps=1000&resolution=256")
-        let longID = long["id"] as! String
-        _ = try harness.waitFor(longID) { $0["state"] as? String == "running" }
-        let queued = try harness.submit(body: ("image/png", png))
-        XCTAssertEqual(queued["queue_position"] as? Int, 0)
-        let full = try harness.request("POST", "/v1/segmentations", headers: [("Content-Type", "image/png")], body: png)
-        XCTAssertEqual(full.status, 429)
-        XCTAssertEqual(full.headers["Content-Type"], "application/problem+json")
-        XCTAssertNotNil(Int(full.headers["Retry-After"] ?? ""), "Retry-After")
-
-        let canceledQueued = try harness.json(try harness.request("DELETE", "/v1/jobs/\(queued["id"] as! String)"))
-        XCTAssertEqual(canceledQueued["state"] as? String, "canceled")
-        _ = try harness.request("DELETE", "/v1/jobs/\(longID)")
-        let canceled = try harness.waitFor(longID) { $0["state"] as? String == "canceled" }
-        XCTAssertEqual(canceled["state"] as? String, "canceled")
-        XCTAssertLessThan(canceled["progress"].flatMap { ($0 as? [String: Int])?["step"] } ?? 1000, 1000)
-        XCTAssertEqual(try harness.request("DELETE", "/v1/jobs/\(longID)").status, 409)
-        XCTAssertEqual(try harness.request("GET", "/v1/jobs/\(longID)/panoptic.png").status, 409)
-        // The worker is free again.
-        let after = try harness.submit(body: ("image/png", png))
-        XCTAssertEqual(try harness.finished(after["id"] as! String)["state"] as? String, "succeeded")
-    }
-
-    func testErrorsAreProblems() throws {
-        let png = try pngBytes()
-        let cases: [(String, String, [(String, String)], [UInt8]?, Int)] = [
-            ("GET", "/v1/jobs/nope", [], nil, 404),
-            ("GET", "/v1/jobs/nope/panoptic.png", [], nil, 404),
-            ("DELETE", "/v1/jobs/nope", [], nil, 404),
-            ("GET", "/nothing-here", [], nil, 404),
-            ("PUT", "/v1/jobs/x", [], [], 405),
-            ("POST", "/v1/segmentations", [("Content-Type", "image/png")], nil, 411),
-            ("POST", "/v1/segmentations", [("Content-Type", "text/plain")], png, 415),
-            ("POST", "/v1/segmentations", [("Content-Type", "image/png")], Array(png.prefix(50)), 422),
-            ("POST", "/v1/segmentations?steps=x", [("Content-Type", "image/png")], png, 400),
-            ("POST", "/v1/segmentations", [("Content-Type", "image/png"), ("Idempotency-Key", String(repeating: "k", count: 300))], png, 400),
-            ("GET", "/v1/jobs?limit=0", [], nil, 400),
-            ("GET", "/v1/jobs?state=done", [], nil, 400),
-            ("GET", "/v1/jobs?cursor=zzz", [], nil, 400),
-            ("GET", "/v1/jobs?sort=asc", [], nil, 400),
-        ]
-        for (method, path, headers, body, status) in cases {
-            let response = try harness.request(method, path, headers: headers, body: body)
-            XCTAssertEqual(response.status, status, "\(method) \(path): \(response.text)")
-            XCTAssertEqual(response.headers["Content-Type"], "application/problem+json", "\(method) \(path)")
-            let problem = try harness.json(response)
-            XCTAssertEqual(problem["status"] as? Int, status)
-            XCTAssertFalse((problem["detail"] as? String ?? "").isEmpty)
-        }
-        XCTAssertEqual(try harness.request("PUT", "/v1/jobs/x", body: []).headers["Allow"], "DELETE, GET, HEAD")
-    }
-
     func testBodyAndPixelLimits() throws {
         harness.stop()
         harness = try ServiceHarness {
@@ -176,67 +82,6 @@ final class LiveAPITests: XCTestCase {
         XCTAssertTrue(tooManyPixels.text.contains("80x60 = 4800 pixels"), tooManyPixels.text)
     }
 
-    func testRetentionDeletesFinishedJobs() throws {
-        harness.stop()
-        harness = try ServiceHarness {
-            $0.retention.ttl = 0.5
-            $0.retention.cleanupInterval = 0.1
-        }
-        let job = try harness.submit(body: ("image/png", try pngBytes()))
-        let id = job["id"] as! String
-        XCTAssertEqual(try harness.finished(id)["state"] as? String, "succeeded")
-        let deadline = Date(timeIntervalSinceNow: 10)
-        var status = 200
-        while status == 200 && Date() < deadline {
-            status = try harness.request("GET", "/v1/jobs/\(id)").status
-            Thread.sleep(forTimeInterval: 0.05)
-        }
-        XCTAssertEqual(status, 404, "a finished job is deleted once older than the TTL")
-        XCTAssertEqual(try harness.request("GET", "/v1/jobs/\(id)/panoptic.png").status, 404)
-    }
-
-    func testListingPages() throws {
-        var ids: [String] = []
-        for seed in 0..<3 { ids.append(try harness.submit(body: ("image/png", try pngBytes()), query: "?seed=\(seed)")["id"] as! String) }
-        let first = try harness.json(try harness.request("GET", "/v1/jobs?limit=2"))
-        XCTAssertEqual((first["jobs"] as? [[String: Any]])?.map { $0["id"] as! String }, [ids[2], ids[1]])
-        let cursor = try XCTUnwrap(first["next_cursor"] as? String)
-        let second = try harness.json(try harness.request("GET", "/v1/jobs?limit=2&cursor=\(cursor)"))
-        XCTAssertEqual((second["jobs"] as? [[String: Any]])?.map { $0["id"] as! String }, [ids[0]])
-        XCTAssertTrue(second["next_cursor"] is NSNull)
-        let filtered = try harness.json(try harness.request("GET", "/v1/jobs?kind=inpainting"))
-        XCTAssertEqual((filtered["jobs"] as? [Any])?.count, 0)
-    }
-
-    func testOperationalEndpoints() throws {
-        XCTAssertEqual(try harness.json(try harness.request("GET", "/healthz"))["status"] as? String, "ok")
-        XCTAssertEqual(try harness.json(try harness.request("GET", "/readyz"))["status"] as? String, "ready")
-        let models = try harness.json(try harness.request("GET", "/v1/models"))
-        let model = try XCTUnwrap((models["models"] as? [[String: Any]])?.first)
-        XCTAssertEqual(model["name"] as? String, "tiny-random")
-        XCTAssertEqual((model["defaults"] as? [String: Any])?["steps"] as? Int, 4)
-        let openapi = try harness.request("GET", "/openapi.yaml")
-        XCTAssertEqual(openapi.status, 200)
-        XCTAssertTrue(openapi.text.hasPrefix("openapi: 3.1"))
-
-        let job = try harness.submit(body: ("image/png", try pngBytes()))
-        _ = try harness.finished(job["id"] as! String)
-        let metrics = try harness.request("GET", "/metrics")
-        XCTAssertTrue(metrics.headers["Content-Type"]?.hasPrefix("text/plain; version=0.0.4") == true)
-        for line in [#"segserve_http_requests_total{method="POST",route="/v1/segmentations",status="202"} 1"#,
-                     #"segserve_jobs_submitted_total{kind="segmentation"} 1"#,
-                     #"segserve_jobs_finished_total{kind="segmentation",outcome="succeeded"} 1"#,
-                     #"segserve_jobs{state="succeeded"} 1.0"#, "segserve_queue_depth 0.0", "segserve_workers 1.0",
-                     "segserve_ddim_step_seconds_count 4", #"segserve_job_run_seconds_count{kind="segmentation"} 1"#,
-                     #"segserve_queue_wait_seconds_count{kind="segmentation"} 1"#] {
-            XCTAssertTrue(metrics.text.contains(line + "\n"), "missing \(line)")
-        }
-        for name in ["segserve_http_request_duration_seconds_bucket", "segserve_database_size_bytes", "segserve_workers_busy",
-                     "process_resident_memory_bytes", "process_cpu_seconds_total", "process_open_fds", "process_start_time_seconds"] {
-            XCTAssertTrue(metrics.text.contains("\n\(name)"), "missing \(name)")
-        }
-    }
-
     func testDrainRequeuesRunningWorkAndRefusesNewWork() throws {
         let long = try harness.submit(body: ("image/png", try pngBytes()), query: "?steps=1000&resolution=256")
         let id = long["id"] as! String
@@ -248,8 +93,10 @@ final class LiveAPITests: XCTestCase {
             stopped.signal()
         }
         // While draining (drain_timeout 2 s) the server still answers, but takes no new work.
-        Thread.sleep(forTimeInterval: 0.3)
-        XCTAssertEqual(try harness.request("GET", "/readyz").status, 503)
+        let deadline = Date(timeIntervalSinceNow: 10)
+        var ready = 200
+        while ready == 200 && Date() < deadline { ready = try harness.request("GET", "/readyz").status }
+        XCTAssertEqual(ready, 503)
         XCTAssertEqual(try harness.request("POST", "/v1/segmentations", headers: [("Content-Type", "image/png")], body: try pngBytes()).status, 503)
         XCTAssertEqual(stopped.wait(timeout: .now() + 20), .success)
         let store = try JobStore(path: harness.directory.appendingPathComponent("jobs.sqlite").path)
@@ -258,6 +105,7 @@ final class LiveAPITests: XCTestCase {
         XCTAssertEqual(job.attempts, 0, "an orderly stop does not use up an attempt")
         try store.close()
     }
+
 }
 
 extension ServiceHarness {

@@ -10,6 +10,12 @@ public final class TestClient {
         public var headers: HTTPHeaders
         public var body: [UInt8]
         public var text: String { String(decoding: body, as: UTF8.self) }
+
+        public init(status: Int, headers: HTTPHeaders, body: [UInt8]) {
+            self.status = status
+            self.headers = headers
+            self.body = body
+        }
     }
 
     public enum ClientError: Error, CustomStringConvertible {

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Golden fixtures for the Swift runtime, computed with PyTorch and diffusers on CPU.
 
-Writes (all seeded, byte-identical on re-runs, a few MB in total):
+Writes (all seeded, byte-identical on re-runs on one kind of CPU, a few MB in total):
   Tests/NNRuntimeTests/Fixtures/ops.safetensors       one case per op: `<case>.<role>` tensors,
                                                        parameters in metadata["cases"] (JSON)
   Tests/LDMSegTests/Fixtures/<module>.safetensors     a module's state_dict + `__input__.*` /
@@ -231,6 +231,28 @@ def ldmseg_fixtures():
          {"config": {"steps": steps}})
 
     tiny_model(g, ref, UNet2DConditionModel)
+    default_model()
+
+
+@torch.no_grad()
+def default_model():
+    """The shipped model (models/default) on a small picture: two DDIM steps, one run, every slot
+    kept, with segserve's own seeded noise, so the Swift test checks the real weights end to end."""
+    sys.path.insert(0, os.path.join(REPO, "tools", "train"))
+    import parity
+
+    pipe, _ = parity.load_pipeline(os.path.join(REPO, "models", "default"))
+    H, W, steps, seed, resolution = 64, 96, 2, 5, 256
+    thresholds = {"mask_th": 0.001, "count_th": 0, "overlap_th": 0.0}
+    y, x = torch.meshgrid(torch.arange(H), torch.arange(W), indexing="ij")
+    image = torch.stack([x * 255 // (W - 1), y * 255 // (H - 1), ((x // 24 + y // 16) % 2) * 200], dim=-1).to(torch.uint8)
+    _, _, ph, pw = pipe.working_size(H, W, resolution)
+    noise = parity.gaussian_noise(seed, (1, pipe.mask_ae.latent, ph // 8, pw // 8))
+    ids, image_latent, latent = pipe.segment(image, noise, steps, resolution, thresholds)
+    save(os.path.join(MODULES_OUT, "default_model_io.safetensors"), {
+        "__input__.image": image.float(), "__input__.noise": noise[0],
+        "__output__.image_latent": image_latent[0], "__output__.latent": latent[0], "__output__.ids": ids.float(),
+    }, {"config": {"steps": steps, "seed": seed, "resolution": resolution, **thresholds}})
 
 
 def tiny_model(g, ref, UNet2DConditionModel):

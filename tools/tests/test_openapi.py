@@ -2,13 +2,7 @@
 declared media type, and a JSON body that validates against the operation's schema."""
 import io
 import json
-import os
 import re
-import select
-import signal
-import subprocess
-import tempfile
-import time
 import urllib.error
 import urllib.request
 import uuid
@@ -21,10 +15,7 @@ from PIL import Image
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-SPEC_PATH = os.path.join(REPO, "openapi.yaml")
-TINY_MODEL = os.path.join(REPO, "Tests", "LDMSegTests", "Fixtures", "tiny_model")
-BINARY = os.path.join(REPO, ".build", "debug", "segserve")
+from segserve_server import SPEC_PATH, serve
 
 SPEC = yaml.safe_load(open(SPEC_PATH))
 BASE = "urn:segserve:openapi"
@@ -37,22 +28,8 @@ def test_spec_is_valid_openapi_31():
 
 @pytest.fixture(scope="module")
 def server():
-    assert os.access(BINARY, os.X_OK), f"{BINARY} is missing: run `swift build --build-tests` first (make test does)"
-    with tempfile.TemporaryDirectory() as tmp:
-        env = dict(os.environ, SEGSERVE_MODEL=TINY_MODEL, SEGSERVE_DATABASE=os.path.join(tmp, "jobs.sqlite"),
-                   SEGSERVE_OPENAPI_PATH=SPEC_PATH, SEGSERVE_WORKERS_THREADS="1", SEGSERVE_QUEUE_MAX_QUEUED="2")
-        proc = subprocess.Popen([BINARY, "serve", "--port", "0"], cwd=tmp, env=env, stderr=subprocess.PIPE, text=True)
-        port, seen, deadline = None, "", time.time() + 60
-        while port is None and time.time() < deadline:
-            ready, _, _ = select.select([proc.stderr], [], [], 1)
-            if ready:
-                seen += proc.stderr.readline()
-                match = re.search(r"address=127\.0\.0\.1:(\d+)", seen)
-                port = int(match.group(1)) if match else None
-        assert port, f"segserve did not start: {seen}"
-        yield f"http://127.0.0.1:{port}"
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=30) == 0
+    with serve(QUEUE_MAX_QUEUED=2) as (base, _):
+        yield base
 
 
 def call(base, method, path, body=None, headers=None):

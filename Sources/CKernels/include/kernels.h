@@ -2,7 +2,7 @@
 #define SEGSERVE_KERNELS_H
 #include <stddef.h>
 
-/// 1 when the CPU runs the AVX-512 kernels below.
+/// 1 when the CPU runs the AVX-512 kernels below and SEGSERVE_NO_AVX512 is unset (or 0).
 int segserve_has_avx512(void);
 
 /// One query row of attention over a narrow head (d <= 16 channels), AVX-512:

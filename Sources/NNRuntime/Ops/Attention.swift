@@ -69,9 +69,12 @@ public enum Attention {
         return out
     }
 
+    /// Whether this CPU runs the AVX-512 narrow-head kernel.
+    public static let avx512Supported = segserve_has_avx512() != 0
+
     /// Whether narrow heads use the AVX-512 kernel (when the CPU has it; tests turn it off to
     /// check the portable path).
-    nonisolated(unsafe) public static var useAVX512 = segserve_has_avx512() != 0
+    nonisolated(unsafe) public static var useAVX512 = avx512Supported
 
     /// Heads of 8 or 16 channels: BLAS packing costs more than the products, so each query
     /// row is scored against keys transposed to `[d, Nk]`, one row at a time (a row of Nk scores

@@ -1,6 +1,7 @@
 import Foundation
 import XCTest
 import HTTPServer
+import Synchronization
 import TestSupport
 
 /// A server on 127.0.0.1 with a free port and a small set of routes for live tests.
@@ -12,9 +13,34 @@ struct LiveServer {
         var configuration = HTTPServerConfiguration(host: host, port: 0)
         configuration.eventLoopCount = 2
         configure(&configuration)
-        server = HTTPServer(configuration: configuration, handler: LiveServer.route)
+        let probe = Probe()
+        server = HTTPServer(configuration: configuration) { request in
+            guard request.path == "/hold" else { return await LiveServer.route(request) }
+            // Answers only once the test says so, so a request is in flight for as long as needed.
+            probe.holding.add(1, ordering: .sequentiallyConsistent)
+            while !probe.released.load(ordering: .sequentiallyConsistent) { try? await Task.sleep(for: .milliseconds(5)) }
+            return .text("held")
+        }
+        self.probe = probe
         try server.start()
     }
+
+    private final class Probe: Sendable {
+        let holding = Atomic<Int>(0)
+        let released = Atomic<Bool>(false)
+    }
+    private let probe: Probe
+
+    /// Waits (up to `seconds`) until the handler holds `count` `GET /hold` requests.
+    func waitForHolds(_ count: Int, seconds: Double = 10, file: StaticString = #filePath, line: UInt = #line) {
+        let deadline = Date(timeIntervalSinceNow: seconds)
+        while probe.holding.load(ordering: .sequentiallyConsistent) < count && Date() < deadline { usleep(1000) }
+        XCTAssertGreaterThanOrEqual(probe.holding.load(ordering: .sequentiallyConsistent), count,
+                                    "the /hold request did not reach the handler", file: file, line: line)
+    }
+
+    /// Lets every held request (and later ones) answer "held".
+    func releaseHolds() { probe.released.store(true, ordering: .sequentiallyConsistent) }
 
     func client(timeout: TimeInterval = 5) throws -> TestClient {
         try TestClient(port: port, host: server.configuration.host, timeout: timeout)
@@ -45,7 +71,7 @@ struct LiveServer {
         return done
     }
 
-    /// GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /n/<text>, GET /close.
+    /// GET /hold (see `waitForHolds`), GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /n/<text>, GET /close.
     @Sendable static func route(_ request: HTTPRequest) async -> HTTPResponse {
         switch (request.method, request.path) {
         case (.get, "/hello"), (.head, "/hello"):

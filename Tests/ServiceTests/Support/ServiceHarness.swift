@@ -4,6 +4,7 @@ import Imaging
 import JobStore
 import LDMSeg
 import Logging
+import Synchronization
 @testable import Service
 import TestSupport
 import XCTest
@@ -14,13 +15,19 @@ let tinyModelPath = URL(fileURLWithPath: #filePath).deletingLastPathComponent().
 let repositoryRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
     .deletingLastPathComponent().deletingLastPathComponent()
 
-/// A live service on 127.0.0.1 with a free port, a fresh database and the tiny model.
+/// A service with a fresh database and the tiny model, answering either over real sockets
+/// (127.0.0.1, a free port) or in-process, each request handed to `SegmentationService.handle`.
 final class ServiceHarness {
+    enum Transport { case sockets, inProcess }
+
     let directory: URL
     let service: SegmentationService
+    let transport: Transport
+    /// The bound port (sockets only).
     let port: Int
 
-    init(configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
+    init(_ transport: Transport = .sockets, configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
+        self.transport = transport
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("segserve-\(UUID().uuidString)")
         var configuration = ServiceConfiguration()
         configuration.server.port = 0
@@ -34,7 +41,10 @@ final class ServiceHarness {
         logger.logLevel = .critical
         service = try SegmentationService(configuration: configuration, model: try LDMSegModel(directory: configuration.model.path),
                                           store: try JobStore(path: configuration.databasePath), logger: logger)
-        port = try XCTUnwrap(service.start()).port
+        switch transport {
+        case .sockets: port = try XCTUnwrap(service.start()).port
+        case .inProcess: try service.startWork(); port = 0
+        }
     }
 
     func stop() {
@@ -49,7 +59,22 @@ final class ServiceHarness {
     }
 
     func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) throws -> TestClient.Response {
-        try httpRequest(port: port, method, path, headers: headers, body: body)
+        guard transport == .inProcess else { return try httpRequest(port: port, method, path, headers: headers, body: body) }
+        // What the wire adds: the framing header the handler checks for a body.
+        let fields = headers.map { (name: $0.0, value: $0.1) } + (body.map { [(name: "Content-Length", value: "\($0.count)")] } ?? [])
+        let request = HTTPRequest(method: HTTPMethod(rawValue: method), target: path, headers: HTTPHeaders(fields), body: body ?? [])
+        let answered = DispatchSemaphore(value: 0)
+        let response = Mutex<HTTPResponse?>(nil)
+        let service = self.service
+        Task {
+            let answer = await service.handle(request)
+            response.withLock { $0 = answer }
+            answered.signal()
+        }
+        guard answered.wait(timeout: .now() + 60) == .success, let answer = response.withLock({ $0 }) else {
+            throw TestClient.ClientError.malformed("no answer to \(method) \(path) within 60 s")
+        }
+        return TestClient.Response(status: answer.status.code, headers: answer.headers, body: answer.body)
     }
 
     func json(_ response: TestClient.Response) throws -> [String: Any] { try jsonObject(response) }

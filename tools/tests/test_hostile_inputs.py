@@ -1,0 +1,96 @@
+"""The release build, as users run it, against the worst inputs: each is answered with a
+problem+json 422 in seconds, memory stays bounded, and the server keeps serving.
+
+Optimised builds once looped forever inside libjpeg's error handler, which debug builds
+never showed; so this runs `.build/release/segserve`."""
+import json
+import os
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from segserve_server import REPO, serve
+
+FIXTURES = os.path.join(REPO, "Tests", "ImagingTests", "Fixtures")
+
+
+def fixture(name):
+    with open(os.path.join(FIXTURES, name), "rb") as f:
+        return f.read()
+
+
+def marker(data, code, start=2):
+    """Offset of the first `FF code` marker at or after `start`."""
+    at = data.find(bytes([0xFF, code]), start)
+    assert at > 0, f"no FF{code:02X} marker"
+    return at
+
+
+def twelve_bit(data):
+    at = marker(data, 0xC0)
+    return data[:at + 4] + bytes([12]) + data[at + 5:]
+
+
+def scan_flood(data, copies=300):
+    """The first progressive scan repeated: each copy costs libjpeg a full pass."""
+    first = marker(data, 0xDA)
+    following = min(i for i in (data.find(bytes([0xFF, c]), first + 2) for c in (0xC4, 0xDA, 0xD9)) if i > 0)
+    return data[:following] + data[first:following] * copies + data[following:]
+
+
+BASELINE, PROGRESSIVE = fixture("baseline.jpg"), fixture("progressive.jpg")
+HOSTILE = {
+    "magic bytes then garbage": b"\xff\xd8\xff\x00",
+    "second SOI": BASELINE[:2] + BASELINE,
+    "12-bit": twelve_bit(BASELINE),
+    "truncated baseline": BASELINE[:len(BASELINE) * 2 // 3],
+    "truncated progressive": PROGRESSIVE[:len(PROGRESSIVE) * 2 // 3],
+    "progressive scan flood": scan_flood(PROGRESSIVE),
+    "random bytes after SOI": b"\xff\xd8\xff\xe0" + os.urandom(4096),
+}
+
+
+def post(base, body, content_type="image/jpeg"):
+    request = urllib.request.Request(base + "/v1/segmentations", data=body, method="POST",
+                                     headers={"Content-Type": content_type})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, response.headers.get("Content-Type"), response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers.get("Content-Type"), error.read()
+
+
+def peak_rss_bytes(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) * 1024
+    return 0
+
+
+@pytest.fixture(scope="module")
+def release_server():
+    with serve("release") as (base, proc):
+        yield base, proc
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE))
+def test_hostile_jpeg_is_a_422_in_seconds(release_server, name):
+    base, proc = release_server
+    started = time.monotonic()
+    status, content_type, body = post(base, HOSTILE[name])
+    assert time.monotonic() - started < 10, f"{name}: took {time.monotonic() - started:.1f} s"
+    assert status == 422, f"{name}: {status} {body[:300]!r}"
+    assert content_type == "application/problem+json"
+    assert json.loads(body)["detail"], name
+    assert proc.poll() is None, f"{name} took the server down"
+    assert peak_rss_bytes(proc.pid) < 1 << 30, f"{name}: peak RSS {peak_rss_bytes(proc.pid) >> 20} MiB"
+
+
+@pytest.mark.parametrize("name", ["baseline.jpg", "progressive.jpg", "cmyk.jpg", "gray.jpg"])
+def test_real_jpeg_kinds_are_accepted(release_server, name):
+    base, _ = release_server
+    status, _, body = post(base, fixture(name))
+    assert status == 202, f"{name}: {status} {body[:300]!r}"
