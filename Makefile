@@ -25,6 +25,7 @@ test: deps python-deps
 	swift build --build-tests
 	swift build -c release --product segserve  # tools/tests/test_hostile_inputs.py runs the release build
 	swift test --skip-build
+	SEGSERVE_NO_AVX512=1 swift test --skip-build --filter 'NNRuntimeTests|LDMSegTests'  # the paths of CPUs without AVX-512
 	python3 -m pytest -q tools || [ $$? -eq 5 ]  # 5: no Python tests collected
 
 bench: deps python-deps

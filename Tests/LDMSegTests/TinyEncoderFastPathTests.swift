@@ -10,7 +10,7 @@ import TestSupport
 /// (verified against PyTorch op by op) on random weights.
 final class TinyEncoderFastPathTests: XCTestCase {
     func testFusedWinogradMatchesIm2col() throws {
-        try XCTSkipUnless(Winograd4x4.supported, "CPU lacks AVX-512")
+        try XCTSkipUnless(Winograd4x4.supported, "CPU lacks AVX-512 (or SEGSERVE_NO_AVX512 is set)")
         var noise = GaussianNoise(seed: 21)
         var tensors: [(String, Tensor)] = []
         func add(_ name: String, _ shape: [Int], scale: Float) {

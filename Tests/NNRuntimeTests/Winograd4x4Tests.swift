@@ -7,7 +7,7 @@ final class Winograd4x4Tests: XCTestCase {
     /// sizes that are not multiples of the 4x4 tile, widths over one 64-tile chunk, partial
     /// channel groups, a single row, an RGB input layer, with and without bias.
     func testMatchesIm2col() throws {
-        try XCTSkipUnless(Winograd4x4.supported, "CPU lacks AVX-512")
+        try XCTSkipUnless(Winograd4x4.supported, "CPU lacks AVX-512 (or SEGSERVE_NO_AVX512 is set)")
         var noise = GaussianNoise(seed: 11)
         let cases: [(cin: Int, cout: Int, h: Int, w: Int, bias: Bool, residual: Bool, activation: Activation)] = [
             (64, 64, 37, 45, true, true, .relu), (64, 64, 64, 64, true, false, .relu),
