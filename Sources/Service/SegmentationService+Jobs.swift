@@ -31,7 +31,7 @@ extension SegmentationService {
                                          slug: "idempotency-key-reused")
         case .queueFull(let queued):
             metrics.rejected(reason: "queue-full")
-            throw APIError.queueFull(queued: queued, retryAfter: workers.estimatedWait(queued: queued))
+            throw APIError.queueFull(queued: queued, retryAfter: workers.secondsUntilAPlaceFrees())
         }
         job = try await waitIfAsked(job, request)
         let headers: HTTPHeaders = ["Location": "/v1/jobs/\(job.id)"]
@@ -81,7 +81,7 @@ extension SegmentationService {
                 guard let n = Int(item.value), (1...200).contains(n) else { throw APIError.badRequest("limit must be an integer in 1...200") }
                 limit = n
             case "cursor":
-                cursor = item.value
+                cursor = item.value.isEmpty ? nil : item.value  // an empty cursor is the first page
             default:
                 throw APIError.badRequest("unknown query parameter '\(item.name)'; known: state, kind, limit, cursor")
             }
@@ -129,7 +129,8 @@ extension SegmentationService {
 
     /// With `Prefer: wait=N`, waits up to N seconds (capped by `queue.max_wait`) for the job to end.
     func waitIfAsked(_ job: Job, _ request: HTTPRequest) async throws -> Job {
-        guard !job.state.isTerminal, let seconds = PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) else {
+        guard !job.state.isTerminal, !isDraining,
+              let seconds = PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) else {
             return job
         }
         let id = job.id

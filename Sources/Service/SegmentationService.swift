@@ -18,9 +18,11 @@ public final class SegmentationService: Sendable {
     let events = JobEvents()
     let workers: WorkerPool
     let submissions: SubmissionDecoder
+    let requestGuard: RequestGuard
     let openAPI: [UInt8]?
     private let server = Mutex<HTTPServer?>(nil)
     private let draining = Atomic<Bool>(false)
+    private let stopping = Mutex<Task<Void, Never>?>(nil)
     private let cleanup = Mutex<Task<Void, Never>?>(nil)
 
     /// Everything is loaded; nothing listens or runs until `start()`.
@@ -35,12 +37,15 @@ public final class SegmentationService: Sendable {
                 throw ConfigurationError("categories_path \(path): \(error)")
             }
         }
+        requestGuard = RequestGuard(configured: configuration.server.allowedHosts, boundHost: configuration.server.host)
         openAPI = FileManager.default.contents(atPath: configuration.openAPIPath).map { [UInt8]($0) }
         if openAPI == nil { logger.warning("no OpenAPI document at \(configuration.openAPIPath); /openapi.yaml answers 404") }
         submissions = SubmissionDecoder(defaults: model.defaultOptions, maxPixels: configuration.model.maxPixels,
-                                        slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil)
+                                        slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
+                                        limits: configuration.limits)
         workers = WorkerPool(count: configuration.workers.count, model: model, store: store,
                              runner: JobRunner(maxPixels: configuration.model.maxPixels, categories: categories),
+                             jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),
                              events: events, metrics: metrics, logger: logger)
     }
 
@@ -57,11 +62,29 @@ public final class SegmentationService: Sendable {
     }
 
     /// Drains: readiness fails and submissions get 503, running jobs get `drain_timeout` to
-    /// finish (then go back to the queue), the HTTP server closes, the database is closed.
+    /// finish (then go back to the queue), requests waiting on a job are answered with its
+    /// state, the HTTP server closes, the database is closed. A second call while draining
+    /// sends running jobs back to the queue at once (no attempt spent); every call returns when
+    /// the service has stopped.
     public func shutdown() async {
-        guard !draining.exchange(true, ordering: .sequentiallyConsistent) else { return }
+        let (task, again) = stopping.withLock { current -> (Task<Void, Never>, Bool) in
+            if let current { return (current, true) }
+            draining.store(true, ordering: .sequentiallyConsistent)
+            let task = Task { await drainAndClose() }
+            current = task
+            return (task, false)
+        }
+        if again {
+            logger.notice("stopping now: running jobs go back to the queue")
+            workers.interruptNow()
+        }
+        await task.value
+    }
+
+    private func drainAndClose() async {
         logger.notice("draining")
         await workers.drain(timeout: .milliseconds(Int64(configuration.drainTimeout * 1000)))
+        events.releaseAll()
         cleanup.withLock { $0?.cancel() }
         if let http = server.withLock({ $0 }) { await http.shutdown(gracePeriod: .seconds(5)) }
         do { try store.close() } catch { logger.error("closing the database: \(error)") }
@@ -99,22 +122,34 @@ public final class SegmentationService: Sendable {
 
     // MARK: - Requests
 
-    /// Routes a request, answers it, and records its metrics.
+    /// Headers on every response: no content sniffing, and a policy that lets pages of this
+    /// server load only from this server (and be framed by none).
+    static let securityHeaders: HTTPHeaders = [
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'",
+        "Referrer-Policy": "no-referrer",
+    ]
+
+    /// Checks, routes and answers a request, and records its metrics.
     public func handle(_ request: HTTPRequest) async -> HTTPResponse {
         let clock = ContinuousClock()
         let start = clock.now
         var template = "unmatched"
-        let response: HTTPResponse
+        var response: HTTPResponse
         do {
+            try requestGuard.check(request)
             let (route, matched) = try Route.match(method: request.method, path: request.path).get()
             template = matched
             response = try await respond(to: route, request)
         } catch let error as APIError {
             response = error.response
         } catch {
-            logger.error("unexpected error", metadata: ["path": "\(request.path)", "error": "\(error)"])
-            response = APIError.internal("\(error)").response
+            // The error's text stays in the log; the client gets a reference to find it.
+            let reference = UUID().uuidString.lowercased()
+            logger.error("unexpected error", metadata: ["path": "\(request.path)", "error": "\(error)", "reference": "\(reference)"])
+            response = APIError.internal("an internal error occurred; reference \(reference)").response
         }
+        for (name, value) in Self.securityHeaders where response.headers[name] == nil { response.headers[name] = value }
         metrics.request(method: request.method.rawValue, route: template, status: response.status.code, duration: clock.now - start)
         logger.debug("\(request.method) \(request.target) \(response.status.code)")
         return response

@@ -54,7 +54,7 @@ final class APITests: XCTestCase {
 
     func testCancelAndQueueFull() throws {
         harness.stop()
-        harness = try ServiceHarness(.inProcess) { $0.queue.maxQueued = 1 }
+        harness = try ServiceHarness(.inProcess) { $0.queue.maxQueued = 2 }
         let png = try pngBytes()
         // A long job keeps the one worker busy.
         let long = try harness.submit(body: ("image/png", png), query: "?steps=1000&resolution=256")
@@ -62,10 +62,15 @@ final class APITests: XCTestCase {
         _ = try harness.waitFor(longID) { $0["state"] as? String == "running" }
         let queued = try harness.submit(body: ("image/png", png))
         XCTAssertEqual(queued["queue_position"] as? Int, 0)
+        let second = try harness.submit(body: ("image/png", png), query: "?seed=9")
+        XCTAssertEqual(second["queue_position"] as? Int, 1)
         let full = try harness.request("POST", "/v1/segmentations", headers: [("Content-Type", "image/png")], body: png)
         XCTAssertEqual(full.status, 429)
         XCTAssertEqual(full.headers["Content-Type"], "application/problem+json")
-        XCTAssertNotNil(Int(full.headers["Retry-After"] ?? ""), "Retry-After")
+        // No job has finished yet, so the estimate is the initial 5 s mean run time over one
+        // worker: the wait for one place, not for the whole queue (2 x 5 s).
+        XCTAssertEqual(full.headers["Retry-After"], "5")
+        XCTAssertEqual(try harness.request("DELETE", "/v1/jobs/\(second["id"] as! String)").status, 200)
 
         let canceledQueued = try harness.json(try harness.request("DELETE", "/v1/jobs/\(queued["id"] as! String)"))
         XCTAssertEqual(canceledQueued["state"] as? String, "canceled")
@@ -186,5 +191,68 @@ final class APITests: XCTestCase {
             XCTAssertEqual(response.status, 422, response.text)
             XCTAssertTrue(response.text.contains(detail), response.text)
         }
+    }
+
+    func testJobLimits() throws {
+        harness.stop()
+        harness = try ServiceHarness(.inProcess) {
+            $0.limits.maxResolution = 512
+            $0.limits.maxJobCost = 100_000
+            $0.limits.jobTimeout = 0.2
+        }
+        let png = try pngBytes()
+        for (query, named) in [("?resolution=1024", "limits.max_resolution"), ("?steps=200&resolution=256", "limits.max_job_cost")] {
+            let response = try harness.request("POST", "/v1/segmentations\(query)", headers: [("Content-Type", "image/png")], body: png)
+            XCTAssertEqual(response.status, 400, query)
+            XCTAssertTrue(response.text.contains(named) && response.text.contains("/problems/over-limit"), response.text)
+        }
+        // 90 steps at 256: within the cost limit, but longer than the 0.2 s a job may run here.
+        let slow = try harness.submit(body: ("image/png", png), query: "?steps=90&resolution=256")
+        let failed = try harness.finished(slow["id"] as! String)
+        XCTAssertEqual(failed["state"] as? String, "failed", "\(failed)")
+        let error = try XCTUnwrap(failed["error"] as? [String: Any])
+        XCTAssertEqual(error["type"] as? String, "/problems/job-timeout", "\(error)")
+        XCTAssertTrue((error["detail"] as? String ?? "").contains("limits.job_timeout"), "\(error)")
+    }
+
+    /// Whatever method tokens clients invent, the request counter has a bounded set of labels.
+    func testMetricsLabelsStayBounded() throws {
+        for i in 0..<20 { _ = try harness.request("X-METHOD-\(i)-" + String(repeating: "A", count: 200), "/v1/jobs/\(i)") }
+        let metrics = try harness.request("GET", "/metrics").text
+        XCTAssertFalse(metrics.contains("X-METHOD"))
+        XCTAssertTrue(metrics.contains(#"segserve_http_requests_total{method="other",route="unmatched",status="405"} 20"#), metrics)
+    }
+
+    func testHostsCrossOriginAndSecurityHeaders() throws {
+        let png = try pngBytes()
+        let image = [("Content-Type", "image/png")]
+        let rebound = try harness.request("GET", "/v1/jobs", headers: [("Host", "evil.example")])
+        XCTAssertEqual(rebound.status, 400)
+        XCTAssertTrue(rebound.text.contains("host-not-allowed"), rebound.text)
+        XCTAssertEqual(try harness.request("GET", "/healthz", headers: [("Host", "localhost:8080")]).status, 200)
+        XCTAssertEqual(try harness.request("GET", "/healthz", headers: [("Host", "[::1]:8080")]).status, 200)
+        for headers in [[("Host", "127.0.0.1:8080"), ("Origin", "https://evil.example")], [("Sec-Fetch-Site", "cross-site")],
+                        [("Host", "127.0.0.1:8080"), ("Origin", "null")]] {
+            let response = try harness.request("POST", "/v1/segmentations", headers: image + headers, body: png)
+            XCTAssertEqual(response.status, 403, "\(headers)")
+            XCTAssertTrue(response.text.contains("/problems/cross-origin"), response.text)
+        }
+        let sameOrigin = try harness.request("POST", "/v1/segmentations", headers: image + [("Host", "127.0.0.1:8080"),
+                                             ("Origin", "http://127.0.0.1:8080"), ("Sec-Fetch-Site", "same-origin")], body: png)
+        XCTAssertEqual(sameOrigin.status, 202, sameOrigin.text)
+        for response in [rebound, sameOrigin, try harness.request("GET", "/metrics")] {
+            XCTAssertEqual(response.headers["X-Content-Type-Options"], "nosniff")
+            XCTAssertTrue(response.headers["Content-Security-Policy"]?.contains("frame-ancestors 'none'") == true)
+        }
+    }
+
+    /// A 500 names a reference for the log, never the error's own text.
+    func testInternalErrorsCarryAReferenceOnly() throws {
+        try harness.service.store.close()
+        let response = try harness.request("GET", "/v1/jobs")
+        XCTAssertEqual(response.status, 500)
+        let detail = try XCTUnwrap(try harness.json(response)["detail"] as? String)
+        XCTAssertTrue(detail.hasPrefix("an internal error occurred; reference "), detail)
+        XCTAssertFalse(detail.lowercased().contains("sqlite") || detail.contains("database"), detail)
     }
 }

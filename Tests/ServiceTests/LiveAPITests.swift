@@ -1,6 +1,7 @@
 import Foundation
 import Imaging
 import JobStore
+import Synchronization
 @testable import Service
 import TestSupport
 import XCTest
@@ -103,6 +104,46 @@ final class LiveAPITests: XCTestCase {
         let job = try XCTUnwrap(store.job(id: id))
         XCTAssertEqual(job.state, .queued, "interrupted by the drain, queued for the next start")
         XCTAssertEqual(job.attempts, 0, "an orderly stop does not use up an attempt")
+        try store.close()
+    }
+
+    /// A second stop while draining sends the running job back to the queue at once, without
+    /// spending an attempt; a client waiting on a job is answered before the connection closes.
+    func testSecondStopRequeuesAtOnceAndWaitersAreAnswered() throws {
+        harness.stop()
+        harness = try ServiceHarness { $0.drainTimeout = 60 }
+        let long = try harness.submit(body: ("image/png", try pngBytes()), query: "?steps=1000&resolution=256")
+        let id = long["id"] as! String
+        _ = try harness.waitFor(id) { $0["state"] as? String == "running" }
+        let queued = try harness.submit(body: ("image/png", try pngBytes()), query: "?seed=4")["id"] as! String
+        let port = harness.port
+        let waiting = DispatchQueue(label: "waiter")
+        let answered = DispatchSemaphore(value: 0)
+        let answer = Mutex<(status: Int, body: [UInt8])?>(nil)
+        waiting.async {
+            let response = try? httpRequest(port: port, "GET", "/v1/jobs/\(queued)", headers: [("Prefer", "wait=60")])
+            answer.withLock { $0 = response.map { ($0.status, $0.body) } }
+            answered.signal()
+        }
+        let service = harness.service
+        let first = DispatchSemaphore(value: 0), second = DispatchSemaphore(value: 0)
+        Task { await service.shutdown(); first.signal() }
+        let deadline = Date(timeIntervalSinceNow: 10)
+        while (try? harness.request("GET", "/readyz").status) == 200 && Date() < deadline {}
+        let started = Date()
+        Task { await service.shutdown(); second.signal() }
+        XCTAssertEqual(second.wait(timeout: .now() + 20), .success)
+        XCTAssertEqual(first.wait(timeout: .now() + 1), .success, "both calls return once stopped")
+        XCTAssertLessThan(Date().timeIntervalSince(started), 20, "the second stop did not wait out the 60 s drain")
+        XCTAssertEqual(answered.wait(timeout: .now() + 10), .success)
+        let response = try XCTUnwrap(answer.withLock { $0 }, "the waiting client got no answer")
+        XCTAssertEqual(response.status, 200)
+        let waited = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(response.body)) as? [String: Any])
+        XCTAssertEqual(waited["state"] as? String, "queued")
+        let store = try JobStore(path: harness.directory.appendingPathComponent("jobs.sqlite").path)
+        let job = try XCTUnwrap(store.job(id: id))
+        XCTAssertEqual(job.state, .queued)
+        XCTAssertEqual(job.attempts, 0)
         try store.close()
     }
 

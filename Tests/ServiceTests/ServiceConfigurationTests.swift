@@ -20,6 +20,8 @@ final class ServiceConfigurationTests: XCTestCase {
             server:
               port: 9000
               header_timeout: 2.5
+              allowed_hosts: [segserve.example, localhost]
+            limits: { max_job_cost: 5000 }
             workers: { count: 2 }
             queue:
               max_queued: ~
@@ -35,6 +37,10 @@ final class ServiceConfigurationTests: XCTestCase {
         XCTAssertEqual(config.databasePath, "/data/db.sqlite")
         XCTAssertEqual(config.categoriesPath, "cats.json")
         XCTAssertEqual(config.httpServer.timeouts.headerRead, .milliseconds(2500))
+        XCTAssertEqual(config.server.allowedHosts, ["segserve.example", "localhost"])
+        XCTAssertEqual(config.limits.maxJobCost, 5000)
+        let fromEnvironment = try ServiceConfiguration.load(file: nil, environment: ["SEGSERVE_SERVER_ALLOWED_HOSTS": "a.example, b.example"])
+        XCTAssertEqual(fromEnvironment.server.allowedHosts, ["a.example", "b.example"])
     }
 
     func testMistakesAreNamed() throws {
@@ -42,7 +48,8 @@ final class ServiceConfigurationTests: XCTestCase {
             ("server:\n  prot: 1\n", "unknown setting 'server.prot'"),
             ("server:\n  port: 70000\n", "server.port: '70000' is not an integer in 0...65535"),
             ("retention:\n  ttl: soon\n", "retention.ttl: 'soon' is not a number of seconds >= 0"),
-            ("workers: [1, 2]\n", "workers: expected a single value"),
+            ("server:\n  port: [1, 2]\n", "server.port: expected a single value"),
+            ("server:\n  allowed_hosts: [a, [b]]\n", "server.allowed_hosts: expected a list of single values"),
             ("- a\n", "expected a mapping of settings"),
             ("log_level: loud\n", "log_level: 'loud' is not a log level"),
         ]

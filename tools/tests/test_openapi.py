@@ -127,7 +127,7 @@ def test_every_operation_conforms(server):
     checked(server, "GET", "/openapi.yaml", expect=200)
 
     # A long job to cancel, a queued one behind it, and a full queue.
-    status, _, data = checked(server, "POST", "/v1/segmentations?steps=1000&resolution=512", image, {"Content-Type": "image/png"}, 202)
+    status, _, data = checked(server, "POST", "/v1/segmentations?steps=1000&resolution=256", image, {"Content-Type": "image/png"}, 202)
     long_id = json.loads(data)["id"]
     queued = [json.loads(checked(server, "POST", f"/v1/segmentations?seed={s}", image, {"Content-Type": "image/png"}, 202)[2])["id"]
               for s in (10, 11)]

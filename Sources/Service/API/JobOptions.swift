@@ -44,6 +44,10 @@ struct JobOptions: Codable, Equatable, Sendable {
     /// DDIM steps the job runs in all: every ensemble run reports its steps.
     var totalSteps: Int { steps * (ensembleSeeds ?? 1) * (flip == true ? 2 : 1) }
 
+    /// The job's work in UNet latent cells: every step of every run on at most
+    /// (resolution / 8)^2 cells, the latent of a square image (`limits.max_job_cost`).
+    var cost: Int { totalSteps * (resolution / 8) * (resolution / 8) }
+
     var segmentation: SegmentationOptions {
         SegmentationOptions(steps: steps, seed: seed, resolution: resolution,
                             postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh),
@@ -74,8 +78,8 @@ struct JobOptions: Codable, Equatable, Sendable {
         var bool: Bool? {
             switch self {
             case .bool(let b): return b
-            case .string("true"), .string("1"): return true
-            case .string("false"), .string("0"): return false
+            case .string("true"): return true
+            case .string("false"): return false
             default: return nil
             }
         }

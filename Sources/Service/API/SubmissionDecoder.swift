@@ -22,6 +22,8 @@ struct SubmissionDecoder: Sendable {
     let slotCapacity: Int
     /// Whether a `semantic` part can be used (a categories file is configured).
     let acceptsSemantic: Bool
+    /// What one job may ask for (`limits.*`).
+    var limits = ServiceConfiguration.Limits()
 
     func decode(_ request: HTTPRequest, kind: JobKind) throws(APIError) -> Submission {
         guard request.headers["Content-Length"] != nil || request.headers.contains("Transfer-Encoding") else {
@@ -46,6 +48,7 @@ struct SubmissionDecoder: Sendable {
         default:
             throw .unsupportedMediaType("Content-Type \(mediaType) is not accepted; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")
         }
+        try checkLimits(options)
         guard let imageBytes = parts["image"] else { throw .badRequest("the multipart body has no 'image' part") }
         let image = try InputDecoding.image(imageBytes, maxPixels: maxPixels)
         if kind == .inpainting {
@@ -62,6 +65,19 @@ struct SubmissionDecoder: Sendable {
         let input = JobInput(image: Data(imageBytes), mask: parts["mask"].map { Data($0) }, known: parts["known"].map { Data($0) },
                              semantic: parts["semantic"].map { Data($0) })
         return Submission(kind: kind, options: options, input: input, digest: digest(kind, options, parts))
+    }
+
+    /// 400 for a job over the server's limits, before any image is decoded.
+    private func checkLimits(_ options: JobOptions) throws(APIError) {
+        guard options.resolution <= limits.maxResolution else {
+            throw .badRequest("option 'resolution' is \(options.resolution); this server allows at most \(limits.maxResolution) (limits.max_resolution)",
+                              slug: "over-limit")
+        }
+        guard options.cost <= limits.maxJobCost else {
+            throw .badRequest("the job would cost \(options.totalSteps) steps x \((options.resolution / 8) * (options.resolution / 8)) latent cells = \(options.cost); "
+                              + "this server allows at most \(limits.maxJobCost) (limits.max_job_cost): ask for fewer steps, runs or a lower resolution",
+                              slug: "over-limit")
+        }
     }
 
     /// The named parts of a multipart body; unknown and repeated names are 400s.

@@ -12,6 +12,8 @@ extension ServiceConfiguration {
     struct Setting: Sendable {
         let key: String
         let environment: String
+        /// Whether a YAML sequence is accepted (given to `apply` comma-joined).
+        var isList = false
         let apply: @Sendable (inout ServiceConfiguration, String) throws -> Void
 
         static func string(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, String> & Sendable,
@@ -21,6 +23,13 @@ extension ServiceConfiguration {
 
         static func optionalString(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, String?> & Sendable) -> Setting {
             Setting(key: key, environment: variable(key)) { $0[keyPath: path] = $1.isEmpty ? nil : $1 }
+        }
+
+        /// A list: a YAML sequence, or comma-separated text (the environment's form).
+        static func list(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, [String]> & Sendable) -> Setting {
+            Setting(key: key, environment: variable(key), isList: true) { config, text in
+                config[keyPath: path] = text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+            }
         }
 
         static func int(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, Int> & Sendable,
@@ -57,6 +66,7 @@ extension ServiceConfiguration {
         .seconds("server.header_timeout", \.server.headerTimeout),
         .seconds("server.body_timeout", \.server.bodyTimeout),
         .seconds("server.idle_timeout", \.server.idleTimeout),
+        .list("server.allowed_hosts", \.server.allowedHosts),
         .string("model.path", \.model.path, env: "SEGSERVE_MODEL"),
         .int("model.max_pixels", \.model.maxPixels, 1...1_000_000_000),
         .int("workers.count", \.workers.count, 1...64),
@@ -64,6 +74,9 @@ extension ServiceConfiguration {
         .int("queue.max_queued", \.queue.maxQueued, 0...1_000_000),
         .seconds("queue.max_wait", \.queue.maxWait),
         .int("queue.max_attempts", \.queue.maxAttempts, 1...100),
+        .int("limits.max_resolution", \.limits.maxResolution, 64...2048),
+        .int("limits.max_job_cost", \.limits.maxJobCost, 1...Int(Int32.max)),
+        .seconds("limits.job_timeout", \.limits.jobTimeout),
         .seconds("retention.ttl", \.retention.ttl),
         .seconds("retention.cleanup_interval", \.retention.cleanupInterval),
         .string("database.path", \.databasePath, env: "SEGSERVE_DATABASE"),
@@ -83,14 +96,15 @@ extension ServiceConfiguration {
             do { text = try String(contentsOfFile: file, encoding: .utf8) } catch {
                 throw ConfigurationError("cannot read \(file): \(error.localizedDescription)")
             }
-            let values: [(String, String)]
+            let values: [(key: String, value: String, isList: Bool)]
             do { values = try flatten(try Yams.compose(yaml: text), prefix: "") } catch let error as ConfigurationError {
                 throw ConfigurationError("\(file): \(error.description)")
             } catch {
                 throw ConfigurationError("\(file): not valid YAML: \(error)")
             }
-            for (key, value) in values {
+            for (key, value, isList) in values {
                 guard let setting = byKey[key] else { throw ConfigurationError("\(file): unknown setting '\(key)'") }
+                guard !isList || setting.isList else { throw ConfigurationError("\(file): \(key): expected a single value") }
                 do { try setting.apply(&config, value) } catch let error as ConfigurationError {
                     throw ConfigurationError("\(file): \(error.description)")
                 }
@@ -109,18 +123,25 @@ extension ServiceConfiguration {
     }
 
     /// Nested mappings to dotted keys with scalar values; null values are skipped.
-    private static func flatten(_ node: Node?, prefix: String) throws -> [(String, String)] {
+    private static func flatten(_ node: Node?, prefix: String) throws -> [(key: String, value: String, isList: Bool)] {
         guard let node else { return [] }
         switch node {
         case .mapping(let mapping):
-            return try mapping.flatMap { key, value -> [(String, String)] in
+            return try mapping.flatMap { key, value -> [(key: String, value: String, isList: Bool)] in
                 guard let name = key.string else { throw ConfigurationError("keys must be strings") }
                 return try flatten(value, prefix: prefix.isEmpty ? name : "\(prefix).\(name)")
             }
         case .scalar(let scalar):
             if prefix.isEmpty { throw ConfigurationError("expected a mapping of settings") }
-            return node.null != nil ? [] : [(prefix, scalar.string)]
-        case .sequence, .alias:
+            return node.null != nil ? [] : [(prefix, scalar.string, false)]
+        case .sequence(let items):
+            if prefix.isEmpty { throw ConfigurationError("expected a mapping of settings") }
+            let values = items.compactMap { $0.scalar?.string }
+            guard values.count == items.count, !values.contains(where: { $0.contains(",") }) else {
+                throw ConfigurationError("\(prefix): expected a list of single values")
+            }
+            return [(prefix, values.joined(separator: ","), true)]
+        case .alias:
             if prefix.isEmpty { throw ConfigurationError("expected a mapping of settings") }
             throw ConfigurationError("\(prefix): expected a single value")
         }

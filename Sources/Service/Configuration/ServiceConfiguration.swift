@@ -20,6 +20,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var bodyTimeout = 30.0
         /// Seconds a kept-alive connection may idle (default 60).
         public var idleTimeout = 60.0
+        /// Host names (no port) requests may be addressed to, `*` for any. Empty (the default):
+        /// loopback names when bound to a loopback address, any host otherwise.
+        public var allowedHosts: [String] = []
     }
 
     public struct Model: Sendable, Equatable {
@@ -45,6 +48,17 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var maxAttempts = 3
     }
 
+    /// What one job may cost, checked when it is submitted and while it runs.
+    public struct Limits: Sendable, Equatable {
+        /// Largest `resolution` option (default 1024) -> 400.
+        public var maxResolution = 1024
+        /// Largest DDIM steps x ensemble runs x (resolution / 8)^2 (default 2,097,152, about 25
+        /// default segmentations) -> 400.
+        public var maxJobCost = 2_097_152
+        /// Seconds a job may run before it fails with `/problems/job-timeout` (default 600).
+        public var jobTimeout = 600.0
+    }
+
     public struct Retention: Sendable, Equatable {
         /// Seconds finished jobs and their results are kept (default 86400, a day).
         public var ttl = 86_400.0
@@ -56,6 +70,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var model = Model()
     public var workers = Workers()
     public var queue = Queue()
+    public var limits = Limits()
     public var retention = Retention()
     /// SQLite database (default var/segserve.sqlite; created with its folder).
     public var databasePath = "var/segserve.sqlite"

@@ -11,6 +11,15 @@ final class JobEvents: Sendable {
         resumed.values.forEach { $0.resume() }
     }
 
+    /// Every waiter resumes now (shutdown: each answers with its job's current state).
+    func releaseAll() {
+        let resumed = waiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            return waiters.values.flatMap(\.values)
+        }
+        resumed.forEach { $0.resume() }
+    }
+
     /// Returns when `finished(id)` is called or after `timeout`, whichever is first. `isFinished`
     /// is checked after registering, so an end between the caller's check and the wait is not missed.
     func wait(for id: String, timeout: Duration, isFinished: @Sendable () -> Bool) async {

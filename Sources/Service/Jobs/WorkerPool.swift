@@ -21,6 +21,8 @@ final class WorkerPool: @unchecked Sendable {
     private let model: LDMSegModel
     private let store: JobStore
     private let runner: JobRunner
+    /// A job running longer fails with `job-timeout`.
+    private let jobTimeout: Duration
     private let events: JobEvents
     private let metrics: ServiceMetrics
     private let logger: Logger
@@ -30,8 +32,10 @@ final class WorkerPool: @unchecked Sendable {
     /// Mean run time of recent jobs in seconds, for Retry-After estimates.
     private var meanRunSeconds = 5.0
 
-    init(count: Int, model: LDMSegModel, store: JobStore, runner: JobRunner, events: JobEvents, metrics: ServiceMetrics, logger: Logger) {
+    init(count: Int, model: LDMSegModel, store: JobStore, runner: JobRunner, jobTimeout: Duration = .seconds(600),
+         events: JobEvents, metrics: ServiceMetrics, logger: Logger) {
         self.count = count
+        self.jobTimeout = jobTimeout
         self.model = model
         self.store = store
         self.runner = runner
@@ -43,10 +47,11 @@ final class WorkerPool: @unchecked Sendable {
     var workerCount: Int { count }
     var busyCount: Int { locked { $0.busy } }
 
-    /// Seconds until a queue of `queued` jobs is likely to have room again.
-    func estimatedWait(queued: Int) -> Int {
+    /// Seconds until a full queue likely has room for one more job: a place frees each time a
+    /// worker finishes and takes the next queued job, every mean run time / workers.
+    func secondsUntilAPlaceFrees() -> Int {
         let mean = locked { _ in meanRunSeconds }
-        return max(1, Int((mean * Double(max(queued, 1)) / Double(count)).rounded(.up)))
+        return max(1, Int((mean / Double(count)).rounded(.up)))
     }
 
     func start() {
@@ -76,6 +81,12 @@ final class WorkerPool: @unchecked Sendable {
         while locked({ $0.exited < count }) {
             try? await Task.sleep(for: .milliseconds(20))
         }
+    }
+
+    /// Running jobs stop at their next step and go back to the queue (a second SIGTERM).
+    func interruptNow() {
+        locked { $0.stopping = true; $0.interrupting = true }
+        condition.broadcast()
     }
 
     private func locked<T>(_ body: (inout State) -> T) -> T {
@@ -115,6 +126,7 @@ final class WorkerPool: @unchecked Sendable {
         metrics.started(job.kind, queueWait: .milliseconds(Int64(max(0, (job.startedAt ?? Date()).timeIntervalSince(job.createdAt)) * 1000)))
         logger.info("job started", metadata: ["job": "\(job.id)", "kind": "\(job.kind.rawValue)", "attempt": "\(job.attempts)"])
         var lastStep = start
+        var timedOut = false
         var outcome: JobState?
         do {
             let result = try runner.run(job, input: input, on: segmenter, progress: { step, _ in
@@ -125,12 +137,19 @@ final class WorkerPool: @unchecked Sendable {
                     logger.warning("cannot record progress", metadata: ["job": "\(job.id)", "error": "\(error)"])
                 }
             }, isCancelled: {
-                locked { $0.interrupting } || ((try? store.isCancelRequested(id: job.id)) ?? false)
+                if clock.now - start > jobTimeout { timedOut = true }
+                return timedOut || locked { $0.interrupting } || ((try? store.isCancelRequested(id: job.id)) ?? false)
             })
             try store.succeed(id: job.id, result: result)
             outcome = .succeeded
         } catch LDMSegError.cancelled {
-            if locked({ $0.interrupting }) {
+            if timedOut {
+                let seconds = Double(jobTimeout.components.seconds) + Double(jobTimeout.components.attoseconds) * 1e-18
+                let failure = JobFailure(code: "job-timeout", message: "the job ran longer than limits.job_timeout (\(seconds) s)")
+                record { try store.fail(id: job.id, failure: failure) }
+                outcome = .failed
+                logger.warning("job timed out", metadata: ["job": "\(job.id)"])
+            } else if locked({ $0.interrupting }) {
                 record { try store.interrupt(id: job.id) }
                 logger.notice("job interrupted by shutdown; queued again", metadata: ["job": "\(job.id)"])
             } else {

@@ -17,7 +17,13 @@ final class ServiceMetrics: Sendable {
         MetricNameDescriptor(metricName: metric, unitName: unit, helpText: help)
     }
 
-    func request(method: String, route: String, status: Int, duration: Duration) {
+    /// Methods labelled by name; any other token a client sends counts as `other`, so label
+    /// values (and the exposition) stay bounded whatever arrives.
+    static let labelledMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
+
+    /// `route` is a route template or `unmatched`, never a raw path.
+    func request(method rawMethod: String, route: String, status: Int, duration: Duration) {
+        let method = Self.labelledMethods.contains(rawMethod) ? rawMethod : "other"
         registry.makeCounter(descriptor: name("segserve_http_requests", "total", "HTTP requests by method, route template and status"),
                              labels: [("method", method), ("route", route), ("status", String(status))]).increment()
         registry.makeDurationHistogram(descriptor: name("segserve_http_request_duration", "seconds", "Time to answer an HTTP request"),
