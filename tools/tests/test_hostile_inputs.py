@@ -62,10 +62,11 @@ def post(base, body, content_type="image/jpeg"):
         return error.code, error.headers.get("Content-Type"), error.read()
 
 
-def peak_rss_bytes(pid):
+def rss_bytes(pid, field="VmHWM"):
+    """Peak (VmHWM) or current (VmRSS) resident memory of a process."""
     with open(f"/proc/{pid}/status") as f:
         for line in f:
-            if line.startswith("VmHWM:"):
+            if line.startswith(field + ":"):
                 return int(line.split()[1]) * 1024
     return 0
 
@@ -86,7 +87,7 @@ def test_hostile_jpeg_is_a_422_in_seconds(release_server, name):
     assert content_type == "application/problem+json"
     assert json.loads(body)["detail"], name
     assert proc.poll() is None, f"{name} took the server down"
-    assert peak_rss_bytes(proc.pid) < 1 << 30, f"{name}: peak RSS {peak_rss_bytes(proc.pid) >> 20} MiB"
+    assert rss_bytes(proc.pid) < 1 << 30, f"{name}: peak RSS {rss_bytes(proc.pid) >> 20} MiB"
 
 
 @pytest.mark.parametrize("name", ["baseline.jpg", "progressive.jpg", "cmyk.jpg", "gray.jpg"])
@@ -94,3 +95,34 @@ def test_real_jpeg_kinds_are_accepted(release_server, name):
     base, _ = release_server
     status, _, body = post(base, fixture(name))
     assert status == 202, f"{name}: {status} {body[:300]!r}"
+
+
+def test_many_large_partial_bodies_are_bounded(release_server):
+    """20 uploads announcing 32 MiB each and sending 1 MiB: the bodies share a 256 MiB budget,
+    so the ones past it get 503 at once, and memory tracks bytes received, not bytes announced."""
+    import socket
+
+    base, proc = release_server
+    port = int(base.rsplit(":", 1)[1])
+    head = (f"POST /v1/segmentations HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: image/png\r\n"
+            f"Content-Length: {32 * 1024 * 1024}\r\n\r\n").encode()
+    before = rss_bytes(proc.pid, "VmRSS")
+    sockets, refused = [], 0
+    try:
+        for _ in range(20):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(head + b"\0" * (1 << 20))
+            sockets.append(s)
+        for s in sockets:
+            s.settimeout(0.5)
+            try:
+                refused += s.recv(64).startswith(b"HTTP/1.1 503")
+            except (socket.timeout, ConnectionResetError):
+                pass
+        assert refused >= 12, f"only {refused} of 20 were refused"
+        grown = rss_bytes(proc.pid, "VmRSS") - before
+        assert grown < 150 << 20, f"RSS grew by {grown >> 20} MiB for 20 MiB of bodies received"
+    finally:
+        for s in sockets:
+            s.close()
+    assert proc.poll() is None

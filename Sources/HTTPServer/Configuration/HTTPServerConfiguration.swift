@@ -12,6 +12,12 @@ public struct HTTPServerConfiguration: Sendable {
         public var maxHeaderCount: Int = 100
         /// Largest request body, Content-Length or chunked total (default 16 MiB) -> 413.
         public var maxBodyBytes: Int = 16 * 1024 * 1024
+        /// Bytes all bodies being received may claim together (default 256 MiB); a body that would
+        /// pass it is answered 503 with Retry-After before its bytes are read.
+        public var maxInflightBodyBytes: Int = 256 * 1024 * 1024
+        /// Bytes per second a body must average once one body timeout has passed (default 1024;
+        /// 0: none) -> 408, so a client dribbling bytes cannot hold a connection for long.
+        public var minBodyRate: Int = 1024
         /// Most open client connections (default 1000); one more is answered 503 and closed.
         public var maxConnections: Int = 1000
         /// Most parsed requests queued behind the one being answered on one connection (default 16);

@@ -14,6 +14,8 @@ struct ConnectionStateMachine {
         let body: UInt64
         let idle: UInt64
         let write: UInt64
+        /// Bytes per second a body must average after the first `body` nanoseconds (0: no minimum).
+        let minBodyRate: UInt64
     }
 
     private var parser: RequestParser
@@ -40,14 +42,19 @@ struct ConnectionStateMachine {
     private var headStartedAt: UInt64
     private var lastReadAt: UInt64
     private var lastWriteAt: UInt64
+    /// When the body in progress started arriving (nil outside a body), and its bytes so far.
+    private var bodyStartedAt: UInt64?
+    private var bodyBytes: UInt64 = 0
 
-    init(configuration: HTTPServerConfiguration, now: UInt64) {
-        parser = RequestParser(limits: configuration.limits)
+    /// `budget` is the server's shared allowance for bodies in flight (nil: unbounded).
+    init(configuration: HTTPServerConfiguration, budget: BodyMemoryBudget? = nil, now: UInt64) {
+        parser = RequestParser(limits: configuration.limits, budget: budget)
         maxBacklog = max(1, configuration.limits.maxPipelinedRequests)
         let timeouts = configuration.timeouts
         self.timeouts = Timeouts(
             header: timeouts.headerRead.nanoseconds, body: timeouts.bodyRead.nanoseconds,
-            idle: timeouts.idle.nanoseconds, write: timeouts.write.nanoseconds)
+            idle: timeouts.idle.nanoseconds, write: timeouts.write.nanoseconds,
+            minBodyRate: UInt64(max(0, configuration.limits.minBodyRate)))
         (idleSince, headStartedAt, lastReadAt, lastWriteAt) = (now, now, now, now)
     }
 
@@ -60,6 +67,7 @@ struct ConnectionStateMachine {
     mutating func received(_ bytes: UnsafeRawBufferPointer, now: UInt64) -> ConnectionAction {
         guard !isClosed, !inputClosed else { return .none }
         lastReadAt = now
+        if bodyStartedAt != nil { bodyBytes += UInt64(bytes.count) }
         consume(bytes, now: now)
         return advance(now: now)
     }
@@ -70,7 +78,10 @@ struct ConnectionStateMachine {
         now: UInt64, _ read: (UnsafeMutableRawBufferPointer) -> Int
     ) -> (count: Int, action: ConnectionAction) {
         guard wantsDirectBodyRead, let (count, request) = parser.readBodyDirectly(read) else { return (0, .none) }
-        if count > 0 { lastReadAt = now }
+        if count > 0 {
+            lastReadAt = now
+            bodyBytes += UInt64(count)
+        }
         if let request { accept(request) }
         return (count, advance(now: now))
     }
@@ -116,6 +127,7 @@ struct ConnectionStateMachine {
             responder = .idle
             // The client sends the body only now, so the body timeout starts now.
             lastReadAt = now
+            if bodyStartedAt != nil { (bodyStartedAt, bodyBytes) = (now, 0) }
         case .idle, .awaitingHandler:
             return .none
         }
@@ -145,8 +157,15 @@ struct ConnectionStateMachine {
                 guard now >= deadline(max(headStartedAt, idleSince), timeouts.header) else { return .none }
                 return timedOut("request head not received within the header timeout", now: now)
             case .body:
-                guard now >= deadline(max(lastReadAt, idleSince), timeouts.body) else { return .none }
-                return timedOut("request body stalled longer than the body timeout", now: now)
+                if now >= deadline(max(lastReadAt, idleSince), timeouts.body) {
+                    return timedOut("request body stalled longer than the body timeout", now: now)
+                }
+                // Past the grace of one body timeout, a body must keep up the minimum rate on average.
+                guard timeouts.minBodyRate > 0, let started = bodyStartedAt else { return .none }
+                let earned = bodyBytes.multipliedReportingOverflow(by: 1_000_000_000)
+                let allowed = earned.overflow ? UInt64.max : timeouts.body.addingReportingOverflow(earned.partialValue / timeouts.minBodyRate).partialValue
+                guard now >= deadline(started, allowed) else { return .none }
+                return timedOut("request body arrived slower than \(timeouts.minBodyRate) bytes/s", now: now)
             }
         }
     }
@@ -167,6 +186,10 @@ struct ConnectionStateMachine {
             do {
                 let (consumed, event) = try parser.parse(UnsafeRawBufferPointer(rebasing: bytes[offset...]))
                 offset += consumed
+                if parser.phase == .body && bodyStartedAt == nil {
+                    // The whole slice counts toward the body: generous by at most one head.
+                    (bodyStartedAt, bodyBytes) = (now, UInt64(bytes.count))
+                }
                 switch event {
                 case .expectsContinue: continueOwed = true
                 case .request(let request): accept(request)
@@ -174,6 +197,7 @@ struct ConnectionStateMachine {
                 }
             } catch {
                 failure = HTTPResponse.problem(error.status, detail: error.description)
+                if error.status == .serviceUnavailable { failure?.headers["Retry-After"] = "1" }
                 abandonedInput = true
                 inputClosed = true
                 continueOwed = false
@@ -184,6 +208,7 @@ struct ConnectionStateMachine {
     private mutating func accept(_ request: HTTPRequest) {
         // The client may send the body without waiting; then no 100 is owed (RFC 9110 §10.1.1).
         continueOwed = false
+        bodyStartedAt = nil
         backlog.append(request)
         if !request.keepAlive { inputClosed = true }
     }

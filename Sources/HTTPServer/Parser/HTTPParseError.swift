@@ -22,6 +22,7 @@ public enum HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible 
     case unsupportedTransferCoding(String)
     case unsupportedExpectation(String)
     case bodyTooLarge(limit: Int)
+    case bodyMemoryExhausted(limit: Int)
     case invalidChunkSize(String)
     case invalidChunkExtension(String)
     case chunkLineTooLong(limit: Int)
@@ -36,6 +37,7 @@ public enum HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible 
         case .unsupportedTransferCoding: .notImplemented
         case .unsupportedExpectation: .expectationFailed
         case .bodyTooLarge: .contentTooLarge
+        case .bodyMemoryExhausted: .serviceUnavailable
         default: .badRequest
         }
     }
@@ -64,6 +66,7 @@ public enum HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible 
         case .unsupportedTransferCoding(let coding): "transfer coding \(Self.excerpt(coding)) is not implemented"
         case .unsupportedExpectation(let value): "expectation \(Self.excerpt(value)) is not supported"
         case .bodyTooLarge(let limit): "request body larger than \(limit) bytes"
+        case .bodyMemoryExhausted(let limit): "the server is receiving as many request bodies as it holds at once (\(limit) bytes in all); retry shortly"
         case .invalidChunkSize(let line): "invalid chunk size line \(Self.excerpt(line))"
         case .invalidChunkExtension(let line): "invalid chunk extension in \(Self.excerpt(line))"
         case .chunkLineTooLong(let limit): "chunk size line longer than \(limit) bytes"

@@ -47,9 +47,13 @@ struct RequestParser {
     private var bodyFilled = 0
     private var bodyLength = 0
     private var trailers = HTTPHeaders()
+    /// The server-wide budget bodies in flight share (nil: unbounded), and this body's claim on it.
+    private let budget: BodyMemoryBudget?
+    private var lease: BodyLease?
 
-    init(limits: HTTPServerConfiguration.Limits) {
+    init(limits: HTTPServerConfiguration.Limits, budget: BodyMemoryBudget? = nil) {
         self.limits = limits
+        self.budget = budget
     }
 
     var phase: Phase {
@@ -88,7 +92,8 @@ struct RequestParser {
     ) -> (count: Int, request: HTTPRequest?)? {
         guard acceptsDirectBodyRead else { return nil }
         let start = bodyFilled
-        let window = reserveBody(upTo: bodyLength - bodyFilled)
+        // Storage grows with what arrives (doubling), not to the announced length at once.
+        let window = reserveBody(upTo: max(RequestParser.initialBodyAllocation, bodyFilled))
         let count = body.withUnsafeMutableBytes { read(UnsafeMutableRawBufferPointer(rebasing: $0[start..<(start + window)])) }
         guard count > 0 else { return (count, nil) }
         bodyFilled += count
@@ -201,7 +206,7 @@ struct RequestParser {
         _ line: UnsafeRawBufferPointer, _ builder: RequestHeadBuilder
     ) throws(HTTPParseError) -> Event? {
         sectionBytes += line.count + 2
-        if line.isEmpty { return acceptHead(try builder.finish(maxBodyBytes: limits.maxBodyBytes)) }
+        if line.isEmpty { return try acceptHead(try builder.finish(maxBodyBytes: limits.maxBodyBytes)) }
         let field = try FieldLine(parsing: line)
         guard builder.headers.count < limits.maxHeaderCount else { throw .tooManyHeaders(limit: limits.maxHeaderCount) }
         var builder = builder
@@ -221,12 +226,13 @@ struct RequestParser {
         return nil
     }
 
-    private mutating func acceptHead(_ head: RequestHead) -> Event? {
+    private mutating func acceptHead(_ head: RequestHead) throws(HTTPParseError) -> Event? {
         self.head = head
         switch head.framing {
         case .none, .length(0):
             return .request(completeRequest())
         case .length(let length):
+            try claimBudget(length)
             bodyLength = length
             bodyFilled = 0
             state = .fixedBody
@@ -239,6 +245,7 @@ struct RequestParser {
     private mutating func acceptChunkSize(_ line: UnsafeRawBufferPointer) throws(HTTPParseError) -> Event? {
         let size = try ChunkSizeLine.size(of: line)
         guard size <= limits.maxBodyBytes - body.count else { throw .bodyTooLarge(limit: limits.maxBodyBytes) }
+        try claimBudget(size)
         if size == 0 {
             sectionBytes = 0
             state = .trailerLines
@@ -265,6 +272,13 @@ struct RequestParser {
         return min(wanted, body.count - bodyFilled)
     }
 
+    /// Claims `bytes` more of the server's body budget for the body in progress.
+    private mutating func claimBudget(_ bytes: Int) throws(HTTPParseError) {
+        guard let budget, bytes > 0 else { return }
+        if lease == nil { lease = BodyLease(budget) }
+        guard lease!.extend(by: bytes) else { throw .bodyMemoryExhausted(limit: budget.limit) }
+    }
+
     private mutating func completeRequest() -> HTTPRequest {
         let head = self.head!
         var request = HTTPRequest(
@@ -272,6 +286,7 @@ struct RequestParser {
             headers: head.headers, trailers: trailers)
         swap(&request.body, &body)
         self.head = nil
+        lease = nil
         trailers = HTTPHeaders()
         bodyFilled = 0
         bodyLength = 0

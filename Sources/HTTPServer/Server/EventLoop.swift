@@ -8,6 +8,7 @@ final class EventLoop: @unchecked Sendable {
     /// Scratch space for socket reads; used only on `queue`, and copied out before the next read.
     let readBuffer: UnsafeMutableRawBufferPointer
     private let configuration: HTTPServerConfiguration
+    private let bodyBudget: BodyMemoryBudget
     private let handler: HTTPHandler
     private let connectionEnded: @Sendable () -> Void
     private var connections: [ObjectIdentifier: SocketConnection] = [:]
@@ -18,8 +19,9 @@ final class EventLoop: @unchecked Sendable {
     static let readBufferSize = 64 * 1024
 
     /// `connectionEnded` runs (on this queue) after each connection's socket is closed.
-    init(index: Int, configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler,
+    init(index: Int, configuration: HTTPServerConfiguration, bodyBudget: BodyMemoryBudget, handler: @escaping HTTPHandler,
          connectionEnded: @escaping @Sendable () -> Void) {
+        self.bodyBudget = bodyBudget
         queue = DispatchQueue(label: "HTTPServer.EventLoop.\(index)")
         readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
         self.configuration = configuration
@@ -52,7 +54,8 @@ final class EventLoop: @unchecked Sendable {
     func adopt(fd: Int32, remoteAddress: SocketAddress?) {
         queue.async {
             let connection = SocketConnection(
-                fd: fd, remoteAddress: remoteAddress, loop: self, configuration: self.configuration, handler: self.handler)
+                fd: fd, remoteAddress: remoteAddress, loop: self, configuration: self.configuration, bodyBudget: self.bodyBudget,
+                handler: self.handler)
             self.connections[ObjectIdentifier(connection)] = connection
             connection.start()
             if self.draining { connection.beginShutdown() }

@@ -30,8 +30,9 @@ public final class HTTPServer: Sendable {
         self.configuration = configuration
         self.handler = handler
         let state = self.state
+        let budget = BodyMemoryBudget(limit: configuration.limits.maxInflightBodyBytes)
         loops = (0..<max(1, configuration.eventLoopCount)).map { index in
-            EventLoop(index: index, configuration: configuration, handler: handler) {
+            EventLoop(index: index, configuration: configuration, bodyBudget: budget, handler: handler) {
                 HTTPServer.connectionEnded(state)
             }
         }

@@ -29,12 +29,13 @@ final class SocketConnection: @unchecked Sendable {
     private var state = State.open
     private var sawEndOfInput = false
 
-    init(fd: Int32, remoteAddress: SocketAddress?, loop: EventLoop, configuration: HTTPServerConfiguration, handler: @escaping HTTPHandler) {
+    init(fd: Int32, remoteAddress: SocketAddress?, loop: EventLoop, configuration: HTTPServerConfiguration,
+         bodyBudget: BodyMemoryBudget, handler: @escaping HTTPHandler) {
         self.fd = fd
         self.loop = loop
         self.remoteAddress = remoteAddress
         self.handler = handler
-        machine = ConnectionStateMachine(configuration: configuration, now: EventLoop.now())
+        machine = ConnectionStateMachine(configuration: configuration, budget: bodyBudget, now: EventLoop.now())
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
     }
 

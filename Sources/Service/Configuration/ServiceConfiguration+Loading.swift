@@ -65,6 +65,8 @@ extension ServiceConfiguration {
         .int("server.max_connections", \.server.maxConnections, 1...1_000_000),
         .seconds("server.header_timeout", \.server.headerTimeout),
         .seconds("server.body_timeout", \.server.bodyTimeout),
+        .int("server.min_body_rate", \.server.minBodyRate, 0...(1 << 30)),
+        .int("server.max_inflight_body_bytes", \.server.maxInflightBodyBytes, 1...(1 << 40)),
         .seconds("server.idle_timeout", \.server.idleTimeout),
         .list("server.allowed_hosts", \.server.allowedHosts),
         .string("model.path", \.model.path, env: "SEGSERVE_MODEL"),

@@ -18,6 +18,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var headerTimeout = 10.0
         /// Longest silence while a body arrives, in seconds (default 30) -> 408.
         public var bodyTimeout = 30.0
+        /// Bytes per second a body must average once `body_timeout` has passed (default 1024; 0: none) -> 408.
+        public var minBodyRate = 1024
+        /// Bytes all bodies being received may claim together (default 256 MiB) -> 503 with Retry-After.
+        public var maxInflightBodyBytes = 256 * 1024 * 1024
         /// Seconds a kept-alive connection may idle (default 60).
         public var idleTimeout = 60.0
         /// Host names (no port) requests may be addressed to, `*` for any. Empty (the default):
@@ -90,6 +94,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         var http = HTTPServerConfiguration(host: server.host, port: server.port)
         http.limits.maxBodyBytes = server.maxBodyBytes
         http.limits.maxConnections = server.maxConnections
+        http.limits.minBodyRate = server.minBodyRate
+        http.limits.maxInflightBodyBytes = server.maxInflightBodyBytes
         http.timeouts.headerRead = .milliseconds(Int64(server.headerTimeout * 1000))
         http.timeouts.bodyRead = .milliseconds(Int64(server.bodyTimeout * 1000))
         http.timeouts.idle = .milliseconds(Int64(server.idleTimeout * 1000))

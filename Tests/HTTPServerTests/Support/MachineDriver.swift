@@ -17,14 +17,15 @@ struct MachineDriver {
     var lastRequest: HTTPRequest?
     var lastWrite: (response: HTTPResponse, context: ResponseContext)?
 
-    init(configure: (inout HTTPServerConfiguration) -> Void = { _ in }, now: UInt64 = 0) {
+    init(configure: (inout HTTPServerConfiguration) -> Void = { _ in }, budget: BodyMemoryBudget? = nil, now: UInt64 = 0) {
         var configuration = HTTPServerConfiguration()
         configuration.timeouts.headerRead = .seconds(5)
         configuration.timeouts.bodyRead = .seconds(7)
         configuration.timeouts.idle = .seconds(11)
         configuration.timeouts.write = .seconds(13)
+        configuration.limits.minBodyRate = 0  // tests of the rate set one
         configure(&configuration)
-        machine = ConnectionStateMachine(configuration: configuration, now: now)
+        machine = ConnectionStateMachine(configuration: configuration, budget: budget, now: now)
     }
 
     mutating func receive(_ text: String, at now: UInt64 = 0) -> Step {
