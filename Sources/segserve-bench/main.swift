@@ -7,9 +7,9 @@ import NNRuntime
 /// tools/bench/bench.py) and prints one JSON line: median and all timings, peak RSS.
 struct Bench: ParsableCommand {
     static let configuration = CommandConfiguration(commandName: "segserve-bench",
-                                                    abstract: "Time a UNet / VAE encoder / TAESD encoder forward pass.")
+                                                    abstract: "Time a UNet / VAE, TAESD or MobileNetV2 encoder forward pass.")
 
-    @Option(help: "unet, vae or taesd") var module: String
+    @Option(help: "unet, vae, taesd or mobilenet_v2") var module: String
     @Option(help: "safetensors file with the module's weights") var weights: String
     @Option(help: "input shape C,H,W") var shape: String
     @Option(help: "UNet heads (diffusers attention_head_dim)") var heads = 8
@@ -42,6 +42,9 @@ struct Bench: ParsableCommand {
             forward = { enc.encode(input, ws) }
         case "taesd":
             let enc = try TinyEncoder(weights: store)
+            forward = { enc.encode(input, ws) }
+        case "mobilenet_v2":
+            let enc = try MobileNetV2Encoder(weights: store)
             forward = { enc.encode(input, ws) }
         default:
             throw ValidationError("unknown module \(module)")

@@ -15,6 +15,19 @@ final class LDMSegParityTests: XCTestCase {
         assertClose(enc.encode(try f.tensor("__input__.x"), ws), try f.tensor("__output__.latent"), "taesd_encoder")
     }
 
+    func testMobileNetV2Encoder() throws {
+        let f = try Fixture("mobilenet_v2_encoder", in: .module)
+        let enc = try MobileNetV2Encoder(weights: f.weights())
+        XCTAssertEqual([enc.latentChannels, enc.downFactor], [8, 8])
+        // Ten as in the full-width network, plus features.1, whose 8 -> 8 channels match at width 0.25.
+        XCTAssertEqual(enc.blocks.map { $0.residual }.filter { $0 }.count, 11, "blocks with an identity shortcut")
+        assertClose(enc.encode(try f.tensor("__input__.x"), ws), try f.tensor("__output__.latent"), "mobilenet_v2_encoder")
+        let missing = WeightStore(files: [f.file], exclude: ["__input__.", "__output__.", "fuse.s16."], mountedAt: "")
+        XCTAssertThrowsError(try MobileNetV2Encoder(weights: missing)) {
+            XCTAssertEqual($0 as? NNError, .missingTensor(name: "fuse.s16.weight"))
+        }
+    }
+
     func testMaskAutoencoder() throws {
         let f = try Fixture("mask_ae", in: .module)
         let ae = try MaskAutoencoder(weights: f.weights(), groups: 8)

@@ -34,6 +34,17 @@ final class OpsParityTests: XCTestCase {
         }
     }
 
+    func testDepthwiseConv2D() throws {
+        let all = names("depthwise")
+        XCTAssertGreaterThanOrEqual(all.count, 3)
+        for name in all {
+            let conv = DepthwiseConv2D(weight: try t(name, "weight"), bias: try t(name, "bias"), stride: params(name)["stride"] as? Int ?? 0)
+            assertClose(conv(try t(name, "input")), try t(name, "output"), name)
+            // The fused activation is the activation of the plain result.
+            assertClose(conv(try t(name, "input"), activation: .relu6), try t(name, "output").applying(.relu6), tolerance: 1e-6, name + " relu6")
+        }
+    }
+
     func testConvTranspose2D() throws {
         let name = "conv_transpose2d_k2s2"
         let conv = try ConvTranspose2D(weight: try t(name, "weight"), bias: try t(name, "bias"))
@@ -59,7 +70,8 @@ final class OpsParityTests: XCTestCase {
     }
 
     func testActivations() throws {
-        let table: [(String, Activation)] = [("silu", .silu), ("gelu", .gelu), ("relu", .relu), ("tanh", .tanh), ("sigmoid", .sigmoid)]
+        let table: [(String, Activation)] = [("silu", .silu), ("gelu", .gelu), ("relu", .relu), ("relu6", .relu6), ("tanh", .tanh),
+                                             ("sigmoid", .sigmoid)]
         for (name, act) in table {
             assertClose(try t(name, "input").applying(act), try t(name, "output"), tolerance: 2e-6, name)
         }

@@ -43,11 +43,17 @@ def taesd():
     return tiny_encoder(width=64, latent=32)
 
 
+def mobilenet_v2():
+    from mobilenet_v2 import MobileNetV2Encoder
+    return MobileNetV2Encoder(latent=32, fuse=64)
+
+
 CONFIGS = {
     "unet-sd": dict(kind="unet", shape=(8, 64, 64), heads=8, make=lambda: unet((320, 640, 1280, 1280), 2, 8)),
     "unet-small": dict(kind="unet", shape=(8, 64, 64), heads=8, make=lambda: unet((64, 128, 256), 1, 8)),
     "vae-sd": dict(kind="vae", shape=(3, 512, 512), heads=1, make=sd_vae),
     "taesd": dict(kind="taesd", shape=(3, 512, 512), heads=1, make=taesd),
+    "mobilenet-v2": dict(kind="mobilenet_v2", shape=(3, 512, 512), heads=1, make=mobilenet_v2),
 }
 
 
@@ -112,6 +118,9 @@ def main():
                 t0 = time.perf_counter(); fwd(); times.append((time.perf_counter() - t0) * 1000)
         torch_ms = sorted(times)[len(times) // 2]
         state = model.state_dict()
+        if cfg["kind"] == "mobilenet_v2":
+            from mobilenet_v2 import fold_batchnorm
+            state = fold_batchnorm(model)
         if cfg["kind"] == "vae":
             state = {k: v for k, v in state.items() if k.startswith(("encoder.", "quant_conv."))}
         with tempfile.TemporaryDirectory() as tmp:

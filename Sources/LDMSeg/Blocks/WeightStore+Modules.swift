@@ -9,6 +9,14 @@ extension WeightStore {
         return Conv2D(weight: w, bias: b, stride: stride, padding: padding ?? .same(w.shape[2] / 2))
     }
 
+    func depthwise(_ prefix: String, stride: Int) throws -> DepthwiseConv2D {
+        let w = try tensor(prefix + ".weight")
+        guard w.rank == 4, w.shape[1] == 1, w.shape[2] == 3, w.shape[3] == 3 else {
+            throw NNError.shapeMismatch(name: prefix + ".weight", expected: [-1, 1, 3, 3], actual: w.shape)
+        }
+        return DepthwiseConv2D(weight: w, bias: try optionalTensor(prefix + ".bias", shape: [w.shape[0]]), stride: stride)
+    }
+
     func linear(_ prefix: String) throws -> Linear {
         let w = try tensor(prefix + ".weight")
         guard w.rank == 2 else { throw NNError.shapeMismatch(name: prefix + ".weight", expected: [-1, -1], actual: w.shape) }

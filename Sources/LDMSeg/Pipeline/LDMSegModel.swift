@@ -29,7 +29,8 @@ public final class LDMSegModel: Sendable {
         switch enc.type {
         case "taesd": imageEncoder = try TinyEncoder(weights: try store(enc.weights))
         case "sd_vae": imageEncoder = try SDVAEEncoder(weights: try store(enc.weights), groups: enc.normNumGroups ?? 32)
-        default: throw LDMSegError.invalidConfig("image_encoder.type '\(enc.type)' (taesd or sd_vae)")
+        case "mobilenet_v2": imageEncoder = try MobileNetV2Encoder(weights: try store(enc.weights))
+        default: throw LDMSegError.invalidConfig("image_encoder.type '\(enc.type)' (taesd, sd_vae or mobilenet_v2)")
         }
         guard enc.inputRange.count == 2, enc.inputRange[0] < enc.inputRange[1] else {
             throw LDMSegError.invalidConfig("image_encoder.input_range \(enc.inputRange)")

@@ -2,7 +2,7 @@ import Foundation
 
 /// Pointwise activations, with the exact formulas PyTorch uses.
 public enum Activation: Sendable {
-    case identity, silu, gelu, relu, tanh, sigmoid
+    case identity, silu, gelu, relu, relu6, tanh, sigmoid
 
     @inline(__always)
     public func apply(_ v: Float) -> Float {
@@ -11,6 +11,7 @@ public enum Activation: Sendable {
         case .silu: return v / (1 + expf(-v))
         case .gelu: return 0.5 * v * (1 + erff(v * 0.70710678118654752))
         case .relu: return max(v, 0)
+        case .relu6: return min(max(v, 0), 6)
         case .tanh: return tanhf(v)
         case .sigmoid: return 1 / (1 + expf(-v))
         }
@@ -33,6 +34,7 @@ public enum Activation: Sendable {
         case .gelu: VectorMath.map(p, count: count, VectorMath.gelu)
         case .sigmoid: VectorMath.map(p, count: count, VectorMath.sigmoid)
         case .relu: VectorMath.map(p, count: count) { $0.replacing(with: 0, where: $0 .< 0) }
+        case .relu6: VectorMath.map(p, count: count) { $0.clamped(lowerBound: .zero, upperBound: SIMD8(repeating: 6)) }
         case .tanh: for i in 0..<count { p[i] = tanhf(p[i]) }
         }
     }
