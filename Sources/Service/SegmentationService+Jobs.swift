@@ -11,7 +11,7 @@ extension SegmentationService {
             throw APIError.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
         }
         let submission: Submission
-        do { submission = try submissions.decode(request, kind: kind) } catch {
+        do { submission = try await decodeQueue.run { [submissions] () throws(APIError) in try submissions.decode(request, kind: kind) } } catch {
             metrics.rejected(reason: error.slug ?? "invalid")
             throw error
         }

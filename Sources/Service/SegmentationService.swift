@@ -18,6 +18,7 @@ public final class SegmentationService: Sendable {
     let events = JobEvents()
     let workers: WorkerPool
     let submissions: SubmissionDecoder
+    let decodeQueue = DecodeQueue()
     let requestGuard: RequestGuard
     let openAPI: [UInt8]?
     private let server = Mutex<HTTPServer?>(nil)
