@@ -14,6 +14,7 @@ extension Job: FetchableRecord {
         cancelRequested = row["cancel_requested"]
         idempotencyKey = row["idempotency_key"]
         requestHash = row["request_hash"]
+        owner = row["owner"]
         createdAt = Date(timeIntervalSince1970: row["created_at"])
         startedAt = (row["started_at"] as Double?).map(Date.init(timeIntervalSince1970:))
         finishedAt = (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:))

@@ -37,6 +37,8 @@ public struct Job: Sendable, Equatable {
     public var cancelRequested: Bool
     public var idempotencyKey: String?
     public var requestHash: String?
+    /// The name of the API key that submitted the job, when keys are in use.
+    public var owner: String?
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -87,8 +89,12 @@ public struct NewJob: Sendable {
     public var idempotencyKey: String?
     /// A digest of the request, so a repeated key with a different request is told apart.
     public var requestHash: String?
+    /// The submitting API key's name; idempotency keys are scoped to it.
+    public var owner: String?
 
-    public init(kind: JobKind, options: Data, steps: Int, input: JobInput, idempotencyKey: String? = nil, requestHash: String? = nil) {
+    public init(kind: JobKind, options: Data, steps: Int, input: JobInput, idempotencyKey: String? = nil, requestHash: String? = nil,
+                owner: String? = nil) {
+        self.owner = owner
         self.kind = kind
         self.options = options
         self.steps = steps

@@ -37,22 +37,31 @@ public final class JobStore: Sendable {
         case keyReused(Job)
         /// `maxQueued` jobs are waiting already; nothing was stored.
         case queueFull(queued: Int)
+        /// The owner has `active` jobs queued or running, its most; nothing was stored.
+        case ownerQuotaFull(active: Int)
     }
 
-    /// Queues a job unless the queue is full; honours idempotency keys. One transaction.
-    public func submit(_ new: NewJob, maxQueued: Int, now: Date = Date()) throws -> Submission {
+    /// Queues a job unless the queue, or the owner's share of it (`maxActiveForOwner` queued
+    /// or running), is full; honours idempotency keys, scoped to the owner. One transaction.
+    public func submit(_ new: NewJob, maxQueued: Int, maxActiveForOwner: Int? = nil, now: Date = Date()) throws -> Submission {
         try pool.write { db in
-            if let key = new.idempotencyKey,
-               let job = try Job.fetchOne(db, sql: "SELECT * FROM job WHERE idempotency_key = ?", arguments: [key]) {
+            // Stored as owner + NUL + key, so two owners' keys never meet.
+            let key = new.idempotencyKey.map { key in new.owner.map { "\($0)\u{0}\(key)" } ?? key }
+            if let key, let job = try Job.fetchOne(db, sql: "SELECT * FROM job WHERE idempotency_key = ?", arguments: [key]) {
                 return job.requestHash == new.requestHash ? .existing(job) : .keyReused(job)
             }
             let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE state = 'queued'") ?? 0
             guard queued < maxQueued else { return .queueFull(queued: queued) }
+            if let owner = new.owner, let limit = maxActiveForOwner {
+                let active = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE owner = ? AND state IN ('queued', 'running')",
+                                              arguments: [owner]) ?? 0
+                guard active < limit else { return .ownerQuotaFull(active: active) }
+            }
             let id = UUID().uuidString.lowercased()
             try db.execute(sql: """
-                INSERT INTO job (id, kind, state, options, steps, idempotency_key, request_hash, created_at)
-                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?)
-                """, arguments: [id, new.kind.rawValue, new.options, new.steps, new.idempotencyKey, new.requestHash,
+                INSERT INTO job (id, kind, state, options, steps, idempotency_key, request_hash, owner, created_at)
+                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)
+                """, arguments: [id, new.kind.rawValue, new.options, new.steps, key, new.requestHash, new.owner,
                                  now.timeIntervalSince1970])
             let seq = db.lastInsertedRowID
             let input = new.input
@@ -79,11 +88,13 @@ public final class JobStore: Sendable {
         }
     }
 
-    /// One page of jobs, newest first, optionally filtered; `cursor` is the previous page's `next`.
-    public func list(state: JobState? = nil, kind: JobKind? = nil, limit: Int,
+    /// One page of jobs, newest first, optionally filtered (by state, kind, owner); `cursor` is
+    /// the previous page's `next`.
+    public func list(state: JobState? = nil, kind: JobKind? = nil, owner: String? = nil, limit: Int,
                      cursor: String? = nil) throws -> (jobs: [Job], next: String?) {
         var conditions: [String] = []
         var arguments: StatementArguments = []
+        if let owner { conditions.append("owner = ?"); arguments += [owner] }
         if let state { conditions.append("state = ?"); arguments += [state.rawValue] }
         if let kind { conditions.append("kind = ?"); arguments += [kind.rawValue] }
         if let cursor {

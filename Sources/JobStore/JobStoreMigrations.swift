@@ -41,6 +41,13 @@ enum JobStoreMigrations {
                 );
                 """)
         }
+        migrator.registerMigration("v2: job owners") { db in
+            // The API key that submitted a job (NULL: no keys configured); listings filter by it.
+            try db.execute(sql: """
+                ALTER TABLE job ADD COLUMN owner TEXT;
+                CREATE INDEX job_by_owner ON job(owner, seq);
+                """)
+        }
         return migrator
     }
 }

@@ -4,8 +4,13 @@ import JobStore
 
 extension SegmentationService {
     /// POST /v1/segmentations and /v1/inpaintings.
-    func submit(_ request: HTTPRequest, kind: JobKind) async throws -> HTTPResponse {
+    func submit(_ request: HTTPRequest, kind: JobKind, as caller: Caller) async throws -> HTTPResponse {
         guard !isDraining else { throw APIError.unavailable("the service is shutting down; submit again shortly") }
+        if let key = caller.key, let perMinute = key.jobsPerMinute, let wait = rateLimiter.take(key.name, perMinute: perMinute) {
+            metrics.rejected(reason: "rate-limited")
+            throw APIError(status: .tooManyRequests, slug: "rate-limited",
+                           detail: "API key '\(key.name)' may submit \(perMinute) jobs a minute; retry in \(wait) s", headers: ["Retry-After": "\(wait)"])
+        }
         let key = request.headers["Idempotency-Key"]
         if let key, key.isEmpty || key.utf8.count > 255 || key.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7E }) {
             throw APIError.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
@@ -16,9 +21,9 @@ extension SegmentationService {
             throw error
         }
         let new = NewJob(kind: kind, options: submission.options.json, steps: submission.options.totalSteps, input: submission.input,
-                         idempotencyKey: key, requestHash: submission.digest)
+                         idempotencyKey: key, requestHash: submission.digest, owner: caller.key?.name)
         var job: Job
-        switch try store.submit(new, maxQueued: configuration.queue.maxQueued) {
+        switch try store.submit(new, maxQueued: configuration.queue.maxQueued, maxActiveForOwner: caller.key?.maxActive) {
         case .created(let created):
             job = created
             metrics.submitted(kind)
@@ -32,6 +37,11 @@ extension SegmentationService {
         case .queueFull(let queued):
             metrics.rejected(reason: "queue-full")
             throw APIError.queueFull(queued: queued, retryAfter: workers.secondsUntilAPlaceFrees())
+        case .ownerQuotaFull(let active):
+            metrics.rejected(reason: "quota-exceeded")
+            throw APIError(status: .tooManyRequests, slug: "quota-exceeded",
+                           detail: "API key '\(caller.key?.name ?? "")' has \(active) jobs queued or running, its most; retry when one ends",
+                           headers: ["Retry-After": "\(workers.secondsUntilAPlaceFrees())"])
         }
         job = try await waitIfAsked(job, request)
         let headers: HTTPHeaders = ["Location": "/v1/jobs/\(job.id)"]
@@ -39,13 +49,14 @@ extension SegmentationService {
     }
 
     /// GET /v1/jobs/{id}, waiting for the end with `Prefer: wait=N`.
-    func getJob(_ id: String, _ request: HTTPRequest) async throws -> HTTPResponse {
-        let job = try await waitIfAsked(try existingJob(id), request)
+    func getJob(_ id: String, _ request: HTTPRequest, as caller: Caller) async throws -> HTTPResponse {
+        let job = try await waitIfAsked(try existingJob(id, for: caller), request)
         return APIJSON.response(try representation(job))
     }
 
     /// DELETE /v1/jobs/{id}: a queued job ends at once; a running one at its next step (waited for briefly).
-    func cancelJob(_ id: String) async throws -> HTTPResponse {
+    func cancelJob(_ id: String, as caller: Caller) async throws -> HTTPResponse {
+        _ = try existingJob(id, for: caller)
         let outcome: JobStore.CancelOutcome
         do { outcome = try store.requestCancel(id: id) } catch JobStoreError.notFound { throw APIError.notFound("no job \(id)") }
         switch outcome {
@@ -63,7 +74,7 @@ extension SegmentationService {
     }
 
     /// GET /v1/jobs: newest first, filtered by state and kind, paged with an opaque cursor.
-    func listJobs(_ request: HTTPRequest) throws -> HTTPResponse {
+    func listJobs(_ request: HTTPRequest, as caller: Caller) throws -> HTTPResponse {
         var state: JobState?, kind: JobKind?, limit = 50, cursor: String?
         for item in request.queryItems {
             switch item.name {
@@ -97,15 +108,15 @@ extension SegmentationService {
             }
         }
         let page: (jobs: [Job], next: String?)
-        do { page = try store.list(state: state, kind: kind, limit: limit, cursor: cursor) } catch JobStoreError.invalidCursor {
+        do { page = try store.list(state: state, kind: kind, owner: caller.ownerFilter, limit: limit, cursor: cursor) } catch JobStoreError.invalidCursor {
             throw APIError.badRequest("cursor is not one this server gave out")
         }
         return APIJSON.response(Page(jobs: try page.jobs.map(representation), nextCursor: page.next))
     }
 
     /// GET /v1/jobs/{id}/panoptic.png, segments.json, overlay.png: 409 until the job has succeeded.
-    func result(_ id: String, _ part: JobResult.Part) throws -> HTTPResponse {
-        let job = try existingJob(id)
+    func result(_ id: String, _ part: JobResult.Part, as caller: Caller) throws -> HTTPResponse {
+        let job = try existingJob(id, for: caller)
         guard job.state == .succeeded, let body = try store.result(part, ofJob: job.seq) else {
             let state = job.state == .succeeded ? "succeeded but its results are gone" : "is \(job.state.rawValue)"
             throw APIError.conflict("job \(id) \(state); results exist once it has succeeded")
@@ -118,8 +129,9 @@ extension SegmentationService {
 
     // MARK: - Helpers
 
-    func existingJob(_ id: String) throws -> Job {
-        guard let job = try store.job(id: id) else { throw APIError.notFound("no job \(id)") }
+    /// The job, if it exists and the caller may see it: another key's job is as absent as a missing one.
+    func existingJob(_ id: String, for caller: Caller = Caller(key: nil)) throws -> Job {
+        guard let job = try store.job(id: id), caller.mayAccess(job.owner) else { throw APIError.notFound("no job \(id)") }
         return job
     }
 

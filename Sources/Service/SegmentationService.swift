@@ -20,6 +20,8 @@ public final class SegmentationService: Sendable {
     let submissions: SubmissionDecoder
     let decodeQueue = DecodeQueue()
     let requestGuard: RequestGuard
+    let apiKeys: APIKeys
+    let rateLimiter = RateLimiter()
     let openAPI: [UInt8]?
     private let server = Mutex<HTTPServer?>(nil)
     private let draining = Atomic<Bool>(false)
@@ -39,6 +41,7 @@ public final class SegmentationService: Sendable {
             }
         }
         requestGuard = RequestGuard(configured: configuration.server.allowedHosts, boundHost: configuration.server.host)
+        apiKeys = try configuration.authKeysFile.map(APIKeys.load) ?? APIKeys([])
         openAPI = FileManager.default.contents(atPath: configuration.openAPIPath).map { [UInt8]($0) }
         if openAPI == nil { logger.warning("no OpenAPI document at \(configuration.openAPIPath); /openapi.yaml answers 404") }
         submissions = SubmissionDecoder(defaults: model.defaultOptions, maxPixels: configuration.model.maxPixels,
@@ -141,7 +144,7 @@ public final class SegmentationService: Sendable {
             try requestGuard.check(request)
             let (route, matched) = try Route.match(method: request.method, path: request.path).get()
             template = matched
-            response = try await respond(to: route, request)
+            response = try await respond(to: route, request, as: try caller(of: request, for: route))
         } catch let error as APIError {
             response = error.response
         } catch {
@@ -156,14 +159,33 @@ public final class SegmentationService: Sendable {
         return response
     }
 
-    private func respond(to route: Route, _ request: HTTPRequest) async throws -> HTTPResponse {
+    /// With API keys configured, job and model routes need `Authorization: Bearer <key>`;
+    /// health, readiness, metrics and the contract stay open to probes and scrapers.
+    private func caller(of request: HTTPRequest, for route: Route) throws -> Caller {
+        guard !apiKeys.isEmpty else { return Caller(key: nil) }
         switch route {
-        case .createSegmentation: return try await submit(request, kind: .segmentation)
-        case .createInpainting: return try await submit(request, kind: .inpainting)
-        case .listJobs: return try listJobs(request)
-        case .getJob(let id): return try await getJob(id, request)
-        case .cancelJob(let id): return try await cancelJob(id)
-        case .result(let id, let part): return try result(id, part)
+        case .health, .ready, .metrics, .openAPI: return Caller(key: nil)
+        default: break
+        }
+        let challenge: HTTPHeaders = ["WWW-Authenticate": "Bearer realm=\"segserve\""]
+        guard let value = request.headers["Authorization"], value.lowercased().hasPrefix("bearer ") else {
+            throw APIError(status: .unauthorized, slug: "unauthorized", detail: "this server needs an API key: Authorization: Bearer <key>",
+                           headers: challenge)
+        }
+        guard let key = apiKeys.key(for: String(value.dropFirst(7)).trimmingCharacters(in: .whitespaces)) else {
+            throw APIError(status: .unauthorized, slug: "unauthorized", detail: "the API key is not known here", headers: challenge)
+        }
+        return Caller(key: key)
+    }
+
+    private func respond(to route: Route, _ request: HTTPRequest, as caller: Caller) async throws -> HTTPResponse {
+        switch route {
+        case .createSegmentation: return try await submit(request, kind: .segmentation, as: caller)
+        case .createInpainting: return try await submit(request, kind: .inpainting, as: caller)
+        case .listJobs: return try listJobs(request, as: caller)
+        case .getJob(let id): return try await getJob(id, request, as: caller)
+        case .cancelJob(let id): return try await cancelJob(id, as: caller)
+        case .result(let id, let part): return try result(id, part, as: caller)
         case .listModels: return listModels()
         case .health: return APIJSON.response(["status": "ok"])
         case .ready:

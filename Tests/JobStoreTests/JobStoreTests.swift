@@ -30,6 +30,21 @@ final class JobStoreTests: XCTestCase {
         return job
     }
 
+    func testOwnersListQuotasAndIdempotencyScopes() throws {
+        var alice = newJob(1, key: "k", hash: "h1"), bob = newJob(2, key: "k", hash: "h2")
+        alice.owner = "alice"
+        bob.owner = "bob"
+        let a = try submitted(alice), b = try submitted(bob)
+        XCTAssertNotEqual(a.id, b.id, "the same Idempotency-Key of two owners names two jobs")
+        XCTAssertEqual(a.owner, "alice")
+        XCTAssertEqual(try store.list(owner: "alice", limit: 10).jobs.map(\.id), [a.id])
+        XCTAssertEqual(try store.list(limit: 10).jobs.count, 2)
+        var more = newJob(3)
+        more.owner = "alice"
+        XCTAssertEqual(try store.submit(more, maxQueued: 100, maxActiveForOwner: 1), .ownerQuotaFull(active: 1))
+        XCTAssertEqual(try store.submit(alice, maxQueued: 100, maxActiveForOwner: 1), .existing(a), "a repeat is not a new job")
+    }
+
     func testSubmitStoresQueuedJobWithInput() throws {
         let job = try submitted(newJob(7, kind: .inpainting))
         XCTAssertEqual(job.state, .queued)

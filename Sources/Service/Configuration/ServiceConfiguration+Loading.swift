@@ -84,6 +84,7 @@ extension ServiceConfiguration {
         .string("database.path", \.databasePath, env: "SEGSERVE_DATABASE"),
         .string("openapi_path", \.openAPIPath),
         .optionalString("categories_path", \.categoriesPath),
+        .optionalString("auth.keys_file", \.authKeysFile),
         .seconds("drain_timeout", \.drainTimeout),
         .string("log_level", \.logLevel),
     ]

@@ -80,6 +80,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var databasePath = "var/segserve.sqlite"
     /// The OpenAPI document served at /openapi.yaml (default openapi.yaml).
     public var openAPIPath = "openapi.yaml"
+    /// YAML list of API keys (name, sha256, admin, max_active, jobs_per_minute); unset: no keys,
+    /// and every caller sees every job.
+    public var authKeysFile: String?
     /// COCO panoptic categories JSON for the optional `semantic` part; unset: the request carries none.
     public var categoriesPath: String?
     /// Seconds a SIGTERM waits for running jobs before re-queueing them (default 30).
