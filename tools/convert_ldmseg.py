@@ -13,12 +13,13 @@ where it has them, otherwise from the tensors and LDMSeg's defaults (DESIGN §2)
     python3 tools/convert_ldmseg.py model.pt out_dir [--ae ae.pt] [--dtype float16]
 """
 import argparse
-import json
 import os
 import sys
 
 import torch
-from safetensors.torch import save_file
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from segtools.modeldir import write_model_dir  # noqa: E402
 
 
 class ConversionError(Exception):
@@ -87,12 +88,7 @@ def convert(checkpoint, out, ae_file=None, dtype=torch.float32):
                       "mask_th": float(ev.get("mask_th", 0.5)), "count_th": int(ev.get("count_th", 512)),
                       "overlap_th": float(ev.get("overlap_th", 0.5))},
     }
-    os.makedirs(out, exist_ok=True)
-    for name, state in [("unet", unet), ("image_encoder", image), ("mask_autoencoder", semseg)]:
-        save_file({k: v.detach().to(dtype).contiguous() for k, v in state.items()}, os.path.join(out, f"{name}.safetensors"))
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
+    write_model_dir(out, config, {"unet": unet, "image_encoder": image, "mask_autoencoder": semseg}, dtype)
     return config
 
 

@@ -4,19 +4,12 @@ a COCO panoptic JSON + PNG folder, so any evaluator can score it."""
 import copy
 import json
 import os
+import sys
 
 import numpy as np
-from PIL import Image
 
-
-def read_ids(path):
-    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.uint32)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
-
-
-def write_ids(ids, path):
-    ids = ids.astype(np.uint32)
-    Image.fromarray(np.stack([ids & 255, (ids >> 8) & 255, (ids >> 16) & 255], -1).astype(np.uint8)).save(path)
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+from segtools import codec  # noqa: E402
 
 
 def segments_from(ids, template, rng):
@@ -101,9 +94,9 @@ def make_sets(gt_json, gt_dir, out_root, seed=0):
         os.makedirs(folder, exist_ok=True)
         pred = copy.deepcopy(gt)
         for ann in pred["annotations"]:
-            ids = read_ids(os.path.join(gt_dir, ann["file_name"]))
+            ids = codec.read_ids(os.path.join(gt_dir, ann["file_name"]), np.uint32)
             new_ids, segs = perturb(ids, ann["segments_info"], kind, rng)
-            write_ids(new_ids, os.path.join(folder, ann["file_name"]))
+            codec.write_ids(new_ids, os.path.join(folder, ann["file_name"]))
             ann["segments_info"] = segs
         with open(os.path.join(out_root, f"{kind}.json"), "w") as f:
             json.dump(pred, f)

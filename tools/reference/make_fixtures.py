@@ -21,6 +21,9 @@ from safetensors.torch import save_file
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+from segtools.modeldir import write_model_dir  # noqa: E402
+
 OPS_OUT = os.path.join("Tests", "NNRuntimeTests", "Fixtures")
 MODULES_OUT = os.path.join("Tests", "LDMSegTests", "Fixtures")
 ROOT = REPO  # where the Tests/ folders are written; --out-root changes it
@@ -129,6 +132,15 @@ def ops_fixture():
         output=get_timestep_embedding(steps, 32, flip_sin_to_cos=True, downscale_freq_shift=0))
     add("timestep_embedding_shift1", {"flip_sin_to_cos": False, "downscale_freq_shift": 1.0}, t=steps,
         output=get_timestep_embedding(steps, 32, flip_sin_to_cos=False, downscale_freq_shift=1))
+    # Cases added later draw from their own generator, so the ones above keep their values.
+    g2 = torch.Generator().manual_seed(4321)
+    add("relu6", {}, input=xa, output=F.relu6(xa))
+    for name, stride, c, h, w in [("depthwise_s1", 1, 24, 17, 23), ("depthwise_s2", 2, 16, 18, 15), ("depthwise_s2_odd", 2, 8, 9, 7)]:
+        xd = torch.randn(1, c, h, w, generator=g2)
+        wd = torch.randn(c, 1, 3, 3, generator=g2) * 0.3
+        bd = torch.randn(c, generator=g2)
+        add(name, {"stride": stride}, input=xd[0], weight=wd, bias=bd,
+            output=F.conv2d(xd, wd, bd, stride=stride, padding=1, groups=c)[0])
     save(os.path.join(OPS_OUT, "ops.safetensors"), t, {"cases": cases})
 
 
@@ -232,6 +244,26 @@ def ldmseg_fixtures():
 
     tiny_model(g, ref, UNet2DConditionModel)
     default_model()
+    mobilenet_v2_fixture()
+
+
+@torch.no_grad()
+def mobilenet_v2_fixture():
+    """A narrow MobileNetV2 encoder (width 0.25) with random weights and BatchNorm statistics,
+    folded as exported, on a 64x96 picture."""
+    from mobilenet_v2 import MobileNetV2Encoder, fold_batchnorm
+
+    g = torch.Generator().manual_seed(11)
+    cfg = {"latent": 8, "fuse": 16, "width_mult": 0.25}
+    enc = MobileNetV2Encoder(**cfg).eval()
+    randomize(enc, g)
+    for m in enc.modules():
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.running_mean.copy_(0.1 * torch.randn(m.num_features, generator=g))
+            m.running_var.copy_(0.5 + torch.rand(m.num_features, generator=g))
+    x = torch.rand(1, 3, 64, 96, generator=g)
+    tensors = dict(fold_batchnorm(enc), **{"__input__.x": x[0], "__output__.latent": enc(x)[0]})
+    save(os.path.join(MODULES_OUT, "mobilenet_v2_encoder.safetensors"), tensors, {"config": cfg})
 
 
 @torch.no_grad()
@@ -309,14 +341,8 @@ def tiny_model(g, ref, UNet2DConditionModel):
     known[20:, 28:] = True
     inpainted, inpaint_latent = pipe.inpaint(image, partial, known, noise, known_noise, steps, resolution, thresholds)
     assert len(ids.unique()) >= 4, f"segment produced {ids.unique().tolist()}"
-    directory = os.path.join(ROOT, MODULES_OUT, "tiny_model")
-    os.makedirs(directory, exist_ok=True)
-    for name, module in [("image_encoder", enc), ("mask_autoencoder", ae), ("unet", unet)]:
-        save_file({k: v.detach().float().clone().contiguous() for k, v in module.state_dict().items()},
-                  os.path.join(directory, f"{name}.safetensors"))
-    with open(os.path.join(directory, "config.json"), "w") as f:
-        json.dump(config, f, indent=2, sort_keys=True)
-        f.write("\n")
+    modules = {"image_encoder": enc.state_dict(), "mask_autoencoder": ae.state_dict(), "unet": unet.state_dict()}
+    write_model_dir(os.path.join(ROOT, MODULES_OUT, "tiny_model"), config, modules, sort_keys=True)
     save(os.path.join(MODULES_OUT, "tiny_model_io.safetensors"), {
         "__input__.image": image.float(), "__input__.noise": noise[0], "__input__.known_noise": known_noise[0],
         "__input__.partial": partial.float(), "__input__.known": known.float(),

@@ -2,11 +2,15 @@
 import json
 import os
 import subprocess
+import sys
 
 import numpy as np
 from PIL import Image
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tools"))
+from segtools.codec import read_ids  # noqa: E402
+
 BINARY = os.path.join(REPO, ".build", "debug", "segserve")
 TINY_MODEL = os.path.join(REPO, "Tests", "LDMSegTests", "Fixtures", "tiny_model")
 
@@ -16,8 +20,7 @@ def predict(tmp_path, name, *extra):
     subprocess.run([BINARY, "predict", "--model", TINY_MODEL, "--images", str(tmp_path / "images"), "--out", str(out),
                     "--ensemble-seeds", "1", "--no-flip", *extra], check=True, capture_output=True)
     entry = json.loads((out / "predictions.json").read_text())["annotations"][0]
-    rgb = np.asarray(Image.open(out / "panoptic" / "7.png").convert("RGB"), dtype=np.int64)
-    return entry, rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+    return entry, read_ids(out / "panoptic" / "7.png")
 
 
 def test_semantic_map_categorises_and_merges_stuff(tmp_path):

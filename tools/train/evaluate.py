@@ -1,9 +1,12 @@
 #!/usr/bin/env python3
-"""Class-agnostic panoptic quality of a model directory on the coco-instances val splits.
+"""Class-agnostic panoptic quality of a model directory on the things val or the panoptic val.
 
-Ground truth: every non-crowd instance is a segment of one category; crowd regions and
-unlabeled pixels are void. With `--split panoptic-samples`, the COCO panoptic samples, where
-every non-crowd segment (things and stuff) is a segment. Predictions come from the Swift
+Things val (`--split val2017`, the default, or `things`): the coco-instances val2017 images;
+every non-crowd instance is a segment of one category; crowd regions and unlabeled pixels are
+void. Panoptic val (`--split panoptic`: panoptic-train/cocostuff-taming-val, or any other
+panoptic-train set by name, or `panoptic-samples`): every non-crowd segment, thing or stuff, is
+a segment; crowd and unlabeled pixels are void. `--report` scores both val kinds: segmentation,
+inpainting with half of the segments known, and the auto-encoder ceiling. Predictions come from the Swift
 runtime: `segserve segment` per image, or with `--batch` one `segserve predict` over all images
 (one model load; `--extra` options such as `--ensemble-seeds 3 --flip --jobs 2` go to it).
 With `--inpaint-known F`, `segserve inpaint` per image given a random fraction F of the
@@ -17,7 +20,8 @@ trivial baselines: one segment per image and a 2x2 grid.
     python3 tools/train/evaluate.py --model models/default [--limit 40] [--json out.json]
     python3 tools/train/evaluate.py --model models/default --batch --scorer segserve --extra --ensemble-seeds 3
     python3 tools/train/evaluate.py --model models/default --inpaint-known 0.5
-    python3 tools/train/evaluate.py --model models/default --autoencoded
+    python3 tools/train/evaluate.py --model models/default --autoencoded --split panoptic
+    python3 tools/train/evaluate.py --model models/default --report --batch [--limit 20] [--json report.json]
 """
 import argparse
 import json
@@ -28,19 +32,16 @@ import tempfile
 import time
 
 import numpy as np
-from PIL import Image
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, ".."))
 import data  # noqa: E402
+from segtools.codec import read_ids, write_ids  # noqa: E402
 
 CATEGORIES = [{"id": 1, "name": "object", "isthing": 1, "supercategory": "object"}]
-
-
-def to_png(ids, path):
-    ids = ids.astype(np.uint32)
-    rgb = np.stack([ids & 255, (ids >> 8) & 255, (ids >> 16) & 255], -1).astype(np.uint8)
-    Image.fromarray(rgb).save(path)
+# The two val kinds: things only (unlabeled pixels void), and things + stuff.
+VAL_SPLITS = {"things": "val2017", "panoptic": "cocostuff-taming-val"}
 
 
 def annotation(image_id, file_name, ids):
@@ -74,9 +75,19 @@ def pq_segserve(binary, gt_json, gt_dir, pred_json, pred_dir):
     return {k: 100 * report[k] for k in ("pq", "sq", "rq")}
 
 
-def read_ids(path):
-    rgb = np.asarray(Image.open(path).convert("RGB"), dtype=np.int64)
-    return rgb[..., 0] + 256 * rgb[..., 1] + 65536 * rgb[..., 2]
+def load_images(data_root, split):
+    """(image path, id map) pairs: coco-instances val2017 / train2017 (instances, unlabeled
+    void), panoptic-samples, or a panoptic-train set (things and stuff); `things` and
+    `panoptic` name the two val kinds."""
+    split = VAL_SPLITS.get(split, split)
+    if split == "panoptic-samples":
+        return data.load_panoptic_samples(data_root)
+    if split in ("val2017", "train2017"):
+        return data.load_splits(data_root, split)
+    root = os.path.join(data_root, "panoptic-train", split)
+    if not os.path.exists(os.path.join(root, "panoptic.json")):
+        sys.exit(f"unknown split {split}: not val2017, train2017, panoptic-samples or a set in {os.path.dirname(root)}")
+    return [(s.path, s.ids) for s in data.panoptic_samples(root)]
 
 
 def predict_batch(args, images, tmp):
@@ -116,7 +127,7 @@ def run_each(args, images, tmp, partial=None):
         cmd = [args.binary, "segment" if partial is None else "inpaint", "--model", args.model, path, "--out", out]
         if partial is not None:
             mask = os.path.join(tmp, "known.png")
-            to_png(partial[i], mask)
+            write_ids(partial[i], mask)
             cmd += ["--mask", mask]
         if args.steps:
             cmd += ["--steps", str(args.steps)]
@@ -159,7 +170,7 @@ def write_set(root, name, images, maps):
     anns = []
     for i, ((path, _), ids) in enumerate(zip(images, maps)):
         file_name = os.path.basename(path).replace(".jpg", ".png")
-        to_png(ids, os.path.join(folder, file_name))
+        write_ids(ids, os.path.join(folder, file_name))
         anns.append(annotation(i, file_name, ids))
     js = os.path.join(root, f"{name}.json")
     with open(js, "w") as f:
@@ -168,36 +179,10 @@ def write_set(root, name, images, maps):
     return js, folder
 
 
-def main():
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--data-root", default=data.DEFAULT_DATA)
-    ap.add_argument("--binary", default=os.path.join(data.REPO, ".build", "release", "segserve"))
-    ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=0, help="DDIM steps (0: the model's default)")
-    ap.add_argument("--split", default="val2017", help="val2017; train2017 to tune thresholds without the validation images; "
-                    "or panoptic-samples (things and stuff are all segments)")
-    ap.add_argument("--batch", action="store_true", help="one `segserve predict` run instead of `segserve segment` per image")
-    ap.add_argument("--scorer", choices=["panopticapi", "segserve"], default="panopticapi",
-                    help="panopticapi, or `segserve eval --class-agnostic`")
-    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further `segserve segment` / `predict` options")
-    ap.add_argument("--inpaint-known", type=float, default=0.0, metavar="F",
-                    help="score inpainting instead: a random fraction F of each image's instances is given as "
-                         "the known mask (`segserve inpaint`) and scoring counts only the other instances")
-    ap.add_argument("--autoencoded", action="store_true",
-                    help="score the ground truth through the model's mask auto-encoder instead of sampled predictions")
-    ap.add_argument("--json", help="write the scores here")
-    args = ap.parse_args()
-    if args.autoencoded and args.inpaint_known:
-        ap.error("--autoencoded scores segmentation only; leave out --inpaint-known")
-
-    if args.split == "panoptic-samples":
-        images = data.load_panoptic_samples(args.data_root)
-    else:
-        images = data.load_splits(args.data_root, args.split)
-    if args.limit:
-        images = images[:args.limit]
-    partial = [known_instances(ids, args.inpaint_known, seed=i) for i, (_, ids) in enumerate(images)]
+def score(args, images, inpaint_known=0.0, autoencoded=False):
+    """PQ / SQ / RQ of the model's predictions and of the two trivial baselines on `images`:
+    segmentation, inpainting given a fraction of the segments, or the auto-encoded ground truth."""
+    partial = [known_instances(ids, inpaint_known, seed=i) for i, (_, ids) in enumerate(images)]
     with tempfile.TemporaryDirectory() as tmp:
         # Inpainting is scored on the instances it was not given: the known ones are void.
         truth = [np.where(known == 0, ids, 0) for (_, ids), known in zip(images, partial)]
@@ -211,13 +196,13 @@ def main():
             g[h // 2:, :w // 2] = 3
             g[h // 2:, w // 2:] = 4
             grid.append(g)
-        if args.autoencoded:
+        if autoencoded:
             preds, seconds = predict_autoencoded(args.model, images)
-        elif args.batch and not args.inpaint_known:
+        elif args.batch and not inpaint_known:
             preds, per_image = predict_batch(args, images, tmp)
             seconds = [per_image]
         else:
-            preds, seconds = run_each(args, images, tmp, partial if args.inpaint_known else None)
+            preds, seconds = run_each(args, images, tmp, partial if inpaint_known else None)
         scores = {"images": len(images), "seconds_per_image_median": float(np.median(seconds)),
                   "options": args.extra}
         for name, maps in [("model", preds), ("one_segment", single), ("grid_2x2", grid)]:
@@ -226,6 +211,63 @@ def main():
                 scores[name] = pq_segserve(args.binary, gt_json, gt_dir, js, folder)
             else:
                 scores[name] = pq(gt_json, gt_dir, js, folder)
+    return scores
+
+
+def report(args):
+    """Both val kinds: segmentation, inpainting (a fraction F of the segments known, default
+    0.5) and the auto-encoder ceiling, each next to the baselines; prints a Markdown table."""
+    fraction = args.inpaint_known or 0.5
+    out, rows = {}, []
+    for kind in VAL_SPLITS:
+        images = load_images(args.data_root, kind)
+        images = images[:args.limit] if args.limit else images
+        out[kind] = {"segment": score(args, images), f"inpaint_{fraction:g}": score(args, images, fraction),
+                     "autoencoded": score(args, images, autoencoded=True)}
+        for mode, scores in out[kind].items():
+            for name in ("model", "one_segment", "grid_2x2"):
+                r = scores[name]
+                rows.append(f"| {kind} ({len(images)}) | {mode} | {name} | {r['pq']:.1f} | {r['sq']:.1f} | {r['rq']:.1f} |")
+    print("| val | task | predictions | PQ | SQ | RQ |\n| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows),
+          file=sys.stderr)
+    return out
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", required=True)
+    ap.add_argument("--data-root", default=data.DEFAULT_DATA)
+    ap.add_argument("--binary", default=os.path.join(data.REPO, ".build", "release", "segserve"))
+    ap.add_argument("--limit", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=0, help="DDIM steps (0: the model's default)")
+    ap.add_argument("--split", default="val2017", help="val2017 or things (the things val); train2017 to tune "
+                    "thresholds without the validation images; panoptic (the panoptic val, cocostuff-taming-val), "
+                    "another panoptic-train set, or panoptic-samples (things and stuff are all segments)")
+    ap.add_argument("--report", action="store_true", help="score both val kinds: segmentation, inpainting "
+                    "(--inpaint-known, default 0.5) and --autoencoded, each next to the baselines")
+    ap.add_argument("--batch", action="store_true", help="one `segserve predict` run instead of `segserve segment` per image")
+    ap.add_argument("--scorer", choices=["panopticapi", "segserve"], default="panopticapi",
+                    help="panopticapi, or `segserve eval --class-agnostic`")
+    ap.add_argument("--extra", nargs=argparse.REMAINDER, default=[], help="further `segserve segment` / `predict` options")
+    ap.add_argument("--inpaint-known", type=float, default=0.0, metavar="F",
+                    help="score inpainting instead: a random fraction F of each image's instances is given as "
+                         "the known mask (`segserve inpaint`) and scoring counts only the other instances")
+    ap.add_argument("--autoencoded", action="store_true",
+                    help="score the ground truth through the model's mask auto-encoder instead of sampled predictions")
+    ap.add_argument("--json", help="write the scores here")
+    args = ap.parse_args()
+    if args.autoencoded and args.inpaint_known:
+        ap.error("--autoencoded scores segmentation only; leave out --inpaint-known")
+    if args.report and args.autoencoded:
+        ap.error("--report includes --autoencoded")
+
+    if args.report:
+        scores = report(args)
+    else:
+        images = load_images(args.data_root, args.split)
+        if args.limit:
+            images = images[:args.limit]
+        scores = score(args, images, args.inpaint_known, args.autoencoded)
     print(json.dumps(scores, indent=2))
     if args.json:
         with open(args.json, "w") as f:

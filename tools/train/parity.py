@@ -25,10 +25,12 @@ from safetensors.torch import load_file
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 
 import data  # noqa: E402
 import ldmseg_reference as ref  # noqa: E402
 import train  # noqa: E402
+from segtools.codec import read_ids  # noqa: E402
 
 MASK64 = (1 << 64) - 1
 
@@ -89,8 +91,7 @@ def compare(model_dir, image_path, binary, steps=None, seed=0, thresholds=(0.001
                         "--seed", str(seed), "--mask-th", str(th["mask_th"]), "--count-th", str(th["count_th"]),
                         "--overlap-th", str(th["overlap_th"]), "--ensemble-seeds", "1", "--no-flip", "--threads", "1"],
                        check=True, capture_output=True)
-        swift = np.asarray(Image.open(os.path.join(tmp, "panoptic.png")).convert("RGB"), dtype=np.int64)
-        swift = swift[..., 0] + 256 * swift[..., 1] + 65536 * swift[..., 2]
+        swift = read_ids(os.path.join(tmp, "panoptic.png"))
         image = torch.from_numpy(np.asarray(Image.open(png), dtype=np.uint8).copy())
     _, _, ph, pw = pipe.working_size(*image.shape[:2], resolution)
     noise = gaussian_noise(seed, (1, pipe.mask_ae.latent, ph // 8, pw // 8))

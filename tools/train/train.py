@@ -10,7 +10,8 @@ Stages (each checkpointed under --work, resumable, seeded, logged to <work>/log.
   unet     the denoising UNet on (noisy mask latent || image latent), epsilon-MSE weighted by
            min(SNR, 5) / SNR, AdamW with warm-up and cosine decay over --steps-unet, time
            embedding frozen; latents are cached per crop; a share of samples practise
-           inpainting (block masks of known cells, as the sampler treats them);
+           inpainting (block masks of known cells, as the sampler treats them); with
+           --mask-unknown, latent cells whose pixels are mostly unannotated are not scored;
   export   config.json + safetensors into --out (docs/model-directory.md).
 
     python3 tools/train/train.py --out models/default --minutes-encoder 3 --minutes-ae 6 --minutes-unet 20
@@ -26,15 +27,16 @@ import time
 
 import torch
 import torch.nn.functional as F
-from safetensors.torch import save_file
 from tqdm import tqdm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
+sys.path.insert(0, os.path.join(HERE, ".."))
 
 import data  # noqa: E402
 import ldmseg_reference as ref  # noqa: E402
+from segtools.modeldir import write_model_dir  # noqa: E402
 
 UNET_CONFIG = dict(block_out_channels=(48, 96, 192), layers_per_block=1,
                    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
@@ -207,11 +209,19 @@ def block_cells(h, w, seed, low=0.3, high=0.7):
     return cells
 
 
+def known_cell_weight(known, factor, min_share=0.5):
+    """Per-latent-cell loss weight [B, h, w] from known pixels [B, H, W]: 1 where at least
+    `min_share` of the cell's factor x factor pixels are known, 0 where they are mostly unknown."""
+    share = F.avg_pool2d(known.float().unsqueeze(1), factor).squeeze(1)
+    return (share >= min_share).float()
+
+
 @torch.no_grad()
 def cache_latents(args, encoder, ae, dataset):
     """For a fixed pool of augmented crops: image latents, mask latents (unscaled), and for
     inpainting practice a block mask of known latent cells per crop with the latent of the
-    partial map that knows only those cells' pixels (as inference encodes a partial map).
+    partial map that knows only those cells' pixels (as inference encodes a partial map), and
+    the known-cell weight of each crop's labels (`known_cell_weight`).
 
     Crops are seeded by index, so a cache of a smaller pool is the start of a larger one: a
     larger --crops-per-image encodes only the new crops and appends them. The mask latents'
@@ -224,11 +234,14 @@ def cache_latents(args, encoder, ae, dataset):
         sys.exit(f"{path} has no partial-map latents: delete it, or train on its pool with --inpaint-fraction 0")
     if cache is not None and "mask_std" not in cache:  # caches written before the key existed
         cache["mask_std"] = cache["mask"].std()
+    if cache is not None and "weight" not in cache and args.mask_unknown:
+        sys.exit(f"{path} has no known-cell weights: delete it, or train without --mask-unknown")
     if have >= len(dataset):
         return {k: v if k == "mask_std" else v[:len(dataset)] for k, v in cache.items()}
-    images, masks, partials, cells = [], [], [], []
+    images, masks, partials, cells, weights = [], [], [], [], []
     new = torch.utils.data.Subset(dataset, range(have, len(dataset)))
-    for pixels, slots in tqdm(torch.utils.data.DataLoader(new, batch_size=16, shuffle=False), desc="cache latents"):
+    for pixels, slots, annotated in tqdm(torch.utils.data.DataLoader(new, batch_size=16, shuffle=False),
+                                         desc="cache latents"):
         images.append(encoder(pixels))
         masks.append(ae.encode(torch.stack([ref.bit_encode(s) for s in slots])))
         h, w = masks[-1].shape[2:]
@@ -238,8 +251,11 @@ def cache_latents(args, encoder, ae, dataset):
         pixels_known = known.repeat_interleave(factor, 1).repeat_interleave(factor, 2)
         partials.append(ae.encode(torch.stack([ref.bit_encode(s, k) for s, k in zip(slots, pixels_known)])))
         cells.extend(known)
+        weights.append(known_cell_weight(annotated, factor))
     added = {"image": torch.cat(images), "mask": torch.cat(masks), "partial": torch.cat(partials),
-             "cells": torch.stack(cells)}
+             "cells": torch.stack(cells), "weight": torch.cat(weights)}
+    if cache is not None and "weight" not in cache:  # a cache written before the key existed
+        del added["weight"]
     if cache is None:
         cache = dict(added, mask_std=added["mask"].std())
     else:
@@ -293,7 +309,11 @@ def train_unet(args, log, cache, mask_scale):
         snr = a / (1 - a)
         weight = torch.clamp(snr, max=5.0) / snr
         scored = (~known).float()
-        per_sample = ((pred - eps).pow(2).mean(1, keepdim=True) * scored).sum(dim=(1, 2, 3)) / scored.sum(dim=(1, 2, 3))
+        if args.mask_unknown:  # unannotated cells are neither right nor wrong
+            scored = scored * cache["weight"][idx].unsqueeze(1)
+        count = scored.sum(dim=(1, 2, 3))
+        per_sample = ((pred - eps).pow(2).mean(1, keepdim=True) * scored).sum(dim=(1, 2, 3)) / (
+            count.clamp(min=1) if args.mask_unknown else count)
         loss = (weight.flatten() * per_sample).mean()
         opt.zero_grad()
         loss.backward()
@@ -311,10 +331,6 @@ def train_unet(args, log, cache, mask_scale):
 def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, ensemble, name):
     """Writes the model directory; `thresholds` is (mask_th, count_th, overlap_th), `ensemble`
     the default test-time ensembling (seeds, flip)."""
-    os.makedirs(out, exist_ok=True)
-    for file, module in [("image_encoder", encoder), ("mask_autoencoder", ae), ("unet", unet)]:
-        tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in module.state_dict().items()}
-        save_file(tensors, os.path.join(out, f"{file}.safetensors"))
     config = {
         "format": "ldmseg", "format_version": 1, "name": name,
         "image_encoder": {"type": "taesd", "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
@@ -329,9 +345,8 @@ def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, en
         "inference": {"steps": steps, "resolution": resolution, "mask_th": thresholds[0], "count_th": thresholds[1],
                       "overlap_th": thresholds[2], "ensemble_seeds": ensemble[0], "flip": ensemble[1]},
     }
-    with open(os.path.join(out, "config.json"), "w") as f:
-        json.dump(config, f, indent=2)
-        f.write("\n")
+    modules = {"image_encoder": encoder.state_dict(), "mask_autoencoder": ae.state_dict(), "unet": unet.state_dict()}
+    write_model_dir(out, config, modules, torch.float16)
 
 
 def main(argv=None):
@@ -353,6 +368,9 @@ def main(argv=None):
     ap.add_argument("--minutes-unet", type=float, default=20)
     ap.add_argument("--inpaint-fraction", type=float, default=0.25,
                     help="share of UNet samples trained as inpainting (known latent cells given, not scored)")
+    ap.add_argument("--mask-unknown", action="store_true",
+                    help="score the UNet loss only on latent cells whose pixels are mostly annotated "
+                         "(void in instance-only or partial images is unknown, not background)")
     ap.add_argument("--lr-encoder", type=float, default=1e-5)
     ap.add_argument("--lr-ae", type=float, default=3e-4)
     ap.add_argument("--lr-unet", type=float, default=1e-4)
@@ -386,7 +404,7 @@ def main(argv=None):
     encoder = train_encoder(args, log, loader(args.ae_resolution, args.seed + 10))
     ae = train_ae(args, log, loader(args.ae_resolution, args.seed + 20))
     pool = data.SegmentationCrops(samples, args.resolution, seed=args.seed + 30,
-                                  length=len(samples) * args.crops_per_image)
+                                  length=len(samples) * args.crops_per_image, with_known=True)
     cache = cache_latents(args, encoder, ae, pool)
     mask_scale = 1.0 / float(cache["mask_std"])  # unit-variance mask latents for the diffusion
     unet = train_unet(args, log, cache, mask_scale)

@@ -1,0 +1,53 @@
+"""evaluate.py on both val kinds: the things val (coco-instances val2017) and the panoptic val
+(cocostuff-taming-val, things and stuff), and the --report table over both."""
+import argparse
+import os
+import sys
+
+import numpy as np
+import pytest
+
+REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+sys.path.insert(0, os.path.join(REPO, "tools", "train"))
+
+import data  # noqa: E402
+import evaluate  # noqa: E402
+
+
+def args(**kw):
+    base = dict(model=os.path.join(REPO, "models", "default"), data_root=data.DEFAULT_DATA, limit=0, extra=[],
+                scorer="panopticapi", batch=False, steps=0, inpaint_known=0.0, binary="unused")
+    return argparse.Namespace(**{**base, **kw})
+
+
+@pytest.fixture(scope="module")
+def panoptic():
+    return evaluate.load_images(data.DEFAULT_DATA, "panoptic")
+
+
+def test_both_val_kinds_load(panoptic):
+    assert len(panoptic) == 98 and all(p.endswith(".jpg") and os.path.exists(p) for p, _ in panoptic)
+    assert all(len(np.unique(ids)) > 2 for _, ids in panoptic)  # stuff and things
+    things = evaluate.load_images(data.DEFAULT_DATA, "things")
+    assert len(things) == 158 and all("/val2017/" in p for p, _ in things)
+
+
+def test_autoencoded_panoptic_val_beats_the_baselines(panoptic):
+    scores = evaluate.score(args(), panoptic[:2], autoencoded=True)
+    assert scores["images"] == 2 and set(scores["model"]) == {"pq", "sq", "rq"}
+    assert scores["model"]["pq"] > max(scores["one_segment"]["pq"], scores["grid_2x2"]["pq"])
+
+
+def test_report_scores_every_task_on_both_kinds(monkeypatch, capsys):
+    calls = []
+
+    def fake_score(a, images, inpaint_known=0.0, autoencoded=False):
+        calls.append((len(images), inpaint_known, autoencoded))
+        return {name: {"pq": 1.0, "sq": 2.0, "rq": 3.0} for name in ("model", "one_segment", "grid_2x2")}
+
+    monkeypatch.setattr(evaluate, "score", fake_score)
+    monkeypatch.setattr(evaluate, "load_images", lambda root, kind: [("x.jpg", np.ones((2, 2)))] * 5)
+    out = evaluate.report(args(limit=3))
+    assert list(out) == ["things", "panoptic"] and list(out["panoptic"]) == ["segment", "inpaint_0.5", "autoencoded"]
+    assert calls == [(3, 0.0, False), (3, 0.5, False), (3, 0.0, True)] * 2
+    assert "| panoptic (3) | inpaint_0.5 | grid_2x2 | 1.0 | 2.0 | 3.0 |" in capsys.readouterr().err
