@@ -68,12 +68,20 @@ class MobileNetV2Encoder(nn.Module):
         self.fuse["out"] = nn.Conv2d(fuse, latent, 3, padding=1)
 
     def forward(self, x):
+        return self.head(self.taps(x))
+
+    def taps(self, x):
+        """The backbone's stride-8, -16 and -32 maps."""
         h = (x - self.mean) / self.std
         taps = []
         for i, layer in enumerate(self.features):
             h = layer(h)
             if i in TAPS:
                 taps.append(h)
+        return taps
+
+    def head(self, taps):
+        """The fused latent from the three backbone maps."""
         size = taps[0].shape[2:]
         up = lambda t: F.interpolate(t, size=size, mode="bilinear", align_corners=False)
         p = self.fuse["s8"](taps[0]) + up(self.fuse["s16"](taps[1])) + up(self.fuse["s32"](taps[2]))
@@ -84,6 +92,29 @@ class MobileNetV2Encoder(nn.Module):
         backbone = {k[len("features."):]: v for k, v in state_dict.items()
                     if k.startswith("features.") and not k.startswith("features.18.")}
         self.features.load_state_dict(backbone)
+
+
+@torch.no_grad()
+def from_folded(state):
+    """The encoder of a folded state dict (as exported): each BatchNorm set to the identity
+    plus the folded bias, so it computes what segserve computes. Widths come from the shapes."""
+    encoder = MobileNetV2Encoder(latent=state["fuse.out.weight"].shape[0], fuse=state["fuse.s8.weight"].shape[0],
+                                 width_mult=state["features.0.0.weight"].shape[0] / 32).eval()
+    target = encoder.state_dict()
+    for key, value in state.items():
+        if key.startswith("normalize."):
+            continue
+        if key.startswith("features.") and key.endswith(".bias"):
+            conv = key[:-len(".bias")]
+            norm = conv[:conv.rfind(".") + 1] + str(int(conv[conv.rfind(".") + 1:]) + 1)  # the BatchNorm after it
+            target[norm + ".bias"] = value
+            target[norm + ".weight"] = torch.ones_like(value)
+            target[norm + ".running_mean"] = torch.zeros_like(value)
+            target[norm + ".running_var"] = torch.full_like(value, 1 - 1e-5)
+        else:
+            target[key] = value
+    encoder.load_state_dict(target)
+    return encoder
 
 
 @torch.no_grad()

@@ -61,6 +61,29 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 
 
+def test_mobilenet_v2_encoder_trains_exports_and_matches(tmp_path):
+    """The ImageNet MobileNetV2 encoder: backbone maps cached, fusion head trained with the
+    UNet, BatchNorm folded at export; Swift segments like PyTorch with it."""
+    work, out = tmp_path / "work", tmp_path / "model"
+    args = ["--work", str(work), "--out", str(out), "--limit-images", "2", "--batch", "2", "--encoder", "mobilenet_v2",
+            "--resolution", "64", "--ae-resolution", "64", "--crops-per-image", "2", "--steps-ae", "5", "--steps-unet", "4"]
+    train.main(args)
+    cache = torch.load(work / "latents-mobilenet_v2.pt")
+    assert [cache[k].shape[1:] for k in train.TAP_KEYS] == [(32, 8, 8), (96, 4, 4), (320, 2, 2)]
+    assert "image" not in cache
+    before = torch.load(work / "unet-mobilenet_v2.pt")["model"]
+    config = json.loads((out / "config.json").read_text())
+    assert config["image_encoder"]["type"] == "mobilenet_v2"
+    # Resuming trains the head on: its weights move, the frozen backbone's do not.
+    train.main(args[:-1] + ["6"])
+    after = torch.load(work / "unet-mobilenet_v2.pt")["model"]
+    assert not torch.equal(before["encoder.fuse.out.weight"], after["encoder.fuse.out.weight"])
+    assert torch.equal(before["encoder.features.5.conv.1.0.weight"], after["encoder.features.5.conv.1.0.weight"])
+    binary = os.path.join(REPO, ".build", "debug", "segserve")
+    agreement, segments = parity.compare(str(out), parity.first_val_image(), binary, steps=2)
+    assert segments >= 1 and agreement >= 0.999, (agreement, segments)
+
+
 def test_block_cells_cover_a_random_third_to_two_thirds():
     for seed in range(20):
         cells = train.block_cells(32, 32, seed)

@@ -29,6 +29,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 import data  # noqa: E402
 import ldmseg_reference as ref  # noqa: E402
+import mobilenet_v2 as mnv2  # noqa: E402
 import train  # noqa: E402
 from segtools.codec import read_ids  # noqa: E402
 
@@ -64,12 +65,17 @@ def load_pipeline(model_dir):
         config = json.load(f)
     weights = lambda name: {k: v.float() for k, v in load_file(os.path.join(model_dir, config[name]["weights"])).items()}
     enc_w = weights("image_encoder")
-    encoder = ref.tiny_encoder(width=enc_w["0.weight"].shape[0], latent=enc_w["14.weight"].shape[0])
-    encoder.load_state_dict(enc_w)
+    if config["image_encoder"]["type"] == "mobilenet_v2":
+        encoder = mnv2.from_folded(enc_w)
+        latent = enc_w["fuse.out.weight"].shape[0]
+    else:
+        encoder = ref.tiny_encoder(width=enc_w["0.weight"].shape[0], latent=enc_w["14.weight"].shape[0])
+        encoder.load_state_dict(enc_w)
+        latent = encoder[-1].out_channels
     ae = ref.MaskAutoencoder(groups=config["mask_autoencoder"]["norm_num_groups"],
                              scaling_factor=config["mask_autoencoder"]["scaling_factor"])
     ae.load_state_dict(weights("mask_autoencoder"))
-    unet = train.make_unet(encoder[-1].out_channels)
+    unet = train.make_unet(latent)
     unet.load_state_dict(weights("unet"))
     for m in (encoder, ae, unet):
         m.eval().requires_grad_(False)

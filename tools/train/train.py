@@ -36,6 +36,7 @@ sys.path.insert(0, os.path.join(HERE, ".."))
 
 import data  # noqa: E402
 import ldmseg_reference as ref  # noqa: E402
+import mobilenet_v2 as mnv2  # noqa: E402
 from segtools.modeldir import write_model_dir  # noqa: E402
 
 UNET_CONFIG = dict(block_out_channels=(48, 96, 192), layers_per_block=1,
@@ -90,21 +91,36 @@ def load_teacher(shared):
     return enc.eval().requires_grad_(False)
 
 
+TAP_KEYS = ("tap8", "tap16", "tap32")
+
+
+def mobilenet_encoder(args):
+    """MobileNetV2 on ImageNet weights: the backbone stays frozen (BatchNorm statistics too,
+    folded at export); the fusion head trains with the UNet on cached backbone maps."""
+    enc = mnv2.MobileNetV2Encoder(latent=32, fuse=64)
+    path = os.path.join(args.shared, "weights", "mobilenet_v2", "mobilenet_v2-b0353104.pth")
+    enc.load_torchvision(torch.load(path, map_location="cpu", weights_only=True))
+    enc.eval()
+    enc.features.requires_grad_(False)
+    return enc.to(args.device)
+
+
 def train_encoder(args, log, loader):
     path = os.path.join(args.work, "encoder.pt")
-    teacher = load_teacher(args.shared)
+    teacher = load_teacher(args.shared).to(args.device)
     student = ref.tiny_encoder(width=64, latent=32)
     student.load_state_dict(teacher.state_dict())
+    student.to(args.device)
     opt = torch.optim.AdamW(student.parameters(), lr=args.lr_encoder, weight_decay=0)
     start = resume(path, student, opt)
     it = iter(loader)
     done = start
     for step, bar in timed_steps(args.minutes_encoder, args.steps_encoder - start, "encoder"):
-        pixels, _ = next(it)
+        pixels = next(it)[0].to(args.device)
         with torch.no_grad():
             target = teacher(pixels)
             noisy = (pixels + 0.03 * torch.randn_like(pixels)).clamp(0, 1)
-            jittered = (noisy * torch.empty(pixels.shape[0], 1, 1, 1).uniform_(0.85, 1.15)).clamp(0, 1)
+            jittered = (noisy * torch.empty(pixels.shape[0], 1, 1, 1, device=args.device).uniform_(0.85, 1.15)).clamp(0, 1)
         loss = F.mse_loss(student(jittered), target)
         opt.zero_grad()
         loss.backward()
@@ -161,7 +177,7 @@ def cosine_lr(step, total, base, warmup=100, floor=0.1):
 
 def train_ae(args, log, loader):
     path = os.path.join(args.work, "ae.pt")
-    ae = init_mask_autoencoder(ref.MaskAutoencoder())
+    ae = init_mask_autoencoder(ref.MaskAutoencoder()).to(args.device)
     opt = torch.optim.AdamW(ae.parameters(), lr=args.lr_ae, weight_decay=1e-4)
     start = resume(path, ae, opt)
     it = iter(loader)
@@ -169,7 +185,7 @@ def train_ae(args, log, loader):
     for step, bar in timed_steps(args.minutes_ae, args.steps_ae - start, "mask-ae"):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(start + step, args.steps_ae, args.lr_ae)
-        _, slots = next(it)
+        slots = next(it)[1].to(args.device)
         bits = torch.stack([ref.bit_encode(s) for s in slots])
         mean = ae.encode(bits)
         logits = ae.decode_full(mean)
@@ -227,9 +243,10 @@ def cache_latents(args, encoder, ae, dataset):
     larger --crops-per-image encodes only the new crops and appends them. The mask latents'
     standard deviation (the diffusion's scale) stays that of the first pool, so a resumed UNet
     keeps its input scale."""
-    path = os.path.join(args.work, "latents.pt")
+    # One cache per image encoder: TAESD latents, or MobileNetV2 backbone maps (TAP_KEYS).
+    path = os.path.join(args.work, "latents.pt" if args.encoder == "taesd" else f"latents-{args.encoder}.pt")
     cache = torch.load(path) if os.path.exists(path) else None
-    have = 0 if cache is None else cache["image"].shape[0]
+    have = 0 if cache is None else cache["mask"].shape[0]
     if cache is not None and "partial" not in cache and (args.inpaint_fraction > 0 or have < len(dataset)):
         sys.exit(f"{path} has no partial-map latents: delete it, or train on its pool with --inpaint-fraction 0")
     if cache is not None and "mask_std" not in cache:  # caches written before the key existed
@@ -240,20 +257,23 @@ def cache_latents(args, encoder, ae, dataset):
         return {k: v if k == "mask_std" else v[:len(dataset)] for k, v in cache.items()}
     images, masks, partials, cells, weights = [], [], [], [], []
     new = torch.utils.data.Subset(dataset, range(have, len(dataset)))
-    for pixels, slots, annotated in tqdm(torch.utils.data.DataLoader(new, batch_size=16, shuffle=False),
+    for pixels, slots, annotated in tqdm(torch.utils.data.DataLoader(new, batch_size=16, shuffle=False, num_workers=args.workers),
                                          desc="cache latents"):
-        images.append(encoder(pixels))
+        pixels, slots = pixels.to(args.device), slots.to(args.device)
+        images.append(encoder.taps(pixels) if args.encoder == "mobilenet_v2" else [encoder(pixels)])
         masks.append(ae.encode(torch.stack([ref.bit_encode(s) for s in slots])))
         h, w = masks[-1].shape[2:]
         factor = slots.shape[1] // h  # pixels per latent cell side
         first = have + len(cells)
         known = torch.stack([block_cells(h, w, seed=args.seed * 1_000_003 + first + i) for i in range(len(slots))])
-        pixels_known = known.repeat_interleave(factor, 1).repeat_interleave(factor, 2)
+        pixels_known = known.repeat_interleave(factor, 1).repeat_interleave(factor, 2).to(args.device)
         partials.append(ae.encode(torch.stack([ref.bit_encode(s, k) for s, k in zip(slots, pixels_known)])))
         cells.extend(known)
         weights.append(known_cell_weight(annotated, factor))
-    added = {"image": torch.cat(images), "mask": torch.cat(masks), "partial": torch.cat(partials),
-             "cells": torch.stack(cells), "weight": torch.cat(weights)}
+    keys = TAP_KEYS if args.encoder == "mobilenet_v2" else ("image",)
+    added = {k: torch.cat([maps[i] for maps in images]).cpu() for i, k in enumerate(keys)}
+    added.update({"mask": torch.cat(masks).cpu(), "partial": torch.cat(partials).cpu(),
+                  "cells": torch.stack(cells), "weight": torch.cat(weights)})
     if cache is not None and "weight" not in cache:  # a cache written before the key existed
         del added["weight"]
     if cache is None:
@@ -274,43 +294,62 @@ def make_unet(image_channels):
     return unet
 
 
-def train_unet(args, log, cache, mask_scale):
-    path = os.path.join(args.work, "unet.pt")
-    unet = make_unet(cache["image"].shape[1])
+class UNetStage(torch.nn.Module):
+    """What the UNet stage trains: the UNet, and with a MobileNetV2 encoder its fusion head
+    (the frozen backbone's maps are cached; the head learns with the UNet)."""
+
+    def __init__(self, unet, encoder=None):
+        super().__init__()
+        self.unet = unet
+        self.encoder = encoder
+
+    def image_latent(self, cache, idx, device):
+        if self.encoder is None:
+            return cache["image"][idx].to(device)
+        return self.encoder.head([cache[k][idx].to(device) for k in TAP_KEYS])
+
+
+def train_unet(args, log, cache, mask_scale, encoder):
+    path = os.path.join(args.work, "unet.pt" if args.encoder == "taesd" else f"unet-{args.encoder}.pt")
+    fused = args.encoder == "mobilenet_v2"
+    model = UNetStage(make_unet(32), encoder if fused else None).to(args.device)
+    unet = model.unet
     unet.time_embedding.requires_grad_(False)
-    params = [p for p in unet.parameters() if p.requires_grad]
+    params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr_unet, weight_decay=1e-2)
-    start = resume(path, unet, opt)
+    start = resume(path, model if fused else unet, opt)
     ddim = ref.LDMSegDDIM()
-    ac = ddim.alphas_cumprod
-    n = cache["image"].shape[0]
+    ac = ddim.alphas_cumprod.to(args.device)
+    n = cache["mask"].shape[0]
     gen = torch.Generator().manual_seed(args.seed + 1 + start)
     done = start
     for step, bar in timed_steps(args.minutes_unet, args.steps_unet - start, "unet"):
         for group in opt.param_groups:
             group["lr"] = cosine_lr(start + step, args.steps_unet, args.lr_unet)
         idx = torch.randint(0, n, (args.batch,), generator=gen)
-        z = cache["mask"][idx] * mask_scale
+        z = cache["mask"][idx].to(args.device) * mask_scale
         # Inpainting practice: known cells hold the partial map's latent noised to t, as the
         # sampler overwrites them, and only the other cells are scored.
         practice = torch.rand(args.batch, generator=gen) < args.inpaint_fraction
         known = torch.zeros(args.batch, 1, *z.shape[2:], dtype=torch.bool)
         if practice.any():
             known[practice, 0] = cache["cells"][idx[practice]]
-        img = cache["image"][idx]
+        known = known.to(args.device)
+        img = model.image_latent(cache, idx, args.device)
         t = torch.randint(0, 1000, (args.batch,), generator=gen)
-        eps = torch.randn(z.shape, generator=gen)
-        a = ac[t].view(-1, 1, 1, 1)
+        eps = torch.randn(z.shape, generator=gen).to(args.device)
+        a = ac[t.to(args.device)].view(-1, 1, 1, 1)
         noisy = a.sqrt() * z + (1 - a).sqrt() * eps
         if practice.any():
-            partial = cache["partial"][idx] * mask_scale
-            noisy = torch.where(known, a.sqrt() * partial + (1 - a).sqrt() * torch.randn(z.shape, generator=gen), noisy)
-        pred = unet(torch.cat([noisy, img], 1), t, encoder_hidden_states=None).sample
+            partial = cache["partial"][idx].to(args.device) * mask_scale
+            fresh = torch.randn(z.shape, generator=gen).to(args.device)
+            noisy = torch.where(known, a.sqrt() * partial + (1 - a).sqrt() * fresh, noisy)
+        pred = unet(torch.cat([noisy, img], 1), t.to(args.device), encoder_hidden_states=None).sample
         snr = a / (1 - a)
         weight = torch.clamp(snr, max=5.0) / snr
         scored = (~known).float()
         if args.mask_unknown:  # unannotated cells are neither right nor wrong
-            scored = scored * cache["weight"][idx].unsqueeze(1)
+            scored = scored * cache["weight"][idx].unsqueeze(1).to(args.device)
         count = scored.sum(dim=(1, 2, 3))
         per_sample = ((pred - eps).pow(2).mean(1, keepdim=True) * scored).sum(dim=(1, 2, 3)) / (
             count.clamp(min=1) if args.mask_unknown else count)
@@ -323,17 +362,17 @@ def train_unet(args, log, cache, mask_scale):
         log("unet", start + step, loss.item())
         done = start + step + 1
         if (step + 1) % 100 == 0:
-            checkpoint(path, model=unet.state_dict(), optimizer=opt.state_dict(), step=done)
-    checkpoint(path, model=unet.state_dict(), optimizer=opt.state_dict(), step=done)
+            checkpoint(path, model=(model if fused else unet).state_dict(), optimizer=opt.state_dict(), step=done)
+    checkpoint(path, model=(model if fused else unet).state_dict(), optimizer=opt.state_dict(), step=done)
     return unet.eval()
 
 
-def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, ensemble, name):
+def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, ensemble, name, encoder_type="taesd"):
     """Writes the model directory; `thresholds` is (mask_th, count_th, overlap_th), `ensemble`
     the default test-time ensembling (seeds, flip)."""
     config = {
         "format": "ldmseg", "format_version": 1, "name": name,
-        "image_encoder": {"type": "taesd", "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
+        "image_encoder": {"type": encoder_type, "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
                           "scaling_factor": 1.0},
         "mask_autoencoder": {"weights": "mask_autoencoder.safetensors", "scaling_factor": round(float(mask_scale), 6),
                              "norm_num_groups": 32},
@@ -345,7 +384,8 @@ def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, en
         "inference": {"steps": steps, "resolution": resolution, "mask_th": thresholds[0], "count_th": thresholds[1],
                       "overlap_th": thresholds[2], "ensemble_seeds": ensemble[0], "flip": ensemble[1]},
     }
-    modules = {"image_encoder": encoder.state_dict(), "mask_autoencoder": ae.state_dict(), "unet": unet.state_dict()}
+    encoder_state = mnv2.fold_batchnorm(encoder) if encoder_type == "mobilenet_v2" else encoder.state_dict()
+    modules = {"image_encoder": encoder_state, "mask_autoencoder": ae.state_dict(), "unet": unet.state_dict()}
     write_model_dir(out, config, modules, torch.float16)
 
 
@@ -374,6 +414,10 @@ def main(argv=None):
     ap.add_argument("--lr-encoder", type=float, default=1e-5)
     ap.add_argument("--lr-ae", type=float, default=3e-4)
     ap.add_argument("--lr-unet", type=float, default=1e-4)
+    ap.add_argument("--encoder", choices=("taesd", "mobilenet_v2"), default="taesd",
+                    help="image encoder: TAEF2-initialised TAESD, or ImageNet MobileNetV2 with a fusion head")
+    ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
+    ap.add_argument("--workers", type=int, default=0, help="data-loading worker processes")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--inference-steps", type=int, default=20)
@@ -399,18 +443,22 @@ def main(argv=None):
 
     def loader(size, seed):
         ds = data.SegmentationCrops(samples, size, seed=seed, length=10 ** 7)
-        return torch.utils.data.DataLoader(ds, batch_size=args.batch, shuffle=False)
+        return torch.utils.data.DataLoader(ds, batch_size=args.batch, shuffle=False, num_workers=args.workers)
 
-    encoder = train_encoder(args, log, loader(args.ae_resolution, args.seed + 10))
+    if args.encoder == "mobilenet_v2":
+        encoder = mobilenet_encoder(args)
+    else:
+        encoder = train_encoder(args, log, loader(args.ae_resolution, args.seed + 10))
     ae = train_ae(args, log, loader(args.ae_resolution, args.seed + 20))
     pool = data.SegmentationCrops(samples, args.resolution, seed=args.seed + 30,
                                   length=len(samples) * args.crops_per_image, with_known=True)
     cache = cache_latents(args, encoder, ae, pool)
     mask_scale = 1.0 / float(cache["mask_std"])  # unit-variance mask latents for the diffusion
-    unet = train_unet(args, log, cache, mask_scale)
+    unet = train_unet(args, log, cache, mask_scale, encoder)
     if args.out:
-        export(args.out, encoder, ae, unet, mask_scale, args.resolution, args.inference_steps,
-               (args.mask_th, args.count_th, args.overlap_th), (args.ensemble_seeds, args.flip), "segserve-default")
+        export(args.out, encoder.cpu(), ae.cpu(), unet.cpu(), mask_scale, args.resolution, args.inference_steps,
+               (args.mask_th, args.count_th, args.overlap_th), (args.ensemble_seeds, args.flip), "segserve-default",
+               args.encoder)
     return args
 
 
