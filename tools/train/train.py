@@ -400,6 +400,12 @@ def main(argv=None):
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crops-per-image", type=int, default=6)
     ap.add_argument("--limit-images", type=int, default=0, help="use only the first N training images")
+    ap.add_argument("--data", choices=("coco", "all"), default="coco",
+                    help="coco: the coco-mini and coco-tiny train splits; all: every training set (data.training_sets), "
+                         "things and stuff, drawn by set weight")
+    ap.add_argument("--jitter", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                    help="large-scale jitter of the UNet crops: long side scaled by U(LOW, HIGH)")
+    ap.add_argument("--copy-paste", type=float, default=0.0, help="chance a UNet crop gets objects pasted from another")
     ap.add_argument("--steps-encoder", type=int, default=300)
     ap.add_argument("--steps-ae", type=int, default=2000)
     ap.add_argument("--steps-unet", type=int, default=20000)
@@ -437,9 +443,13 @@ def main(argv=None):
     torch.set_num_threads(args.threads)
     os.makedirs(args.work, exist_ok=True)
     log = Logger(os.path.join(args.work, "log.csv"))
-    samples = data.load_splits(args.data_root, "train2017")
+    weights = None
+    if args.data == "all":
+        samples, weights = data.mixed(data.training_sets(args.data_root))
+    else:
+        samples = data.load_splits(args.data_root, "train2017")
     if args.limit_images:
-        samples = samples[:args.limit_images]
+        samples, weights = samples[:args.limit_images], weights and weights[:args.limit_images]
 
     def loader(size, seed):
         ds = data.SegmentationCrops(samples, size, seed=seed, length=10 ** 7)
@@ -450,8 +460,8 @@ def main(argv=None):
     else:
         encoder = train_encoder(args, log, loader(args.ae_resolution, args.seed + 10))
     ae = train_ae(args, log, loader(args.ae_resolution, args.seed + 20))
-    pool = data.SegmentationCrops(samples, args.resolution, seed=args.seed + 30,
-                                  length=len(samples) * args.crops_per_image, with_known=True)
+    pool = data.SegmentationCrops(samples, args.resolution, seed=args.seed + 30, length=len(samples) * args.crops_per_image,
+                                  weights=weights, jitter=args.jitter, copy_paste=args.copy_paste, with_known=True)
     cache = cache_latents(args, encoder, ae, pool)
     mask_scale = 1.0 / float(cache["mask_std"])  # unit-variance mask latents for the diffusion
     unet = train_unet(args, log, cache, mask_scale, encoder)
