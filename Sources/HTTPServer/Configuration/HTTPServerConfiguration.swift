@@ -18,6 +18,11 @@ public struct HTTPServerConfiguration: Sendable {
         /// Bytes per second a body must average once one body timeout has passed (default 1024;
         /// 0: none) -> 408, so a client dribbling bytes cannot hold a connection for long.
         public var minBodyRate: Int = 1024
+        /// Seconds after which a request still arriving (head or body) counts as slow (default 2).
+        public var slowRequestSeconds: Double = 2
+        /// Share of `maxConnections` that slow requests may hold (default 0.5); a connection
+        /// turning slow past it is answered 408, keeping the rest for clients that send promptly.
+        public var maxSlowConnectionShare: Double = 0.5
         /// Most open client connections (default 1000); one more is answered 503 and closed.
         public var maxConnections: Int = 1000
         /// Most parsed requests queued behind the one being answered on one connection (default 16);

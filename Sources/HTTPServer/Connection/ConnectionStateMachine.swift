@@ -170,6 +170,22 @@ struct ConnectionStateMachine {
         }
     }
 
+    /// When the request now arriving began to arrive (head or body), nil when none is.
+    var arrivingSince: UInt64? {
+        guard !isClosed, !inputClosed, case .idle = responder else { return nil }
+        switch parser.phase {
+        case .idle: return nil
+        case .head: return max(headStartedAt, idleSince)
+        case .body: return bodyStartedAt ?? max(headStartedAt, idleSince)
+        }
+    }
+
+    /// The server holds as many slow requests as it allows: this one is answered 408.
+    mutating func refuseSlowRequest(now: UInt64) -> ConnectionAction {
+        guard arrivingSince != nil else { return .none }
+        return timedOut("the server is holding as many slowly arriving requests as it allows; send faster", now: now)
+    }
+
     /// Marks the connection closed from outside (I/O error, forced shutdown).
     mutating func abort() {
         isClosed = true

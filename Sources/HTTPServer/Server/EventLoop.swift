@@ -9,6 +9,7 @@ final class EventLoop: @unchecked Sendable {
     let readBuffer: UnsafeMutableRawBufferPointer
     private let configuration: HTTPServerConfiguration
     private let bodyBudget: BodyMemoryBudget
+    private let slowBudget: SlowRequestBudget
     private let handler: HTTPHandler
     private let connectionEnded: @Sendable () -> Void
     private var connections: [ObjectIdentifier: SocketConnection] = [:]
@@ -19,9 +20,10 @@ final class EventLoop: @unchecked Sendable {
     static let readBufferSize = 64 * 1024
 
     /// `connectionEnded` runs (on this queue) after each connection's socket is closed.
-    init(index: Int, configuration: HTTPServerConfiguration, bodyBudget: BodyMemoryBudget, handler: @escaping HTTPHandler,
-         connectionEnded: @escaping @Sendable () -> Void) {
+    init(index: Int, configuration: HTTPServerConfiguration, bodyBudget: BodyMemoryBudget, slowBudget: SlowRequestBudget,
+         handler: @escaping HTTPHandler, connectionEnded: @escaping @Sendable () -> Void) {
         self.bodyBudget = bodyBudget
+        self.slowBudget = slowBudget
         queue = DispatchQueue(label: "HTTPServer.EventLoop.\(index)")
         readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
         self.configuration = configuration
@@ -55,6 +57,7 @@ final class EventLoop: @unchecked Sendable {
         queue.async {
             let connection = SocketConnection(
                 fd: fd, remoteAddress: remoteAddress, loop: self, configuration: self.configuration, bodyBudget: self.bodyBudget,
+                slowBudget: self.slowBudget,
                 handler: self.handler)
             self.connections[ObjectIdentifier(connection)] = connection
             connection.start()

@@ -31,8 +31,10 @@ public final class HTTPServer: Sendable {
         self.handler = handler
         let state = self.state
         let budget = BodyMemoryBudget(limit: configuration.limits.maxInflightBodyBytes)
+        let limits = configuration.limits
+        let slow = SlowRequestBudget(limit: max(1, Int(Double(limits.maxConnections) * limits.maxSlowConnectionShare)))
         loops = (0..<max(1, configuration.eventLoopCount)).map { index in
-            EventLoop(index: index, configuration: configuration, bodyBudget: budget, handler: handler) {
+            EventLoop(index: index, configuration: configuration, bodyBudget: budget, slowBudget: slow, handler: handler) {
                 HTTPServer.connectionEnded(state)
             }
         }

@@ -28,9 +28,15 @@ final class SocketConnection: @unchecked Sendable {
     private var pendingWrite: PendingWrite?
     private var state = State.open
     private var sawEndOfInput = false
+    private let slowBudget: SlowRequestBudget
+    private let slowAfter: UInt64
+    /// This connection holds one place of `slowBudget`.
+    private var countedSlow = false
 
     init(fd: Int32, remoteAddress: SocketAddress?, loop: EventLoop, configuration: HTTPServerConfiguration,
-         bodyBudget: BodyMemoryBudget, handler: @escaping HTTPHandler) {
+         bodyBudget: BodyMemoryBudget, slowBudget: SlowRequestBudget, handler: @escaping HTTPHandler) {
+        self.slowBudget = slowBudget
+        slowAfter = UInt64(max(0, configuration.limits.slowRequestSeconds) * 1e9)
         self.fd = fd
         self.loop = loop
         self.remoteAddress = remoteAddress
@@ -48,9 +54,23 @@ final class SocketConnection: @unchecked Sendable {
 
     func tick(now: UInt64) {
         switch state {
-        case .open: perform(machine.timerFired(now: now))
+        case .open:
+            perform(machine.timerFired(now: now))
+            checkSlow(now: now)
         case .lingering(let until) where now >= until: closeNow()
         case .lingering, .closed: break
+        }
+    }
+
+    /// Claims a slow place while a request has been arriving longer than `slowAfter`, gives it
+    /// back once it is not; when no place is left, the request is refused.
+    private func checkSlow(now: UInt64) {
+        let slow = machine.arrivingSince.map { now &- $0 >= slowAfter } ?? false
+        if slow && !countedSlow {
+            if slowBudget.claim() { countedSlow = true } else { perform(machine.refuseSlowRequest(now: now)) }
+        } else if !slow && countedSlow {
+            slowBudget.release()
+            countedSlow = false
         }
     }
 
@@ -247,6 +267,10 @@ final class SocketConnection: @unchecked Sendable {
     private func sourceCancelled() {
         liveSources -= 1
         guard liveSources == 0 else { return }
+        if countedSlow {
+            slowBudget.release()
+            countedSlow = false
+        }
         close(fd)
         loop.connectionClosed(self)
     }

@@ -20,6 +20,31 @@ final class LiveLimitTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Date().timeIntervalSince(started), 0.3)
     }
 
+    /// Slow requests may hold half the slots (2 of 4 here): of three clients dribbling heads,
+    /// one is refused with 408 once all are slow, and a prompt client is still served.
+    func testSlowRequestsLeaveSlotsForPromptClients() throws {
+        let live = try LiveServer {
+            $0.limits.maxConnections = 4
+            $0.limits.slowRequestSeconds = 0.2
+            $0.timeouts.headerRead = .seconds(30)
+        }
+        defer { live.stop() }
+        let slow = try (0..<3).map { _ in try live.client(timeout: 3) }
+        for client in slow { try client.send("GET /hello HTTP/1.1\r\n") }
+        var refused = 0
+        for client in slow {
+            if let response = try? client.readResponse() {
+                XCTAssertEqual(response.status, 408)
+                refused += 1
+                break
+            }
+        }
+        XCTAssertEqual(refused, 1, "one of the three slow requests is refused")
+        let prompt = try live.client()
+        try prompt.send("GET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(try prompt.readResponse().status, 200)
+    }
+
     func testIdleKeepAliveConnectionIsClosed() throws {
         let live = try LiveServer { $0.timeouts.idle = .milliseconds(200) }
         defer { live.stop() }
