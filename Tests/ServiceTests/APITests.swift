@@ -270,37 +270,37 @@ final class APITests: XCTestCase {
         harness.stop()
         harness = try ServiceHarness(.inProcess) { $0.authKeysFile = keys.path }
         let png = try pngBytes()
-        func as_(_ key: String) -> [(String, String)] { [("Authorization", "Bearer \(key)-secret")] }
+        func bearer(_ key: String) -> [(String, String)] { [("Authorization", "Bearer \(key)-secret")] }
         let image = [("Content-Type", "image/png")]
 
         let anonymous = try harness.request("POST", "/v1/segmentations", headers: image, body: png)
         XCTAssertEqual(anonymous.status, 401)
         XCTAssertEqual(anonymous.headers["WWW-Authenticate"], "Bearer realm=\"segserve\"")
-        XCTAssertEqual(try harness.request("GET", "/v1/jobs", headers: as_("mallory")).status, 401)
+        XCTAssertEqual(try harness.request("GET", "/v1/jobs", headers: bearer("mallory")).status, 401)
         XCTAssertEqual(try harness.request("GET", "/healthz").status, 200, "probes need no key")
 
-        let long = try harness.json(try harness.request("POST", "/v1/segmentations?steps=1000&resolution=256", headers: image + as_("alice"), body: png))
+        let long = try harness.json(try harness.request("POST", "/v1/segmentations?steps=1000&resolution=256", headers: image + bearer("alice"), body: png))
         let aliceJob = try XCTUnwrap(long["id"] as? String)
-        let quota = try harness.request("POST", "/v1/segmentations", headers: image + as_("alice"), body: png)
+        let quota = try harness.request("POST", "/v1/segmentations", headers: image + bearer("alice"), body: png)
         XCTAssertEqual(quota.status, 429, quota.text)
         XCTAssertTrue(quota.text.contains("/problems/quota-exceeded"), quota.text)
 
         for path in ["/v1/jobs/\(aliceJob)", "/v1/jobs/\(aliceJob)/panoptic.png"] {
-            XCTAssertEqual(try harness.request("GET", path, headers: as_("bob")).status, 404, path)
+            XCTAssertEqual(try harness.request("GET", path, headers: bearer("bob")).status, 404, path)
         }
-        XCTAssertEqual(try harness.request("DELETE", "/v1/jobs/\(aliceJob)", headers: as_("bob")).status, 404)
-        XCTAssertEqual((try harness.json(try harness.request("GET", "/v1/jobs", headers: as_("bob")))["jobs"] as? [Any])?.count, 0)
-        XCTAssertEqual((try harness.json(try harness.request("GET", "/v1/jobs", headers: as_("alice")))["jobs"] as? [Any])?.count, 1)
-        XCTAssertEqual((try harness.json(try harness.request("GET", "/v1/jobs", headers: as_("admin")))["jobs"] as? [Any])?.count, 1)
-        XCTAssertEqual(try harness.request("GET", "/v1/jobs/\(aliceJob)", headers: as_("admin")).status, 200)
+        XCTAssertEqual(try harness.request("DELETE", "/v1/jobs/\(aliceJob)", headers: bearer("bob")).status, 404)
+        XCTAssertEqual((try harness.json(try harness.request("GET", "/v1/jobs", headers: bearer("bob")))["jobs"] as? [Any])?.count, 0)
+        XCTAssertEqual((try harness.json(try harness.request("GET", "/v1/jobs", headers: bearer("alice")))["jobs"] as? [Any])?.count, 1)
+        XCTAssertEqual((try harness.json(try harness.request("GET", "/v1/jobs", headers: bearer("admin")))["jobs"] as? [Any])?.count, 1)
+        XCTAssertEqual(try harness.request("GET", "/v1/jobs/\(aliceJob)", headers: bearer("admin")).status, 200)
 
         // An idempotency key is the caller's own: bob's "k" is not alice's "k".
         let keyed = [("Idempotency-Key", "k")]
-        XCTAssertEqual(try harness.request("POST", "/v1/segmentations?seed=1", headers: image + as_("bob") + keyed, body: png).status, 202)
-        XCTAssertEqual(try harness.request("DELETE", "/v1/jobs/\(aliceJob)", headers: as_("alice")).status, 200)
-        XCTAssertEqual(try harness.request("POST", "/v1/segmentations?seed=2", headers: image + as_("alice") + keyed, body: png).status, 202)
-        XCTAssertEqual(try harness.request("POST", "/v1/segmentations?seed=3", headers: image + as_("bob"), body: png).status, 202)
-        let limited = try harness.request("POST", "/v1/segmentations?seed=4", headers: image + as_("bob"), body: png)
+        XCTAssertEqual(try harness.request("POST", "/v1/segmentations?seed=1", headers: image + bearer("bob") + keyed, body: png).status, 202)
+        XCTAssertEqual(try harness.request("DELETE", "/v1/jobs/\(aliceJob)", headers: bearer("alice")).status, 200)
+        XCTAssertEqual(try harness.request("POST", "/v1/segmentations?seed=2", headers: image + bearer("alice") + keyed, body: png).status, 202)
+        XCTAssertEqual(try harness.request("POST", "/v1/segmentations?seed=3", headers: image + bearer("bob"), body: png).status, 202)
+        let limited = try harness.request("POST", "/v1/segmentations?seed=4", headers: image + bearer("bob"), body: png)
         XCTAssertEqual(limited.status, 429, "bob may submit 2 a minute")
         XCTAssertTrue(limited.text.contains("/problems/rate-limited"), limited.text)
         XCTAssertNotNil(Int(limited.headers["Retry-After"] ?? ""))
