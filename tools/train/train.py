@@ -27,6 +27,7 @@ import time
 
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file
 from tqdm import tqdm
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -318,6 +319,9 @@ def train_unet(args, log, cache, mask_scale, encoder):
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr_unet, weight_decay=1e-2)
     start = resume(path, model if fused else unet, opt)
+    if start == 0 and args.init_unet:
+        # Fine-tuning: the denoiser of an exported model (same architecture) as the starting point.
+        unet.load_state_dict({k: v.float() for k, v in load_file(os.path.join(args.init_unet, "unet.safetensors")).items()})
     ddim = ref.LDMSegDDIM()
     ac = ddim.alphas_cumprod.to(args.device)
     n = cache["mask"].shape[0]
@@ -417,6 +421,8 @@ def main(argv=None):
     ap.add_argument("--mask-unknown", action="store_true",
                     help="score the UNet loss only on latent cells whose pixels are mostly annotated "
                          "(void in instance-only or partial images is unknown, not background)")
+    ap.add_argument("--init-unet", default=None, help="start the UNet from this model directory's unet.safetensors")
+    ap.add_argument("--mask-scale", type=float, default=0, help="mask latent scale (0: 1 / std of the cached latents)")
     ap.add_argument("--lr-encoder", type=float, default=1e-5)
     ap.add_argument("--lr-ae", type=float, default=3e-4)
     ap.add_argument("--lr-unet", type=float, default=1e-4)
@@ -463,7 +469,8 @@ def main(argv=None):
     pool = data.SegmentationCrops(samples, args.resolution, seed=args.seed + 30, length=len(samples) * args.crops_per_image,
                                   weights=weights, jitter=args.jitter, copy_paste=args.copy_paste, with_known=True)
     cache = cache_latents(args, encoder, ae, pool)
-    mask_scale = 1.0 / float(cache["mask_std"])  # unit-variance mask latents for the diffusion
+    # Unit-variance mask latents for the diffusion; a fine-tuned UNet keeps the scale it learnt with.
+    mask_scale = args.mask_scale or 1.0 / float(cache["mask_std"])
     unet = train_unet(args, log, cache, mask_scale, encoder)
     if args.out:
         export(args.out, encoder.cpu(), ae.cpu(), unet.cpu(), mask_scale, args.resolution, args.inference_steps,
