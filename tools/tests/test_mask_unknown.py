@@ -28,7 +28,8 @@ def test_cells_mostly_unknown_get_weight_zero():
 
 def unet_args(tmp_path, mask_unknown):
     return argparse.Namespace(work=str(tmp_path), lr_unet=1e-4, steps_unet=1, minutes_unet=1, batch=2, seed=0,
-                              inpaint_fraction=0.0, mask_unknown=mask_unknown)
+                              inpaint_fraction=0.0, mask_unknown=mask_unknown, encoder="taesd", device="cpu",
+                              init_unet=None)
 
 
 @pytest.mark.parametrize("mask_unknown", [True, False])
@@ -38,13 +39,14 @@ def test_unknown_cells_are_not_scored(tmp_path, mask_unknown):
              "partial": torch.zeros(2, 4, 8, 8), "cells": torch.zeros(2, 8, 8, dtype=torch.bool),
              "weight": torch.zeros(2, 8, 8)}
     losses = []
-    train.train_unet(unet_args(tmp_path, mask_unknown), lambda stage, step, loss, **_: losses.append(loss), cache, 1.0)
+    train.train_unet(unet_args(tmp_path, mask_unknown), lambda stage, step, loss, **_: losses.append(loss), cache, 1.0,
+                     encoder=None)
     assert (losses == [0.0]) == mask_unknown and all(torch.isfinite(torch.tensor(losses)))
 
 
 def test_a_cache_without_weights_is_refused(tmp_path):
     torch.save({"image": torch.zeros(1, 32, 8, 8), "mask": torch.zeros(1, 4, 8, 8), "partial": torch.zeros(1, 4, 8, 8),
                 "cells": torch.zeros(1, 8, 8, dtype=torch.bool), "mask_std": torch.tensor(1.0)}, tmp_path / "latents.pt")
-    args = argparse.Namespace(work=str(tmp_path), inpaint_fraction=0.25, mask_unknown=True, seed=0)
+    args = argparse.Namespace(work=str(tmp_path), inpaint_fraction=0.25, mask_unknown=True, seed=0, encoder="taesd")
     with pytest.raises(SystemExit, match="known-cell weights"):
         train.cache_latents(args, None, None, [None])
