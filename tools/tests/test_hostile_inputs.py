@@ -126,3 +126,32 @@ def test_many_large_partial_bodies_are_bounded(release_server):
         for s in sockets:
             s.close()
     assert proc.poll() is None
+
+
+def test_slow_requests_cannot_take_every_connection():
+    """6 slots, slow requests may hold 3: of five clients dribbling heads, at least two are
+    answered 408 once they have been arriving for 2 s, and a prompt client is still served."""
+    import socket
+
+    with serve("release", SERVER_MAX_CONNECTIONS=6) as (base, proc):
+        port = int(base.rsplit(":", 1)[1])
+        slow = []
+        for _ in range(5):
+            s = socket.create_connection(("127.0.0.1", port), timeout=10)
+            s.sendall(b"GET /healthz HTTP/1.1\r\n")
+            slow.append(s)
+        deadline, refused = time.monotonic() + 8, set()
+        while len(refused) < 2 and time.monotonic() < deadline:
+            for i, s in enumerate(slow):
+                s.settimeout(0.2)
+                try:
+                    if s.recv(64).startswith(b"HTTP/1.1 408"):
+                        refused.add(i)
+                except (socket.timeout, ConnectionResetError):
+                    pass
+        assert len(refused) >= 2, f"{len(refused)} of 5 slow requests were refused"
+        with urllib.request.urlopen(base + "/healthz", timeout=5) as response:
+            assert response.status == 200
+        for s in slow:
+            s.close()
+        assert proc.poll() is None

@@ -162,9 +162,8 @@ struct ConnectionStateMachine {
                 }
                 // Past the grace of one body timeout, a body must keep up the minimum rate on average.
                 guard timeouts.minBodyRate > 0, let started = bodyStartedAt else { return .none }
-                let earned = bodyBytes.multipliedReportingOverflow(by: 1_000_000_000)
-                let allowed = earned.overflow ? UInt64.max : timeouts.body.addingReportingOverflow(earned.partialValue / timeouts.minBodyRate).partialValue
-                guard now >= deadline(started, allowed) else { return .none }
+                let earned = Double(bodyBytes) / Double(timeouts.minBodyRate) * 1e9  // ns the bytes so far pay for
+                guard Double(now) >= Double(started) + Double(timeouts.body) + earned else { return .none }
                 return timedOut("request body arrived slower than \(timeouts.minBodyRate) bytes/s", now: now)
             }
         }
@@ -213,7 +212,7 @@ struct ConnectionStateMachine {
                 }
             } catch {
                 failure = HTTPResponse.problem(error.status, detail: error.description)
-                if error.status == .serviceUnavailable { failure?.headers["Retry-After"] = "1" }
+                if let seconds = error.retryAfterSeconds { failure?.headers["Retry-After"] = "\(seconds)" }
                 abandonedInput = true
                 inputClosed = true
                 continueOwed = false

@@ -42,6 +42,12 @@ public enum HTTPParseError: Error, Equatable, Sendable, CustomStringConvertible 
         }
     }
 
+    /// Seconds a client should wait before trying again, for errors that pass with time.
+    public var retryAfterSeconds: Int? {
+        if case .bodyMemoryExhausted = self { return 1 }
+        return nil
+    }
+
     public var description: String {
         switch self {
         case .invalidRequestLine(let line): "malformed request line \(Self.excerpt(line))"

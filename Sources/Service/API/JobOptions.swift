@@ -44,9 +44,11 @@ struct JobOptions: Codable, Equatable, Sendable {
     /// DDIM steps the job runs in all: every ensemble run reports its steps.
     var totalSteps: Int { steps * (ensembleSeeds ?? 1) * (flip == true ? 2 : 1) }
 
-    /// The job's work in UNet latent cells: every step of every run on at most
-    /// (resolution / 8)^2 cells, the latent of a square image (`limits.max_job_cost`).
-    var cost: Int { totalSteps * (resolution / 8) * (resolution / 8) }
+    /// Latent cells of a square image at `resolution`, the most any image's latent has.
+    var latentCells: Int { (resolution / 8) * (resolution / 8) }
+
+    /// The job's work: every step of every run on at most `latentCells` (`limits.max_job_cost`).
+    var cost: Int { totalSteps * latentCells }
 
     var segmentation: SegmentationOptions {
         SegmentationOptions(steps: steps, seed: seed, resolution: resolution,

@@ -74,7 +74,7 @@ struct SubmissionDecoder: Sendable {
                               slug: "over-limit")
         }
         guard options.cost <= limits.maxJobCost else {
-            throw .badRequest("the job would cost \(options.totalSteps) steps x \((options.resolution / 8) * (options.resolution / 8)) latent cells = \(options.cost); "
+            throw .badRequest("the job would cost \(options.totalSteps) steps x \(options.latentCells) latent cells = \(options.cost); "
                               + "this server allows at most \(limits.maxJobCost) (limits.max_job_cost): ask for fewer steps, runs or a lower resolution",
                               slug: "over-limit")
         }
@@ -106,6 +106,6 @@ struct SubmissionDecoder: Sendable {
             hash.update(data: Data("\(name):\(parts[name] == nil ? -1 : bytes.count):".utf8))
             hash.update(data: bytes)
         }
-        return hash.finalize().map { String(format: "%02x", $0) }.joined()
+        return hash.finalize().hex
     }
 }

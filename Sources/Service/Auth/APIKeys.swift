@@ -73,7 +73,6 @@ struct APIKeys: Sendable {
 
     /// The key whose hash matches `token`, if any.
     func key(for token: String) -> APIKey? {
-        let digest = SHA256.hash(data: Data(token.utf8)).map { String(format: "%02x", $0) }.joined()
-        return byHash[digest]
+        byHash[SHA256.hash(data: Data(token.utf8)).hex]
     }
 }

@@ -144,8 +144,7 @@ final class WorkerPool: @unchecked Sendable {
             outcome = .succeeded
         } catch LDMSegError.cancelled {
             if timedOut {
-                let seconds = Double(jobTimeout.components.seconds) + Double(jobTimeout.components.attoseconds) * 1e-18
-                let failure = JobFailure(code: "job-timeout", message: "the job ran longer than limits.job_timeout (\(seconds) s)")
+                let failure = JobFailure(code: "job-timeout", message: "the job ran longer than limits.job_timeout (\(jobTimeout.inSeconds) s)")
                 record { try store.fail(id: job.id, failure: failure) }
                 outcome = .failed
                 logger.warning("job timed out", metadata: ["job": "\(job.id)"])
@@ -169,8 +168,7 @@ final class WorkerPool: @unchecked Sendable {
             logger.info("job ended", metadata: ["job": "\(job.id)", "state": "\(outcome.rawValue)", "duration": "\(elapsed)"])
         }
         if outcome == .succeeded {
-            let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
-            locked { _ in meanRunSeconds = 0.8 * meanRunSeconds + 0.2 * seconds }
+            locked { _ in meanRunSeconds = 0.8 * meanRunSeconds + 0.2 * elapsed.inSeconds }
         }
         events.finished(job.id)
     }
