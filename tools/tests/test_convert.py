@@ -7,6 +7,8 @@ import sys
 import pytest
 import torch
 
+import segserve_server
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tools"))
 sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
@@ -45,8 +47,7 @@ def test_converts_and_runs_in_swift(tmp_path):
     config = json.loads((out / "config.json").read_text())
     assert config["image_encoder"]["type"] == "sd_vae" and config["image_encoder"]["scaling_factor"] == 0.18215
     assert config["unet"]["attention_head_dim"] == 4 and config["inference"]["count_th"] == 16
-    binary = os.path.join(REPO, ".build", "debug", "segserve")
-    assert os.path.exists(binary), "build the package first (make test does)"
+    binary = segserve_server.binary("debug")
     images = os.path.join(os.path.dirname(REPO), "shared", "data", "coco-instances", "coco-tiny", "val2017")
     image = os.path.join(images, sorted(os.listdir(images))[0])
     subprocess.run([binary, "segment", "--model", str(out), image, "--out", str(tmp_path / "seg"), "--resolution", "128"],

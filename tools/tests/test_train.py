@@ -7,6 +7,8 @@ import sys
 
 import torch
 
+import segserve_server
+
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(REPO, "tools", "train"))
 
@@ -47,8 +49,7 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
     assert total < 25 * 2 ** 20
 
     # The Swift runtime loads the export and segments a real image with it.
-    binary = os.path.join(REPO, ".build", "debug", "segserve")
-    assert os.path.exists(binary), "build the package first (make test does)"
+    binary = segserve_server.binary("debug")
     image = parity.first_val_image()
     subprocess.run([binary, "segment", "--model", str(out), image, "--out", str(tmp_path / "seg"), "--steps", "2"],
                    check=True, capture_output=True)
@@ -79,7 +80,7 @@ def test_mobilenet_v2_encoder_trains_exports_and_matches(tmp_path):
     after = torch.load(work / "unet-mobilenet_v2.pt")["model"]
     assert not torch.equal(before["encoder.fuse.out.weight"], after["encoder.fuse.out.weight"])
     assert torch.equal(before["encoder.features.5.conv.1.0.weight"], after["encoder.features.5.conv.1.0.weight"])
-    binary = os.path.join(REPO, ".build", "debug", "segserve")
+    binary = segserve_server.binary("debug")
     agreement, segments = parity.compare(str(out), parity.first_val_image(), binary, steps=2)
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 
