@@ -175,4 +175,53 @@ final class ModelDirectoryTests: XCTestCase {
         }
         XCTAssertThrowsError(try LDMSegModel(directory: dir.path))
     }
+
+    func testPreprocessingSelfConditioningAndVoidSlotComeFromTheConfig() throws {
+        let plain = try LDMSegModel(directory: try copyTinyModel().path)
+        XCTAssertFalse(plain.selfConditioning, "conv_in takes 4 + 8 channels: no self-conditioning")
+        XCTAssertEqual(plain.preprocessing, ModelConfig.PreprocessingSection(resize: .longestSide, interpolation: .bilinear))
+        XCTAssertEqual(plain.sizeMultiple, 64)
+
+        let dir = try copyTinyModel()
+        try editConfig(dir) { c in
+            c["preprocessing"] = ["resize": "squash", "interpolation": "bicubic", "pad_multiple": 32]
+            var m = c["mask_autoencoder"] as! [String: Any]
+            m["void_slot"] = 0
+            c["mask_autoencoder"] = m
+        }
+        let squash = try LDMSegModel(directory: dir.path)
+        XCTAssertEqual(squash.preprocessing, ModelConfig.PreprocessingSection(resize: .squash, interpolation: .bicubic, padMultiple: 32))
+        XCTAssertEqual(squash.sizeMultiple, 32)
+        var options = squash.defaultOptions
+        options.resolution = 96
+        let frame = try Segmenter(model: squash).prepare(rgb: [UInt8](repeating: 90, count: 40 * 56 * 3), width: 56, height: 40,
+                                                         options: options)
+        XCTAssertEqual([frame.workHeight, frame.workWidth, frame.padHeight, frame.padWidth], [96, 96, 96, 96])
+
+        let selfConditioned = try copyTinyModel()
+        try editConfig(selfConditioned) { c in
+            var u = c["unet"] as! [String: Any]
+            u["self_conditioning"] = true
+            c["unet"] = u
+        }
+        XCTAssertThrowsError(try LDMSegModel(directory: selfConditioned.path)) { error in
+            guard case NNError.shapeMismatch(_, let expected, let actual) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(expected.first, 16, "self-conditioning needs 4 more input channels")
+            XCTAssertEqual(actual.first, 12)
+        }
+        for (key, value) in [("pad_multiple", 40), ("void_slot", 128)] {
+            let bad = try copyTinyModel()
+            try editConfig(bad) { c in
+                if key == "pad_multiple" { c["preprocessing"] = ["pad_multiple": value] } else {
+                    var m = c["mask_autoencoder"] as! [String: Any]
+                    m[key] = value
+                    c["mask_autoencoder"] = m
+                }
+            }
+            XCTAssertThrowsError(try LDMSegModel(directory: bad.path)) { error in
+                guard case LDMSegError.invalidConfig(let m) = error else { return XCTFail("\(error)") }
+                XCTAssertTrue(m.contains(key), m)
+            }
+        }
+    }
 }

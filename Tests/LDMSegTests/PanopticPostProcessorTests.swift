@@ -25,6 +25,16 @@ final class PanopticPostProcessorTests: XCTestCase {
         XCTAssertEqual(slots.filter { $0 == 3 }.count, 8)
     }
 
+    func testTheVoidSlotIsVoid() {
+        let winner = (0..<16).map { ($0 % 4) < 2 ? 0 : 5 }
+        let t = logits(slots: 8, width: 4, height: 4, winner: winner, margin: 20)
+        let options = PostProcessingOptions(maskThreshold: 0.5, countThreshold: 1, overlapThreshold: 0.5)
+        XCTAssertEqual(PanopticPostProcessor(options: options).slots(logits: t, height: 4, width: 4).filter { $0 == 0 }.count, 8)
+        let slots = PanopticPostProcessor(options: options, voidSlot: 0).slots(logits: t, height: 4, width: 4)
+        XCTAssertEqual(slots.filter { $0 == -1 }.count, 8)
+        XCTAssertEqual(slots.filter { $0 == 5 }.count, 8)
+    }
+
     func testCountThresholdDropsSmallSegments() {
         var winner = [Int](repeating: 1, count: 16)
         winner[0] = 2

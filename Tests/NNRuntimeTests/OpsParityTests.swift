@@ -96,10 +96,13 @@ final class OpsParityTests: XCTestCase {
     }
 
     func testResize() throws {
+        XCTAssertEqual(names("resize_bicubic_aa").count, 3)
         for name in names("resize") {
             let input = try t(name, "input"), expected = try t(name, "output")
             let (h, w) = (expected.shape[1], expected.shape[2])
-            let out = name.contains("nearest") ? Resize.nearest(input, height: h, width: w) : Resize.bilinear(input, height: h, width: w)
+            let out = name.contains("nearest") ? Resize.nearest(input, height: h, width: w)
+                : name.contains("bicubic_aa") ? Resize.bicubicAntialiased(input, height: h, width: w)
+                : Resize.bilinear(input, height: h, width: w)
             assertClose(out, expected, tolerance: 1e-6, name)
         }
     }

@@ -141,6 +141,12 @@ def ops_fixture():
         bd = torch.randn(c, generator=g2)
         add(name, {"stride": stride}, input=xd[0], weight=wd, bias=bd,
             output=F.conv2d(xd, wd, bd, stride=stride, padding=1, groups=c)[0])
+    # Antialiased bicubic (PIL's BICUBIC filter in float): shrink by non-integer factors, and grow.
+    g3 = torch.Generator().manual_seed(5678)
+    for name, (h, w), size in [("resize_bicubic_aa_down", (23, 31), (8, 12)), ("resize_bicubic_aa_mixed", (9, 40), (16, 13)),
+                               ("resize_bicubic_aa_up", (5, 7), (13, 18))]:
+        xb = torch.rand(1, 3, h, w, generator=g3)
+        add(name, {}, input=xb[0], output=F.interpolate(xb, size=size, mode="bicubic", antialias=True, align_corners=False)[0])
     save(os.path.join(OPS_OUT, "ops.safetensors"), t, {"cases": cases})
 
 

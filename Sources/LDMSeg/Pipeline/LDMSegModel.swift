@@ -9,6 +9,9 @@ public final class LDMSegModel: Sendable {
     public let maskAutoencoder: MaskAutoencoder
     public let unet: UNet2DCondition
     public let scheduler: DDIMScheduler
+    /// The UNet takes the previous step's x0 estimate as extra input channels.
+    public let selfConditioning: Bool
+    public let preprocessing: ModelConfig.PreprocessingSection
 
     /// Loads `config.json` and the three safetensors files of a model directory.
     public init(directory: String) throws {
@@ -40,18 +43,30 @@ public final class LDMSegModel: Sendable {
         unet = try UNet2DCondition(weights: try store(config.unet.weights), config: config.unet.config)
         scheduler = try DDIMScheduler(config: config.scheduler)
 
-        let expectedIn = maskAutoencoder.latentChannels + imageEncoder.latentChannels
-        guard unet.inChannels == expectedIn, unet.outChannels == maskAutoencoder.latentChannels else {
-            throw NNError.shapeMismatch(name: "conv_in/conv_out", expected: [expectedIn, maskAutoencoder.latentChannels],
+        let (mask, image) = (maskAutoencoder.latentChannels, imageEncoder.latentChannels)
+        selfConditioning = config.unet.selfConditioning ?? (unet.inChannels == 2 * mask + image)
+        let expectedIn = mask + image + (selfConditioning ? mask : 0)
+        guard unet.inChannels == expectedIn, unet.outChannels == mask else {
+            throw NNError.shapeMismatch(name: "conv_in/conv_out", expected: [expectedIn, mask],
                                         actual: [unet.inChannels, unet.outChannels])
+        }
+        preprocessing = config.preprocessing ?? ModelConfig.PreprocessingSection()
+        if let m = preprocessing.padMultiple {
+            let unit = maskAutoencoder.downFactor * unet.downFactor
+            guard m > 0, m % unit == 0 else {
+                throw LDMSegError.invalidConfig("preprocessing.pad_multiple \(m) must be a positive multiple of \(unit)")
+            }
+        }
+        if let v = config.maskAutoencoder.voidSlot, !(0..<maskAutoencoder.slots).contains(v) {
+            throw LDMSegError.invalidConfig("mask_autoencoder.void_slot \(v) outside 0..<\(maskAutoencoder.slots)")
         }
         guard imageEncoder.downFactor == maskAutoencoder.downFactor else {
             throw LDMSegError.invalidConfig("image encoder downsamples x\(imageEncoder.downFactor), mask encoder x\(maskAutoencoder.downFactor)")
         }
     }
 
-    /// Working sizes must be multiples of this.
-    public var sizeMultiple: Int { max(64, maskAutoencoder.downFactor * unet.downFactor) }
+    /// Padded working sizes are multiples of this.
+    public var sizeMultiple: Int { preprocessing.padMultiple ?? max(64, maskAutoencoder.downFactor * unet.downFactor) }
 
     public var defaultOptions: SegmentationOptions {
         let i = config.inference

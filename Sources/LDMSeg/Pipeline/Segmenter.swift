@@ -78,7 +78,7 @@ public final class Segmenter {
         let mean = sum!
         let scale = 1 / Float(e.runs)
         for i in 0..<mean.count { mean.data[i] *= scale }
-        let slots = PanopticPostProcessor(options: options.postProcessing).slots(logits: mean, height: height, width: width)
+        let slots = postProcessor(options).slots(logits: mean, height: height, width: width)
         return PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
     }
 
@@ -162,16 +162,23 @@ public final class Segmenter {
             throw LDMSegError.invalidImage(width: width, height: height, reason: "\(rgb.count) bytes; expected \(width * height * 3) RGB")
         }
         try options.validate(trainSteps: model.scheduler.trainSteps)
-        let scale = Double(options.resolution) / Double(max(width, height))
-        let wh = max(1, Int((Double(height) * scale).rounded(.toNearestOrEven)))
-        let ww = max(1, Int((Double(width) * scale).rounded(.toNearestOrEven)))
+        let pre = model.preprocessing
+        let (wh, ww) = Segmenter.workingSize(height: height, width: width, resolution: options.resolution, mode: pre.resize)
         let m = model.sizeMultiple
         let ph = (wh + m - 1) / m * m, pw = (ww + m - 1) / m * m
 
         let pixels = Tensor(shape: [3, height, width])                 // [3, H, W] in [0, 1]
         let n = width * height
         for i in 0..<n { for c in 0..<3 { pixels.data[c * n + i] = Float(rgb[i * 3 + c]) / 255 } }
-        let resized = (wh == height && ww == width) ? pixels : Resize.bilinear(pixels, height: wh, width: ww)
+        let resized: Tensor                                             // [3, h', w']
+        if wh == height && ww == width {
+            resized = pixels
+        } else {
+            switch pre.interpolation {
+            case .bilinear: resized = Resize.bilinear(pixels, height: wh, width: ww)
+            case .bicubic: resized = Resize.bicubicAntialiased(pixels, height: wh, width: ww, levels: 255)
+            }
+        }
         let range = model.config.imageEncoder.inputRange
         let (lo, span) = (range[0], range[1] - range[0])
         let padded = Tensor.zeros([3, ph, pw])                          // zero padding in [0, 1] space
@@ -186,6 +193,18 @@ public final class Segmenter {
                      imageLatent: latent, latentChannels: model.maskAutoencoder.latentChannels)
     }
 
+    /// The resized size before padding: the longest side or both sides at `resolution`.
+    static func workingSize(height: Int, width: Int, resolution: Int,
+                            mode: ModelConfig.PreprocessingSection.ResizeMode) -> (height: Int, width: Int) {
+        switch mode {
+        case .squash: return (resolution, resolution)
+        case .longestSide:
+            let scale = Double(resolution) / Double(max(width, height))
+            return (max(1, Int((Double(height) * scale).rounded(.toNearestOrEven))),
+                    max(1, Int((Double(width) * scale).rounded(.toNearestOrEven))))
+        }
+    }
+
     typealias KnownLatent = (z: Tensor, cells: [Bool], noise: Tensor)
 
     func denoise(_ x: Tensor, image: Tensor, known: KnownLatent?, options: SegmentationOptions,
@@ -193,19 +212,24 @@ public final class Segmenter {
         let sched = model.scheduler
         let steps = sched.timesteps(steps: options.steps)
         let plane = x.count / x.shape[0]
+        // Self-conditioning: the previous step's x0 estimate, zeros before the first step.
+        let estimate = model.selfConditioning ? Tensor.zeros(x.shape) : nil
         for (i, t) in steps.enumerated() {
             if isCancelled() { throw LDMSegError.cancelled }
-            let eps = model.unet(Tensor.concat([x, image]), timestep: Float(t), ws) // [4, h, w]
+            let input = Tensor.concat([x, image] + (estimate.map { [$0] } ?? []))  // [4 + Li (+ 4), h, w]
+            let eps = model.unet(input, timestep: Float(t), ws)                     // [4, h, w]
             let last = i == steps.count - 1
-            sched.step(x, eps: eps, t: t, steps: options.steps, last: last)
+            sched.step(x, eps: eps, t: t, steps: options.steps, last: last, x0: estimate)
             if let known {
-                // Known cells follow the encoded partial map, noised to the level x is now at.
+                // Known cells follow the encoded partial map, noised to the level x is now at;
+                // their x0 is the partial map's latent itself.
                 let a = last ? 1 : sched.previousAlpha(t, steps: options.steps)
                 let sa = a.squareRoot(), sn = (1 - a).squareRoot()
                 for c in 0..<x.shape[0] {
                     for p in 0..<plane where known.cells[p] {
                         let j = c * plane + p
                         x.data[j] = sa * known.z.data[j] + sn * known.noise.data[j]
+                        estimate?.data[j] = known.z.data[j]
                     }
                 }
             }
@@ -216,8 +240,11 @@ public final class Segmenter {
 
     /// Latent -> slot per original pixel (-1 = void).
     func decode(_ latent: Tensor, frame: Frame, options: SegmentationOptions) -> [Int32] {
-        PanopticPostProcessor(options: options.postProcessing).slots(logits: decodeLogits(latent, frame: frame),
-                                                                     height: frame.height, width: frame.width)
+        postProcessor(options).slots(logits: decodeLogits(latent, frame: frame), height: frame.height, width: frame.width)
+    }
+
+    func postProcessor(_ options: SegmentationOptions) -> PanopticPostProcessor {
+        PanopticPostProcessor(options: options.postProcessing, voidSlot: model.config.maskAutoencoder.voidSlot)
     }
 
     /// Latent -> slot logits `[S, h', w']` at the working size, padding cropped off.

@@ -7,11 +7,16 @@ import NNRuntime
 /// full-size 128-channel map is never held. Rules, in order: slot = argmax; pixels whose top
 /// softmax probability is below `mask_th` are void; slots with fewer than `count_th` pixels
 /// are dropped; slots whose argmax area over their sigmoid >= `mask_th` area is below
-/// `overlap_th` are dropped. Dropped slots become void.
+/// `overlap_th` are dropped; so is the model's `voidSlot`, if it has one. Dropped slots become
+/// void.
 public struct PanopticPostProcessor: Sendable {
     public let options: PostProcessingOptions
+    public let voidSlot: Int?
 
-    public init(options: PostProcessingOptions) { self.options = options }
+    public init(options: PostProcessingOptions, voidSlot: Int? = nil) {
+        self.options = options
+        self.voidSlot = voidSlot
+    }
 
     /// `logits` is `[S, h, w]`; returns the slot of each of the `height x width` output pixels,
     /// -1 for void.
@@ -57,7 +62,7 @@ public struct PanopticPostProcessor: Sendable {
         for p in slot where p >= 0 { area[Int(p)] += 1 }
         for y in 0..<height { for k in 0..<s { sigmoidArea[k] += Int(sigmoidRows[y * s + k]) } }
         let keep = (0..<s).map { k -> Bool in
-            guard area[k] > 0, area[k] >= options.countThreshold else { return false }
+            guard k != voidSlot, area[k] > 0, area[k] >= options.countThreshold else { return false }
             return Float(area[k]) / Float(max(sigmoidArea[k], 1)) >= options.overlapThreshold
         }
         for i in slot.indices where slot[i] >= 0 && !keep[Int(slot[i])] { slot[i] = -1 }

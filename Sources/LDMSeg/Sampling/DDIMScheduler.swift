@@ -61,13 +61,15 @@ public struct DDIMScheduler: Sendable {
         return prev >= 0 ? alphasCumprod[prev] : alphasCumprod[0]
     }
 
-    /// One DDIM update of `x` in place given the model's epsilon; `last` returns x0.
-    public func step(_ x: Tensor, eps: Tensor, t: Int, steps: Int, last: Bool) {
+    /// One DDIM update of `x` in place given the model's epsilon; `last` returns x0. The x0
+    /// estimate is also written to `x0` when given (self-conditioning feeds it back).
+    public func step(_ x: Tensor, eps: Tensor, t: Int, steps: Int, last: Bool, x0 estimate: Tensor? = nil) {
         let a = alphasCumprod[t], ap = previousAlpha(t, steps: steps)
         let sa = a.squareRoot(), s1a = (1 - a).squareRoot()
         let sap = ap.squareRoot(), s1ap = (1 - ap).squareRoot()
         for i in 0..<x.count {
             let x0 = (x.data[i] - s1a * eps.data[i]) / sa
+            estimate?.data[i] = x0
             x.data[i] = last ? x0 : sap * x0 + s1ap * eps.data[i]
         }
     }
