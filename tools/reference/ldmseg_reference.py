@@ -2,14 +2,16 @@
 
 Covers what diffusers does not provide: the TAESD-family image encoder, the LDMSeg mask
 auto-encoder (`GeneralVAESeg` key layout), bit encoding, the LDMSeg DDIM sampler,
-post-processing, and the segment / inpaint pipelines (DESIGN §2). The UNet is diffusers'
-`UNet2DConditionModel` with cross-attention removed.
+post-processing, and the segment / inpaint pipelines (docs/model-directory.md). The UNet is
+diffusers' `UNet2DConditionModel` with cross-attention removed.
 """
 import math
 
+import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+from PIL import Image
 
 
 def conv3(n_in, n_out, **kw):
@@ -126,10 +128,10 @@ class LDMSegDDIM:
         return x0 if last else ap.sqrt() * x0 + (1 - ap).sqrt() * eps
 
 
-def postprocess(logits, height, width, mask_th=0.5, count_th=512, overlap_th=0.5):
+def postprocess(logits, height, width, mask_th=0.5, count_th=512, overlap_th=0.5, void_slot=None):
     """[S, h, w] logits -> [H, W] slots (-1 void): bilinear to H x W, argmax, void where the top
     softmax probability < mask_th, drop slots with < count_th pixels or whose argmax area over
-    their sigmoid >= mask_th area is < overlap_th."""
+    their sigmoid >= mask_th area is < overlap_th, and the void slot."""
     logits = F.interpolate(logits[None], size=(height, width), mode="bilinear", align_corners=False)[0]
     prob, slot = torch.softmax(logits, 0).max(0)
     slot = torch.where(prob >= mask_th, slot, torch.full_like(slot, -1))
@@ -138,30 +140,44 @@ def postprocess(logits, height, width, mask_th=0.5, count_th=512, overlap_th=0.5
         if s < 0:
             continue
         area = int((slot == s).sum())
-        if area < count_th or area / max(int(sig_area[s]), 1) < overlap_th:
+        if s == void_slot or area < count_th or area / max(int(sig_area[s]), 1) < overlap_th:
             slot[slot == s] = -1
     return slot
 
 
 class Pipeline:
-    def __init__(self, image_encoder, mask_ae, unet, input_range=(0.0, 1.0), image_scale=1.0, size_multiple=64):
+    """segserve's path over a model directory's parts; `resize`, `interpolation`, `void_slot`
+    and `self_condition` mirror config.json's preprocessing, mask_autoencoder.void_slot and
+    unet.self_conditioning."""
+
+    def __init__(self, image_encoder, mask_ae, unet, input_range=(0.0, 1.0), image_scale=1.0, size_multiple=64,
+                 resize="longest_side", interpolation="bilinear", void_slot=None, self_condition=False):
         self.image_encoder, self.mask_ae, self.unet = image_encoder, mask_ae, unet
         self.input_range, self.image_scale, self.multiple = input_range, image_scale, size_multiple
+        self.resize, self.interpolation, self.void_slot = resize, interpolation, void_slot
+        self.self_condition = self_condition
         self.ddim = LDMSegDDIM()
 
     def working_size(self, H, W, resolution):
-        """(h, w, ph, pw): the image resized so its longest side is `resolution`, then padded."""
-        scale = resolution / max(H, W)
-        h, w = max(1, round(H * scale)), max(1, round(W * scale))
+        """(h, w, ph, pw): the image resized (longest side or both sides to `resolution`), then padded."""
+        if self.resize == "squash":
+            h = w = resolution
+        else:
+            scale = resolution / max(H, W)
+            h, w = max(1, round(H * scale)), max(1, round(W * scale))
         return h, w, -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
 
     def prepare(self, image, resolution):
         """uint8 [H, W, 3] -> (working h, w, padded pixels [1, 3, ph, pw], image latent)."""
         H, W = image.shape[:2]
         h, w, ph, pw = self.working_size(H, W, resolution)
-        x = image.permute(2, 0, 1)[None].float() / 255
-        if (h, w) != (H, W):
-            x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+        if self.interpolation == "bicubic" and (h, w) != (H, W):  # PIL on 8-bit pixels, as LDMSeg's data pipeline
+            pil = Image.fromarray(image.numpy()).resize((w, h), resample=Image.BICUBIC, reducing_gap=None)
+            x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1)[None].float() / 255
+        else:
+            x = image.permute(2, 0, 1)[None].float() / 255
+            if (h, w) != (H, W):
+                x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
         x = F.pad(x, (0, pw - w, 0, ph - h))
         lo, hi = self.input_range
         x = x * (hi - lo) + lo
@@ -169,14 +185,19 @@ class Pipeline:
 
     def denoise(self, x, image_latent, steps, known=None):
         ts = self.ddim.timesteps(steps)
+        estimate = torch.zeros_like(x)  # self-conditioning: the previous x0 estimate
         for i, t in enumerate(ts):
-            eps = self.unet(torch.cat([x, image_latent], 1), t, encoder_hidden_states=None).sample
+            parts = [x, image_latent] + ([estimate] if self.self_condition else [])
+            eps = self.unet(torch.cat(parts, 1), t, encoder_hidden_states=None).sample
+            a = self.ddim.alphas_cumprod[t]
+            estimate = (x - (1 - a).sqrt() * eps) / a.sqrt()
             last = i == len(ts) - 1
             x = self.ddim.step(x, eps, t, steps, last)
             if known is not None:
                 z, cells, noise = known
                 a = torch.tensor(1.0) if last else self.ddim.previous_alpha(t, steps)
                 x = torch.where(cells, a.sqrt() * z + (1 - a).sqrt() * noise, x)
+                estimate = torch.where(cells, z, estimate)
         return x
 
     def encode_map(self, slots, known, h, w, ph, pw):
@@ -190,7 +211,7 @@ class Pipeline:
 
     def decode(self, latent, h, w, H, W, thresholds):
         logits = self.mask_ae.decode_full(latent / self.mask_ae.scaling_factor)[0][:, :h, :w]
-        return postprocess(logits, H, W, **thresholds), logits
+        return postprocess(logits, H, W, **thresholds, void_slot=self.void_slot), logits
 
     def segment(self, image, noise, steps, resolution, thresholds):
         H, W = image.shape[:2]

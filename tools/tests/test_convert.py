@@ -21,10 +21,11 @@ import convert_ldmseg  # noqa: E402
 import ldmseg_official  # noqa: E402
 import ldmseg_reference as ref  # noqa: E402
 from parity import gaussian_noise  # noqa: E402
-from segtools.codec import read_ids  # noqa: E402
+from segtools.codec import read_ids, write_ids  # noqa: E402
 
 IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "coco-instances", "coco-tiny", "val2017")
 SIZE, STEPS = 128, 4
+PAPER_THRESHOLDS = convert_ldmseg.PAPER_THRESHOLDS
 LIVE_SLOTS = [0, 3, 17, 42]  # slot 0 is the ignore label: its pixels must come out void
 
 
@@ -165,6 +166,46 @@ def test_swift_runs_the_converted_model_as_the_official_loop(tmp_path):
         return unet(torch.cat([x[:, :8], torch.zeros_like(x[:, 8:])], 1), t, encoder_hidden_states=encoder_hidden_states)
     without, _ = ldmseg_official.OfficialSampler(zero_condition, vae, ae, size=SIZE).segment(image, noise, STEPS)
     assert float((swift == without.numpy()).mean()) < 0.99, f"{float((swift == without.numpy()).mean()):.4f} of pixels agree"
+
+
+def reference_pipeline(unet, vae, ae):
+    """segserve's own path (tools/reference) configured as the converter configures the model."""
+    return ref.Pipeline(lambda x: vae.encode(x).latent_dist.mode(), ae, unet, input_range=(-1.0, 1.0), image_scale=0.18215,
+                        resize="squash", interpolation="bicubic", void_slot=0, self_condition=True)
+
+
+@torch.no_grad()
+def test_inpainting_a_converted_model_matches_the_reference(tmp_path):
+    unet, vae, ae, p = build_official(tmp_path)
+    out = convert(tmp_path)
+    png = tmp_path / "image.png"
+    Image.open(os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])).convert("RGB").save(png)
+    image = np.asarray(Image.open(png), dtype=np.uint8)
+    pipe = reference_pipeline(unet, vae, ae)
+    noise = gaussian_noise(0, (1, 4, SIZE // 8, SIZE // 8))
+    thresholds = dict(PAPER_THRESHOLDS)
+    # The same path segments as the official loop does.
+    ids, _, _ = pipe.segment(torch.from_numpy(image.copy()), noise, STEPS, SIZE, thresholds)
+    official, _ = ldmseg_official.OfficialSampler(unet, vae, ae, size=SIZE).segment(image, noise, STEPS)
+    assert float((ids == official).float().mean()) >= 0.999
+
+    H, W = image.shape[:2]
+    partial = np.zeros((H, W), dtype=np.int64)
+    partial[: H // 2, : W // 2] = 1000
+    partial[: H // 2, W // 2:] = 70000
+    write_ids(partial, tmp_path / "partial.png")
+    # segserve draws the known-cell noise right after the initial noise from the same seed.
+    both = gaussian_noise(0, (2, 4, SIZE // 8, SIZE // 8))
+    expected, _ = pipe.inpaint(torch.from_numpy(image.copy()), torch.from_numpy(partial), torch.from_numpy(partial != 0),
+                               both[:1], both[1:], STEPS, SIZE, thresholds)
+    expected = expected.numpy()
+    assert len(set(np.unique(expected[H // 2:])) - {0}) >= 1, "the unknown half gets segments"
+    subprocess.run([segserve_server.binary("debug"), "inpaint", "--model", str(out), str(png), "--mask", str(tmp_path / "partial.png"),
+                    "--out", str(tmp_path / "inp"), "--threads", "1"], check=True, capture_output=True)
+    swift = read_ids(tmp_path / "inp" / "panoptic.png")
+    assert (swift[: H // 2] == partial[: H // 2]).all(), "known pixels keep their ids"
+    same = swift[H // 2:] == expected[H // 2:]
+    assert float(same.mean()) >= 0.999, f"{float(same.mean()):.5f} of the unknown pixels agree"
 
 
 def test_eight_channel_checkpoints_convert_without_self_conditioning(tmp_path):

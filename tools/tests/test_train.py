@@ -62,6 +62,22 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 
 
+def test_self_conditioned_fine_tune_exports_and_matches(tmp_path):
+    base = ["--limit-images", "2", "--batch", "2", "--resolution", "64", "--ae-resolution", "64",
+            "--crops-per-image", "2", "--steps-encoder", "2", "--steps-ae", "5"]
+    train.main(base + ["--work", str(tmp_path / "w0"), "--out", str(tmp_path / "plain"), "--steps-unet", "2"])
+    out = tmp_path / "model"
+    train.main(base + ["--work", str(tmp_path / "w1"), "--out", str(out), "--steps-unet", "3", "--self-condition",
+                       "--init-unet", str(tmp_path / "plain"), "--inpaint-fraction", "0.5"])
+    config = json.loads((out / "config.json").read_text())
+    assert config["unet"]["self_conditioning"] is True
+    from safetensors.torch import load_file
+    plain, grown = load_file(tmp_path / "plain" / "unet.safetensors"), load_file(out / "unet.safetensors")
+    assert grown["conv_in.weight"].shape[1] == plain["conv_in.weight"].shape[1] + 4
+    agreement, segments = parity.compare(str(out), parity.first_val_image(), segserve_server.binary("debug"), steps=3)
+    assert segments >= 1 and agreement >= 0.999, (agreement, segments)
+
+
 def test_mobilenet_v2_encoder_trains_exports_and_matches(tmp_path):
     """The ImageNet MobileNetV2 encoder: backbone maps cached, fusion head trained with the
     UNet, BatchNorm folded at export; Swift segments like PyTorch with it."""

@@ -6,7 +6,7 @@ panoptic.json): every non-crowd segment, thing or stuff, gets its own id. `train
 every train split with a sampling weight and never a val one. Each sample knows which void
 pixels are unknown (not annotated) rather than background. Augmentation: random resized crop
 with scale jitter or large-scale jitter, copy-paste of objects from other images, horizontal
-flip, colour jitter, and a random remapping of instance ids to slots 1..127 per sample (DESIGN §2).
+flip, colour jitter, and a random remapping of instance ids to slots 1..127 per sample.
 """
 import json
 import os

@@ -75,11 +75,12 @@ def load_pipeline(model_dir):
     ae = ref.MaskAutoencoder(groups=config["mask_autoencoder"]["norm_num_groups"],
                              scaling_factor=config["mask_autoencoder"]["scaling_factor"])
     ae.load_state_dict(weights("mask_autoencoder"))
-    unet = train.make_unet(latent)
+    self_condition = bool(config["unet"].get("self_conditioning", False))
+    unet = train.make_unet(latent, self_condition)
     unet.load_state_dict(weights("unet"))
     for m in (encoder, ae, unet):
         m.eval().requires_grad_(False)
-    return ref.Pipeline(encoder, ae, unet), config
+    return ref.Pipeline(encoder, ae, unet, self_condition=self_condition), config
 
 
 @torch.no_grad()

@@ -285,9 +285,10 @@ def cache_latents(args, encoder, ae, dataset):
     return cache
 
 
-def make_unet(image_channels):
+def make_unet(image_channels, self_condition=False):
+    """With `self_condition` the UNet also takes its previous x0 estimate (4 more channels)."""
     from diffusers import UNet2DConditionModel
-    unet = UNet2DConditionModel(in_channels=4 + image_channels, out_channels=4, **UNET_CONFIG)
+    unet = UNet2DConditionModel(in_channels=4 + image_channels + (4 if self_condition else 0), out_channels=4, **UNET_CONFIG)
     ref_remove = [m for m in unet.modules() if hasattr(m, "attn2") and hasattr(m, "attn1")]
     for m in ref_remove:  # LDMSeg: self-attention only
         m.attn2 = None
@@ -313,15 +314,22 @@ class UNetStage(torch.nn.Module):
 def train_unet(args, log, cache, mask_scale, encoder):
     path = os.path.join(args.work, "unet.pt" if args.encoder == "taesd" else f"unet-{args.encoder}.pt")
     fused = args.encoder == "mobilenet_v2"
-    model = UNetStage(make_unet(32), encoder if fused else None).to(args.device)
+    model = UNetStage(make_unet(32, args.self_condition), encoder if fused else None).to(args.device)
     unet = model.unet
     unet.time_embedding.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=args.lr_unet, weight_decay=1e-2)
     start = resume(path, model if fused else unet, opt)
     if start == 0 and args.init_unet:
-        # Fine-tuning: the denoiser of an exported model (same architecture) as the starting point.
-        unet.load_state_dict({k: v.float() for k, v in load_file(os.path.join(args.init_unet, "unet.safetensors")).items()})
+        # Fine-tuning: the denoiser of an exported model (same architecture) as the starting point;
+        # self-condition channels the source lacks start at zero, so it begins as the source did.
+        state = {k: v.float() for k, v in load_file(os.path.join(args.init_unet, "unet.safetensors")).items()}
+        conv_in = unet.conv_in.weight
+        if state["conv_in.weight"].shape[1] < conv_in.shape[1]:
+            grown = torch.zeros_like(conv_in)
+            grown[:, :state["conv_in.weight"].shape[1]] = state["conv_in.weight"]
+            state["conv_in.weight"] = grown
+        unet.load_state_dict(state)
     ddim = ref.LDMSegDDIM()
     ac = ddim.alphas_cumprod.to(args.device)
     n = cache["mask"].shape[0]
@@ -348,7 +356,22 @@ def train_unet(args, log, cache, mask_scale, encoder):
             partial = cache["partial"][idx].to(args.device) * mask_scale
             fresh = torch.randn(z.shape, generator=gen).to(args.device)
             noisy = torch.where(known, a.sqrt() * partial + (1 - a).sqrt() * fresh, noisy)
-        pred = unet(torch.cat([noisy, img], 1), t.to(args.device), encoder_hidden_states=None).sample
+        inputs = [noisy, img]
+        if args.self_condition:
+            # Self-conditioning (Chen et al., Analog Bits; LDMSeg): half the samples see the model's
+            # own x0 estimate from a first pass without gradient, the others zeros, as at the first
+            # sampling step. Known cells' estimate is the partial map itself, as in the sampler.
+            estimate = torch.zeros_like(noisy)
+            use = (torch.rand(args.batch, generator=gen) < 0.5).to(args.device).view(-1, 1, 1, 1)
+            if use.any():
+                with torch.no_grad():
+                    first = unet(torch.cat([noisy, img, estimate], 1), t.to(args.device),
+                                 encoder_hidden_states=None).sample
+                estimate = torch.where(use, (noisy - (1 - a).sqrt() * first) / a.sqrt(), estimate)
+                if practice.any():
+                    estimate = torch.where(known & use, partial, estimate)
+            inputs.append(estimate)
+        pred = unet(torch.cat(inputs, 1), t.to(args.device), encoder_hidden_states=None).sample
         snr = a / (1 - a)
         weight = torch.clamp(snr, max=5.0) / snr
         scored = (~known).float()
@@ -371,7 +394,8 @@ def train_unet(args, log, cache, mask_scale, encoder):
     return unet.eval()
 
 
-def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, ensemble, name, encoder_type="taesd"):
+def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, ensemble, name, encoder_type="taesd",
+           self_condition=False):
     """Writes the model directory; `thresholds` is (mask_th, count_th, overlap_th), `ensemble`
     the default test-time ensembling (seeds, flip)."""
     config = {
@@ -382,7 +406,7 @@ def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, en
                              "norm_num_groups": 32},
         "unet": {"weights": "unet.safetensors", "attention_head_dim": UNET_CONFIG["attention_head_dim"],
                  "norm_num_groups": UNET_CONFIG["norm_num_groups"], "norm_eps": 1e-5, "flip_sin_to_cos": True,
-                 "freq_shift": 0},
+                 "freq_shift": 0, "self_conditioning": self_condition},
         "scheduler": {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
                       "beta_schedule": "scaled_linear"},
         "inference": {"steps": steps, "resolution": resolution, "mask_th": thresholds[0], "count_th": thresholds[1],
@@ -422,6 +446,8 @@ def main(argv=None):
                     help="score the UNet loss only on latent cells whose pixels are mostly annotated "
                          "(void in instance-only or partial images is unknown, not background)")
     ap.add_argument("--init-unet", default=None, help="start the UNet from this model directory's unet.safetensors")
+    ap.add_argument("--self-condition", action="store_true",
+                    help="train the UNet with self-conditioning (its previous x0 estimate as 4 more input channels)")
     ap.add_argument("--mask-scale", type=float, default=0, help="mask latent scale (0: 1 / std of the cached latents)")
     ap.add_argument("--lr-encoder", type=float, default=1e-5)
     ap.add_argument("--lr-ae", type=float, default=3e-4)
@@ -475,7 +501,7 @@ def main(argv=None):
     if args.out:
         export(args.out, encoder.cpu(), ae.cpu(), unet.cpu(), mask_scale, args.resolution, args.inference_steps,
                (args.mask_th, args.count_th, args.overlap_th), (args.ensemble_seeds, args.flip), "segserve-default",
-               args.encoder)
+               args.encoder, args.self_condition)
     return args
 
 
