@@ -69,6 +69,13 @@ final class SafeTensorsFileTests: XCTestCase {
         let huge = try write(header: ["a": ["dtype": "F32", "shape": [1], "data_offsets": [0, 4]]], data: floatBytes([1]),
                              headerLengthOverride: 1 << 40)
         XCTAssertThrowsError(try SafeTensorsFile(path: huge))
+        // A length past Int.max (found by tools/fuzz) once trapped converting to Int.
+        let pastIntMax = try write(header: ["a": ["dtype": "F32", "shape": [1], "data_offsets": [0, 4]]], data: floatBytes([1]),
+                                   headerLengthOverride: 0xFFFF_FF0A_1AFF_FFFF)
+        XCTAssertThrowsError(try SafeTensorsFile(path: pastIntMax)) { error in
+            guard case NNError.invalidFile(_, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("exceeds file size"), reason)
+        }
         let path = NSTemporaryDirectory() + "garbage-\(UUID().uuidString)"
         var len = UInt64(5).littleEndian
         var bytes = withUnsafeBytes(of: &len) { Array($0) }

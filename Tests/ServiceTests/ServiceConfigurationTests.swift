@@ -21,6 +21,8 @@ final class ServiceConfigurationTests: XCTestCase {
               port: 9000
               header_timeout: 2.5
               allowed_hosts: [segserve.example, localhost]
+              slow_request_seconds: 4
+              max_slow_connection_share: 0.25
             limits: { max_job_cost: 5000 }
             workers: { count: 2 }
             queue:
@@ -39,6 +41,8 @@ final class ServiceConfigurationTests: XCTestCase {
         XCTAssertEqual(config.httpServer.timeouts.headerRead, .milliseconds(2500))
         XCTAssertEqual(config.server.allowedHosts, ["segserve.example", "localhost"])
         XCTAssertEqual(config.limits.maxJobCost, 5000)
+        XCTAssertEqual(config.httpServer.limits.slowRequestSeconds, 4)
+        XCTAssertEqual(config.httpServer.limits.maxSlowConnectionShare, 0.25)
         let fromEnvironment = try ServiceConfiguration.load(file: nil, environment: ["SEGSERVE_SERVER_ALLOWED_HOSTS": "a.example, b.example"])
         XCTAssertEqual(fromEnvironment.server.allowedHosts, ["a.example", "b.example"])
     }
@@ -52,6 +56,7 @@ final class ServiceConfigurationTests: XCTestCase {
             ("server:\n  allowed_hosts: [a, [b]]\n", "server.allowed_hosts: expected a list of single values"),
             ("- a\n", "expected a mapping of settings"),
             ("log_level: loud\n", "log_level: 'loud' is not a log level"),
+            ("server:\n  max_slow_connection_share: 2\n", "server.max_slow_connection_share: '2' is not a number in 0...1"),
         ]
         for (yaml, message) in cases {
             let path = try write(yaml)

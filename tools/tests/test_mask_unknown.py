@@ -29,7 +29,7 @@ def test_cells_mostly_unknown_get_weight_zero():
 def unet_args(tmp_path, mask_unknown):
     return argparse.Namespace(work=str(tmp_path), lr_unet=1e-4, steps_unet=1, minutes_unet=1, batch=2, seed=0,
                               inpaint_fraction=0.0, mask_unknown=mask_unknown, encoder="taesd", device="cpu",
-                              init_unet=None)
+                              init_unet=None, self_condition=False)
 
 
 @pytest.mark.parametrize("mask_unknown", [True, False])

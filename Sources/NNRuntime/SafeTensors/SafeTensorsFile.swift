@@ -38,10 +38,12 @@ public final class SafeTensorsFile: @unchecked Sendable {
         mapping = base
         mappedLength = length
         do {
-            let headerLength = Int(UInt64(littleEndian: base.loadUnaligned(as: UInt64.self)))
-            guard headerLength > 0, headerLength <= length - 8 else {
-                throw NNError.invalidFile(path: path, reason: "header length \(headerLength) exceeds file size \(length)")
+            // Compared as UInt64: a length past Int.max must be an error, not a trap.
+            let rawLength = UInt64(littleEndian: base.loadUnaligned(as: UInt64.self))
+            guard rawLength > 0, rawLength <= UInt64(length - 8) else {
+                throw NNError.invalidFile(path: path, reason: "header length \(rawLength) exceeds file size \(length)")
             }
+            let headerLength = Int(rawLength)
             dataStart = 8 + headerLength
             let header = Data(bytes: base + 8, count: headerLength)
             (entries, metadata) = try Self.parseHeader(header, dataLength: length - dataStart, path: path)

@@ -51,6 +51,15 @@ extension ServiceConfiguration {
             }
         }
 
+        static func fraction(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, Double> & Sendable) -> Setting {
+            Setting(key: key, environment: variable(key)) { config, text in
+                guard let value = Double(text.trimmingCharacters(in: .whitespaces)), value >= 0, value <= 1 else {
+                    throw ConfigurationError("\(key): '\(text)' is not a number in 0...1")
+                }
+                config[keyPath: path] = value
+            }
+        }
+
         /// `server.max_body_bytes` -> `SEGSERVE_SERVER_MAX_BODY_BYTES`.
         static func variable(_ key: String) -> String {
             "SEGSERVE_" + key.uppercased().replacingOccurrences(of: ".", with: "_")
@@ -67,6 +76,8 @@ extension ServiceConfiguration {
         .seconds("server.body_timeout", \.server.bodyTimeout),
         .int("server.min_body_rate", \.server.minBodyRate, 0...(1 << 30)),
         .int("server.max_inflight_body_bytes", \.server.maxInflightBodyBytes, 1...(1 << 40)),
+        .seconds("server.slow_request_seconds", \.server.slowRequestSeconds),
+        .fraction("server.max_slow_connection_share", \.server.maxSlowConnectionShare),
         .seconds("server.idle_timeout", \.server.idleTimeout),
         .list("server.allowed_hosts", \.server.allowedHosts),
         .string("model.path", \.model.path, env: "SEGSERVE_MODEL"),

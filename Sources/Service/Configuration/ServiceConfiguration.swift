@@ -22,6 +22,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var minBodyRate = 1024
         /// Bytes all bodies being received may claim together (default 256 MiB) -> 503 with Retry-After.
         public var maxInflightBodyBytes = 256 * 1024 * 1024
+        /// Seconds after which a request still arriving (head or body) counts as slow (default 2).
+        public var slowRequestSeconds = 2.0
+        /// Share of `max_connections` slow requests may hold (default 0.5); a connection turning
+        /// slow past it is answered 408, so prompt clients keep the rest.
+        public var maxSlowConnectionShare = 0.5
         /// Seconds a kept-alive connection may idle (default 60).
         public var idleTimeout = 60.0
         /// Host names (no port) requests may be addressed to, `*` for any. Empty (the default):
@@ -99,6 +104,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         http.limits.maxConnections = server.maxConnections
         http.limits.minBodyRate = server.minBodyRate
         http.limits.maxInflightBodyBytes = server.maxInflightBodyBytes
+        http.limits.slowRequestSeconds = server.slowRequestSeconds
+        http.limits.maxSlowConnectionShare = server.maxSlowConnectionShare
         http.timeouts.headerRead = .milliseconds(Int64(server.headerTimeout * 1000))
         http.timeouts.bodyRead = .milliseconds(Int64(server.bodyTimeout * 1000))
         http.timeouts.idle = .milliseconds(Int64(server.idleTimeout * 1000))

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Builds the libFuzzer harnesses into tools/fuzz/.build/: each compiles its harness into the
+# module it tests (so it reaches internal types), with coverage and AddressSanitizer.
+#   tools/fuzz/build.sh            # all harnesses
+#   tools/fuzz/build.sh multipart  # one
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+OUT="$ROOT/tools/fuzz/.build"
+mkdir -p "$OUT/modules/CImageShims"
+cd "$ROOT"
+SWIFT=(swiftc -sanitize=fuzzer,address -parse-as-library -O -g -use-ld=lld)
+CLANG=(clang -O1 -g -fsanitize=fuzzer-no-link,address)
+
+build() {
+    local name=$1
+    case "$name" in
+    request-parser | multipart)
+        local harness=RequestParserFuzz.swift
+        [ "$name" = multipart ] && harness=MultipartFuzz.swift
+        "${SWIFT[@]}" -module-name HTTPServer $(find Sources/HTTPServer -name '*.swift' | sort) \
+            "tools/fuzz/$harness" -o "$OUT/fuzz-$name" ;;
+    image-decoder)
+        printf 'module CImageShims {\n  header "%s"\n  export *\n}\n' "$ROOT/Sources/CImageShims/include/image_shims.h" \
+            > "$OUT/modules/CImageShims/module.modulemap"
+        "${CLANG[@]}" -c Sources/CImageShims/jpeg_shim.c -I Sources/CImageShims/include -o "$OUT/jpeg_shim.o"
+        "${SWIFT[@]}" -module-name Imaging Sources/Imaging/*.swift tools/fuzz/ImageDecoderFuzz.swift \
+            -I Sources/CPNG -I "$OUT/modules/CImageShims" "$OUT/jpeg_shim.o" -lpng -ljpeg -o "$OUT/fuzz-$name" ;;
+    safetensors)
+        "${SWIFT[@]}" -module-name NNRuntime Sources/NNRuntime/SafeTensors/SafeTensorsFile.swift \
+            Sources/NNRuntime/Tensor/Tensor.swift Sources/NNRuntime/Support/NNError.swift \
+            tools/fuzz/SafeTensorsFuzz.swift -o "$OUT/fuzz-$name" ;;
+    *) echo "unknown harness $name" >&2; exit 2 ;;
+    esac
+}
+
+for name in "${@:-request-parser multipart image-decoder safetensors}"; do
+    for n in $name; do build "$n"; done
+done
