@@ -1,6 +1,6 @@
 # segserve: `make run` serves the API on 127.0.0.1:8080 with the embedded default model;
 # `make test` runs every test. Both install what they need first.
-.PHONY: deps python-deps build run segment test bench load fixtures
+.PHONY: deps python-deps test-deps build run segment test bench load fixtures
 
 IMAGE ?=
 OUT ?= out
@@ -10,6 +10,9 @@ deps:
 
 python-deps:
 	./scripts/install-python.sh
+
+test-deps:
+	./scripts/install-test-deps.sh
 
 build: deps
 	swift build -c release --product segserve
@@ -21,7 +24,7 @@ segment: build
 	@if [ -z "$(IMAGE)" ]; then echo "usage: make segment IMAGE=path/to/photo.jpg [OUT=folder]"; exit 2; fi
 	.build/release/segserve segment --model models/default "$(IMAGE)" --out "$(OUT)"
 
-test: deps python-deps
+test: deps python-deps test-deps
 	swift build --build-tests
 	swift build -c release --product segserve  # tools/tests/test_hostile_inputs.py runs the release build
 	swift test --skip-build

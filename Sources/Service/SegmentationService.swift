@@ -23,6 +23,7 @@ public final class SegmentationService: Sendable {
     let apiKeys: APIKeys
     let rateLimiter = RateLimiter()
     let openAPI: [UInt8]?
+    let web: WebAssets
     private let server = Mutex<HTTPServer?>(nil)
     private let draining = Atomic<Bool>(false)
     private let stopping = Mutex<Task<Void, Never>?>(nil)
@@ -44,6 +45,8 @@ public final class SegmentationService: Sendable {
         apiKeys = try configuration.authKeysFile.map(APIKeys.load) ?? APIKeys([])
         openAPI = FileManager.default.contents(atPath: configuration.openAPIPath).map { [UInt8]($0) }
         if openAPI == nil { logger.warning("no OpenAPI document at \(configuration.openAPIPath); /openapi.yaml answers 404") }
+        web = WebAssets(folder: configuration.webRoot)
+        if web.isEmpty { logger.warning("no web page in \(configuration.webRoot); / answers 404") }
         submissions = SubmissionDecoder(defaults: model.defaultOptions, maxPixels: configuration.model.maxPixels,
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
                                         limits: configuration.limits)
@@ -160,11 +163,12 @@ public final class SegmentationService: Sendable {
     }
 
     /// With API keys configured, job and model routes need `Authorization: Bearer <key>`;
-    /// health, readiness, metrics and the contract stay open to probes and scrapers.
+    /// health, readiness, metrics, the contract and the page's files stay open (the page asks
+    /// its user for a key).
     private func caller(of request: HTTPRequest, for route: Route) throws -> Caller {
         guard !apiKeys.isEmpty else { return Caller(key: nil) }
         switch route {
-        case .health, .ready, .metrics, .openAPI: return Caller(key: nil)
+        case .health, .ready, .metrics, .openAPI, .page: return Caller(key: nil)
         default: break
         }
         let challenge: HTTPHeaders = ["WWW-Authenticate": "Bearer realm=\"segserve\""]
@@ -198,6 +202,9 @@ public final class SegmentationService: Sendable {
         case .openAPI:
             guard let openAPI else { throw APIError.notFound("this server has no OpenAPI document") }
             return HTTPResponse(headers: ["Content-Type": "application/yaml"], body: openAPI)
+        case .page(let file):
+            guard let page = web.response(file) else { throw APIError.notFound("no page file \(file)") }
+            return page
         }
     }
 

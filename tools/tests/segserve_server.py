@@ -22,12 +22,13 @@ def binary(configuration):
 
 @contextlib.contextmanager
 def serve(configuration="debug", **settings):
-    """Yields (base URL, process) of a server on the tiny model; `settings` become SEGSERVE_* variables.
+    """Yields (base URL, process) of a server (the tiny model unless `model=` names another);
+    `settings` become SEGSERVE_* variables.
     Stops it with SIGTERM and checks it exits cleanly."""
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, SEGSERVE_MODEL=TINY_MODEL, SEGSERVE_DATABASE=os.path.join(tmp, "jobs.sqlite"),
-                   SEGSERVE_OPENAPI_PATH=SPEC_PATH, SEGSERVE_WORKERS_THREADS="1",
-                   **{f"SEGSERVE_{k.upper()}": str(v) for k, v in settings.items()})
+                   SEGSERVE_OPENAPI_PATH=SPEC_PATH, SEGSERVE_WEB_ROOT=os.path.join(REPO, "web"), SEGSERVE_WORKERS_THREADS="1")
+        env.update({f"SEGSERVE_{k.upper()}": str(v) for k, v in settings.items()})
         proc = subprocess.Popen([binary(configuration), "serve", "--port", "0"], cwd=tmp, env=env,
                                 stderr=subprocess.PIPE, text=True)
         try:

@@ -94,6 +94,7 @@ extension ServiceConfiguration {
         .seconds("retention.cleanup_interval", \.retention.cleanupInterval),
         .string("database.path", \.databasePath, env: "SEGSERVE_DATABASE"),
         .string("openapi_path", \.openAPIPath),
+        .string("web_root", \.webRoot),
         .optionalString("categories_path", \.categoriesPath),
         .optionalString("auth.keys_file", \.authKeysFile),
         .seconds("drain_timeout", \.drainTimeout),

@@ -85,6 +85,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var databasePath = "var/segserve.sqlite"
     /// The OpenAPI document served at /openapi.yaml (default openapi.yaml).
     public var openAPIPath = "openapi.yaml"
+    /// The folder of the browser page served at / (default web).
+    public var webRoot = "web"
     /// YAML list of API keys (name, sha256, admin, max_active, jobs_per_minute); unset: no keys,
     /// and every caller sees every job.
     public var authKeysFile: String?

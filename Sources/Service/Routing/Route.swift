@@ -14,6 +14,8 @@ enum Route: Equatable, Sendable {
     case ready
     case metrics
     case openAPI
+    /// A file of the browser page: `index.html` at `/`, others at `/ui/<file>`.
+    case page(file: String)
 
     /// What a request may do at a path, by method; HEAD goes wherever GET goes.
     private struct Resource {
@@ -46,7 +48,11 @@ enum Route: Equatable, Sendable {
             guard parts.count == 4, let part = files[parts[3]] else { return nil }
             return Resource(template: "/v1/jobs/{id}/\(parts[3])", methods: [.get: .result(id: id, part: part)])
         }
+        if parts.count == 2, parts[0] == "ui", !parts[1].isEmpty {
+            return Resource(template: "/ui/{file}", methods: [.get: .page(file: parts[1])])
+        }
         switch parts.joined(separator: "/") {
+        case "": return Resource(template: "/", methods: [.get: .page(file: "index.html")])
         case "v1/segmentations": return Resource(template: "/v1/segmentations", methods: [.post: .createSegmentation])
         case "v1/inpaintings": return Resource(template: "/v1/inpaintings", methods: [.post: .createInpainting])
         case "v1/jobs": return Resource(template: "/v1/jobs", methods: [.get: .listJobs])

@@ -1,0 +1,156 @@
+"""The browser page (web/, served at /) in headless Chromium against a real release server with
+the embedded model: upload a photo, follow the job, hover and isolate a segment, drop it and
+have the model complete it, see the jobs list; at desktop and phone widths, with no console
+errors. SEGSERVE_SCREENSHOTS=DIR also saves screenshots there."""
+import io
+import os
+import shutil
+import time
+import urllib.request
+
+import numpy as np
+import pytest
+from PIL import Image
+from selenium import webdriver
+from selenium.webdriver.chrome.options import Options
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+import segserve_server
+
+REPO = segserve_server.REPO
+IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "coco-instances", "coco-tiny", "val2017")
+
+
+def ids_of(url):
+    rgb = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(url).read())).convert("RGB")).astype(np.int64)
+    return rgb[..., 0] | rgb[..., 1] << 8 | rgb[..., 2] << 16
+
+
+@pytest.fixture(scope="module")
+def site():
+    with segserve_server.serve("release", model=os.path.join(REPO, "models", "default"), workers_threads=2) as (base, _):
+        yield base
+
+
+@pytest.fixture
+def browser():
+    options = Options()
+    options.binary_location = shutil.which("chromium")
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,800", "--disable-dev-shm-usage"):
+        options.add_argument(flag)
+    options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(options=options, service=Service(shutil.which("chromedriver")))
+    yield driver
+    driver.quit()
+
+
+def shoot(driver, name):
+    folder = os.environ.get("SEGSERVE_SCREENSHOTS")
+    if folder:
+        os.makedirs(folder, exist_ok=True)
+        driver.save_screenshot(os.path.join(folder, name))
+
+
+def point_at(driver, canvas, x, y):
+    """Moves the pointer over image pixel (x, y) of the canvas, wherever it is laid out."""
+    width, height = int(canvas.get_attribute("width")), int(canvas.get_attribute("height"))
+    rect = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", canvas)
+    dx = (x + 0.5) * rect[0] / width - rect[0] / 2
+    dy = (y + 0.5) * rect[1] / height - rect[1] / 2
+    ActionChains(driver).move_to_element_with_offset(canvas, int(dx), int(dy)).perform()
+
+
+def centre_pixel(ids, segment):
+    """A pixel of `segment` far from its border (the mean of its pixels nearest to their centroid)."""
+    ys, xs = np.nonzero(ids == segment)
+    cy, cx = ys.mean(), xs.mean()
+    k = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
+    return int(xs[k]), int(ys[k])
+
+
+def test_upload_inspect_inpaint_and_list(site, browser):
+    image = os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])
+    browser.get(site + "/")
+    wait = WebDriverWait(browser, 240, poll_frequency=0.2)
+    wait.until(lambda d: d.find_element(By.ID, "model-info").text.startswith("Model "))
+    assert browser.find_element(By.NAME, "steps").get_attribute("value") == "20", "the model's defaults fill the form"
+
+    # Every control has a name a screen reader can say.
+    unnamed = browser.execute_script("""
+        return [...document.querySelectorAll('input:not([type=file]), button, canvas, [role=button]')]
+          .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
+          .map(e => e.outerHTML);""")
+    assert unnamed == []
+
+    file_input = browser.find_element(By.ID, "file")
+    browser.execute_script("arguments[0].hidden = false", file_input)
+    file_input.send_keys(image)
+    browser.execute_script("arguments[0].hidden = true", file_input)
+    for name, value in (("steps", "10"), ("ensemble_seeds", "1")):
+        field = browser.find_element(By.NAME, name)
+        field.clear()
+        field.send_keys(value)
+    flip = browser.find_element(By.NAME, "flip")
+    if flip.is_selected():
+        flip.click()
+    browser.find_element(By.ID, "segment").click()
+
+    # Progress shows while the job runs, then the map.
+    wait.until(lambda d: "step" in d.find_element(By.ID, "job-status").text or d.find_element(By.ID, "view").get_attribute("data-job"))
+    view = wait.until(lambda d: d.find_element(By.ID, "view") if d.find_element(By.ID, "view").get_attribute("data-job") else None)
+    job = view.get_attribute("data-job")
+    ids = ids_of(f"{site}/v1/jobs/{job}/panoptic.png")
+    segments = {s["id"]: s for s in
+                __import__("json").loads(urllib.request.urlopen(f"{site}/v1/jobs/{job}/segments.json").read())["segments_info"]}
+    assert int(view.get_attribute("data-segments")) == len(segments) >= 2
+    largest = max(segments.values(), key=lambda s: s["area"])
+    x, y = centre_pixel(ids, largest["id"])
+
+    # Hover names the segment, click isolates it.
+    point_at(browser, view, x, y)
+    info = browser.find_element(By.ID, "segment-info")
+    wait.until(lambda d: info.get_attribute("data-segment") == str(largest["id"]))
+    assert f"Segment {largest['id']}: area {largest['area']} px, bbox [{', '.join(map(str, largest['bbox']))}]" in info.text
+    ActionChains(browser).click().perform()
+    wait.until(lambda d: "(isolated)" in info.text)
+    shoot(browser, "segments.png")
+    ActionChains(browser).click().perform()
+
+    # Drop the largest segment and let the model complete it; the other segments stay as they were.
+    browser.find_element(By.CSS_SELECTOR, "input[name=tool][value=toggle]").click()
+    point_at(browser, view, x, y)
+    ActionChains(browser).click().perform()
+    wait.until(lambda d: "dropped" in info.text)
+    browser.find_element(By.ID, "inpaint").click()
+    output = wait.until(lambda d: d.find_element(By.ID, "inpaint-output")
+                        if d.find_element(By.ID, "inpaint-output").get_attribute("data-job") else None)
+    completed = ids_of(f"{site}/v1/jobs/{output.get_attribute('data-job')}/panoptic.png")
+    kept = (ids != 0) & (ids != largest["id"])
+    assert kept.any() and (completed[kept] == ids[kept]).all(), "kept pixels keep their ids"
+    shoot(browser, "inpainting.png")
+
+    # The jobs list has both jobs, finished.
+    browser.find_element(By.ID, "refresh").click()
+    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list .state.succeeded")) >= 2)
+
+    # At a phone's width nothing overflows sideways.
+    browser.set_window_size(390, 844)
+    time.sleep(0.3)
+    assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
+    shoot(browser, "phone.png")
+
+    errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
+    assert errors == [], errors
+
+
+def test_assets_are_served_with_their_types(site):
+    for path, kind in (("/", "text/html"), ("/ui/app.js", "text/javascript"), ("/ui/app.css", "text/css")):
+        with urllib.request.urlopen(site + path) as response:
+            assert response.headers["Content-Type"].startswith(kind)
+            assert "default-src 'self'" in response.headers["Content-Security-Policy"]
+    with pytest.raises(urllib.error.HTTPError) as missing:
+        urllib.request.urlopen(site + "/ui/../openapi.yaml")
+    assert missing.value.code == 404
