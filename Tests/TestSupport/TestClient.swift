@@ -116,8 +116,9 @@ public final class TestClient {
         return result
     }
 
-    /// Reads one response; `bodyless` for answers to HEAD. Content-Length framing only, as the server sends.
-    public func readResponse(bodyless: Bool = false) throws -> Response {
+    /// Reads one response; `bodyless` for answers to HEAD. A chunked body is read to its last
+    /// chunk unless `headOnly`, which leaves the body to `readChunk` or `readToEnd`.
+    public func readResponse(bodyless: Bool = false, headOnly: Bool = false) throws -> Response {
         let headEnd = try fill { buffer in
             buffer.indices.dropLast(3).first { buffer[$0..<($0 + 4)] == [13, 10, 13, 10] }.map { $0 + 4 }
         }
@@ -133,11 +134,44 @@ public final class TestClient {
             guard let colon = line.firstIndex(of: ":") else { throw ClientError.malformed(line) }
             headers.add(name: String(line[..<colon]), value: line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces))
         }
+        if headOnly { return Response(status: status, headers: headers, body: []) }
+        if !bodyless, headers["Transfer-Encoding"]?.lowercased() == "chunked" {
+            var body: [UInt8] = []
+            while case let chunk = try readChunk(), !chunk.isEmpty { body += chunk }
+            return Response(status: status, headers: headers, body: body)
+        }
         let length = bodyless || (100..<200).contains(status) ? 0 : Int(headers["Content-Length"] ?? "0") ?? 0
         _ = try fill { $0.count >= length ? length : nil }
         let body = Array(buffer[..<length])
         buffer.removeFirst(length)
         return Response(status: status, headers: headers, body: body)
+    }
+
+    /// Reads the next chunk of a chunked body; empty for the last chunk (no trailers expected).
+    public func readChunk() throws -> [UInt8] {
+        let lineEnd = try fill { b in b.indices.dropLast().first { b[$0] == 13 && b[$0 + 1] == 10 } }
+        let line = String(decoding: buffer[..<lineEnd], as: UTF8.self)
+        guard let size = Int(line.split(separator: ";").first.map(String.init) ?? "", radix: 16) else {
+            throw ClientError.malformed("chunk size line \(line)")
+        }
+        buffer.removeFirst(lineEnd + 2)
+        _ = try fill { $0.count >= size + 2 ? true : nil }
+        let data = Array(buffer[..<size])
+        buffer.removeFirst(size + 2)
+        return data
+    }
+
+    /// Reads until the server closes the connection (a close-delimited body).
+    public func readToEnd() throws -> [UInt8] {
+        while true {
+            var chunk = [UInt8](repeating: 0, count: 65536)
+            let count = chunk.withUnsafeMutableBytes { recv(fd, $0.baseAddress, $0.count, 0) }
+            if count == 0 { break }
+            if count < 0 { throw ClientError.io(operation: "recv", errno: errno) }
+            buffer += chunk[..<count]
+        }
+        defer { buffer.removeAll() }
+        return buffer
     }
 
     /// True when the server closed the connection (EOF or reset) before `timeout`, with no further bytes.

@@ -5,11 +5,16 @@ public struct HTTPResponse: Sendable {
     public var status: HTTPStatus
     public var headers: HTTPHeaders
     public var body: [UInt8]
+    /// A body sent as it is produced (chunked on HTTP/1.1, until close on HTTP/1.0) instead of
+    /// `body`. The stream must yield at least once per write timeout (heartbeats), or the
+    /// connection is closed as stuck; it is cancelled when the client goes away.
+    public var stream: AsyncStream<[UInt8]>?
 
-    public init(status: HTTPStatus = .ok, headers: HTTPHeaders = [:], body: [UInt8] = []) {
+    public init(status: HTTPStatus = .ok, headers: HTTPHeaders = [:], body: [UInt8] = [], stream: AsyncStream<[UInt8]>? = nil) {
         self.status = status
         self.headers = headers
         self.body = body
+        self.stream = stream
     }
 
     /// A `text/plain; charset=utf-8` response.

@@ -97,7 +97,9 @@ struct ConnectionStateMachine {
     mutating func responseReady(_ response: HTTPResponse, now: UInt64) -> ConnectionAction {
         guard !isClosed, case .awaitingHandler(var context) = responder else { return .none }
         let lastPossible = inputClosed && backlog.isEmpty && failure == nil
-        context.closeConnection = context.closeConnection || draining || response.requestsClose || lastPossible
+        // A streamed body on HTTP/1.0 is delimited by the close.
+        let closeDelimited = response.stream != nil && context.version == .http1_0 && !context.isHeadRequest
+        context.closeConnection = context.closeConnection || draining || response.requestsClose || lastPossible || closeDelimited
         if context.closeConnection {
             abandonedInput = abandonedInput || !backlog.isEmpty || !unparsed.isEmpty || parser.phase != .idle
             inputClosed = true

@@ -34,12 +34,27 @@ enum ResponseSerializer {
             append(&head, "\r\n")
             return (head, [])
         }
+        if response.stream != nil {
+            // HTTP/1.0 has no chunked coding: the stream ends with the connection.
+            append(&head, context.version == .http1_0 ? "\r\n" : "Transfer-Encoding: chunked\r\n\r\n")
+            return (head, [])
+        }
         // A HEAD-aware handler may send no body but the length the GET would have had.
         let length = context.isHeadRequest && response.body.isEmpty
             ? handlerLength.flatMap { Int($0) }.map(String.init) ?? "0"
             : String(response.body.count)
         append(&head, "Content-Length: \(length)\r\n\r\n")
         return (head, context.isHeadRequest ? [] : response.body)
+    }
+
+    /// True when `serialize` framed `response` for its `stream`: the stream's bytes follow the head.
+    static func streams(_ response: HTTPResponse, context: ResponseContext) -> Bool {
+        response.stream != nil && !context.isHeadRequest && !response.status.forbidsBody && isWellFormed(response)
+    }
+
+    /// One chunk of a streamed body (RFC 9112 §7.1); empty bytes make the last chunk.
+    static func chunk(_ bytes: [UInt8]) -> [UInt8] {
+        Array(String(bytes.count, radix: 16).utf8) + [13, 10] + bytes + [13, 10]
     }
 
     private static func isWellFormed(_ response: HTTPResponse) -> Bool {

@@ -32,6 +32,21 @@ final class SocketConnection: @unchecked Sendable {
     private let slowAfter: UInt64
     /// This connection holds one place of `slowBudget`.
     private var countedSlow = false
+    /// A streamed response body in progress (after its head).
+    private var stream: StreamedBody?
+
+    private struct StreamedBody {
+        /// Not yet read: reading starts once the head is written.
+        var source: AsyncStream<[UInt8]>?
+        var reader: Task<Void, Never>?
+        /// Framed bytes waiting for the socket.
+        var queued: [UInt8] = []
+        var ended = false
+        let chunked: Bool
+    }
+
+    /// Bytes a stream may have waiting for a client that does not read; past it the connection closes.
+    static let maxQueuedStreamBytes = 1 << 20
 
     init(fd: Int32, remoteAddress: SocketAddress?, loop: EventLoop, configuration: HTTPServerConfiguration,
          bodyBudget: BodyMemoryBudget, slowBudget: SlowRequestBudget, handler: @escaping HTTPHandler) {
@@ -85,6 +100,7 @@ final class SocketConnection: @unchecked Sendable {
         state = .closed
         machine.abort()
         pendingWrite = nil
+        endStream()
         readSource.cancel()
         if readSuspended { readSource.resume() }
         if let writeSource {
@@ -172,6 +188,13 @@ final class SocketConnection: @unchecked Sendable {
             }
         case .write(let response, let context):
             let (head, body) = ResponseSerializer.serialize(response, context: context, date: loop.date())
+            if let source = response.stream {
+                if ResponseSerializer.streams(response, context: context) {
+                    stream = StreamedBody(source: source, chunked: context.version != .http1_0)
+                } else {
+                    Self.discard(source)
+                }
+            }
             startWrite(PendingWrite(head: head, body: body))
         case .writeContinue:
             startWrite(PendingWrite(head: ResponseSerializer.continueBytes, body: []))
@@ -209,10 +232,73 @@ final class SocketConnection: @unchecked Sendable {
                 continue
             }
             pendingWrite = nil
+            if stream != nil { return continueStream(now: now) }
             disarmWrite()
             perform(machine.writeCompleted(now: now))
             return
         }
+    }
+
+    // MARK: - Streamed bodies
+
+    /// After a write: starts reading the stream (after the head), sends what it queued, or, once
+    /// it ended and all is sent, completes the response.
+    private func continueStream(now: UInt64) {
+        guard case .open = state, var body = stream else { return }
+        if let source = body.source {
+            body.source = nil
+            body.reader = Task { [loop] in
+                for await bytes in source where !bytes.isEmpty {
+                    loop.queue.async { self.streamYielded(bytes) }
+                }
+                loop.queue.async { self.streamFinished() }
+            }
+        }
+        if !body.queued.isEmpty {
+            let bytes = body.queued
+            body.queued = []
+            stream = body
+            return startWrite(PendingWrite(head: bytes, body: []))
+        }
+        if body.ended {
+            stream = nil
+            disarmWrite()
+            return perform(machine.writeCompleted(now: now))
+        }
+        stream = body
+        disarmWrite()
+    }
+
+    private func streamYielded(_ bytes: [UInt8]) {
+        guard case .open = state, var body = stream else { return }
+        body.queued += body.chunked ? ResponseSerializer.chunk(bytes) : bytes
+        guard body.queued.count <= Self.maxQueuedStreamBytes else { return closeNow() }
+        stream = body
+        // Only a socket that keeps up counts as progress; a stalled one runs into the write timeout.
+        guard pendingWrite == nil else { return }
+        let now = EventLoop.now()
+        machine.wroteSome(now: now)
+        continueStream(now: now)
+    }
+
+    private func streamFinished() {
+        guard case .open = state, var body = stream else { return }
+        body.ended = true
+        if body.chunked { body.queued += ResponseSerializer.chunk([]) }
+        stream = body
+        if pendingWrite == nil { continueStream(now: EventLoop.now()) }
+    }
+
+    /// Stops reading the stream (its producer sees the cancellation).
+    private func endStream() {
+        stream?.reader?.cancel()
+        if let source = stream?.source { Self.discard(source) }
+        stream = nil
+    }
+
+    /// A stream that will never be sent (HEAD, a replaced response) is cancelled at once.
+    private static func discard(_ source: AsyncStream<[UInt8]>) {
+        Task { for await _ in source {} }.cancel()
     }
 
     private func armWrite() {

@@ -25,6 +25,9 @@ struct LiveServer {
         try server.start()
     }
 
+    /// Streams of `/stream` that ended because their client went away or never read them.
+    static let streamsCancelled = Atomic<Int>(0)
+
     private final class Probe: Sendable {
         let holding = Atomic<Int>(0)
         let released = Atomic<Bool>(false)
@@ -91,6 +94,27 @@ struct LiveServer {
             return .text(request.remoteAddress?.host ?? "unknown")
         case (.get, let path) where path.hasPrefix("/n/"):
             return .text(String(path.dropFirst(3)))
+        case (.get, "/stream"), (.head, "/stream"):
+            // `n` parts 30 ms apart; with `forever`, a dot every 20 ms until the client goes away.
+            let count = Int(request.queryValue("n") ?? "3") ?? 3
+            let forever = request.queryValue("forever") != nil
+            let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self)
+            let producer = Task {
+                for k in 0..<count {
+                    try? await Task.sleep(for: .milliseconds(30))
+                    continuation.yield(Array("part \(k)\n".utf8))
+                }
+                while forever && !Task.isCancelled {
+                    try? await Task.sleep(for: .milliseconds(20))
+                    continuation.yield(Array(".".utf8))
+                }
+                continuation.finish()
+            }
+            continuation.onTermination = { reason in
+                if case .cancelled = reason { LiveServer.streamsCancelled.add(1, ordering: .sequentiallyConsistent) }
+                producer.cancel()
+            }
+            return HTTPResponse(headers: ["Content-Type": "text/plain"], stream: stream)
         case (.get, "/close"):
             return HTTPResponse(headers: ["Connection": "close"], body: Array("bye".utf8))
         default:
