@@ -4,7 +4,7 @@
 
 const $ = (id) => document.getElementById(id);
 const TERMINAL = new Set(["succeeded", "failed", "canceled"]);
-const POLL_MS = 300;
+const POLL_MS = 300;  // when the event stream is not available
 
 // What the page holds: the photo and the segment map being shown or edited.
 const S = {
@@ -42,7 +42,47 @@ async function api(path, init = {}) {
   return response;
 }
 
+// Follows the job's event stream (fetch, so an API key can go with it); polls if that fails.
 async function waitForJob(id, onUpdate) {
+  try {
+    return await followEvents(id, onUpdate);
+  } catch (_) {
+    return pollJob(id, onUpdate);
+  }
+}
+
+async function followEvents(id, onUpdate) {
+  const response = await api(`/v1/jobs/${id}/events`);
+  if (response.status === 204) return pollJob(id, onUpdate);
+  const reader = response.body.getReader();
+  const decoder = new TextDecoder();
+  let buffer = "";
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) throw new Error("the event stream ended before the job");
+    buffer += decoder.decode(value, { stream: true });
+    for (let end = buffer.indexOf("\n\n"); end >= 0; end = buffer.indexOf("\n\n")) {
+      const block = buffer.slice(0, end);
+      buffer = buffer.slice(end + 2);
+      let event = "message", data = "";
+      for (const line of block.split("\n")) {
+        if (line.startsWith("event: ")) event = line.slice(7);
+        else if (line.startsWith("data: ")) data += line.slice(6);
+      }
+      if (!data) continue;  // retry hints and keep-alive comments
+      const payload = JSON.parse(data);
+      if (event === "queued") onUpdate({ state: "queued", queue_position: payload.position, progress: { step: 0, steps: 1 } });
+      else if (event === "progress") onUpdate({ state: "running", progress: payload });
+      else if (event === "done") {
+        reader.cancel();
+        onUpdate(payload);
+        return payload;
+      }
+    }
+  }
+}
+
+async function pollJob(id, onUpdate) {
   for (;;) {
     const job = await (await api(`/v1/jobs/${id}`)).json();
     onUpdate(job);

@@ -22,6 +22,7 @@ public final class SegmentationService: Sendable {
     let requestGuard: RequestGuard
     let apiKeys: APIKeys
     let rateLimiter = RateLimiter()
+    let eventStreams: StreamSlots
     let openAPI: [UInt8]?
     let web: WebAssets
     private let server = Mutex<HTTPServer?>(nil)
@@ -41,6 +42,7 @@ public final class SegmentationService: Sendable {
                 throw ConfigurationError("categories_path \(path): \(error)")
             }
         }
+        eventStreams = StreamSlots(limit: configuration.server.maxEventStreams)
         requestGuard = RequestGuard(configured: configuration.server.allowedHosts, boundHost: configuration.server.host)
         apiKeys = try configuration.authKeysFile.map(APIKeys.load) ?? APIKeys([])
         openAPI = FileManager.default.contents(atPath: configuration.openAPIPath).map { [UInt8]($0) }
@@ -188,6 +190,7 @@ public final class SegmentationService: Sendable {
         case .createInpainting: return try await submit(request, kind: .inpainting, as: caller)
         case .listJobs: return try listJobs(request, as: caller)
         case .getJob(let id): return try await getJob(id, request, as: caller)
+        case .jobEvents(let id): return try jobEvents(id, request, as: caller)
         case .cancelJob(let id): return try await cancelJob(id, as: caller)
         case .result(let id, let part): return try result(id, part, as: caller)
         case .listModels: return listModels()

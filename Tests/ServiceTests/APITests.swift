@@ -306,3 +306,57 @@ final class APITests: XCTestCase {
         XCTAssertNotNil(Int(limited.headers["Retry-After"] ?? ""))
     }
 }
+
+/// `GET /v1/jobs/{id}/events` in-process: the event sequence of a job that waits, runs and ends.
+final class JobEventsTests: XCTestCase {
+    var harness: ServiceHarness!
+
+    override func setUpWithError() throws { harness = try ServiceHarness(.inProcess) }
+    override func tearDown() { harness.stop() }
+
+    /// (id, event, data) of each event in a text/event-stream body.
+    func events(_ text: String) -> [(id: Int, event: String, data: String)] {
+        text.components(separatedBy: "\n\n").compactMap { block in
+            var id: Int?, event = "", data = ""
+            for line in block.split(separator: "\n") {
+                if line.hasPrefix("id: ") { id = Int(line.dropFirst(4)) }
+                if line.hasPrefix("event: ") { event = String(line.dropFirst(7)) }
+                if line.hasPrefix("data: ") { data = String(line.dropFirst(6)) }
+            }
+            return id.map { ($0, event, data) }
+        }
+    }
+
+    func testAQueuedJobReportsItsPlaceItsStepsAndItsEnd() throws {
+        let png = try pngBytes()
+        let long = try harness.submit(body: ("image/png", png), query: "?steps=150")
+        let job = try harness.submit(body: ("image/png", png), query: "?steps=30&seed=1")
+        let id = job["id"] as! String
+        let response = try harness.request("GET", "/v1/jobs/\(id)/events")
+        XCTAssertEqual(response.status, 200)
+        XCTAssertEqual(response.headers["Content-Type"], "text/event-stream; charset=utf-8")
+        XCTAssertTrue(response.text.hasPrefix("retry: 2000\n\n"), response.text)
+        let seen = events(response.text)
+        XCTAssertEqual(seen.first?.event, "queued", response.text)
+        XCTAssertEqual(seen.first?.data, "{\"position\":0}", "next in line (the running job is not queued)")
+        // Each wake-up reports the latest step, so a fast job may skip some; ids only grow.
+        let progress = seen.filter { $0.event == "progress" }
+        XCTAssertFalse(progress.isEmpty, response.text)
+        XCTAssertEqual(progress.map(\.id), progress.map(\.id).sorted(), "ids grow")
+        XCTAssertEqual(Set(progress.map(\.id)).count, progress.count, "no step twice")
+        XCTAssertTrue(progress.allSatisfy { (2...31).contains($0.id) && $0.data.hasSuffix(",\"steps\":30}") }, response.text)
+        let done = try XCTUnwrap(seen.last)
+        XCTAssertEqual(done.event, "done")
+        XCTAssertEqual(done.id, 32, "steps + 2")
+        let final = try XCTUnwrap(JSONSerialization.jsonObject(with: Data(done.data.utf8)) as? [String: Any])
+        XCTAssertEqual(final["state"] as? String, "succeeded")
+        XCTAssertEqual(final["id"] as? String, id)
+        XCTAssertEqual(try harness.finished(long["id"] as! String)["state"] as? String, "succeeded")
+
+        // Resuming: only what comes after the last event seen, and 204 (stop) after the end.
+        let resumed = try harness.request("GET", "/v1/jobs/\(id)/events", headers: [("Last-Event-ID", "3")])
+        XCTAssertEqual(events(resumed.text).map(\.event), ["done"])
+        XCTAssertEqual(try harness.request("GET", "/v1/jobs/\(id)/events", headers: [("Last-Event-ID", "32")]).status, 204)
+        XCTAssertEqual(try harness.request("GET", "/v1/jobs/nope/events").status, 404)
+    }
+}

@@ -154,3 +154,33 @@ extension ServiceHarness {
         try submit("/v1/segmentations\(query)", body: body)
     }
 }
+
+/// Event streams over real sockets: chunked delivery as the job changes, the stream limit, and
+/// the stream's end when its job is canceled.
+final class LiveJobEventsTests: XCTestCase {
+    func testStreamsAreBoundedAndEndWithTheirJob() throws {
+        let harness = try ServiceHarness { $0.server.maxEventStreams = 1 }
+        defer { harness.stop() }
+        let long = try harness.submit(body: ("image/png", try pngBytes()), query: "?steps=1000")
+        let id = long["id"] as! String
+        let client = try TestClient(port: harness.port, timeout: 30)
+        try client.send("GET /v1/jobs/\(id)/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        let head = try client.readResponse(headOnly: true)
+        XCTAssertEqual(head.status, 200)
+        XCTAssertEqual(head.headers["Transfer-Encoding"], "chunked")
+        var text = ""
+        while !text.contains("event: progress") { text += String(decoding: try client.readChunk(), as: UTF8.self) }
+
+        let refused = try httpRequest(port: harness.port, "GET", "/v1/jobs/\(id)/events")
+        XCTAssertEqual(refused.status, 503, "one stream at most")
+        XCTAssertNotNil(refused.headers["Retry-After"])
+
+        XCTAssertEqual(try harness.request("DELETE", "/v1/jobs/\(id)").status, 200)
+        while case let chunk = try client.readChunk(), !chunk.isEmpty { text += String(decoding: chunk, as: UTF8.self) }
+        XCTAssertTrue(text.contains("event: done\ndata: {") && text.contains("\"state\":\"canceled\""), text)
+        // The slot is free again; the ended job has nothing more after its last event.
+        let last = try XCTUnwrap(text.components(separatedBy: "id: ").last?.prefix { $0.isNumber })
+        let after = try httpRequest(port: harness.port, "GET", "/v1/jobs/\(id)/events", headers: [("Last-Event-ID", String(last))])
+        XCTAssertEqual(after.status, 204)
+    }
+}

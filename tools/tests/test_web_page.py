@@ -98,8 +98,8 @@ def test_upload_inspect_inpaint_and_list(site, browser):
         flip.click()
     browser.find_element(By.ID, "segment").click()
 
-    # Progress shows while the job runs, then the map.
-    wait.until(lambda d: "step" in d.find_element(By.ID, "job-status").text or d.find_element(By.ID, "view").get_attribute("data-job"))
+    # Progress (from the job's event stream) shows while the job runs, then the map.
+    wait.until(lambda d: "DDIM step" in d.find_element(By.ID, "job-status").text)
     view = wait.until(lambda d: d.find_element(By.ID, "view") if d.find_element(By.ID, "view").get_attribute("data-job") else None)
     job = view.get_attribute("data-job")
     ids = ids_of(f"{site}/v1/jobs/{job}/panoptic.png")
@@ -141,6 +141,12 @@ def test_upload_inspect_inpaint_and_list(site, browser):
     time.sleep(0.3)
     assert browser.execute_script("return document.documentElement.scrollWidth <= window.innerWidth + 1")
     shoot(browser, "phone.png")
+
+    # The page followed its jobs by their event streams, not by polling.
+    metrics = urllib.request.urlopen(f"{site}/metrics").read().decode()
+    assert 'route="/v1/jobs/{id}/events"' in metrics
+    polls = [line for line in metrics.splitlines() if line.startswith("segserve_http_requests_total") and 'route="/v1/jobs/{id}"' in line]
+    assert sum(float(line.rsplit(" ", 1)[1]) for line in polls) <= 4, polls
 
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
     assert errors == [], errors

@@ -29,6 +29,11 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var maxSlowConnectionShare = 0.5
         /// Seconds a kept-alive connection may idle (default 60).
         public var idleTimeout = 60.0
+        /// Most `GET /v1/jobs/{id}/events` streams open at once (default 100); more get 503.
+        public var maxEventStreams = 100
+        /// Longest silence on an event stream before a keep-alive comment, in seconds (default 15;
+        /// below the 30 s write timeout, which closes streams that stop moving).
+        public var eventHeartbeat = 15.0
         /// Host names (no port) requests may be addressed to, `*` for any. Empty (the default):
         /// loopback names when bound to a loopback address, any host otherwise.
         public var allowedHosts: [String] = []

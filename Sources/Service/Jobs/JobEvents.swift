@@ -1,42 +1,70 @@
 import Foundation
 import Synchronization
 
-/// Wakes requests waiting (`Prefer: wait`) for a job to end.
+/// Wakes requests waiting for a job: to end (`Prefer: wait`), or to change at all (event streams).
 final class JobEvents: Sendable {
-    private let waiters = Mutex<[String: [UUID: CheckedContinuation<Void, Never>]]>([:])
+    private typealias Waiters = [String: [UUID: CheckedContinuation<Void, Never>]]
+    private let waiters = Mutex<Waiters>([:])
+    private let changeWaiters = Mutex<Waiters>([:])
 
     /// The job `id` ended: every waiter for it resumes.
     func finished(_ id: String) {
-        let resumed = waiters.withLock { $0.removeValue(forKey: id) } ?? [:]
+        let ended = waiters.withLock { $0.removeValue(forKey: id) } ?? [:]
+        let changed = changeWaiters.withLock { $0.removeValue(forKey: id) } ?? [:]
+        (Array(ended.values) + Array(changed.values)).forEach { $0.resume() }
+    }
+
+    /// The job `id` made a step: waiters for any change resume.
+    func progressed(_ id: String) {
+        let resumed = changeWaiters.withLock { $0.removeValue(forKey: id) } ?? [:]
         resumed.values.forEach { $0.resume() }
+    }
+
+    /// Returns at the job's next step or end, or after `timeout`.
+    func waitForChange(of id: String, timeout: Duration) async {
+        await wait(in: changeWaiters, for: id, timeout: timeout, isFinished: { false })
     }
 
     /// Every waiter resumes now (shutdown: each answers with its job's current state).
     func releaseAll() {
-        let resumed = waiters.withLock { waiters in
+        let ended = waiters.withLock { waiters in
             defer { waiters.removeAll() }
             return waiters.values.flatMap(\.values)
         }
-        resumed.forEach { $0.resume() }
+        let changed = changeWaiters.withLock { waiters in
+            defer { waiters.removeAll() }
+            return waiters.values.flatMap(\.values)
+        }
+        (ended + changed).forEach { $0.resume() }
     }
 
     /// Returns when `finished(id)` is called or after `timeout`, whichever is first. `isFinished`
     /// is checked after registering, so an end between the caller's check and the wait is not missed.
     func wait(for id: String, timeout: Duration, isFinished: @Sendable () -> Bool) async {
+        await wait(in: waiters, for: id, timeout: timeout, isFinished: isFinished)
+    }
+
+    private func wait(in set: borrowing Mutex<Waiters>, for id: String, timeout: Duration, isFinished: () -> Bool) async {
         let token = UUID()
         let timer = Task { [weak self] in
             try? await Task.sleep(for: timeout)
-            self?.resume(id, token)
+            self?.resumeEither(id, token)
         }
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            waiters.withLock { $0[id, default: [:]][token] = continuation }
-            if isFinished() { resume(id, token) }
+            set.withLock { $0[id, default: [:]][token] = continuation }
+            if isFinished() { resume(in: set, id, token) }
         }
         timer.cancel()
     }
 
-    private func resume(_ id: String, _ token: UUID) {
-        let continuation = waiters.withLock { waiters -> CheckedContinuation<Void, Never>? in
+    /// The timer does not know which set its token is in; it is in one at most.
+    private func resumeEither(_ id: String, _ token: UUID) {
+        resume(in: waiters, id, token)
+        resume(in: changeWaiters, id, token)
+    }
+
+    private func resume(in set: borrowing Mutex<Waiters>, _ id: String, _ token: UUID) {
+        let continuation = set.withLock { waiters -> CheckedContinuation<Void, Never>? in
             let c = waiters[id]?.removeValue(forKey: token)
             if waiters[id]?.isEmpty == true { waiters[id] = nil }
             return c

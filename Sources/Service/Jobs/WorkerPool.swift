@@ -136,6 +136,7 @@ final class WorkerPool: @unchecked Sendable {
                 do { try store.recordProgress(id: job.id, step: step) } catch {
                     logger.warning("cannot record progress", metadata: ["job": "\(job.id)", "error": "\(error)"])
                 }
+                events.progressed(job.id)
             }, isCancelled: {
                 if clock.now - start > jobTimeout { timedOut = true }
                 return timedOut || locked { $0.interrupting } || ((try? store.isCancelRequested(id: job.id)) ?? false)

@@ -7,6 +7,7 @@ enum Route: Equatable, Sendable {
     case createInpainting
     case listJobs
     case getJob(id: String)
+    case jobEvents(id: String)
     case cancelJob(id: String)
     case result(id: String, part: JobResult.Part)
     case listModels
@@ -43,6 +44,9 @@ enum Route: Equatable, Sendable {
             let id = parts[2]
             if parts.count == 3 {
                 return Resource(template: "/v1/jobs/{id}", methods: [.get: .getJob(id: id), .delete: .cancelJob(id: id)])
+            }
+            if parts.count == 4, parts[3] == "events" {
+                return Resource(template: "/v1/jobs/{id}/events", methods: [.get: .jobEvents(id: id)])
             }
             let files: [String: JobResult.Part] = ["panoptic.png": .panopticPNG, "segments.json": .segmentsJSON, "overlay.png": .overlayPNG]
             guard parts.count == 4, let part = files[parts[3]] else { return nil }

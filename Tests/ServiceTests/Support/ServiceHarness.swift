@@ -67,8 +67,11 @@ final class ServiceHarness {
         let response = Mutex<HTTPResponse?>(nil)
         let service = self.service
         Task {
-            let answer = await service.handle(request)
-            response.withLock { $0 = answer }
+            var answer = await service.handle(request)
+            // A streamed body is read to its end, as a client would.
+            if let stream = answer.stream { for await bytes in stream { answer.body += bytes } }
+            let final = answer
+            response.withLock { $0 = final }
             answered.signal()
         }
         guard answered.wait(timeout: .now() + 60) == .success, let answer = response.withLock({ $0 }) else {
