@@ -91,10 +91,13 @@ public struct NewJob: Sendable {
     public var requestHash: String?
     /// The submitting API key's name; idempotency keys are scoped to it.
     public var owner: String?
+    /// Where to POST the job once it ends (`JobStore+Callbacks.swift`).
+    public var callbackURL: String?
 
     public init(kind: JobKind, options: Data, steps: Int, input: JobInput, idempotencyKey: String? = nil, requestHash: String? = nil,
-                owner: String? = nil) {
+                owner: String? = nil, callbackURL: String? = nil) {
         self.owner = owner
+        self.callbackURL = callbackURL
         self.kind = kind
         self.options = options
         self.steps = steps

@@ -5,7 +5,7 @@ import GRDB
 /// durable queue. Readers (status polls) never wait for the writer. Every state change goes
 /// through `JobState.after(_:)`, inside one transaction with the check that allows it.
 public final class JobStore: Sendable {
-    private let pool: DatabasePool
+    let pool: DatabasePool
     public let path: String
 
     /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
@@ -67,6 +67,9 @@ public final class JobStore: Sendable {
             let input = new.input
             try db.execute(sql: "INSERT INTO job_input (job_seq, image, mask, known, semantic) VALUES (?, ?, ?, ?, ?)",
                            arguments: [seq, input.image, input.mask, input.known, input.semantic])
+            if let url = new.callbackURL {
+                try db.execute(sql: "INSERT INTO callback (job_seq, url) VALUES (?, ?)", arguments: [seq, url])
+            }
             return .created(try Job.fetchOne(db, sql: "SELECT * FROM job WHERE seq = ?", arguments: [seq])!)
         }
     }

@@ -48,6 +48,28 @@ enum JobStoreMigrations {
                 CREATE INDEX job_by_owner ON job(owner, seq);
                 """)
         }
+        migrator.registerMigration("v3: callbacks") { db in
+            // A job's callback (one per job, delivered once it ends) and every attempt to deliver it.
+            try db.execute(sql: """
+                CREATE TABLE callback (
+                    job_seq INTEGER PRIMARY KEY REFERENCES job(seq) ON DELETE CASCADE,
+                    url TEXT NOT NULL,
+                    state TEXT NOT NULL DEFAULT 'pending',
+                    attempts INTEGER NOT NULL DEFAULT 0,
+                    next_attempt_at REAL NOT NULL DEFAULT 0
+                );
+                CREATE INDEX callback_pending ON callback(next_attempt_at) WHERE state = 'pending';
+                CREATE TABLE callback_attempt (
+                    id INTEGER PRIMARY KEY AUTOINCREMENT,
+                    job_seq INTEGER NOT NULL REFERENCES job(seq) ON DELETE CASCADE,
+                    attempt INTEGER NOT NULL,
+                    attempted_at REAL NOT NULL,
+                    status INTEGER,
+                    error TEXT
+                );
+                CREATE INDEX callback_attempt_by_job ON callback_attempt(job_seq, attempt);
+                """)
+        }
         return migrator
     }
 }

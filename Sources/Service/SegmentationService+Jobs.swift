@@ -21,7 +21,8 @@ extension SegmentationService {
             throw error
         }
         let new = NewJob(kind: kind, options: submission.options.json, steps: submission.options.totalSteps, input: submission.input,
-                         idempotencyKey: key, requestHash: submission.digest, owner: caller.key?.name)
+                         idempotencyKey: key, requestHash: submission.digest, owner: caller.key?.name,
+                         callbackURL: submission.options.callbackURL)
         var job: Job
         switch try store.submit(new, maxQueued: configuration.queue.maxQueued, maxActiveForOwner: caller.key?.maxActive) {
         case .created(let created):

@@ -23,6 +23,7 @@ public final class SegmentationService: Sendable {
     let apiKeys: APIKeys
     let rateLimiter = RateLimiter()
     let eventStreams: StreamSlots
+    let callbacks: CallbackDispatcher
     let openAPI: [UInt8]?
     let web: WebAssets
     private let server = Mutex<HTTPServer?>(nil)
@@ -43,6 +44,10 @@ public final class SegmentationService: Sendable {
             }
         }
         eventStreams = StreamSlots(limit: configuration.server.maxEventStreams)
+        if !configuration.callbacks.allowedHosts.isEmpty && (configuration.callbacks.secret ?? "").isEmpty {
+            throw ConfigurationError("callbacks.secret is needed once callbacks.allowed_hosts lists hosts: receivers check the signature")
+        }
+        callbacks = CallbackDispatcher(store: store, settings: configuration.callbacks, logger: logger)
         requestGuard = RequestGuard(configured: configuration.server.allowedHosts, boundHost: configuration.server.host)
         apiKeys = try configuration.authKeysFile.map(APIKeys.load) ?? APIKeys([])
         openAPI = FileManager.default.contents(atPath: configuration.openAPIPath).map { [UInt8]($0) }
@@ -51,7 +56,7 @@ public final class SegmentationService: Sendable {
         if web.isEmpty { logger.warning("no web page in \(configuration.webRoot); / answers 404") }
         submissions = SubmissionDecoder(defaults: model.defaultOptions, maxPixels: configuration.model.maxPixels,
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
-                                        limits: configuration.limits)
+                                        limits: configuration.limits, callbackHosts: configuration.callbacks.allowedHosts)
         workers = WorkerPool(count: configuration.workers.count, model: model, store: store,
                              runner: JobRunner(maxPixels: configuration.model.maxPixels, categories: categories),
                              jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),
@@ -95,6 +100,7 @@ public final class SegmentationService: Sendable {
         await workers.drain(timeout: .milliseconds(Int64(configuration.drainTimeout * 1000)))
         events.releaseAll()
         cleanup.withLock { $0?.cancel() }
+        await callbacks.stop()
         if let http = server.withLock({ $0 }) { await http.shutdown(gracePeriod: .seconds(5)) }
         do { try store.close() } catch { logger.error("closing the database: \(error)") }
         logger.notice("stopped")
@@ -112,6 +118,7 @@ public final class SegmentationService: Sendable {
         }
         workers.start()
         startCleanup()
+        callbacks.start(representation: { [weak self] job in (try? self?.representation(job)).map(APIJSON.encode) })
     }
 
     /// Deletes finished jobs older than the retention TTL, now and every `cleanup_interval`.

@@ -18,10 +18,12 @@ struct JobOptions: Codable, Equatable, Sendable {
     /// Segmentation only: test-time ensembling over seeds and a mirrored run (`Ensemble`).
     var ensembleSeeds: Int?
     var flip: Bool?
+    /// Where the job's JSON is POSTed once it ends (a host of `callbacks.allowed_hosts`).
+    var callbackURL: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, seed, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th", resolution
-        case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip
+        case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip, callbackURL = "callback_url"
     }
 
     /// The model's defaults for a job of `kind`.
@@ -153,7 +155,19 @@ struct JobOptions: Codable, Equatable, Sendable {
             }
             flip = value
         }
+        if let raw = values["callback_url"] {
+            guard case .string(let text) = raw, text.utf8.count <= 2048, let url = URLComponents(string: text),
+                  ["http", "https"].contains(url.scheme?.lowercased() ?? ""), let host = url.host, !host.isEmpty,
+                  url.user == nil, url.password == nil else {
+                throw .badRequest("\(source): option 'callback_url' must be an http or https URL with a host and no credentials; got \(raw)",
+                                  slug: "invalid-option")
+            }
+            callbackURL = text
+        }
     }
+
+    /// The host of `callbackURL`, lowercased.
+    var callbackHost: String? { callbackURL.flatMap { URLComponents(string: $0)?.host?.lowercased() } }
 
     /// Parses a JSON object of options.
     static func values(fromJSON bytes: [UInt8], source: String) throws(APIError) -> [String: Value] {

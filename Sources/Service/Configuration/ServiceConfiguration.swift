@@ -73,6 +73,21 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var jobTimeout = 600.0
     }
 
+    /// Job callbacks: a job's `callback_url` gets its JSON once it ends. Off until hosts are listed,
+    /// so the service cannot be used to send requests anywhere.
+    public struct Callbacks: Sendable, Equatable {
+        /// Host names (no port) a `callback_url` may name (default none: callbacks off -> 400).
+        public var allowedHosts: [String] = []
+        /// HMAC-SHA256 key of `X-Segserve-Signature`; needed once hosts are listed.
+        public var secret: String?
+        /// Deliveries tried before giving up (default 6).
+        public var maxAttempts = 6
+        /// Seconds before the first retry, doubling for each one after (default 1; at most 300).
+        public var retryBase = 1.0
+        /// Seconds a receiver has to answer (default 10).
+        public var timeout = 10.0
+    }
+
     public struct Retention: Sendable, Equatable {
         /// Seconds finished jobs and their results are kept (default 86400, a day).
         public var ttl = 86_400.0
@@ -80,6 +95,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var cleanupInterval = 300.0
     }
 
+    public var callbacks = Callbacks()
     public var server = Server()
     public var model = Model()
     public var workers = Workers()

@@ -1,0 +1,116 @@
+import Crypto
+import Foundation
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+import JobStore
+import Logging
+import Synchronization
+
+/// Delivers job callbacks: once a job with a `callback_url` ends, its JSON is POSTed there with
+/// `X-Segserve-Signature: sha256=<HMAC-SHA256 of the body, hex>`. A 2xx answer delivers it;
+/// anything else (or no answer within the timeout) is retried after `retry_base` seconds,
+/// doubling, up to `max_attempts`. Every attempt is recorded in the store, which also holds
+/// what is pending, so deliveries resume after a restart.
+final class CallbackDispatcher: Sendable {
+    private let store: JobStore
+    private let settings: ServiceConfiguration.Callbacks
+    private let logger: Logger
+    private let session: URLSession
+    private let loop = Mutex<Task<Void, Never>?>(nil)
+
+    /// How often the store is asked for callbacks that are due.
+    static let interval: Duration = .milliseconds(200)
+    static let maxRetryDelay = 300.0
+
+    init(store: JobStore, settings: ServiceConfiguration.Callbacks, logger: Logger) {
+        self.store = store
+        self.settings = settings
+        self.logger = logger
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.timeoutIntervalForRequest = settings.timeout
+        configuration.httpCookieStorage = nil
+        configuration.urlCache = nil
+        session = URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
+    }
+
+    /// A redirect could lead a delivery to a host that is not allowed: it is answered as is.
+    private final class NoRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
+        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
+                        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
+            completionHandler(nil)
+        }
+    }
+
+    /// Starts delivering; `representation` gives the body for a job (its API JSON).
+    func start(representation: @escaping @Sendable (Job) -> [UInt8]?) {
+        guard !settings.allowedHosts.isEmpty else { return }
+        let task = Task { [self] in
+            while !Task.isCancelled {
+                for callback in (try? store.dueCallbacks()) ?? [] {
+                    if Task.isCancelled { break }
+                    await deliver(callback, representation: representation)
+                }
+                try? await Task.sleep(for: Self.interval)
+            }
+        }
+        loop.withLock { $0 = task }
+    }
+
+    /// Stops after the delivery in progress; what is pending stays in the store.
+    func stop() async {
+        let task = loop.withLock { current -> Task<Void, Never>? in
+            defer { current = nil }
+            return current
+        }
+        task?.cancel()
+        await task?.value
+    }
+
+    /// The signature header's value for `body`.
+    static func signature(_ body: [UInt8], secret: String) -> String {
+        let code = HMAC<SHA256>.authenticationCode(for: body, using: SymmetricKey(data: Data(secret.utf8)))
+        return "sha256=" + code.map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// The wait before retry `attempt` (1-based: the first retry waits `retry_base`).
+    func retryDelay(afterAttempt attempt: Int) -> Double {
+        min(Self.maxRetryDelay, settings.retryBase * pow(2, Double(attempt - 1)))
+    }
+
+    private func deliver(_ callback: Callback, representation: (Job) -> [UInt8]?) async {
+        guard let job = try? store.job(id: callback.jobID), let body = representation(job) else { return }
+        var status: Int?
+        var failure: String?
+        let url = URL(string: callback.url)
+        let hostAllowed = url?.host.map { host in settings.allowedHosts.contains { $0.lowercased() == host.lowercased() } } ?? false
+        if let url, hostAllowed {
+            var request = URLRequest(url: url, timeoutInterval: settings.timeout)
+            request.httpMethod = "POST"
+            request.httpBody = Data(body)
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.setValue(Self.signature(body, secret: settings.secret ?? ""), forHTTPHeaderField: "X-Segserve-Signature")
+            request.setValue("\(job.id)/\(callback.attempts + 1)", forHTTPHeaderField: "X-Segserve-Delivery")
+            do {
+                let (_, response) = try await session.data(for: request)
+                status = (response as? HTTPURLResponse)?.statusCode
+            } catch {
+                failure = "\(error.localizedDescription)"
+            }
+        } else {
+            failure = "the callback host is no longer allowed (callbacks.allowed_hosts)"
+        }
+        let delivered = status.map { (200..<300).contains($0) } ?? false
+        let attempt = callback.attempts + 1
+        let retryAt = delivered || attempt >= settings.maxAttempts || !hostAllowed
+            ? nil : Date(timeIntervalSinceNow: retryDelay(afterAttempt: attempt))
+        do {
+            try store.recordCallbackAttempt(callback, status: status, error: failure ?? (delivered ? nil : "status \(status ?? 0)"),
+                                            delivered: delivered, retryAt: retryAt)
+        } catch {
+            logger.error("cannot record a callback attempt", metadata: ["job": "\(job.id)", "error": "\(error)"])
+        }
+        let outcome = delivered ? "delivered" : retryAt == nil ? "given up" : "will retry"
+        logger.info("callback \(outcome)", metadata: ["job": "\(job.id)", "attempt": "\(attempt)", "status": "\(status.map(String.init) ?? "none")"])
+    }
+}
