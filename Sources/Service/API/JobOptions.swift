@@ -156,10 +156,10 @@ struct JobOptions: Codable, Equatable, Sendable {
             flip = value
         }
         if let raw = values["callback_url"] {
-            guard case .string(let text) = raw, text.utf8.count <= 2048, let url = URLComponents(string: text),
+            guard case .string(let text) = raw, text.count <= 512, let url = URLComponents(string: text),
                   ["http", "https"].contains(url.scheme?.lowercased() ?? ""), let host = url.host, !host.isEmpty,
                   url.user == nil, url.password == nil else {
-                throw .badRequest("\(source): option 'callback_url' must be an http or https URL with a host and no credentials; got \(raw)",
+                throw .badRequest("\(source): option 'callback_url' must be an http or https URL with a host and no credentials, at most 512 characters; got \(raw)",
                                   slug: "invalid-option")
             }
             callbackURL = text
