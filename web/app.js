@@ -324,6 +324,48 @@ async function segment(event) {
 
 // ---------------------------------------------------------------- editing
 
+// COCO segments_info (id, area, bbox [x, y, w, h]) of an id map.
+function describeSegments(ids, width) {
+  const boxes = new Map();
+  for (let i = 0; i < ids.length; i++) {
+    const id = ids[i];
+    if (!id) continue;
+    const x = i % width, y = (i / width) | 0;
+    const b = boxes.get(id);
+    if (b) { b.area++; b.x0 = Math.min(b.x0, x); b.x1 = Math.max(b.x1, x); b.y1 = y; }
+    else boxes.set(id, { area: 1, x0: x, x1: x, y0: y, y1: y });
+  }
+  return new Map([...boxes].map(([id, b]) => [id, { id, area: b.area, bbox: [b.x0, b.y0, b.x1 - b.x0 + 1, b.y1 - b.y0 + 1] }]));
+}
+
+// A partial map from a file replaces the segments being edited: its ids are kept, 0 is unknown.
+async function loadPartial(file) {
+  if (!file || !S.photo) return;
+  const url = URL.createObjectURL(file);
+  try {
+    const image = await loadImage(url);
+    if (image.naturalWidth !== S.width || image.naturalHeight !== S.height) {
+      showStatus(`${file.name} is ${image.naturalWidth}x${image.naturalHeight}; the image is ${S.width}x${S.height}`, true);
+      return;
+    }
+    const rgba = pixelsOf(image);
+    for (let i = 0; i < S.editIds.length; i++) {
+      const id = rgba[4 * i] | (rgba[4 * i + 1] << 8) | (rgba[4 * i + 2] << 16);
+      S.editIds[i] = id;
+      S.known[i] = id !== 0 ? 1 : 0;
+    }
+    S.ids = Uint32Array.from(S.editIds);
+    S.segments = describeSegments(S.ids, S.width);
+    S.isolated = 0;
+    indexSegments(S.ids);
+    document.querySelector("input[name=tool][value=toggle]").checked = true;
+    showStatus(`Partial map ${file.name} loaded: ${S.slotOf.size} segments known`);
+    redraw();
+  } finally {
+    URL.revokeObjectURL(url);
+  }
+}
+
 function toggleSegment(id) {
   if (!id) return;
   S.picked = id;
@@ -578,6 +620,7 @@ function init() {
   $("keep-all").addEventListener("click", () => setAll(1));
   $("drop-all").addEventListener("click", () => setAll(0));
   $("inpaint").addEventListener("click", inpaint);
+  $("partial").addEventListener("change", (e) => loadPartial(e.target.files[0]));
   $("refresh").addEventListener("click", refreshJobs);
 
   loadModel();

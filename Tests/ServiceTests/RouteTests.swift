@@ -21,15 +21,19 @@ final class RouteTests: XCTestCase {
         XCTAssertEqual(route(.get, "/metrics"), .metrics)
         XCTAssertEqual(route(.get, "/openapi.yaml"), .openAPI)
         XCTAssertEqual(route(.head, "/v1/jobs/abc"), .getJob(id: "abc"))
+        XCTAssertEqual(route(.get, "/v1/jobs/abc/events"), .jobEvents(id: "abc"))
+        XCTAssertEqual(route(.get, "/"), .page(file: "index.html"))
+        XCTAssertEqual(route(.get, "/ui/app.js"), .page(file: "app.js"))
     }
 
     func testTemplatesNameRoutesNotIDs() throws {
         XCTAssertEqual(try Route.match(method: .get, path: "/v1/jobs/abc").get().template, "/v1/jobs/{id}")
         XCTAssertEqual(try Route.match(method: .get, path: "/v1/jobs/abc/overlay.png").get().template, "/v1/jobs/{id}/overlay.png")
+        XCTAssertEqual(try Route.match(method: .get, path: "/ui/app.css").get().template, "/ui/{file}")
     }
 
     func testUnknownPathsAre404() {
-        for path in ["/", "/v1", "/v1/jobs/", "/v1/jobs//panoptic.png", "/v1/jobs/a/other.png", "/v1/jobs/a/b/c", "/v2/jobs", "/healthz/x"] {
+        for path in ["/ui", "/ui/", "/ui/a/b", "/v1", "/v1/jobs/", "/v1/jobs//panoptic.png", "/v1/jobs/a/other.png", "/v1/jobs/a/b/c", "/v2/jobs", "/healthz/x"] {
             guard case .failure(let error) = Route.match(method: .get, path: path) else { return XCTFail(path) }
             XCTAssertEqual(error.status.code, 404, path)
         }

@@ -71,7 +71,7 @@ def centre_pixel(ids, segment):
     return int(xs[k]), int(ys[k])
 
 
-def test_upload_inspect_inpaint_and_list(site, browser):
+def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     image = os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])
     browser.get(site + "/")
     wait = WebDriverWait(browser, 240, poll_frequency=0.2)
@@ -131,6 +131,17 @@ def test_upload_inspect_inpaint_and_list(site, browser):
     kept = (ids != 0) & (ids != largest["id"])
     assert kept.any() and (completed[kept] == ids[kept]).all(), "kept pixels keep their ids"
     shoot(browser, "inpainting.png")
+
+    # Inpainting from an uploaded partial map: only the largest segment is given.
+    partial = np.where(ids == largest["id"], ids, 0)
+    Image.fromarray(np.stack([partial & 255, partial >> 8 & 255, partial >> 16 & 255], -1).astype(np.uint8)).save(tmp_path / "partial.png")
+    browser.find_element(By.ID, "partial").send_keys(str(tmp_path / "partial.png"))
+    wait.until(lambda d: "Partial map partial.png loaded: 1 segments known" in d.find_element(By.ID, "job-status").text)
+    first = output.get_attribute("data-job")
+    browser.find_element(By.ID, "inpaint").click()
+    wait.until(lambda d: d.find_element(By.ID, "inpaint-output").get_attribute("data-job") not in (None, "", first))
+    from_file = ids_of(f"{site}/v1/jobs/{browser.find_element(By.ID, 'inpaint-output').get_attribute('data-job')}/panoptic.png")
+    assert (from_file[ids == largest["id"]] == largest["id"]).all(), "the given segment is kept"
 
     # The jobs list has both jobs, finished.
     browser.find_element(By.ID, "refresh").click()
