@@ -46,7 +46,8 @@ def test_a_finding_fails_the_run(built, tmp_path):
     env = {**os.environ, "SWIFT_BACKTRACE": "enable=no"}
     ok = subprocess.run([os.path.join(built, "fuzz-safetensors"), str(empty)], capture_output=True, env=env)
     assert ok.returncode == 0, "an empty file is an error the loader reports, not a finding"
-    crash = subprocess.run([os.path.join(built, "fuzz-safetensors"), f"-artifact_prefix={tmp_path}/", "-runs=10", str(tmp_path / "c")],
+    (tmp_path / "corpus").mkdir()
+    crash = subprocess.run([os.path.join(built, "fuzz-safetensors"), f"-artifact_prefix={tmp_path}/", "-runs=10", str(tmp_path / "corpus")],
                            capture_output=True, text=True, env={**env, "SEGSERVE_FUZZ_SELF_TEST": "1"})
     assert crash.returncode != 0 and "deadly signal" in crash.stderr
     assert any(f.startswith("crash-") for f in os.listdir(tmp_path))
