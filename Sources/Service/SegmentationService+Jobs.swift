@@ -137,7 +137,9 @@ extension SegmentationService {
     }
 
     func representation(_ job: Job) throws -> JobRepresentation {
-        JobRepresentation(job, queuePosition: try store.queuePosition(of: job))
+        // Only jobs that asked for a callback pay for reading it.
+        let callback = JobOptions.decoded(from: job.options)?.callbackURL == nil ? nil : try store.callback(ofJob: job.id)
+        return JobRepresentation(job, queuePosition: try store.queuePosition(of: job), callback: callback)
     }
 
     /// With `Prefer: wait=N`, waits up to N seconds (capped by `queue.max_wait`) for the job to end.

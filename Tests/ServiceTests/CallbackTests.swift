@@ -81,6 +81,10 @@ final class CallbackTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(gaps[0], 0.1, "backoff")
         XCTAssertGreaterThanOrEqual(gaps[1], 0.2, "doubling")
         XCTAssertEqual(receiver.waitFor(4, seconds: 0.5).count, 3, "nothing after the delivery")
+        let shown = try XCTUnwrap(try harness.json(try harness.request("GET", "/v1/jobs/\(id)"))["callback"] as? [String: Any])
+        XCTAssertEqual(shown["state"] as? String, "delivered")
+        XCTAssertEqual(shown["attempts"] as? Int, 3)
+        XCTAssertEqual(shown["url"] as? String, receiver.url)
     }
 
     func testPendingDeliveriesResumeAfterARestart() throws {

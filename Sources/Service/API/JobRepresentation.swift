@@ -9,6 +9,12 @@ struct JobRepresentation: Encodable {
         var `self`: String
         var panoptic, segments, overlay: String?
     }
+    /// How the job's callback stands (jobs submitted with a `callback_url`).
+    struct CallbackStatus: Encodable {
+        var url: String
+        var state: String
+        var attempts: Int
+    }
 
     var id: String
     var kind: JobKind
@@ -21,13 +27,15 @@ struct JobRepresentation: Encodable {
     var finishedAt: String?
     var error: ProblemDetails?
     var links: Links
+    var callback: CallbackStatus?
 
     enum CodingKeys: String, CodingKey {
         case id, kind, state, options, progress, queuePosition = "queue_position", createdAt = "created_at"
-        case startedAt = "started_at", finishedAt = "finished_at", error, links
+        case startedAt = "started_at", finishedAt = "finished_at", error, links, callback
     }
 
-    init(_ job: Job, queuePosition: Int?) {
+    init(_ job: Job, queuePosition: Int?, callback: Callback? = nil) {
+        self.callback = callback.map { CallbackStatus(url: $0.url, state: $0.state.rawValue, attempts: $0.attempts) }
         id = job.id
         kind = job.kind
         state = job.state
@@ -58,6 +66,7 @@ struct JobRepresentation: Encodable {
         try c.encode(finishedAt, forKey: .finishedAt)
         try c.encode(error, forKey: .error)
         try c.encode(links, forKey: .links)
+        try c.encodeIfPresent(callback, forKey: .callback)
     }
 
     /// RFC 3339 with milliseconds, UTC.
