@@ -33,6 +33,6 @@ build() {
     esac
 }
 
-for name in "${@:-request-parser multipart image-decoder safetensors}"; do
-    for n in $name; do build "$n"; done
-done
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(request-parser multipart image-decoder safetensors)
+for name in "${names[@]}"; do build "$name"; done

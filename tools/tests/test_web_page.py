@@ -3,8 +3,10 @@ the embedded model: upload a photo, follow the job, hover and isolate a segment,
 have the model complete it, see the jobs list; at desktop and phone widths, with no console
 errors. SEGSERVE_SCREENSHOTS=DIR also saves screenshots there."""
 import io
+import json
 import os
 import shutil
+import sys
 import time
 import urllib.request
 
@@ -21,12 +23,14 @@ from selenium.webdriver.support.ui import WebDriverWait
 import segserve_server
 
 REPO = segserve_server.REPO
+sys.path.insert(0, os.path.join(REPO, "tools"))
+from segtools.codec import ids_from_rgb, write_ids  # noqa: E402
+
 IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "coco-instances", "coco-tiny", "val2017")
 
 
 def ids_of(url):
-    rgb = np.asarray(Image.open(io.BytesIO(urllib.request.urlopen(url).read())).convert("RGB")).astype(np.int64)
-    return rgb[..., 0] | rgb[..., 1] << 8 | rgb[..., 2] << 16
+    return ids_from_rgb(Image.open(io.BytesIO(urllib.request.urlopen(url).read())).convert("RGB"))
 
 
 @pytest.fixture(scope="module")
@@ -103,8 +107,7 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     view = wait.until(lambda d: d.find_element(By.ID, "view") if d.find_element(By.ID, "view").get_attribute("data-job") else None)
     job = view.get_attribute("data-job")
     ids = ids_of(f"{site}/v1/jobs/{job}/panoptic.png")
-    segments = {s["id"]: s for s in
-                __import__("json").loads(urllib.request.urlopen(f"{site}/v1/jobs/{job}/segments.json").read())["segments_info"]}
+    segments = {s["id"]: s for s in json.loads(urllib.request.urlopen(f"{site}/v1/jobs/{job}/segments.json").read())["segments_info"]}
     assert int(view.get_attribute("data-segments")) == len(segments) >= 2
     largest = max(segments.values(), key=lambda s: s["area"])
     x, y = centre_pixel(ids, largest["id"])
@@ -133,8 +136,7 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     shoot(browser, "inpainting.png")
 
     # Inpainting from an uploaded partial map: only the largest segment is given.
-    partial = np.where(ids == largest["id"], ids, 0)
-    Image.fromarray(np.stack([partial & 255, partial >> 8 & 255, partial >> 16 & 255], -1).astype(np.uint8)).save(tmp_path / "partial.png")
+    write_ids(np.where(ids == largest["id"], ids, 0), tmp_path / "partial.png")
     browser.find_element(By.ID, "partial").send_keys(str(tmp_path / "partial.png"))
     wait.until(lambda d: "Partial map partial.png loaded: 1 segments known" in d.find_element(By.ID, "job-status").text)
     first = output.get_attribute("data-job")
