@@ -139,18 +139,27 @@ function pixelsOf(image) {
   return ctx.getImageData(0, 0, canvas.width, canvas.height).data;
 }
 
-// COCO panoptic PNG: id = R + 256 G + 256^2 B.
+// COCO panoptic PNG pixels: id = R + 256 G + 256^2 B.
+function idsOfPixels(rgba) {
+  const ids = new Uint32Array(rgba.length / 4);
+  for (let i = 0; i < ids.length; i++) ids[i] = rgba[4 * i] | (rgba[4 * i + 1] << 8) | (rgba[4 * i + 2] << 16);
+  return ids;
+}
+
 async function idsFrom(url) {
   const blob = await (await api(url)).blob();
   const objectURL = URL.createObjectURL(blob);
   try {
-    const rgba = pixelsOf(await loadImage(objectURL));
-    const ids = new Uint32Array(rgba.length / 4);
-    for (let i = 0; i < ids.length; i++) ids[i] = rgba[4 * i] | (rgba[4 * i + 1] << 8) | (rgba[4 * i + 2] << 16);
-    return ids;
+    return idsOfPixels(pixelsOf(await loadImage(objectURL)));
   } finally {
     URL.revokeObjectURL(objectURL);
   }
+}
+
+// The grey of unknown pixels: diagonal stripes 8 px wide.
+function hatch(i, value) {
+  const grey = (((i % S.width) + ((i / S.width) | 0)) >> 3) & 1 ? 170 : 120;
+  return (value + grey * 2) / 3;
 }
 
 function pngOf(width, height, fill) {
@@ -210,9 +219,7 @@ function draw() {
     let r = photo[o], g = photo[o + 1], b = photo[o + 2];
     const slot = S.index[i];
     if (edit && !S.known[i]) {
-      const x = i % S.width, y = (i / S.width) | 0;
-      const grey = ((x + y) >> 3) & 1 ? 170 : 120;
-      r = g = b = (r + grey * 2) / 3;
+      r = g = b = hatch(i, r);
     } else if (isolatedSlot > 0 && slot !== isolatedSlot) {
       r *= 0.3; g *= 0.3; b *= 0.3;
     } else if (slot > 0) {
@@ -348,12 +355,8 @@ async function loadPartial(file) {
       showStatus(`${file.name} is ${image.naturalWidth}x${image.naturalHeight}; the image is ${S.width}x${S.height}`, true);
       return;
     }
-    const rgba = pixelsOf(image);
-    for (let i = 0; i < S.editIds.length; i++) {
-      const id = rgba[4 * i] | (rgba[4 * i + 1] << 8) | (rgba[4 * i + 2] << 16);
-      S.editIds[i] = id;
-      S.known[i] = id !== 0 ? 1 : 0;
-    }
+    S.editIds = idsOfPixels(pixelsOf(image));
+    for (let i = 0; i < S.editIds.length; i++) S.known[i] = S.editIds[i] !== 0 ? 1 : 0;
     S.ids = Uint32Array.from(S.editIds);
     S.segments = describeSegments(S.ids, S.width);
     S.isolated = 0;
@@ -440,8 +443,8 @@ async function inpaint() {
   }
 }
 
-// The photo with each pixel's segment colour (unknown pixels hatched when `hatch`).
-function paintMap(canvas, idAt, hatch) {
+// The photo with each pixel's segment colour (unknown pixels hatched when `hatchUnknown`).
+function paintMap(canvas, idAt, hatchUnknown) {
   canvas.width = S.width;
   canvas.height = S.height;
   const ctx = canvas.getContext("2d");
@@ -455,9 +458,8 @@ function paintMap(canvas, idAt, hatch) {
       let c = colours.get(id);
       if (!c) { c = colourOf(id); colours.set(id, c); }
       r += (c[0] - r) * 0.6; g += (c[1] - g) * 0.6; b += (c[2] - b) * 0.6;
-    } else if (hatch) {
-      const grey = (((i % S.width) + ((i / S.width) | 0)) >> 3) & 1 ? 170 : 120;
-      r = g = b = (r + grey * 2) / 3;
+    } else if (hatchUnknown) {
+      r = g = b = hatch(i, r);
     }
     out[o] = r; out[o + 1] = g; out[o + 2] = b; out[o + 3] = 255;
   }

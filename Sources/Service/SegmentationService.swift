@@ -56,7 +56,7 @@ public final class SegmentationService: Sendable {
         if web.isEmpty { logger.warning("no web page in \(configuration.webRoot); / answers 404") }
         submissions = SubmissionDecoder(defaults: model.defaultOptions, maxPixels: configuration.model.maxPixels,
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
-                                        limits: configuration.limits, callbackHosts: configuration.callbacks.allowedHosts)
+                                        limits: configuration.limits, callbacks: configuration.callbacks)
         workers = WorkerPool(count: configuration.workers.count, model: model, store: store,
                              runner: JobRunner(maxPixels: configuration.model.maxPixels, categories: categories),
                              jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),

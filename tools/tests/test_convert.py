@@ -139,13 +139,18 @@ def test_converts_the_official_layout(tmp_path):
     assert "encoder.mid_block.attentions.0.to_q.weight" in image and not any(k.startswith("decoder.") for k in image)
 
 
-@torch.no_grad()
-def test_swift_runs_the_converted_model_as_the_official_loop(tmp_path):
-    unet, vae, ae, p = build_official(tmp_path)
+def converted_with_image(tmp_path):
+    """An official-layout checkpoint converted, and a COCO photo as PNG (one decoder for both sides)."""
+    unet, vae, ae, _ = build_official(tmp_path)
     out = convert(tmp_path)
     png = tmp_path / "image.png"
     Image.open(os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])).convert("RGB").save(png)
-    image = np.asarray(Image.open(png), dtype=np.uint8)
+    return unet, vae, ae, out, png, np.asarray(Image.open(png), dtype=np.uint8)
+
+
+@torch.no_grad()
+def test_swift_runs_the_converted_model_as_the_official_loop(tmp_path):
+    unet, vae, ae, out, png, image = converted_with_image(tmp_path)
     sampler = ldmseg_official.OfficialSampler(unet, vae, ae, size=SIZE)
     noise = gaussian_noise(0, (1, 4, SIZE // 8, SIZE // 8))
     expected, _ = sampler.segment(image, noise, STEPS)
@@ -176,11 +181,7 @@ def reference_pipeline(unet, vae, ae):
 
 @torch.no_grad()
 def test_inpainting_a_converted_model_matches_the_reference(tmp_path):
-    unet, vae, ae, p = build_official(tmp_path)
-    out = convert(tmp_path)
-    png = tmp_path / "image.png"
-    Image.open(os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])).convert("RGB").save(png)
-    image = np.asarray(Image.open(png), dtype=np.uint8)
+    unet, vae, ae, out, png, image = converted_with_image(tmp_path)
     pipe = reference_pipeline(unet, vae, ae)
     noise = gaussian_noise(0, (1, 4, SIZE // 8, SIZE // 8))
     thresholds = dict(PAPER_THRESHOLDS)

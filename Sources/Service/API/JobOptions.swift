@@ -166,8 +166,8 @@ struct JobOptions: Codable, Equatable, Sendable {
         }
     }
 
-    /// The host of `callbackURL`, lowercased.
-    var callbackHost: String? { callbackURL.flatMap { URLComponents(string: $0)?.host?.lowercased() } }
+    /// The host of `callbackURL`.
+    var callbackHost: String? { callbackURL.flatMap { URLComponents(string: $0)?.host } }
 
     /// Parses a JSON object of options.
     static func values(fromJSON bytes: [UInt8], source: String) throws(APIError) -> [String: Value] {

@@ -24,8 +24,8 @@ struct SubmissionDecoder: Sendable {
     let acceptsSemantic: Bool
     /// What one job may ask for (`limits.*`).
     var limits = ServiceConfiguration.Limits()
-    /// Hosts a `callback_url` may name (none: callbacks are off).
-    var callbackHosts: [String] = []
+    /// Which hosts a `callback_url` may name (none: callbacks are off).
+    var callbacks = ServiceConfiguration.Callbacks()
 
     func decode(_ request: HTTPRequest, kind: JobKind) throws(APIError) -> Submission {
         guard request.headers["Content-Length"] != nil || request.headers.contains("Transfer-Encoding") else {
@@ -51,9 +51,9 @@ struct SubmissionDecoder: Sendable {
             throw .unsupportedMediaType("Content-Type \(mediaType) is not accepted; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")
         }
         try checkLimits(options)
-        if let host = options.callbackHost, !callbackHosts.contains(where: { $0.lowercased() == host }) {
-            throw .badRequest(callbackHosts.isEmpty ? "callbacks are off on this server (callbacks.allowed_hosts is empty)"
-                              : "callback host \(host) is not allowed here; allowed: \(callbackHosts.joined(separator: ", "))",
+        if let host = options.callbackHost, !callbacks.allows(host: host) {
+            throw .badRequest(callbacks.allowedHosts.isEmpty ? "callbacks are off on this server (callbacks.allowed_hosts is empty)"
+                              : "callback host \(host) is not allowed here; allowed: \(callbacks.allowedHosts.joined(separator: ", "))",
                               slug: "callback-not-allowed")
         }
         guard let imageBytes = parts["image"] else { throw .badRequest("the multipart body has no 'image' part") }

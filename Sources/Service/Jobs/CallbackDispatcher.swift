@@ -83,7 +83,7 @@ final class CallbackDispatcher: Sendable {
         var status: Int?
         var failure: String?
         let url = URL(string: callback.url)
-        let hostAllowed = url?.host.map { host in settings.allowedHosts.contains { $0.lowercased() == host.lowercased() } } ?? false
+        let hostAllowed = url?.host.map(settings.allows) ?? false
         if let url, hostAllowed {
             var request = URLRequest(url: url, timeoutInterval: settings.timeout)
             request.httpMethod = "POST"

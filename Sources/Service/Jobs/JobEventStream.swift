@@ -86,19 +86,24 @@ extension SegmentationService {
         var lastSent = clock.now
         send(Array("retry: 2000\n\n".utf8))
         while !Task.isCancelled {
-            guard let job = try? store.job(id: id), let shown = try? representation(job) else { return }
+            guard let job = try? store.job(id: id) else { return }
             let eventID = JobEventStream.eventID(state: job.state, step: job.step, steps: job.steps)
             switch job.state {
-            case .queued where eventID > lastID || shown.queuePosition != lastPosition:
-                send(JobEventStream.event("queued", id: eventID, data: APIJSON.encode(["position": shown.queuePosition ?? 0])))
-                (lastID, lastPosition, lastSent) = (eventID, shown.queuePosition, clock.now)
+            case .queued:
+                guard let position = try? store.queuePosition(of: job) else { return }
+                if eventID > lastID || position != lastPosition {
+                    send(JobEventStream.event("queued", id: eventID, data: APIJSON.encode(["position": position ?? 0])))
+                    (lastID, lastPosition, lastSent) = (eventID, position, clock.now)
+                }
             case .running where eventID > lastID:
                 send(JobEventStream.event("progress", id: eventID, data: APIJSON.encode(["step": job.step, "steps": job.steps])))
                 (lastID, lastSent) = (eventID, clock.now)
             case .succeeded, .failed, .canceled:
-                if eventID > lastID { send(JobEventStream.event("done", id: eventID, data: APIJSON.encode(shown))) }
+                if eventID > lastID, let shown = try? representation(job) {
+                    send(JobEventStream.event("done", id: eventID, data: APIJSON.encode(shown)))
+                }
                 return
-            default:
+            case .running:
                 break
             }
             if isDraining { return }
