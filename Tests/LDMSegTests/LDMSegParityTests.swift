@@ -5,7 +5,7 @@ import TestSupport
 
 /// The LDMSeg parts and the whole pipeline against tools/reference/ldmseg_reference.py.
 final class LDMSegParityTests: XCTestCase {
-    let ws = Workspace()
+    let ws = Workspace.testing()
 
     func testTinyEncoder() throws {
         let f = try Fixture("taesd_encoder", in: .module)
@@ -39,7 +39,7 @@ final class LDMSegParityTests: XCTestCase {
         assertClose(mean, try f.tensor("__output__.mean"), "mask encoder")
         let logits = ae.decode(try f.tensor("__output__.mean"), ws)
         assertClose(logits, try f.tensor("__output__.logits"), "mask decoder")
-        assertClose(Resize.bilinear(logits, height: 32, width: 32), try f.tensor("__output__.logits_x2"), "x2 logits")
+        assertClose(Resize.bilinear(logits, height: 32, width: 32, ws), try f.tensor("__output__.logits_x2"), "x2 logits")
     }
 
     func testDDIMTrajectory() throws {

@@ -6,14 +6,14 @@ import TestSupport
 /// Each module against diffusers on its fixture (tools/reference/make_fixtures.py):
 /// relative error = max |ours - torch| / max |torch| <= 1e-4.
 final class ModuleParityTests: XCTestCase {
-    let ws = Workspace()
+    let ws = Workspace.testing()
 
     func testResnetBlock2D() throws {
         let f = try Fixture("resnet_block", in: .module)
         let config = f.metadata("config")
         let block = try ResnetBlock2D(f.weights(mountedAt: "m."), "m", groups: config["groups"] as! Int, eps: 1e-5)
         let temb = try f.tensor("__input__.temb")
-        Activation.silu.apply(temb.data, count: temb.count)  // the UNet hands blocks SiLU(emb)
+        Activation.silu.apply(temb.data, count: temb.count, ws)  // the UNet hands blocks SiLU(emb)
         assertClose(block(try f.tensor("__input__.x"), temb, ws), try f.tensor("__output__.y"), "resnet_block")
     }
 

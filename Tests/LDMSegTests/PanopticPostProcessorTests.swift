@@ -1,6 +1,7 @@
 import XCTest
 @testable import LDMSeg
 import NNRuntime
+import TestSupport
 
 final class PanopticPostProcessorTests: XCTestCase {
     /// Logits [S, h, w]: `winner[i]` at `margin`, every other slot at -10 (sigmoid ~ 0).
@@ -18,7 +19,7 @@ final class PanopticPostProcessorTests: XCTestCase {
         let t = logits(slots: 8, width: 4, height: 4, winner: winner, margin: 20)
         for k in 0..<8 { t.data[k * 16 + 15] = 0 }  // uniform at pixel 15: max prob 1/8 -> void
         let p = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 2, overlapThreshold: 0.5))
-        let slots = p.slots(logits: t, height: 4, width: 4)
+        let slots = p.slots(logits: t, height: 4, width: 4, .testing())
         XCTAssertEqual(slots[0], 3)
         XCTAssertEqual(slots[3], 5)
         XCTAssertEqual(slots[15], -1)
@@ -29,8 +30,8 @@ final class PanopticPostProcessorTests: XCTestCase {
         let winner = (0..<16).map { ($0 % 4) < 2 ? 0 : 5 }
         let t = logits(slots: 8, width: 4, height: 4, winner: winner, margin: 20)
         let options = PostProcessingOptions(maskThreshold: 0.5, countThreshold: 1, overlapThreshold: 0.5)
-        XCTAssertEqual(PanopticPostProcessor(options: options).slots(logits: t, height: 4, width: 4).filter { $0 == 0 }.count, 8)
-        let slots = PanopticPostProcessor(options: options, voidSlot: 0).slots(logits: t, height: 4, width: 4)
+        XCTAssertEqual(PanopticPostProcessor(options: options).slots(logits: t, height: 4, width: 4, .testing()).filter { $0 == 0 }.count, 8)
+        let slots = PanopticPostProcessor(options: options, voidSlot: 0).slots(logits: t, height: 4, width: 4, .testing())
         XCTAssertEqual(slots.filter { $0 == -1 }.count, 8)
         XCTAssertEqual(slots.filter { $0 == 5 }.count, 8)
     }
@@ -40,7 +41,7 @@ final class PanopticPostProcessorTests: XCTestCase {
         winner[0] = 2
         let t = logits(slots: 4, width: 4, height: 4, winner: winner, margin: 20)
         let p = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 2, overlapThreshold: 0.5))
-        let slots = p.slots(logits: t, height: 4, width: 4)
+        let slots = p.slots(logits: t, height: 4, width: 4, .testing())
         XCTAssertEqual(slots[0], -1, "a 1-pixel segment is below count_th 2")
         XCTAssertEqual(slots[1], 1)
     }
@@ -51,7 +52,7 @@ final class PanopticPostProcessorTests: XCTestCase {
         let t = logits(slots: 4, width: 4, height: 4, winner: winner, margin: 20)
         for i in 4..<16 { t.data[2 * 16 + i] = 5 }  // sigmoid(5) > 0.5, still below slot 1's 20
         let p = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 1, overlapThreshold: 0.5))
-        let slots = p.slots(logits: t, height: 4, width: 4)
+        let slots = p.slots(logits: t, height: 4, width: 4, .testing())
         XCTAssertEqual(Array(slots[0..<4]), [-1, -1, -1, -1])
         XCTAssertEqual(slots[8], 1)
     }
@@ -59,7 +60,7 @@ final class PanopticPostProcessorTests: XCTestCase {
     func testBilinearUpsamplingToOutputSize() {
         let t = logits(slots: 3, width: 2, height: 2, winner: [1, 2, 1, 2], margin: 20)
         let p = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 1, overlapThreshold: 0))
-        let slots = p.slots(logits: t, height: 4, width: 4)
+        let slots = p.slots(logits: t, height: 4, width: 4, .testing())
         XCTAssertEqual(slots[0], 1)
         XCTAssertEqual(slots[3], 2)
         XCTAssertEqual(slots.count, 16)

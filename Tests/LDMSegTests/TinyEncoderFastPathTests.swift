@@ -10,7 +10,7 @@ import TestSupport
 /// (verified against PyTorch op by op) on random weights.
 final class TinyEncoderFastPathTests: XCTestCase {
     func testFusedWinogradMatchesIm2col() throws {
-        try XCTSkipUnless(Winograd4x4.supported, "CPU lacks AVX-512 (or SEGSERVE_NO_AVX512 is set)")
+        try XCTSkipUnless(RuntimeOptions.avx512Supported, "CPU lacks AVX-512 (or SEGSERVE_NO_AVX512 is set)")
         var noise = GaussianNoise(seed: 21)
         var tensors: [(String, Tensor)] = []
         func add(_ name: String, _ shape: [Int], scale: Float) {
@@ -44,11 +44,8 @@ final class TinyEncoderFastPathTests: XCTestCase {
         let enc = try TinyEncoder(weights: WeightStore(path: url.path))
         let x = noise.tensor([3, 72, 100])                      // [3, H, W]: 4x4 tiles do not divide it
         for i in 0..<x.count { x[i] = 0.5 + 0.25 * x[i] }
-        let ws = Workspace()
-        let fast = enc.encode(x, ws)                             // [8, 9, 13]
-        Conv2D.useWinograd = false
-        defer { Conv2D.useWinograd = true }
-        let reference = enc.encode(x, ws)
+        let fast = enc.encode(x, .testing())                     // [8, 9, 13]
+        let reference = enc.encode(x, .testing { $0.winograd = false })
         assertClose(fast, reference, tolerance: 1e-5, "TAESD encoder, fused F(4x4, 3x3) vs im2col")
     }
 

@@ -8,7 +8,7 @@ import TestSupport
 final class OpsParityTests: XCTestCase {
     var fixture: Fixture!
     var cases: [String: Any] = [:]
-    let ws = Workspace()
+    let ws = Workspace.testing()
 
     override func setUpWithError() throws {
         fixture = try Fixture("ops", in: .module)
@@ -39,9 +39,9 @@ final class OpsParityTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(all.count, 3)
         for name in all {
             let conv = DepthwiseConv2D(weight: try t(name, "weight"), bias: try t(name, "bias"), stride: params(name)["stride"] as? Int ?? 0)
-            assertClose(conv(try t(name, "input")), try t(name, "output"), name)
+            assertClose(conv(try t(name, "input"), ws), try t(name, "output"), name)
             // The fused activation is the activation of the plain result.
-            assertClose(conv(try t(name, "input"), activation: .relu6), try t(name, "output").applying(.relu6), tolerance: 1e-6, name + " relu6")
+            assertClose(conv(try t(name, "input"), ws, activation: .relu6), try t(name, "output").applying(.relu6, ws), tolerance: 1e-6, name + " relu6")
         }
     }
 
@@ -60,23 +60,23 @@ final class OpsParityTests: XCTestCase {
         let gp = params("group_norm")
         let gn = GroupNorm(groups: gp["groups"] as? Int ?? 0, eps: Float(gp["eps"] as? Double ?? 0),
                            weight: try t("group_norm", "weight"), bias: try t("group_norm", "bias"))
-        assertClose(gn(try t("group_norm", "input")), try t("group_norm", "output"), "group_norm")
+        assertClose(gn(try t("group_norm", "input"), ws), try t("group_norm", "output"), "group_norm")
         let ln = LayerNorm(eps: Float(params("layer_norm")["eps"] as? Double ?? 0),
                            weight: try t("layer_norm", "weight"), bias: try t("layer_norm", "bias"))
-        assertClose(ln(try t("layer_norm", "input")), try t("layer_norm", "output"), "layer_norm")
+        assertClose(ln(try t("layer_norm", "input"), ws), try t("layer_norm", "output"), "layer_norm")
         let cl = ChannelLayerNorm(eps: Float(params("layer_norm2d")["eps"] as? Double ?? 0),
                                   weight: try t("layer_norm2d", "weight"), bias: try t("layer_norm2d", "bias"))
-        assertClose(cl(try t("layer_norm2d", "input")), try t("layer_norm2d", "output"), "layer_norm2d")
+        assertClose(cl(try t("layer_norm2d", "input"), ws), try t("layer_norm2d", "output"), "layer_norm2d")
     }
 
     func testActivations() throws {
         let table: [(String, Activation)] = [("silu", .silu), ("gelu", .gelu), ("relu", .relu), ("relu6", .relu6), ("tanh", .tanh),
                                              ("sigmoid", .sigmoid)]
         for (name, act) in table {
-            assertClose(try t(name, "input").applying(act), try t(name, "output"), tolerance: 2e-6, name)
+            assertClose(try t(name, "input").applying(act, ws), try t(name, "output"), tolerance: 2e-6, name)
         }
-        assertClose(geglu(try t("geglu", "input")), try t("geglu", "output"), "geglu")
-        assertClose(softmax(try t("softmax", "input")), try t("softmax", "output"), tolerance: 1e-5, "softmax")
+        assertClose(geglu(try t("geglu", "input"), ws), try t("geglu", "output"), "geglu")
+        assertClose(softmax(try t("softmax", "input"), ws), try t("softmax", "output"), tolerance: 1e-5, "softmax")
     }
 
     func testAttention() throws {
@@ -85,11 +85,11 @@ final class OpsParityTests: XCTestCase {
         let headWidths = try all.map { try t($0, "q").shape[1] / (params($0)["heads"] as? Int ?? 1) }
         XCTAssertTrue(headWidths.contains(8) && headWidths.contains(16), "cases run the narrow-head kernels")
         // The portable narrow-head kernel everywhere, the AVX-512 one where the CPU has it.
-        for avx512 in Attention.avx512Supported ? [false, true] : [false] {
+        for avx512 in RuntimeOptions.avx512Supported ? [false, true] : [false] {
             for name in all {
                 let heads = params(name)["heads"] as? Int ?? 1
                 let (q, k, v) = (try t(name, "q"), try t(name, "k"), try t(name, "v"))
-                let out = AttentionKernelTests.with(avx512: avx512) { Attention.multiHead(q: q, k: k, v: v, heads: heads, ws) }
+                let out = Attention.multiHead(q: q, k: k, v: v, heads: heads, AttentionKernelTests.workspace(avx512: avx512))
                 assertClose(out, try t(name, "output"), "\(name) avx512 \(avx512)")
             }
         }
@@ -100,9 +100,9 @@ final class OpsParityTests: XCTestCase {
         for name in names("resize") {
             let input = try t(name, "input"), expected = try t(name, "output")
             let (h, w) = (expected.shape[1], expected.shape[2])
-            let out = name.contains("nearest") ? Resize.nearest(input, height: h, width: w)
-                : name.contains("bicubic_aa") ? Resize.bicubicAntialiased(input, height: h, width: w)
-                : Resize.bilinear(input, height: h, width: w)
+            let out = name.contains("nearest") ? Resize.nearest(input, height: h, width: w, ws)
+                : name.contains("bicubic_aa") ? Resize.bicubicAntialiased(input, height: h, width: w, ws)
+                : Resize.bilinear(input, height: h, width: w, ws)
             assertClose(out, expected, tolerance: 1e-6, name)
         }
     }

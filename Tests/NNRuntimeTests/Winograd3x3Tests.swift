@@ -1,5 +1,6 @@
 import XCTest
 @testable import NNRuntime
+import TestSupport
 
 final class Winograd3x3Tests: XCTestCase {
     /// Winograd F(2x2, 3x3) must match the im2col path (itself checked against PyTorch) on
@@ -10,12 +11,9 @@ final class Winograd3x3Tests: XCTestCase {
             let weight = noise.tensor([cout, cin, 3, 3])
             let bias = noise.tensor([cout])
             let x = noise.tensor([cin, h, w])
-            let ws = Workspace()
             let conv = Conv2D(weight: weight, bias: bias, padding: .same(1))
-            Conv2D.useWinograd = false
-            let reference = conv(x, ws)
-            Conv2D.useWinograd = true
-            let out = conv(x, ws)
+            let reference = conv(x, .testing { $0.winograd = false })
+            let out = conv(x, .testing())
             XCTAssertEqual(out.shape, reference.shape)
             var maxDiff: Float = 0, scale: Float = 0
             for i in 0..<out.count { maxDiff = max(maxDiff, abs(out[i] - reference[i])); scale = max(scale, abs(reference[i])) }

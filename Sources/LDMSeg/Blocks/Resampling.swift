@@ -20,6 +20,6 @@ struct Upsample2D: Sendable {
     init(_ w: WeightStore, _ p: String) throws { conv = try w.conv(p + ".conv") }
 
     func callAsFunction(_ x: Tensor, height: Int, width: Int, _ ws: Workspace) -> Tensor {
-        conv(Resize.nearest(x, height: height, width: width), ws)
+        conv(Resize.nearest(x, height: height, width: width, ws), ws)
     }
 }

@@ -23,15 +23,15 @@ struct ResnetBlock2D: Sendable {
 
     /// `x` is `[Cin, H, W]`, `temb` the SiLU-activated time embedding `[T]` (nil without one).
     func callAsFunction(_ x: Tensor, _ temb: Tensor?, _ ws: Workspace) -> Tensor {
-        var h = norm1(x, activation: .silu)                   // [Cin, H, W]
+        var h = norm1(x, ws, activation: .silu)                   // [Cin, H, W]
         h = conv1(h, ws)                                      // [Cout, H, W]
         if let timeEmbProj, let temb {
             h.addChannelBias(timeEmbProj(temb))               // + proj(temb)[:, None, None]
         }
-        h = norm2(h, activation: .silu)
+        h = norm2(h, ws, activation: .silu)
         h = conv2(h, ws)                                      // [Cout, H, W]
         let skip = shortcut.map { $0(x, ws) } ?? x
-        h.add(skip)
+        h.add(skip, ws)
         return h
     }
 }

@@ -44,12 +44,12 @@ struct BasicTransformerBlock: Sendable {
     }
 
     func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
-        let h = attn1(norm1(x), ws)                  // [N, C]
-        h.add(x)
-        var f = ffIn(norm3(h))                        // [N, 2F] (GEGLU) or [N, F]
-        if gated { f = geglu(f) } else { Activation.gelu.apply(f.data, count: f.count) }
+        let h = attn1(norm1(x, ws), ws)                  // [N, C]
+        h.add(x, ws)
+        var f = ffIn(norm3(h, ws))                        // [N, 2F] (GEGLU) or [N, F]
+        if gated { f = geglu(f, ws) } else { Activation.gelu.apply(f.data, count: f.count, ws) }
         let out = ffOut(f)                            // [N, C]
-        out.add(h)
+        out.add(h, ws)
         return out
     }
 }
@@ -80,23 +80,23 @@ struct Transformer2D: Sendable {
     /// `x` is `[C, H, W]`; returns `[C, H, W]`.
     func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
-        let normed = norm(x)
+        let normed = norm(x, ws)
         var tokens: Tensor
         if let projInConv {
             let p = projInConv(normed, ws)                                  // [inner, H, W]
-            tokens = p.reshaped([p.shape[0], h * w]).transposed()           // [HW, inner]
+            tokens = p.reshaped([p.shape[0], h * w]).transposed(ws)           // [HW, inner]
         } else {
-            tokens = projInLinear!(normed.reshaped([c, h * w]).transposed()) // [HW, inner]
+            tokens = projInLinear!(normed.reshaped([c, h * w]).transposed(ws)) // [HW, inner]
         }
         for block in blocks { tokens = block(tokens, ws) }
         let out: Tensor
         if let projOutConv {
             let inner = tokens.shape[1]
-            out = projOutConv(tokens.transposed().reshaped([inner, h, w]), ws) // [C, H, W]
+            out = projOutConv(tokens.transposed(ws).reshaped([inner, h, w]), ws) // [C, H, W]
         } else {
-            out = projOutLinear!(tokens).transposed().reshaped([c, h, w])     // [C, H, W]
+            out = projOutLinear!(tokens).transposed(ws).reshaped([c, h, w])     // [C, H, W]
         }
-        out.add(x)
+        out.add(x, ws)
         return out
     }
 }

@@ -29,7 +29,7 @@ struct InvertedResidual: Sendable {
 
     func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
         let hidden = expand.map { $0(x, ws, activation: .relu6) } ?? x       // [tC, H, W]
-        let d = depthwise(hidden, activation: .relu6)                         // [tC, H/s, W/s]
+        let d = depthwise(hidden, ws, activation: .relu6)                         // [tC, H/s, W/s]
         return project(d, ws, residual: residual ? x : nil, activation: .identity)  // [C', H/s, W/s]
     }
 }
@@ -84,9 +84,9 @@ public struct MobileNetV2Encoder: ImageEncoder {
         }
         let p = fuse.s8(taps[0], ws)                                 // [F, H/8, W/8]
         let (lh, lw) = (p.shape[1], p.shape[2])
-        p.add(Resize.bilinear(fuse.s16(taps[1], ws), height: lh, width: lw))
-        p.add(Resize.bilinear(fuse.s32(taps[2], ws), height: lh, width: lw))
-        Activation.relu.apply(p.data, count: p.count)
+        p.add(Resize.bilinear(fuse.s16(taps[1], ws), height: lh, width: lw, ws), ws)
+        p.add(Resize.bilinear(fuse.s32(taps[2], ws), height: lh, width: lw, ws), ws)
+        Activation.relu.apply(p.data, count: p.count, ws)
         return fuse.out(p, ws)                                       // [L, H/8, W/8]
     }
 }

@@ -13,9 +13,9 @@ struct VAEAttention: Sendable {
 
     func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
-        let tokens = norm(x).reshaped([c, h * w]).transposed()          // [HW, C]
-        let out = attention(tokens, ws).transposed().reshaped([c, h, w]) // [C, H, W]
-        out.add(x)
+        let tokens = norm(x, ws).reshaped([c, h * w]).transposed(ws)          // [HW, C]
+        let out = attention(tokens, ws).transposed(ws).reshaped([c, h, w]) // [C, H, W]
+        out.add(x, ws)
         return out
     }
 }
@@ -63,7 +63,7 @@ public struct SDVAEEncoder: ImageEncoder {
             h = r(h, nil, ws)
             if j == 0, let midAttention { h = midAttention(h, ws) }
         }
-        h = convOut(normOut(h, activation: .silu), ws)            // [2L, h, w]
+        h = convOut(normOut(h, ws, activation: .silu), ws)            // [2L, h, w]
         let moments = quantConv(h, ws)                            // [2L, h, w]
         return moments.slice(0..<latentChannels)                  // posterior mean [L, h, w]
     }

@@ -21,8 +21,8 @@ struct TinyBlock: Sendable {
     func callAsFunction(_ input: Tensor, _ ws: Workspace) -> Tensor {
         var x = input
         if let (a, norm, b) = pool {
-            let p = b(norm(a(x, ws), activation: .relu), ws)     // [C, H, W]
-            p.add(x)
+            let p = b(norm(a(x, ws), ws, activation: .relu), ws)     // [C, H, W]
+            p.add(x, ws)
             x = p
         }
         let h0 = conv0(x, ws, activation: .relu)

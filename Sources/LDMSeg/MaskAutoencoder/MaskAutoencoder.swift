@@ -71,14 +71,14 @@ public struct MaskAutoencoder: Sendable {
         for (conv, down) in encStages {
             h = down(conv(h, ws), ws, activation: .silu)                // [2C, H/2, W/2]
         }
-        h = encOut(encNorm(encMid(h, ws), activation: .silu), ws)       // [2L, h, w]
+        h = encOut(encNorm(encMid(h, ws), ws, activation: .silu), ws)       // [2L, h, w]
         return h.slice(0..<latentChannels)                              // mean [L, h, w]
     }
 
     /// Latent `[L, h, w]` (unscaled) -> slot logits `[slots, h*2^u, w*2^u]`, before interpolation.
     public func decode(_ z: Tensor, _ ws: Workspace) -> Tensor {
         var h = decIn(z, ws)                                            // [C, h, w]
-        for (up, norm) in upscalers { h = norm(up(h, ws), activation: .silu) } // [C, 2h, 2w]
-        return decOut(decNorm(h, activation: .silu), ws)                // [slots, H/2, W/2]
+        for (up, norm) in upscalers { h = norm(up(h, ws), ws, activation: .silu) } // [C, 2h, 2w]
+        return decOut(decNorm(h, ws, activation: .silu), ws)                // [slots, H/2, W/2]
     }
 }

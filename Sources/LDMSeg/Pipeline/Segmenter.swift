@@ -6,14 +6,15 @@ import NNRuntime
 public final class Segmenter {
     public let model: LDMSegModel
     public var maxPixels: Int
-    private let ws = Workspace()
+    private let ws: Workspace
 
     /// Reports `(completedSteps, totalSteps)` after each DDIM step.
     public typealias Progress = (Int, Int) -> Void
 
-    public init(model: LDMSegModel, maxPixels: Int = 40_000_000) {
+    public init(model: LDMSegModel, maxPixels: Int = 40_000_000, runtime: RuntimeOptions = RuntimeOptions()) {
         self.model = model
         self.maxPixels = maxPixels
+        ws = Workspace(options: runtime)
     }
 
     /// Panoptic segmentation of an RGB8 image (`rgb.count == width * height * 3`). With an
@@ -78,7 +79,7 @@ public final class Segmenter {
         let mean = sum!
         let scale = 1 / Float(e.runs)
         for i in 0..<mean.count { mean.data[i] *= scale }
-        let slots = postProcessor(options).slots(logits: mean, height: height, width: width)
+        let slots = postProcessor(options).slots(logits: mean, height: height, width: width, ws)
         return PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
     }
 
@@ -175,8 +176,8 @@ public final class Segmenter {
             resized = pixels
         } else {
             switch pre.interpolation {
-            case .bilinear: resized = Resize.bilinear(pixels, height: wh, width: ww)
-            case .bicubic: resized = Resize.bicubicAntialiased(pixels, height: wh, width: ww, levels: 255)
+            case .bilinear: resized = Resize.bilinear(pixels, height: wh, width: ww, ws)
+            case .bicubic: resized = Resize.bicubicAntialiased(pixels, height: wh, width: ww, levels: 255, ws)
             }
         }
         let range = model.config.imageEncoder.inputRange
@@ -240,7 +241,7 @@ public final class Segmenter {
 
     /// Latent -> slot per original pixel (-1 = void).
     func decode(_ latent: Tensor, frame: Frame, options: SegmentationOptions) -> [Int32] {
-        postProcessor(options).slots(logits: decodeLogits(latent, frame: frame), height: frame.height, width: frame.width)
+        postProcessor(options).slots(logits: decodeLogits(latent, frame: frame), height: frame.height, width: frame.width, ws)
     }
 
     func postProcessor(_ options: SegmentationOptions) -> PanopticPostProcessor {
@@ -253,7 +254,7 @@ public final class Segmenter {
         let z = latent.scaled(by: 1 / model.config.maskAutoencoder.scalingFactor)
         var logits = ae.decode(z, ws)                                   // [S, padH/f, padW/f]
         if ae.interpolationFactor != 1 {
-            logits = Resize.bilinear(logits, height: frame.padHeight, width: frame.padWidth) // [S, padH, padW]
+            logits = Resize.bilinear(logits, height: frame.padHeight, width: frame.padWidth, ws) // [S, padH, padW]
         }
         return logits.cropped(height: frame.workHeight, width: frame.workWidth)              // [S, h', w']
     }

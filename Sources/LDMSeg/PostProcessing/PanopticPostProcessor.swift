@@ -20,9 +20,9 @@ public struct PanopticPostProcessor: Sendable {
 
     /// `logits` is `[S, h, w]`; returns the slot of each of the `height x width` output pixels,
     /// -1 for void.
-    public func slots(logits: Tensor, height: Int, width: Int) -> [Int32] {
+    public func slots(logits: Tensor, height: Int, width: Int, _ ws: Workspace) -> [Int32] {
         let s = logits.shape[0], h = logits.shape[1], w = logits.shape[2]
-        let pixelMajor = logits.reshaped([s, h * w]).transposed()     // [h*w, S]
+        let pixelMajor = logits.reshaped([s, h * w]).transposed(ws)     // [h*w, S]
         let ys = Resize.taps(input: h, output: height), xs = Resize.taps(input: w, output: width)
         let th = options.maskThreshold
         let logitTh = Float(log(Double(th) / (1 - Double(th))))        // sigmoid(l) >= th <=> l >= logit(th)
@@ -31,7 +31,7 @@ public struct PanopticPostProcessor: Sendable {
         slot.withUnsafeMutableBufferPointer { slotBuf in
             sigmoidRows.withUnsafeMutableBufferPointer { sigBuf in
                 let slotOut = slotBuf.baseAddress!, sigOut = sigBuf.baseAddress!
-                Parallel.forRange(height, minPerThread: 4) { rows in
+                ws.forRange(height, minPerThread: 4) { rows in
                     let v = UnsafeMutablePointer<Float>.allocate(capacity: s)
                     defer { v.deallocate() }
                     for y in rows {

@@ -109,10 +109,10 @@ public struct UNet2DCondition: Sendable {
     public func callAsFunction(_ sample: Tensor, timestep: Float, _ ws: Workspace) -> Tensor {
         let tProj = timestepEmbedding(timestep, dim: timeProjDim, flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
         let hidden = timeLinear1(tProj)                                  // [T]
-        Activation.silu.apply(hidden.data, count: hidden.count)
+        Activation.silu.apply(hidden.data, count: hidden.count, ws)
         let emb = timeLinear2(hidden)                                    // [T]
         // Every resnet applies SiLU to the embedding before projecting it: do it once.
-        Activation.silu.apply(emb.data, count: emb.count)
+        Activation.silu.apply(emb.data, count: emb.count, ws)
 
         var h = convIn(sample, ws)                                       // [C0, H, W]
         var skips = [h]
@@ -140,7 +140,7 @@ public struct UNet2DCondition: Sendable {
                 h = us(h, height: next.shape[1], width: next.shape[2], ws) // [C, 2H, 2W]
             }
         }
-        h = normOut(h, activation: .silu)
+        h = normOut(h, ws, activation: .silu)
         return convOut(h, ws)                                            // [Cout, H, W]
     }
 }

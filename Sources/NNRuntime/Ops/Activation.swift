@@ -18,9 +18,9 @@ public enum Activation: Sendable {
     }
 
     /// Applies the activation in place over `count` values (vectorised).
-    public func apply(_ p: UnsafeMutablePointer<Float>, count: Int) {
+    public func apply(_ p: UnsafeMutablePointer<Float>, count: Int, _ ws: Workspace) {
         if case .identity = self { return }
-        Parallel.forRange(count, minPerThread: 1 << 15) { r in
+        ws.forRange(count, minPerThread: 1 << 15) { r in
             applySerial(p + r.lowerBound, count: r.count)
         }
     }
@@ -42,20 +42,20 @@ public enum Activation: Sendable {
 
 extension Tensor {
     /// A new tensor with `activation` applied elementwise.
-    public func applying(_ activation: Activation) -> Tensor {
+    public func applying(_ activation: Activation, _ ws: Workspace) -> Tensor {
         let t = copy()
-        activation.apply(t.data, count: t.count)
+        activation.apply(t.data, count: t.count, ws)
         return t
     }
 }
 
 /// GEGLU without its projection: `[N, 2F]` -> `[N, F]`, first half times gelu(second half).
-public func geglu(_ x: Tensor) -> Tensor {
+public func geglu(_ x: Tensor, _ ws: Workspace) -> Tensor {
     let twoF = x.shape[x.rank - 1], f = twoF / 2, rows = x.count / twoF
     var shape = x.shape
     shape[shape.count - 1] = f
     let out = Tensor(shape: shape)
-    Parallel.forRange(rows, minPerThread: 8) { r in
+    ws.forRange(rows, minPerThread: 8) { r in
         for i in r {
             let src = x.data + i * twoF, dst = out.data + i * f
             dst.update(from: src + f, count: f)
@@ -67,10 +67,10 @@ public func geglu(_ x: Tensor) -> Tensor {
 }
 
 /// Softmax over the last dimension.
-public func softmax(_ x: Tensor) -> Tensor {
+public func softmax(_ x: Tensor, _ ws: Workspace) -> Tensor {
     let n = x.shape[x.rank - 1], rows = x.count / n
     let out = x.copy()
-    Parallel.forRange(rows, minPerThread: 16) { r in
+    ws.forRange(rows, minPerThread: 16) { r in
         for i in r { softmaxRow(out.data + i * n, count: n) }
     }
     return out

@@ -15,7 +15,7 @@ public enum Attention {
         precondition(width % heads == 0 && k.shape[1] == width && v.shape[1] == width && v.shape[0] == nk,
                      "attention shapes q \(q.shape) k \(k.shape) v \(v.shape) heads \(heads)")
         let d = width / heads
-        if d % 8 == 0 && d <= 16 { return narrowHeads(q: q, k: k, v: v, heads: heads) }
+        if d % 8 == 0 && d <= 16 { return narrowHeads(q: q, k: k, v: v, heads: heads, ws) }
         let out = Tensor(shape: [nq, width])
         let bk = min(nk, 4096)
         let bq = max(1, min(nq, maxScoreFloats / bk))
@@ -36,7 +36,7 @@ public enum Attention {
                     cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(d),
                                 scale, qh + q0 * width, Int32(width), kh + k0 * width, Int32(width),
                                 0, scores, Int32(cols))
-                    Parallel.forRange(rows, minPerThread: 8) { range in
+                    ws.forRange(rows, minPerThread: 8) { range in
                         for r in range {
                             let s = scores + r * cols
                             let m = max(rowMax[r], VectorMath.max(s, count: cols))
@@ -69,23 +69,16 @@ public enum Attention {
         return out
     }
 
-    /// Whether this CPU runs the AVX-512 narrow-head kernel.
-    public static let avx512Supported = segserve_has_avx512() != 0
-
-    /// Whether narrow heads use the AVX-512 kernel (when the CPU has it; tests turn it off to
-    /// check the portable path).
-    nonisolated(unsafe) public static var useAVX512 = avx512Supported
-
     /// Heads of 8 or 16 channels: BLAS packing costs more than the products, so each query
     /// row is scored against keys transposed to `[d, Nk]`, one row at a time (a row of Nk scores
     /// per thread is the only score memory): 16 lanes in C on AVX-512 CPUs, 8 lanes otherwise.
-    static func narrowHeads(q: Tensor, k: Tensor, v: Tensor, heads: Int) -> Tensor {
+    static func narrowHeads(q: Tensor, k: Tensor, v: Tensor, heads: Int, _ ws: Workspace) -> Tensor {
         typealias V8 = SIMD8<Float>
         let nq = q.shape[0], nk = k.shape[0], width = q.shape[1], d = width / heads
         let out = Tensor(shape: [nq, width])
         let scale = 1 / Float(d).squareRoot()
         let padded = (nk + 15) / 16 * 16
-        let avx512 = Self.useAVX512
+        let avx512 = ws.options.avx512Attention && RuntimeOptions.avx512Supported
         // kt[t, j] = k[j, h*d + t] (and vt for values, AVX-512 only), zero-padded to 16 keys.
         let kt = Tensor.zeros([d, padded]), vt = Tensor.zeros([d, padded])
         for h in 0..<heads {
@@ -93,7 +86,7 @@ public enum Attention {
             if avx512 {
                 for j in 0..<nk { for t in 0..<d { vt.data[t * padded + j] = v.data[j * width + h * d + t] } }
             }
-            Parallel.forRange(nq, minPerThread: 16) { rows in
+            ws.forRange(nq, minPerThread: 16) { rows in
                 let scores = UnsafeMutablePointer<Float>.allocate(capacity: padded)
                 defer { scores.deallocate() }
                 if avx512 {

@@ -34,13 +34,6 @@ public struct Conv2D: Sendable {
         winograd = same3x3 && weight.shape[0] >= 32 ? WinogradWeights() : nil
     }
 
-    /// Whether eligible 3x3 convs on large maps use Winograd F(2x2, 3x3).
-    nonisolated(unsafe) public static var useWinograd = true
-
-    /// Whether eligible narrow 3x3 convs (Cin <= 64) use the AVX-512 Winograd F(4x4, 3x3)
-    /// kernel on CPUs that have it (`useWinograd` must be on too).
-    nonisolated(unsafe) public static var useWinograd4x4 = true
-
     public var outChannels: Int { weight.shape[0] }
     public var inChannels: Int { weight.shape[1] }
 
@@ -64,19 +57,19 @@ public struct Conv2D: Sendable {
         precondition(x.rank == 3 && x.shape[0] == inChannels, "conv input \(x.shape) for weight \(weight.shape)")
         let (cin, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let kh = weight.shape[2], kw = weight.shape[3]
-        if let winograd, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels,
-           Winograd4x4.accepts(cin: cin, cout: outChannels, activation: activation) {
+        if let winograd, ws.options.winograd, h * w >= Winograd3x3.minPixels,
+           Winograd4x4.accepts(cin: cin, cout: outChannels, activation: activation, ws.options) {
             if let residual { precondition(residual.shape == [outChannels, h, w], "residual \(residual.shape)") }
-            return Winograd4x4.conv(x, u: winograd.get4x4(weight), bias: bias, residual: residual, activation: activation)
+            return Winograd4x4.conv(x, u: winograd.get4x4(weight), bias: bias, residual: residual, activation: activation, ws)
         }
         if let residual {
             let out = callAsFunction(x, ws, residual: nil, activation: .identity)   // [Cout, Ho, Wo]
-            out.add(residual)
-            activation.apply(out.data, count: out.count)
+            out.add(residual, ws)
+            activation.apply(out.data, count: out.count, ws)
             return out
         }
-        if let winograd, winograd2x2, Conv2D.useWinograd, h * w >= Winograd3x3.minPixels {
-            return Winograd3x3.conv(x, u: winograd.get(weight), bias: bias, activation: activation, ws)
+        if let winograd, winograd2x2, ws.options.winograd, h * w >= Winograd3x3.minPixels {
+            return Winograd3x3.conv(x, u: winograd.get(weight, ws), bias: bias, activation: activation, ws)
         }
         let (ho, wo) = outputSize(height: h, width: w)
         let out = Tensor(shape: [outChannels, ho, wo])
@@ -84,7 +77,7 @@ public struct Conv2D: Sendable {
         if let bias {
             // Seed the output with the bias so sgemm accumulates onto it (beta = 1).
             let b = bias.data
-            Parallel.forRange(outChannels, minPerThread: 64) { range in
+            ws.forRange(outChannels, minPerThread: 64) { range in
                 for c in range { (out.data + c * n).update(repeating: b[c], count: n) }
             }
         }
@@ -92,7 +85,7 @@ public struct Conv2D: Sendable {
         if kh == 1 && kw == 1 && stride == 1 && padding == .zero {
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(n), Int32(k),
                         1, weight.data, Int32(k), x.data, Int32(n), beta, out.data, Int32(n))
-            activation.apply(out.data, count: out.count)
+            activation.apply(out.data, count: out.count, ws)
             return out
         }
         // im2col a band of output rows at a time: the column matrix of a 512x512 map would
@@ -102,11 +95,11 @@ public struct Conv2D: Sendable {
         var y0 = 0
         while y0 < ho {
             let rows = min(rowsPerBand, ho - y0), nb = rows * wo
-            im2col(x.data, cin: cin, h: h, w: w, kh: kh, kw: kw, rows: y0..<(y0 + rows), wo: wo, into: cols)
+            im2col(x.data, cin: cin, h: h, w: w, kh: kh, kw: kw, rows: y0..<(y0 + rows), wo: wo, into: cols, ws)
             cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(nb), Int32(k),
                         1, weight.data, Int32(k), cols, Int32(nb), beta, out.data + y0 * wo, Int32(n))
             if case .identity = activation {} else {
-                Parallel.forRange(outChannels, minPerThread: 16) { channels in
+                ws.forRange(outChannels, minPerThread: 16) { channels in
                     for c in channels { activation.applySerial(out.data + c * n + y0 * wo, count: nb) }
                 }
             }
@@ -120,10 +113,10 @@ public struct Conv2D: Sendable {
 
     /// Writes the `[Cin*kh*kw, rows*wo]` column matrix of output rows `rows`.
     private func im2col(_ src: UnsafeMutablePointer<Float>, cin: Int, h: Int, w: Int, kh: Int, kw: Int,
-                        rows: Range<Int>, wo: Int, into dst: UnsafeMutablePointer<Float>) {
+                        rows: Range<Int>, wo: Int, into dst: UnsafeMutablePointer<Float>, _ ws: Workspace) {
         let s = stride, pt = padding.top, pl = padding.left
         let n = rows.count * wo
-        Parallel.forRange(cin, minPerThread: 4) { range in
+        ws.forRange(cin, minPerThread: 4) { range in
             for c in range {
                 let plane = src + c * h * w
                 for ky in 0..<kh {

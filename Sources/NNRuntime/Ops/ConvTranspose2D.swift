@@ -32,7 +32,7 @@ public struct ConvTranspose2D: Sendable {
                     1, packed.data, Int32(cin), x.data, Int32(n), 0, blocks, Int32(n))
         let out = Tensor(shape: [cout, 2 * h, 2 * w])
         let ow = 2 * w
-        Parallel.forRange(cout, minPerThread: 16) { range in
+        ws.forRange(cout, minPerThread: 16) { range in
             for co in range {
                 let b = bias?.data[co] ?? 0
                 let dst = out.data + co * 4 * n

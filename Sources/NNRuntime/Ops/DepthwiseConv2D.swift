@@ -24,13 +24,13 @@ public struct DepthwiseConv2D: Sendable {
     }
 
     /// `x` is `[C, H, W]`; returns activation(conv(x) + bias) `[C, Ho, Wo]`.
-    public func callAsFunction(_ x: Tensor, activation: Activation = .identity) -> Tensor {
+    public func callAsFunction(_ x: Tensor, _ ws: Workspace, activation: Activation = .identity) -> Tensor {
         precondition(x.rank == 3 && x.shape[0] == channels, "depthwise input \(x.shape) for weight \(weight.shape)")
         let (c, h, w) = (x.shape[0], x.shape[1], x.shape[2])
         let (ho, wo) = outputSize(height: h, width: w)
         let out = Tensor(shape: [c, ho, wo])
         let pw = w + 2, stride = self.stride
-        Parallel.forRange(c, minPerThread: 4) { channels in
+        ws.forRange(c, minPerThread: 4) { channels in
             // Zero border of one pixel: the padded plane is (H + 2) x (W + 2).
             let plane = UnsafeMutablePointer<Float>.allocate(capacity: (h + 2) * pw)
             defer { plane.deallocate() }

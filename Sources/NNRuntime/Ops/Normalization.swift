@@ -9,12 +9,12 @@ public struct GroupNorm: Sendable {
         self.groups = groups; self.eps = eps; self.weight = weight; self.bias = bias
     }
 
-    public func callAsFunction(_ x: Tensor, activation: Activation = .identity) -> Tensor {
+    public func callAsFunction(_ x: Tensor, _ ws: Workspace, activation: Activation = .identity) -> Tensor {
         let c = x.shape[0], plane = x.count / c
         precondition(c % groups == 0, "GroupNorm: \(c) channels not divisible by \(groups) groups")
         let per = c / groups
         let out = Tensor(shape: x.shape)
-        Parallel.forRange(groups, minPerThread: 1) { range in
+        ws.forRange(groups, minPerThread: 1) { range in
             for g in range {
                 let src = x.data + g * per * plane, dst = out.data + g * per * plane
                 let n = per * plane
@@ -49,10 +49,10 @@ public struct LayerNorm: Sendable {
         self.eps = eps; self.weight = weight; self.bias = bias
     }
 
-    public func callAsFunction(_ x: Tensor) -> Tensor {
+    public func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
         let c = x.shape[x.rank - 1], rows = x.count / c
         let out = Tensor(shape: x.shape)
-        Parallel.forRange(rows, minPerThread: 16) { range in
+        ws.forRange(rows, minPerThread: 16) { range in
             for r in range {
                 let s = x.data + r * c, d = out.data + r * c
                 var mean: Float = 0
@@ -79,10 +79,10 @@ public struct ChannelLayerNorm: Sendable {
         self.eps = eps; self.weight = weight; self.bias = bias
     }
 
-    public func callAsFunction(_ x: Tensor, activation: Activation = .identity) -> Tensor {
+    public func callAsFunction(_ x: Tensor, _ ws: Workspace, activation: Activation = .identity) -> Tensor {
         let c = x.shape[0], plane = x.count / c
         let out = Tensor(shape: x.shape)
-        Parallel.forRange(plane, minPerThread: 256) { range in
+        ws.forRange(plane, minPerThread: 256) { range in
             let lo = range.lowerBound, n = range.count
             var mean = [Float](repeating: 0, count: n), sq = [Float](repeating: 0, count: n)
             // Channel-major walk keeps memory access contiguous.

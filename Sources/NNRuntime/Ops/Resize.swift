@@ -1,11 +1,11 @@
 /// Spatial resizing of `[C, H, W]` maps with `torch.nn.functional.interpolate` semantics.
 public enum Resize {
     /// Nearest neighbour (`mode="nearest"`): source index = floor(dst * in / out).
-    public static func nearest(_ x: Tensor, height oh: Int, width ow: Int) -> Tensor {
+    public static func nearest(_ x: Tensor, height oh: Int, width ow: Int, _ ws: Workspace) -> Tensor {
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
         let out = Tensor(shape: [c, oh, ow])
         let xs = (0..<ow).map { min(w - 1, Int(Float($0) * (Float(w) / Float(ow)))) }
-        Parallel.forRange(c, minPerThread: 8) { range in
+        ws.forRange(c, minPerThread: 8) { range in
             for ch in range {
                 let src = x.data + ch * h * w, dst = out.data + ch * oh * ow
                 for y in 0..<oh {
@@ -19,11 +19,11 @@ public enum Resize {
     }
 
     /// Bilinear with `align_corners=False` and no antialiasing (PyTorch's default).
-    public static func bilinear(_ x: Tensor, height oh: Int, width ow: Int) -> Tensor {
+    public static func bilinear(_ x: Tensor, height oh: Int, width ow: Int, _ ws: Workspace) -> Tensor {
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
         let out = Tensor(shape: [c, oh, ow])
         let ys = taps(input: h, output: oh), xs = taps(input: w, output: ow)
-        Parallel.forRange(c, minPerThread: 4) { range in
+        ws.forRange(c, minPerThread: 4) { range in
             for ch in range {
                 let src = x.data + ch * h * w, dst = out.data + ch * oh * ow
                 for y in 0..<oh {
@@ -45,7 +45,7 @@ public enum Resize {
     /// when shrinking the kernel widens by the scale so every source pixel contributes.
     /// Horizontal pass, then vertical, each only where its axis changes size. With `levels`
     /// (255 for 8-bit images) each pass rounds to that grid within [0, 1], as PIL does.
-    public static func bicubicAntialiased(_ x: Tensor, height oh: Int, width ow: Int, levels: Float? = nil) -> Tensor {
+    public static func bicubicAntialiased(_ x: Tensor, height oh: Int, width ow: Int, levels: Float? = nil, _ ws: Workspace) -> Tensor {
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
         func quantize(_ t: Tensor) {
             guard let levels else { return }
@@ -56,7 +56,7 @@ public enum Resize {
         if ow != w {
             let xs = antialiasedTaps(input: w, output: ow)
             rows = Tensor(shape: [c, h, ow])
-            Parallel.forRange(c * h, minPerThread: 16) { range in
+            ws.forRange(c * h, minPerThread: 16) { range in
                 for r in range {
                     let src = x.data + r * w, dst = rows.data + r * ow
                     for (o, tap) in xs.enumerated() {
@@ -71,7 +71,7 @@ public enum Resize {
         guard oh != h else { return rows }
         let ys = antialiasedTaps(input: h, output: oh)
         let out = Tensor(shape: [c, oh, ow])                            // [C, H', W']
-        Parallel.forRange(c * oh, minPerThread: 16) { range in
+        ws.forRange(c * oh, minPerThread: 16) { range in
             for r in range {
                 let ch = r / oh, tap = ys[r % oh]
                 let dst = out.data + r * ow

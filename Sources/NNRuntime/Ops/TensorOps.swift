@@ -22,12 +22,12 @@ extension Tensor {
     }
 
     /// Transpose of a rank-2 tensor (`[C, N]` maps <-> `[N, C]` tokens).
-    public func transposed() -> Tensor {
+    public func transposed(_ ws: Workspace) -> Tensor {
         precondition(rank == 2, "transposed() needs rank 2, got \(shape)")
         let r = shape[0], c = shape[1]
         let out = Tensor(shape: [c, r])
         let tile = 32
-        Parallel.forRange((r + tile - 1) / tile, minPerThread: 4) { range in
+        ws.forRange((r + tile - 1) / tile, minPerThread: 4) { range in
             for bi in range {
                 let i0 = bi * tile, i1 = min(r, i0 + tile)
                 var j0 = 0
@@ -42,10 +42,10 @@ extension Tensor {
     }
 
     /// `self += other` elementwise, in place.
-    public func add(_ other: Tensor) {
+    public func add(_ other: Tensor, _ ws: Workspace) {
         precondition(other.count == count, "add: \(shape) vs \(other.shape)")
         let a = data, b = other.data
-        Parallel.forRange(count, minPerThread: 1 << 16) { r in
+        ws.forRange(count, minPerThread: 1 << 16) { r in
             for i in r { a[i] += b[i] }
         }
     }

@@ -13,12 +13,12 @@ final class WinogradWeights: @unchecked Sendable {
     private var f4x4: Tensor?
 
     /// `[16, Cout, Cin]`, for `Winograd3x3`.
-    func get(_ weight: Tensor) -> Tensor {
+    func get(_ weight: Tensor, _ ws: Workspace) -> Tensor {
         lock.lock()
         defer { lock.unlock() }
         if let f2x2 { return f2x2 }
         let u = Tensor(shape: [16, weight.shape[0], weight.shape[1]])
-        Winograd3x3.transformWeights(weight, into: u.data)
+        Winograd3x3.transformWeights(weight, into: u.data, ws)
         f2x2 = u
         return u
     }
@@ -43,10 +43,10 @@ enum Winograd3x3 {
     static let minPixels = 1024
 
     /// G g G^T of every 3x3 kernel into `u` (`[16, Cout, Cin]`).
-    static func transformWeights(_ weight: Tensor, into u: UnsafeMutablePointer<Float>) {
+    static func transformWeights(_ weight: Tensor, into u: UnsafeMutablePointer<Float>, _ ws: Workspace) {
         let cout = weight.shape[0], cin = weight.shape[1]
         let plane = cout * cin
-        Parallel.forRange(cout, minPerThread: 8) { outputs in
+        ws.forRange(cout, minPerThread: 8) { outputs in
             for o in outputs {
                 for i in 0..<cin {
                     let g = weight.data + (o * cin + i) * 9
@@ -82,14 +82,14 @@ enum Winograd3x3 {
         var ty0 = 0
         while ty0 < th {
             let rows = min(bandRows, th - ty0), tiles = rows * tw
-            inputTransform(x, cin: cin, h: h, w: w, tileRows: ty0..<(ty0 + rows), tw: tw, into: vBuf)
+            inputTransform(x, cin: cin, h: h, w: w, tileRows: ty0..<(ty0 + rows), tw: tw, into: vBuf, ws)
             for k in 0..<16 {
                 cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
                             1, u.data + k * cout * cin, Int32(cin), vBuf + k * cin * tiles, Int32(tiles),
                             0, mBuf + k * cout * tiles, Int32(tiles))
             }
             outputTransform(mBuf, cout: cout, tiles: tiles, tileRows: ty0..<(ty0 + rows), tw: tw, bias: bias,
-                            activation: activation, into: out)
+                            activation: activation, into: out, ws)
             ty0 += rows
         }
         return out
@@ -99,10 +99,10 @@ enum Winograd3x3 {
     /// The column transform runs along each input row, the row transform over whole tile rows,
     /// so every write is contiguous.
     private static func inputTransform(_ x: Tensor, cin: Int, h: Int, w: Int, tileRows: Range<Int>, tw: Int,
-                                into v: UnsafeMutablePointer<Float>) {
+                                into v: UnsafeMutablePointer<Float>, _ ws: Workspace) {
         let tiles = tileRows.count * tw
         let stride = cin * tiles
-        Parallel.forRange(cin, minPerThread: 4) { channels in
+        ws.forRange(cin, minPerThread: 4) { channels in
             // cols[r][q][tx]: column combination q of input row r for every tile of the row.
             let cols = UnsafeMutablePointer<Float>.allocate(capacity: 16 * tw)
             defer { cols.deallocate() }
@@ -143,10 +143,10 @@ enum Winograd3x3 {
 
     /// out tile = A^T M A (+ bias), clipped at the image border.
     private static func outputTransform(_ m: UnsafeMutablePointer<Float>, cout: Int, tiles: Int, tileRows: Range<Int>, tw: Int,
-                                        bias: Tensor?, activation: Activation, into out: Tensor) {
+                                        bias: Tensor?, activation: Activation, into out: Tensor, _ ws: Workspace) {
         let h = out.shape[1], w = out.shape[2]
         let stride = cout * tiles
-        Parallel.forRange(cout, minPerThread: 4) { channels in
+        ws.forRange(cout, minPerThread: 4) { channels in
             for o in channels {
                 let b = bias?.data[o] ?? 0
                 let plane = out.data + o * h * w

@@ -7,15 +7,12 @@ import CKernels
 /// cache. Used for narrow layers (the TAESD encoder's 64-channel maps, RGB input layers),
 /// where the K=Cin sgemms of the banded F(2x2, 3x3) path spend much of their time packing.
 enum Winograd4x4 {
-    /// Whether this CPU runs the kernel.
-    static let supported = segserve_has_avx512() != 0
-
     /// Widest input this path takes: the transformed chunk (36 x Cin x 64 floats) must stay in L2.
     static let maxInChannels = 64
 
     /// Whether a conv with these channel counts and activation runs here.
-    static func accepts(cin: Int, cout: Int, activation: Activation) -> Bool {
-        guard Conv2D.useWinograd4x4, supported, cin <= maxInChannels, cout % 4 == 0 else { return false }
+    static func accepts(cin: Int, cout: Int, activation: Activation, _ options: RuntimeOptions) -> Bool {
+        guard options.winograd4x4, RuntimeOptions.avx512Supported, cin <= maxInChannels, cout % 4 == 0 else { return false }
         switch activation {
         case .identity, .relu: return true
         default: return false
@@ -31,14 +28,14 @@ enum Winograd4x4 {
     }
 
     /// activation(conv(x) + bias + residual); `x` is `[Cin, H, W]`, `residual` `[Cout, H, W]`.
-    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, residual: Tensor?, activation: Activation) -> Tensor {
+    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, residual: Tensor?, activation: Activation, _ ws: Workspace) -> Tensor {
         let cin = u.shape[1], cout = u.shape[2]
         let h = x.shape[1], w = x.shape[2]
         let out = Tensor(shape: [cout, h, w])                    // [Cout, H, W]
         let tileRows = (h + 3) / 4
         let relu: Int32 = if case .relu = activation { 1 } else { 0 }
         let scratchFloats = segserve_winograd43_scratch_floats(cin)
-        Parallel.forRange(tileRows) { rows in
+        ws.forRange(tileRows) { rows in
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
             defer { scratch.deallocate() }
             segserve_winograd43_avx512(x.data, cin, h, w, u.data, cout, bias?.data, residual?.data, relu, out.data,

@@ -1,3 +1,4 @@
+import COpenBLAS
 import Foundation
 
 /// OpenBLAS reads its settings from the environment when the library loads, so a process
@@ -27,6 +28,11 @@ public enum BLASKernel {
         var argv = CommandLine.arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", &argv)
         // execv returned: keep running with OpenBLAS's defaults.
+    }
+
+    /// OpenBLAS's thread count: a setting of the library, for the whole process.
+    public static func setThreads(_ threads: Int) {
+        openblas_set_num_threads(Int32(max(1, threads)))
     }
 
     static func cpuHasAVX512() -> Bool {

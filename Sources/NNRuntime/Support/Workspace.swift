@@ -1,10 +1,12 @@
-/// Grow-only scratch memory owned by one worker, reused across ops and calls so the hot loop
-/// does not allocate im2col and attention buffers on every layer.
+/// One worker's scratch memory and runtime options. The buffers grow and are reused across ops
+/// and calls, so the hot loop does not allocate im2col and attention buffers on every layer.
 public final class Workspace {
+    public let options: RuntimeOptions
     private var buffers: [UnsafeMutablePointer<Float>?]
     private var capacities: [Int]
 
-    public init(slots: Int = 4) {
+    public init(options: RuntimeOptions = RuntimeOptions(), slots: Int = 4) {
+        self.options = options
         buffers = Array(repeating: nil, count: slots)
         capacities = Array(repeating: 0, count: slots)
     }
@@ -19,6 +21,12 @@ public final class Workspace {
             capacities[slot] = count
         }
         return buffers[slot]!
+    }
+
+    /// Runs `body` over `0..<count` on the options' pool (see `ComputePool.forRange`).
+    @inline(__always)
+    public func forRange(_ count: Int, minPerThread: Int = 1, _ body: (Range<Int>) -> Void) {
+        options.pool.forRange(count, minPerThread: minPerThread, body)
     }
 
     /// Slot indices, so ops never share one by accident.

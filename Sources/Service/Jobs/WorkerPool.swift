@@ -2,6 +2,7 @@ import Foundation
 import JobStore
 import LDMSeg
 import Logging
+import NNRuntime
 
 /// Threads that take jobs from the store and run them, each with its own `Segmenter`
 /// (scratch memory) over the one shared model. Model work blocks, so it runs on dedicated
@@ -19,6 +20,8 @@ final class WorkerPool: @unchecked Sendable {
 
     private let count: Int
     private let model: LDMSegModel
+    /// Threads and kernels of every worker's forward passes.
+    private let runtime: RuntimeOptions
     private let store: JobStore
     private let runner: JobRunner
     /// A job running longer fails with `job-timeout`.
@@ -32,11 +35,12 @@ final class WorkerPool: @unchecked Sendable {
     /// Mean run time of recent jobs in seconds, for Retry-After estimates.
     private var meanRunSeconds = 5.0
 
-    init(count: Int, model: LDMSegModel, store: JobStore, runner: JobRunner, jobTimeout: Duration = .seconds(600),
+    init(count: Int, model: LDMSegModel, runtime: RuntimeOptions, store: JobStore, runner: JobRunner, jobTimeout: Duration = .seconds(600),
          events: JobEvents, metrics: ServiceMetrics, logger: Logger) {
         self.count = count
         self.jobTimeout = jobTimeout
         self.model = model
+        self.runtime = runtime
         self.store = store
         self.runner = runner
         self.events = events
@@ -96,7 +100,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func loop() {
-        let segmenter = Segmenter(model: model, maxPixels: runner.maxPixels)
+        let segmenter = Segmenter(model: model, maxPixels: runner.maxPixels, runtime: runtime)
         while true {
             let (seen, stopping) = locked { ($0.wakeups, $0.stopping) }
             if stopping { break }

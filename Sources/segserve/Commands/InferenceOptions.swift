@@ -16,11 +16,13 @@ struct InferenceOptions: ParsableArguments {
     @Option(name: .customLong("overlap-th"), help: "drop segments mostly covered by others") var overlapTh: Float?
     @Option(help: "threads for BLAS and the runtime") var threads = 2
 
+    /// Threads for each of `jobs` images run at once: they share `threads`, at least 1 each.
+    func threads(jobs: Int) -> Int { max(1, threads / max(1, jobs)) }
+
     /// Loads the model and resolves the options. `ensemble` overrides the model's ensembling
-    /// defaults; nil (inpainting) runs once. `jobs` images run at once share `threads`
-    /// (each gets `threads / jobs`, at least 1).
+    /// defaults; nil (inpainting) runs once. `jobs` images run at once share `threads`.
     func load(ensemble: EnsembleOptions? = nil, jobs: Int = 1) throws -> (LDMSegModel, SegmentationOptions) {
-        Parallel.configure(threads: max(1, threads / max(1, jobs)))
+        BLASKernel.setThreads(threads(jobs: jobs))
         let model = try LDMSegModel(directory: self.model)
         var o = model.defaultOptions
         o.seed = seed

@@ -3,6 +3,7 @@ import Foundation
 import Imaging
 import Evaluation
 import LDMSeg
+import NNRuntime
 import Service
 
 /// `segserve predict`: a folder of images to COCO panoptic PNGs plus one predictions JSON that
@@ -42,7 +43,7 @@ struct PredictCommand: ParsableCommand {
             guard let categories else { throw ValidationError("--semantic-dir needs --categories") }
             categoryList = try JSONDecoder().decode([PanopticCategory].self, from: Data(contentsOf: URL(fileURLWithPath: categories)))
         }
-        let job = PredictJob(model: model, options: options, images: URL(fileURLWithPath: images), pngDir: pngDir,
+        let job = PredictJob(model: model, options: options, threads: inference.threads(jobs: workers), images: URL(fileURLWithPath: images), pngDir: pngDir,
                              semanticDir: semanticDir.map { URL(fileURLWithPath: $0) }, categories: categoryList)
         let annotations = try job.run(files: files, workers: min(workers, max(files.count, 1)))
         let encoder = JSONEncoder()
@@ -58,6 +59,8 @@ struct PredictCommand: ParsableCommand {
 struct PredictJob: Sendable {
     let model: LDMSegModel
     let options: SegmentationOptions
+    /// Threads of each worker's forward passes.
+    let threads: Int
     let images: URL
     let pngDir: URL
     let semanticDir: URL?
@@ -65,12 +68,14 @@ struct PredictJob: Sendable {
 
     /// Segments `files` on `workers` threads, each with its own `Segmenter`, taking the next
     /// unstarted image; returns the entries in file order. An image's result depends on the
-    /// threads it runs with (`Parallel.threads`), not on `workers`. The first error stops the
+    /// threads it runs with (`threads`), not on `workers`. The first error stops the
     /// workers from starting further images.
     func run(files: [String], workers: Int) throws -> [PredictionEntry] {
         let state = PredictProgress(count: files.count)
         let work: @Sendable () -> Void = {
-            let segmenter = Segmenter(model: model)
+            let pool = ComputePool(threads: threads)
+            defer { pool.shutdown() }
+            let segmenter = Segmenter(model: model, runtime: RuntimeOptions(pool: pool))
             while let i = state.next() {
                 do { state.finish(i, try entry(index: i, file: files[i], segmenter: segmenter)) } catch { state.fail(error) }
             }

@@ -3,6 +3,7 @@ import Evaluation
 import Foundation
 import Imaging
 import LDMSeg
+import NNRuntime
 
 /// `segserve segment`: one image to a COCO panoptic PNG and segment JSON.
 struct SegmentCommand: ParsableCommand {
@@ -17,7 +18,7 @@ struct SegmentCommand: ParsableCommand {
 
     func run() throws {
         let (model, options) = try inference.load(ensemble: ensemble)
-        let segmenter = Segmenter(model: model)
+        let segmenter = Segmenter(model: model, runtime: RuntimeOptions(pool: ComputePool(threads: inference.threads)))
         let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
         let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height,
                                            options: options, progress: stepPrinter("segment"))
@@ -44,7 +45,7 @@ struct InpaintCommand: ParsableCommand {
 
     func run() throws {
         let (model, options) = try inference.load()
-        let segmenter = Segmenter(model: model)
+        let segmenter = Segmenter(model: model, runtime: RuntimeOptions(pool: ComputePool(threads: inference.threads)))
         let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
         let partial = try InpaintingMask.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: mask))), encoding: maskEncoding,
                                                 slotCapacity: model.maskAutoencoder.slots - 1, maxPixels: segmenter.maxPixels)
