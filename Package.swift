@@ -59,7 +59,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "segserve-bench", dependencies: [
-            "NNRuntime", "LDMSeg",
+            "NNRuntime", "LDMSeg", "Imaging",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
 

@@ -17,8 +17,10 @@ public final class SegmentationService: Sendable {
     let metrics = ServiceMetrics()
     let events = JobEvents()
     let workers: WorkerPool
+    /// The runtime's threads, apart from the request threads.
+    let compute: ComputePool
     let submissions: SubmissionDecoder
-    let decodeQueue = DecodeQueue()
+    let decodeQueue: DecodeQueue
     let requestGuard: RequestGuard
     let apiKeys: APIKeys
     let rateLimiter = RateLimiter()
@@ -43,6 +45,7 @@ public final class SegmentationService: Sendable {
                 throw ConfigurationError("categories_path \(path): \(error)")
             }
         }
+        decodeQueue = DecodeQueue(nice: configuration.server.requestThreadNice)
         eventStreams = StreamSlots(limit: configuration.server.maxEventStreams)
         if !configuration.callbacks.allowedHosts.isEmpty && (configuration.callbacks.secret ?? "").isEmpty {
             throw ConfigurationError("callbacks.secret is needed once callbacks.allowed_hosts lists hosts: receivers check the signature")
@@ -57,7 +60,8 @@ public final class SegmentationService: Sendable {
         submissions = SubmissionDecoder(defaults: model.defaultOptions, maxPixels: configuration.model.maxPixels,
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
                                         limits: configuration.limits, callbacks: configuration.callbacks)
-        workers = WorkerPool(count: configuration.workers.count, model: model, store: store,
+        compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")
+        workers = WorkerPool(count: configuration.workers.count, model: model, runtime: RuntimeOptions(pool: compute), store: store,
                              runner: JobRunner(maxPixels: configuration.model.maxPixels, categories: categories),
                              jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),
                              events: events, metrics: metrics, logger: logger)
@@ -101,6 +105,7 @@ public final class SegmentationService: Sendable {
         events.releaseAll()
         cleanup.withLock { $0?.cancel() }
         await callbacks.stop()
+        compute.shutdown()
         if let http = server.withLock({ $0 }) { await http.shutdown(gracePeriod: .seconds(5)) }
         do { try store.close() } catch { logger.error("closing the database: \(error)") }
         logger.notice("stopped")
@@ -111,7 +116,7 @@ public final class SegmentationService: Sendable {
     /// Everything `start()` does but listen: recovery, workers, retention. Requests then go to
     /// `handle(_:)` directly (the in-process tests do).
     func startWork() throws {
-        Parallel.configure(threads: configuration.workers.threads)
+        BLASKernel.setThreads(configuration.workers.threads)
         let recovered = try store.recoverInterrupted(maxAttempts: configuration.queue.maxAttempts)
         if recovered.requeued + recovered.failed > 0 {
             logger.notice("recovered jobs left running", metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])

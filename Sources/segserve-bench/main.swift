@@ -1,64 +1,94 @@
 import ArgumentParser
 import Foundation
+import Imaging
 import LDMSeg
 import NNRuntime
 
 /// Times one module's forward pass on weights from a safetensors file (made by
-/// tools/bench/bench.py) and prints one JSON line: median and all timings, peak RSS.
+/// tools/bench/bench.py), or a whole default segmentation on a model directory. Prints one JSON
+/// line: median and all timings, peak RSS. With `--serve` it times one pass per line read from
+/// standard input instead, so a driver can alternate it with another implementation.
 struct Bench: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "segserve-bench",
-                                                    abstract: "Time a UNet / VAE, TAESD or MobileNetV2 encoder forward pass.")
+    static let configuration = CommandConfiguration(
+        commandName: "segserve-bench",
+        abstract: "Time a UNet / VAE, TAESD or MobileNetV2 encoder forward pass, or a default segmentation.")
 
-    @Option(help: "unet, vae, taesd or mobilenet_v2") var module: String
-    @Option(help: "safetensors file with the module's weights") var weights: String
-    @Option(help: "input shape C,H,W") var shape: String
+    @Option(help: "unet, vae, taesd, mobilenet_v2 or pipeline") var module: String
+    @Option(help: "safetensors file with the module's weights") var weights: String?
+    @Option(help: "input shape C,H,W") var shape: String?
+    @Option(help: "model directory (pipeline)") var model: String?
+    @Option(help: "PNG or JPEG image (pipeline)") var image: String?
     @Option(help: "UNet heads (diffusers attention_head_dim)") var heads = 8
     @Option(help: "GroupNorm groups") var groups = 32
     @Option(help: "timed runs after one warm-up") var runs = 3
     @Option(help: "threads for BLAS and our loops") var threads = 2
     @Flag(help: "use im2col for every conv") var noWinograd = false
     @Flag(help: "use Winograd F(2x2, 3x3), not the AVX-512 F(4x4, 3x3) kernel, for narrow convs") var noWinograd4x4 = false
+    @Flag(help: "after the warm-up, time one pass per line of standard input and print {\"ms\": ...} for each")
+    var serve = false
 
     func run() throws {
-        Parallel.configure(threads: threads)
-        Conv2D.useWinograd = !noWinograd
-        Conv2D.useWinograd4x4 = !noWinograd4x4
+        BLASKernel.setThreads(threads)
+        var runtime = RuntimeOptions(pool: ComputePool(threads: threads))
+        runtime.winograd = !noWinograd
+        runtime.winograd4x4 = !noWinograd4x4
+        let forward = try makeForward(runtime)
+        try forward()
+        if serve {
+            while readLine() != nil {
+                print("{\"ms\": \(String(format: "%.2f", try time(forward)))}")
+                fflush(stdout)
+            }
+            print("{\"peak_rss_mb\": \(peakResidentMiB())}")
+            return
+        }
+        let times = try (0..<runs).map { _ in try time(forward) }
+        let median = times.sorted()[times.count / 2]
+        let all = times.map { String(format: "%.1f", $0) }.joined(separator: ",")
+        print("{\"median_ms\": \(String(format: "%.1f", median)), \"runs_ms\": [\(all)], \"peak_rss_mb\": \(peakResidentMiB())}")
+    }
+
+    private func time(_ forward: () throws -> Void) rethrows -> Double {
+        let start = DispatchTime.now().uptimeNanoseconds
+        try forward()
+        return Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6
+    }
+
+    private func makeForward(_ runtime: RuntimeOptions) throws -> () throws -> Void {
+        if module == "pipeline" {
+            guard let model, let image else { throw ValidationError("pipeline needs --model and --image") }
+            let loaded = try LDMSegModel(directory: model)
+            let segmenter = Segmenter(model: loaded, runtime: runtime)
+            let picture = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: image))), maxPixels: 40_000_000)
+            let options = loaded.defaultOptions
+            return { _ = try segmenter.segment(rgb: picture.pixels, width: picture.width, height: picture.height, options: options) }
+        }
+        guard let weights, let shape else { throw ValidationError("\(module) needs --weights and --shape") }
         let dims = shape.split(separator: ",").compactMap { Int($0) }
         guard dims.count == 3 else { throw ValidationError("--shape needs C,H,W") }
         var noise = GaussianNoise(seed: 1)
         let input = noise.tensor(dims)
         let store = try WeightStore(path: weights)
-        let ws = Workspace()
-        let forward: () -> Tensor
+        let ws = Workspace(options: runtime)
         switch module {
         case "unet":
             var config = UNetConfig()
             config.attentionHeadDim = [heads]
             config.normNumGroups = groups
             let unet = try UNet2DCondition(weights: store, config: config)
-            forward = { unet(input, timestep: 500, ws) }
+            return { _ = unet(input, timestep: 500, ws) }
         case "vae":
             let enc = try SDVAEEncoder(weights: store, groups: groups)
-            forward = { enc.encode(input, ws) }
+            return { _ = enc.encode(input, ws) }
         case "taesd":
             let enc = try TinyEncoder(weights: store)
-            forward = { enc.encode(input, ws) }
+            return { _ = enc.encode(input, ws) }
         case "mobilenet_v2":
             let enc = try MobileNetV2Encoder(weights: store)
-            forward = { enc.encode(input, ws) }
+            return { _ = enc.encode(input, ws) }
         default:
             throw ValidationError("unknown module \(module)")
         }
-        _ = forward()
-        var times: [Double] = []
-        for _ in 0..<runs {
-            let start = DispatchTime.now().uptimeNanoseconds
-            _ = forward()
-            times.append(Double(DispatchTime.now().uptimeNanoseconds - start) / 1e6)
-        }
-        let median = times.sorted()[times.count / 2]
-        let all = times.map { String(format: "%.1f", $0) }.joined(separator: ",")
-        print("{\"median_ms\": \(String(format: "%.1f", median)), \"runs_ms\": [\(all)], \"peak_rss_mb\": \(peakResidentMiB())}")
     }
 }
 

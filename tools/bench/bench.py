@@ -1,19 +1,27 @@
 #!/usr/bin/env python3
 """Benchmark our Swift runtime against PyTorch (CPU, fp32) on the same modules and weights.
 
-For each config: build the module with seeded random weights, count its FLOPs, time PyTorch
-(one warm-up, then --runs timed runs, median), save the weights to a temporary safetensors
-file, time `segserve-bench` on them the same way, and print both with the ratio.
+For each config: build the module with seeded random weights, count its FLOPs, save the
+weights to a temporary safetensors file and start `segserve-bench --serve` on them; after one
+warm-up each, PyTorch and ours alternate, one forward pass each per pair (A B A B), for
+--pairs pairs. The table gives each side's median, and the median ratio with its min-max over
+the pairs, so a noisy neighbour shows up as spread instead of as a wrong ratio. --baseline
+adds a second segserve-bench binary (e.g. an earlier build) to every pair.
 
-    swift build -c release --product segserve-bench
-    python3 tools/bench/bench.py [--runs 3] [--threads 2] [--only unet-small,taesd]
+Rows: the modules; `pipeline`, a default segmentation (the default model's steps, resolution,
+seeds and flip) of a 512x512 photo, against the PyTorch reference pipeline doing the same runs;
+and with --service, images per minute of `segserve serve` at 1, 2, 4 and 8 concurrent clients.
+
+    swift build -c release --product segserve-bench --product segserve
+    python3 tools/bench/bench.py [--pairs 5] [--threads 2] [--only unet-small,taesd,pipeline] [--service 30]
 """
-import argparse, json, os, resource, subprocess, sys, tempfile, time
+import argparse, json, os, platform, resource, statistics, subprocess, sys, tempfile, time
 
 import torch
 from safetensors.torch import save_file
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "train"))
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
@@ -86,57 +94,207 @@ def count_flops(model, forward):
     return flops[0]
 
 
+class Served:
+    """A `segserve-bench --serve` process: one timed pass per request."""
+
+    def __init__(self, binary, args):
+        self.proc = subprocess.Popen([binary, *args, "--serve"], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     text=True, bufsize=1)
+
+    def time_ms(self):
+        self.proc.stdin.write("run\n")
+        self.proc.stdin.flush()
+        line = self.proc.stdout.readline()
+        if not line:
+            raise RuntimeError(f"segserve-bench exited with {self.proc.wait()}")
+        return json.loads(line)["ms"]
+
+    def close(self):
+        self.proc.stdin.close()
+        tail = self.proc.stdout.read().strip().splitlines()
+        self.proc.wait()
+        return json.loads(tail[-1])["peak_rss_mb"] if tail else -1
+
+
+def alternate(torch_forward, served, pairs):
+    """[torch ms], [[ms] per served]: the sides take turns, one pass each per pair."""
+    torch_forward()
+    torch_ms, ours_ms = [], [[] for _ in served]
+    for _ in range(pairs):
+        t0 = time.perf_counter()
+        torch_forward()
+        torch_ms.append((time.perf_counter() - t0) * 1000)
+        for times, s in zip(ours_ms, served):
+            times.append(s.time_ms())
+    return torch_ms, ours_ms
+
+
+def spread(ratios):
+    return f"{statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"
+
+
+def module_case(name, cfg, args, threads):
+    """(GFLOP, torch forward, segserve-bench arguments, cleanup)."""
+    model = cfg["make"]().eval().requires_grad_(False)
+    x = torch.randn(1, *cfg["shape"])
+    if cfg["kind"] == "unet":
+        fwd = lambda: model(x, 500, encoder_hidden_states=None).sample
+    elif cfg["kind"] == "vae":
+        fwd = lambda: model.quant_conv(model.encoder(x))
+    else:
+        fwd = lambda: model(x)
+    with torch.no_grad():
+        flops = count_flops(model, fwd)
+    state = model.state_dict()
+    if cfg["kind"] == "mobilenet_v2":
+        from mobilenet_v2 import fold_batchnorm
+        state = fold_batchnorm(model)
+    if cfg["kind"] == "vae":
+        state = {k: v for k, v in state.items() if k.startswith(("encoder.", "quant_conv."))}
+    tmp = tempfile.TemporaryDirectory()
+    path = os.path.join(tmp.name, "weights.safetensors")
+    save_file({k: v.contiguous() for k, v in state.items()}, path)
+    bench_args = ["--module", cfg["kind"], "--weights", path, "--shape", ",".join(map(str, cfg["shape"])),
+                  "--heads", str(cfg["heads"]), "--threads", str(threads)]
+    return flops / 1e9, torch.no_grad()(fwd), bench_args, tmp.cleanup
+
+
+def pipeline_case(args, threads):
+    """A default segmentation of a 512x512 photo: the reference pipeline runs the same seeds and
+    flips, one after another (without the slot matching and averaging, a small share of the time)."""
+    import numpy as np
+    from PIL import Image
+    import parity
+    model_dir = os.path.join(REPO, "models", "default")
+    pipe, config = parity.load_pipeline(model_dir)
+    inference = config["inference"]
+    tmp = tempfile.TemporaryDirectory()
+    png = os.path.join(tmp.name, "image.png")
+    Image.open(parity.first_val_image()).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)
+    image = torch.from_numpy(np.asarray(Image.open(png), dtype=np.uint8).copy())
+    resolution, steps = inference["resolution"], inference["steps"]
+    th = {"mask_th": inference["mask_th"], "count_th": inference["count_th"], "overlap_th": inference["overlap_th"]}
+    _, _, ph, pw = pipe.working_size(512, 512, resolution)
+    flips = [False, True] if inference.get("flip") else [False]
+
+    @torch.no_grad()
+    def fwd():
+        for seed in range(inference.get("ensemble_seeds", 1)):
+            for flip in flips:
+                noise = parity.gaussian_noise(seed, (1, pipe.mask_ae.latent, ph // 8, pw // 8))
+                pipe.segment(image.flip(1) if flip else image, noise, steps, resolution, th)
+    bench_args = ["--module", "pipeline", "--model", model_dir, "--image", png, "--threads", str(threads)]
+    return None, fwd, bench_args, tmp.cleanup
+
+
+def machine():
+    info = open("/proc/cpuinfo").read()
+    model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), platform.processor())
+    flags = next((l.split(":", 1)[1].split() for l in info.splitlines() if l.startswith("flags")), [])
+    isa = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "amx_bf16") if f in flags]
+    return f"{model}, {os.cpu_count()} CPUs, ISA {' '.join(isa) or 'baseline'}"
+
+
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument("--runs", type=int, default=3)
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--pairs", type=int, default=5, help="alternating passes per side (at least 5 for a ratio)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", default=",".join(CONFIGS))
+    ap.add_argument("--only", default=",".join([*CONFIGS, "pipeline"]))
+    ap.add_argument("--baseline", help="a second segserve-bench binary, timed in the same pairs")
+    ap.add_argument("--service", type=float, default=0, help="seconds per client count for the service row (0: none)")
     ap.add_argument("--peak-gflops", type=float, default=0, help="machine fp32 peak; measured sgemm if 0")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     bench_bin = os.path.join(REPO, ".build", "release", "segserve-bench")
+    binaries = [bench_bin] + ([args.baseline] if args.baseline else [])
     peak = args.peak_gflops or measure_sgemm(args.threads)
-    print(f"fp32 reference peak: {peak:.0f} GFLOPS ({'given' if args.peak_gflops else 'best torch sgemm'}), threads {args.threads}")
-    print(f"{'config':<12}{'GFLOP':>8}{'torch ms':>11}{'ours ms':>10}{'ratio':>7}{'ours GFLOPS':>13}{'% peak':>8}{'ours RSS MB':>13}")
+    print(f"{machine()}; threads {args.threads}; {args.pairs} alternating pairs; torch {torch.__version__}")
+    print(f"fp32 reference peak: {peak:.0f} GFLOPS ({'given' if args.peak_gflops else 'best torch sgemm'})")
+    header = f"{'config':<13}{'GFLOP':>7}{'torch ms':>10}{'ours ms':>10}{'ours/torch [min-max]':>22}{'% peak':>8}{'RSS MB':>8}"
+    if args.baseline:
+        header += f"{'base ms':>10}{'ours/base [min-max]':>22}"
+    print(header)
     for name in args.only.split(","):
-        cfg = CONFIGS[name]
-        model = cfg["make"]().eval()
-        module = model.encoder if cfg["kind"] == "vae" else model
-        x = torch.randn(1, *cfg["shape"])
-        if cfg["kind"] == "unet":
-            fwd = lambda: model(x, 500, encoder_hidden_states=None).sample
-        elif cfg["kind"] == "vae":
-            fwd = lambda: model.quant_conv(model.encoder(x))
-        else:
-            fwd = lambda: model(x)
-        with torch.no_grad():
-            flops = count_flops(module if cfg["kind"] != "vae" else model, fwd)
-            fwd()
-            times = []
-            for _ in range(args.runs):
-                t0 = time.perf_counter(); fwd(); times.append((time.perf_counter() - t0) * 1000)
-        torch_ms = sorted(times)[len(times) // 2]
-        state = model.state_dict()
-        if cfg["kind"] == "mobilenet_v2":
-            from mobilenet_v2 import fold_batchnorm
-            state = fold_batchnorm(model)
-        if cfg["kind"] == "vae":
-            state = {k: v for k, v in state.items() if k.startswith(("encoder.", "quant_conv."))}
-        with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "weights.safetensors")
-            save_file({k: v.contiguous() for k, v in state.items()}, path)
-            del model, state
-            out = subprocess.run([bench_bin, "--module", cfg["kind"], "--weights", path,
-                                  "--shape", ",".join(map(str, cfg["shape"])), "--heads", str(cfg["heads"]),
-                                  "--runs", str(args.runs), "--threads", str(args.threads)],
-                                 check=True, capture_output=True, text=True).stdout
-        ours = json.loads(out.strip().splitlines()[-1])
-        gflop = flops / 1e9
-        ours_gflops = gflop / (ours["median_ms"] / 1000)
-        print(f"{name:<12}{gflop:>8.1f}{torch_ms:>11.1f}{ours['median_ms']:>10.1f}{ours['median_ms'] / torch_ms:>7.2f}"
-              f"{ours_gflops:>13.1f}{100 * ours_gflops / peak:>7.0f}%{ours['peak_rss_mb']:>13}")
+        gflop, fwd, bench_args, cleanup = pipeline_case(args, args.threads) if name == "pipeline" \
+            else module_case(name, CONFIGS[name], args, args.threads)
+        served = [Served(b, bench_args) for b in binaries]
+        try:
+            torch_ms, ours = alternate(fwd, served, args.pairs)
+        finally:
+            rss = [s.close() for s in served]
+            cleanup()
+        ours_ms = statistics.median(ours[0])
+        row = (f"{name:<13}{(f'{gflop:.1f}' if gflop else '-'):>7}{statistics.median(torch_ms):>10.1f}{ours_ms:>10.1f}"
+               f"{spread([o / t for o, t in zip(ours[0], torch_ms)]):>22}"
+               f"{(f'{100 * gflop / (ours_ms / 1000) / peak:.0f}%' if gflop else '-'):>8}{rss[0]:>8}")
+        if args.baseline:
+            row += f"{statistics.median(ours[1]):>10.1f}{spread([o / b for o, b in zip(ours[0], ours[1])]):>22}"
+        print(row, flush=True)
     print(f"torch process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
+    if args.service:
+        service_row(args.service)
+
+
+def service_row(seconds):
+    """Images per minute of `segserve serve` (release, default model and options) with 1, 2, 4
+    and 8 clients, each submitting a 512x512 photo and waiting for its result, then the next."""
+    import threading, urllib.request
+    from PIL import Image
+    import parity
+    tmp = tempfile.TemporaryDirectory()
+    png = os.path.join(tmp.name, "image.png")
+    Image.open(parity.first_val_image()).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)
+    body = open(png, "rb").read()
+    log = open(os.path.join(tmp.name, "log"), "w+")
+    env = dict(os.environ, SEGSERVE_DATABASE=os.path.join(tmp.name, "jobs.sqlite"), SEGSERVE_QUEUE_MAX_QUEUED="1000")
+    server = subprocess.Popen([os.path.join(REPO, ".build", "release", "segserve"), "serve", "--port", "0"],
+                              cwd=REPO, env=env, stderr=log, stdout=subprocess.DEVNULL)
+    try:
+        address = None
+        for _ in range(200):
+            log.seek(0)
+            for line in log:
+                if "address=" in line:
+                    address = line.split("address=")[1].split()[0]
+            if address:
+                break
+            time.sleep(0.1)
+        if not address:
+            raise RuntimeError("segserve serve did not start")
+
+        def segment():
+            req = urllib.request.Request(f"http://{address}/v1/segmentations", data=body, method="POST",
+                                         headers={"Content-Type": "image/png", "Prefer": "wait=60"})
+            job = json.load(urllib.request.urlopen(req, timeout=120))
+            while job["status"] in ("queued", "running"):
+                req = urllib.request.Request(f"http://{address}/v1/jobs/{job['id']}", headers={"Prefer": "wait=60"})
+                job = json.load(urllib.request.urlopen(req, timeout=120))
+            if job["status"] != "succeeded":
+                raise RuntimeError(f"job {job['id']}: {job['status']}")
+
+        segment()
+        print(f"service: segserve serve, default model and options, 512x512 PNG, {seconds:.0f} s per row")
+        for clients in (1, 2, 4, 8):
+            done, stop = [0], time.perf_counter() + seconds
+            lock = threading.Lock()
+
+            def client():
+                while time.perf_counter() < stop:
+                    segment()
+                    with lock:
+                        done[0] += 1
+            t0 = time.perf_counter()
+            threads = [threading.Thread(target=client) for _ in range(clients)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            print(f"  {clients} clients: {done[0] * 60 / (time.perf_counter() - t0):.1f} images/minute")
+    finally:
+        server.terminate()
+        server.wait()
+        tmp.cleanup()
 
 
 def measure_sgemm(threads):

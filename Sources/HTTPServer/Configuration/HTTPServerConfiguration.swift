@@ -55,6 +55,10 @@ public struct HTTPServerConfiguration: Sendable {
     public var backlog: Int32 = 512
     /// Serial event loops that own connections (default: one per active CPU).
     public var eventLoopCount: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Nice levels added to every thread that reads or answers requests (default 0; Linux keeps
+    /// nice values per thread). Raise it to keep cheap requests from taking the CPU from work
+    /// that runs on threads of its own.
+    public var requestThreadNice: Int = 0
     public var limits = Limits()
     public var timeouts = Timeouts()
 

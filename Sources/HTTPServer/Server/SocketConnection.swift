@@ -19,6 +19,8 @@ final class SocketConnection: @unchecked Sendable {
     private let loop: EventLoop
     private let remoteAddress: SocketAddress?
     private let handler: HTTPHandler
+    /// Nice levels added to the threads that read and answer requests.
+    private let requestNice: Int
     private var machine: ConnectionStateMachine
     private let readSource: DispatchSourceRead
     private var writeSource: DispatchSourceWrite?
@@ -56,6 +58,7 @@ final class SocketConnection: @unchecked Sendable {
         self.loop = loop
         self.remoteAddress = remoteAddress
         self.handler = handler
+        requestNice = configuration.requestThreadNice
         machine = ConnectionStateMachine(configuration: configuration, budget: bodyBudget, now: EventLoop.now())
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
     }
@@ -114,6 +117,7 @@ final class SocketConnection: @unchecked Sendable {
     /// lingering drain stalled with half a megabyte unread). After `readsPerEvent` full reads the
     /// connection yields the queue to its neighbours and continues in a fresh turn.
     private func readable() {
+        ThreadNice.lowerCurrentThread(by: requestNice)
         for _ in 0..<SocketConnection.readsPerEvent {
             if readSuspended { return }
             let mayHaveMore: Bool
@@ -181,8 +185,9 @@ final class SocketConnection: @unchecked Sendable {
             break
         case .dispatch(var request):
             request.remoteAddress = remoteAddress
-            let handler = self.handler
+            let (handler, nice) = (self.handler, requestNice)
             Task {
+                ThreadNice.lowerCurrentThread(by: nice)
                 let response = await handler(request)
                 self.loop.queue.async { self.responseReady(response) }
             }

@@ -45,6 +45,22 @@ final class LiveLimitTests: XCTestCase {
         XCTAssertEqual(try prompt.readResponse().status, 200)
     }
 
+    /// Request threads run `requestThreadNice` levels below the threads that start the server
+    /// (the model's threads, in segserve), on every connection and request.
+    func testRequestThreadsRunAtTheConfiguredNice() throws {
+        let live = try LiveServer { $0.requestThreadNice = 7 }
+        defer { live.stop() }
+        let expected = min(19, ThreadNice.current() + 7)
+        for _ in 0..<4 {
+            let client = try live.client()
+            for _ in 0..<5 {
+                try client.send("GET /nice HTTP/1.1\r\nHost: t\r\n\r\n")
+                XCTAssertGreaterThanOrEqual(Int(try client.readResponse().text) ?? -100, expected)
+            }
+        }
+        XCTAssertEqual(ThreadNice.current(), expected - 7, "the caller's thread keeps its priority")
+    }
+
     func testIdleKeepAliveConnectionIsClosed() throws {
         let live = try LiveServer { $0.timeouts.idle = .milliseconds(200) }
         defer { live.stop() }

@@ -74,7 +74,7 @@ struct LiveServer {
         return done
     }
 
-    /// GET /hold (see `waitForHolds`), GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /n/<text>, GET /close.
+    /// GET /hold (see `waitForHolds`), GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /nice, GET /n/<text>, GET /close.
     @Sendable static func route(_ request: HTTPRequest) async -> HTTPResponse {
         switch (request.method, request.path) {
         case (.get, "/hello"), (.head, "/hello"):
@@ -92,6 +92,8 @@ struct LiveServer {
             return HTTPResponse(body: (0..<count).map { UInt8(truncatingIfNeeded: $0) })
         case (.get, "/peer"):
             return .text(request.remoteAddress?.host ?? "unknown")
+        case (.get, "/nice"):
+            return .text("\(ThreadNice.current())")
         case (.get, let path) where path.hasPrefix("/n/"):
             return .text(String(path.dropFirst(3)))
         case (.get, "/stream"), (.head, "/stream"):
