@@ -36,8 +36,7 @@ struct Bench: ParsableCommand {
         try forward()
         if serve {
             while readLine() != nil {
-                print("{\"ms\": \(String(format: "%.2f", try time(forward)))}")
-                fflush(stdout)
+                FileHandle.standardOutput.write(Data("{\"ms\": \(String(format: "%.2f", try time(forward)))}\n".utf8))
             }
             print("{\"peak_rss_mb\": \(peakResidentMiB())}")
             return

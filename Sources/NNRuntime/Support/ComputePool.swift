@@ -1,17 +1,21 @@
 import Foundation
+import Synchronization
 
 /// The runtime's own threads for its parallel loops, apart from the threads that serve requests,
 /// so a server can lower the priority of its request threads without slowing the model.
 /// Callers take part in their own loops: a loop never waits on a busy pool to start, and any
-/// number of workers can share one pool.
+/// number of workers can share one pool. Idle helpers and waiting callers spin (yielding) for
+/// `spin` before they sleep: the gaps between a forward pass's loops are mostly shorter than a
+/// thread's wake-up.
 public final class ComputePool: @unchecked Sendable {
     /// One `forRange` call's chunks. The body is borrowed from the caller's frame, not retained:
     /// a batch may outlive its call in a helper's hands, the caller's closure must not.
     private final class Batch {
         let chunks: Int
         let body: UnsafePointer<(Int) -> Void>
+        /// Next chunk to take; guarded by the pool's `lock`.
         var next = 0
-        var done = 0
+        let done = Atomic<Int>(0)
 
         init(chunks: Int, body: UnsafePointer<(Int) -> Void>) {
             self.chunks = chunks
@@ -21,16 +25,23 @@ public final class ComputePool: @unchecked Sendable {
 
     /// Threads a loop is split across, the caller's included.
     public let width: Int
+    /// How long an idle thread polls for work before it sleeps.
+    public let spin: Duration
     private let lock = NSCondition()
-    /// Signalled when a chunk finishes; callers wait on it for their batch.
+    /// Signalled when a batch's last chunk finishes; callers past their spin wait on it.
     private let finished = NSCondition()
-    /// Batches with chunks not yet taken, oldest first.
+    /// Batches with chunks not yet taken, oldest first; guarded by `lock`.
     private var open: [Batch] = []
+    /// `open.count`, readable without the lock by spinning helpers.
+    private let openCount = Atomic<Int>(0)
+    /// Helpers asleep on `lock`; guarded by it.
+    private var sleepers = 0
     private var stopping = false
 
     /// A pool of `threads - 1` helper threads (the caller is the last one).
-    public init(threads: Int, name: String = "segserve-compute") {
+    public init(threads: Int, spin: Duration = .microseconds(50), name: String = "segserve-compute") {
         width = max(1, threads)
+        self.spin = spin
         for index in 1..<width {
             let thread = Thread { [self] in helperLoop() }
             thread.name = "\(name)-\(index)"
@@ -76,7 +87,8 @@ public final class ComputePool: @unchecked Sendable {
         let shared = !stopping
         if shared {
             open.append(batch)
-            lock.signal()
+            openCount.store(open.count, ordering: .releasing)
+            if sleepers > 0 { lock.signal() }
         }
         lock.unlock()
         if !shared {
@@ -85,12 +97,13 @@ public final class ComputePool: @unchecked Sendable {
         }
         // Take chunks until none is left, then wait for the helpers' ones.
         while let c = take(from: batch) { runChunk(c, of: batch) }
+        if spinUntil({ batch.done.load(ordering: .acquiring) == batch.chunks }) { return }
         finished.lock()
-        while batch.done < batch.chunks { finished.wait() }
+        while batch.done.load(ordering: .acquiring) < batch.chunks { finished.wait() }
         finished.unlock()
     }
 
-    /// The next untaken chunk of `batch`, or nil; removes the batch from `open` on its last chunk.
+    /// The next untaken chunk of `batch`, or nil.
     private func take(from batch: Batch) -> Int? {
         lock.lock()
         defer { lock.unlock() }
@@ -98,22 +111,35 @@ public final class ComputePool: @unchecked Sendable {
         return claim(batch)
     }
 
-    /// Takes `batch`'s next chunk; the caller holds `lock`.
+    /// The oldest open batch's next chunk, or nil when none is open.
+    private func takeAny() -> (Batch, Int)? {
+        guard openCount.load(ordering: .acquiring) > 0 else { return nil }
+        lock.lock()
+        defer { lock.unlock() }
+        guard let batch = open.first else { return nil }
+        return (batch, claim(batch))
+    }
+
+    /// Takes `batch`'s next chunk, closing the batch on its last one; the caller holds `lock`.
     private func claim(_ batch: Batch) -> Int {
         let c = batch.next
         batch.next += 1
-        if batch.next == batch.chunks, let i = open.firstIndex(where: { $0 === batch }) { open.remove(at: i) }
-        // Another chunk is waiting: wake one more helper.
-        if batch.next < batch.chunks { lock.signal() }
+        if batch.next == batch.chunks, let i = open.firstIndex(where: { $0 === batch }) {
+            open.remove(at: i)
+            openCount.store(open.count, ordering: .releasing)
+        } else if sleepers > 0 {
+            lock.signal()
+        }
         return c
     }
 
     private func runChunk(_ c: Int, of batch: Batch) {
         Self.invoke(batch.body, c)
-        finished.lock()
-        batch.done += 1
-        if batch.done == batch.chunks { finished.broadcast() }
-        finished.unlock()
+        if batch.done.add(1, ordering: .acquiringAndReleasing).newValue == batch.chunks {
+            finished.lock()
+            finished.broadcast()
+            finished.unlock()
+        }
     }
 
     /// Calls the caller's body; out of line so the copy of it is released before the chunk
@@ -123,18 +149,32 @@ public final class ComputePool: @unchecked Sendable {
         body.pointee(c)
     }
 
+    /// Polls `condition` for up to `spin`, yielding the CPU between polls; true once it holds.
+    private func spinUntil(_ condition: () -> Bool) -> Bool {
+        let deadline = ContinuousClock.now + spin
+        while true {
+            for _ in 0..<16 {
+                if condition() { return true }
+                sched_yield()
+            }
+            if ContinuousClock.now >= deadline { return condition() }
+        }
+    }
+
     private func helperLoop() {
         while true {
-            lock.lock()
-            while open.isEmpty && !stopping { lock.wait() }
-            if stopping && open.isEmpty {
-                lock.unlock()
-                return
+            if let (batch, c) = takeAny() {
+                runChunk(c, of: batch)
+                continue
             }
-            let batch = open[0]
-            let c = claim(batch)
+            if spinUntil({ openCount.load(ordering: .acquiring) > 0 }) { continue }
+            lock.lock()
+            sleepers += 1
+            while open.isEmpty && !stopping { lock.wait() }
+            sleepers -= 1
+            let exit = stopping && open.isEmpty
             lock.unlock()
-            runChunk(c, of: batch)
+            if exit { return }
         }
     }
 }
