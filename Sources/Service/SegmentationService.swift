@@ -116,7 +116,6 @@ public final class SegmentationService: Sendable {
     /// Everything `start()` does but listen: recovery, workers, retention. Requests then go to
     /// `handle(_:)` directly (the in-process tests do).
     func startWork() throws {
-        BLASKernel.setThreads(configuration.workers.threads)
         let recovered = try store.recoverInterrupted(maxAttempts: configuration.queue.maxAttempts)
         if recovered.requeued + recovered.failed > 0 {
             logger.notice("recovered jobs left running", metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])

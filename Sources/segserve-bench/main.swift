@@ -28,7 +28,6 @@ struct Bench: ParsableCommand {
     var serve = false
 
     func run() throws {
-        BLASKernel.setThreads(threads)
         var runtime = RuntimeOptions(pool: ComputePool(threads: threads))
         runtime.winograd = !noWinograd
         runtime.winograd4x4 = !noWinograd4x4

@@ -53,7 +53,7 @@ final class OpsParityTests: XCTestCase {
 
     func testLinear() throws {
         let lin = Linear(weight: try t("linear", "weight"), bias: try t("linear", "bias"))
-        assertClose(lin(try t("linear", "input")), try t("linear", "output"), "linear")
+        assertClose(lin(try t("linear", "input"), ws), try t("linear", "output"), "linear")
     }
 
     func testNorms() throws {

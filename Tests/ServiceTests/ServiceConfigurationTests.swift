@@ -23,6 +23,7 @@ final class ServiceConfigurationTests: XCTestCase {
               allowed_hosts: [segserve.example, localhost]
               slow_request_seconds: 4
               max_slow_connection_share: 0.25
+              request_thread_nice: 5
             limits: { max_job_cost: 5000 }
             workers: { count: 2 }
             queue:
@@ -43,6 +44,7 @@ final class ServiceConfigurationTests: XCTestCase {
         XCTAssertEqual(config.limits.maxJobCost, 5000)
         XCTAssertEqual(config.httpServer.limits.slowRequestSeconds, 4)
         XCTAssertEqual(config.httpServer.limits.maxSlowConnectionShare, 0.25)
+        XCTAssertEqual(config.httpServer.requestThreadNice, 5)
         let fromEnvironment = try ServiceConfiguration.load(file: nil, environment: ["SEGSERVE_SERVER_ALLOWED_HOSTS": "a.example, b.example"])
         XCTAssertEqual(fromEnvironment.server.allowedHosts, ["a.example", "b.example"])
     }
@@ -57,6 +59,7 @@ final class ServiceConfigurationTests: XCTestCase {
             ("- a\n", "expected a mapping of settings"),
             ("log_level: loud\n", "log_level: 'loud' is not a log level"),
             ("server:\n  max_slow_connection_share: 2\n", "server.max_slow_connection_share: '2' is not a number in 0...1"),
+            ("server:\n  request_thread_nice: 20\n", "server.request_thread_nice: '20' is not an integer in 0...19"),
         ]
         for (yaml, message) in cases {
             let path = try write(yaml)

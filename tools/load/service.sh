@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Load test of `segserve serve` with the embedded model: status polls (GET /v1/jobs/{id}) with
 # wrk over keep-alive connections, first on an idle service, then while the worker runs jobs.
-# Prints req/s and latency percentiles, and how many jobs finished meanwhile.
+# Prints req/s and latency percentiles, and how many jobs finished meanwhile (and with no polls).
+# SEGSERVE_* variables reach the server (e.g. SEGSERVE_SERVER_REQUEST_THREAD_NICE=0). wrk runs
+# at nice 19, standing in for clients on other machines: its own CPU would otherwise count
+# against the workers.
 # Usage: tools/load/service.sh [seconds per run, default 10] [connections, default 64]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -19,8 +22,9 @@ for _ in $(seq 100); do grep -q "listening" "$dir/log" && break; sleep 0.1; done
 address="$(sed -n 's/.*address=\([^ ]*\) .*/\1/p' "$dir/log" | head -n 1)"
 [ -n "$address" ] || { cat "$dir/log" >&2; exit 1; }
 
-image="$(ls ../shared/data/coco-instances/*/val2017/*.jpg 2>/dev/null | head -n 1)"
-[ -n "$image" ] || { python3 -c "from PIL import Image; Image.effect_noise((512, 384), 64).convert('RGB').save('$dir/noise.png')"; image="$dir/noise.png"; }
+images=(../shared/data/coco-instances/*/val2017/*.jpg)
+image="${images[0]}"
+[ -f "$image" ] || { python3 -c "from PIL import Image; Image.effect_noise((512, 384), 64).convert('RGB').save('$dir/noise.png')"; image="$dir/noise.png"; }
 submit() { curl -sf -F "image=@$image" "http://$address/v1/segmentations?seed=$1" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'; }
 job="$(submit 0)"
 curl -sf -H 'Prefer: wait=60' "http://$address/v1/jobs/$job" >/dev/null
@@ -29,14 +33,18 @@ summary() { grep -E "Requests/sec|^ +(50|90|99)%|Socket errors|Non-2xx" | sed 's
 succeeded() { curl -s "http://$address/metrics" | sed -n 's/^segserve_jobs_finished_total{kind="segmentation",outcome="succeeded"} //p' | grep . || echo 0; }
 
 echo "GET /v1/jobs/{id}, idle service (${connections} connections, ${duration}s)"
-wrk -t2 -c"$connections" -d"${duration}s" --latency "http://$address/v1/jobs/$job" | summary
+nice -n 19 wrk -t2 -c"$connections" -d"${duration}s" --latency "http://$address/v1/jobs/$job" | summary
 
 for seed in $(seq 1 200); do submit "$seed" >/dev/null; done
 before="$(succeeded)"
+sleep "$duration"
+echo "No polls while the worker runs jobs (${duration}s)"
+echo "  jobs finished meanwhile: $(( $(succeeded) - before ))"
+before="$(succeeded)"
 echo "GET /v1/jobs/{id} while the worker runs jobs (${connections} connections, ${duration}s)"
-wrk -t2 -c"$connections" -d"${duration}s" --latency "http://$address/v1/jobs/$job" | summary
+nice -n 19 wrk -t2 -c"$connections" -d"${duration}s" --latency "http://$address/v1/jobs/$job" | summary
 echo "  jobs finished meanwhile: $(( $(succeeded) - before ))"
 echo "GET /v1/jobs/{id} while the worker runs jobs (4 connections, ${duration}s)"
 before="$(succeeded)"
-wrk -t1 -c4 -d"${duration}s" --latency "http://$address/v1/jobs/$job" | summary
+nice -n 19 wrk -t1 -c4 -d"${duration}s" --latency "http://$address/v1/jobs/$job" | summary
 echo "  jobs finished meanwhile: $(( $(succeeded) - before ))"

@@ -2,6 +2,15 @@
 #define SEGSERVE_KERNELS_H
 #include <stddef.h>
 
+/// A spin-wait hint to the CPU (x86 PAUSE, ARM YIELD): polls without giving the core away.
+static inline void segserve_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ __volatile__("yield");
+#endif
+}
+
 /// 1 when the CPU runs the AVX-512 kernels below and SEGSERVE_NO_AVX512 is unset (or 0).
 int segserve_has_avx512(void);
 

@@ -26,7 +26,7 @@ struct ResnetBlock2D: Sendable {
         var h = norm1(x, ws, activation: .silu)                   // [Cin, H, W]
         h = conv1(h, ws)                                      // [Cout, H, W]
         if let timeEmbProj, let temb {
-            h.addChannelBias(timeEmbProj(temb))               // + proj(temb)[:, None, None]
+            h.addChannelBias(timeEmbProj(temb, ws))               // + proj(temb)[:, None, None]
         }
         h = norm2(h, ws, activation: .silu)
         h = conv2(h, ws)                                      // [Cout, H, W]

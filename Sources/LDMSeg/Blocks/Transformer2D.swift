@@ -18,8 +18,8 @@ struct SelfAttention: Sendable {
 
     /// `x` is `[N, C]` tokens; returns `[N, C]`.
     func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
-        let q = toQ(x), k = toK(x), v = toV(x)                            // [N, inner]
-        return toOut(Attention.multiHead(q: q, k: k, v: v, heads: heads, ws)) // [N, C]
+        let q = toQ(x, ws), k = toK(x, ws), v = toV(x, ws)                         // [N, inner]
+        return toOut(Attention.multiHead(q: q, k: k, v: v, heads: heads, ws), ws) // [N, C]
     }
 }
 
@@ -46,9 +46,9 @@ struct BasicTransformerBlock: Sendable {
     func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
         let h = attn1(norm1(x, ws), ws)                  // [N, C]
         h.add(x, ws)
-        var f = ffIn(norm3(h, ws))                        // [N, 2F] (GEGLU) or [N, F]
+        var f = ffIn(norm3(h, ws), ws)                        // [N, 2F] (GEGLU) or [N, F]
         if gated { f = geglu(f, ws) } else { Activation.gelu.apply(f.data, count: f.count, ws) }
-        let out = ffOut(f)                            // [N, C]
+        let out = ffOut(f, ws)                            // [N, C]
         out.add(h, ws)
         return out
     }
@@ -86,7 +86,7 @@ struct Transformer2D: Sendable {
             let p = projInConv(normed, ws)                                  // [inner, H, W]
             tokens = p.reshaped([p.shape[0], h * w]).transposed(ws)           // [HW, inner]
         } else {
-            tokens = projInLinear!(normed.reshaped([c, h * w]).transposed(ws)) // [HW, inner]
+            tokens = projInLinear!(normed.reshaped([c, h * w]).transposed(ws), ws) // [HW, inner]
         }
         for block in blocks { tokens = block(tokens, ws) }
         let out: Tensor
@@ -94,7 +94,7 @@ struct Transformer2D: Sendable {
             let inner = tokens.shape[1]
             out = projOutConv(tokens.transposed(ws).reshaped([inner, h, w]), ws) // [C, H, W]
         } else {
-            out = projOutLinear!(tokens).transposed(ws).reshaped([c, h, w])     // [C, H, W]
+            out = projOutLinear!(tokens, ws).transposed(ws).reshaped([c, h, w])     // [C, H, W]
         }
         out.add(x, ws)
         return out

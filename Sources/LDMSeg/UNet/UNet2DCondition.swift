@@ -108,9 +108,9 @@ public struct UNet2DCondition: Sendable {
     /// Predicts epsilon for `sample` `[Cin, H, W]` at `timestep`; returns `[Cout, H, W]`.
     public func callAsFunction(_ sample: Tensor, timestep: Float, _ ws: Workspace) -> Tensor {
         let tProj = timestepEmbedding(timestep, dim: timeProjDim, flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
-        let hidden = timeLinear1(tProj)                                  // [T]
+        let hidden = timeLinear1(tProj, ws)                                  // [T]
         Activation.silu.apply(hidden.data, count: hidden.count, ws)
-        let emb = timeLinear2(hidden)                                    // [T]
+        let emb = timeLinear2(hidden, ws)                                 // [T]
         // Every resnet applies SiLU to the embedding before projecting it: do it once.
         Activation.silu.apply(emb.data, count: emb.count, ws)
 

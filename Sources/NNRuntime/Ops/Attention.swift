@@ -33,9 +33,8 @@ public enum Attention {
                 while k0 < nk {
                     let cols = min(bk, nk - k0)
                     // S = scale * Q_blk K_blk^T  [rows, cols]
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, Int32(rows), Int32(cols), Int32(d),
-                                scale, qh + q0 * width, Int32(width), kh + k0 * width, Int32(width),
-                                0, scores, Int32(cols))
+                    GEMM.sgemm(transB: true, m: rows, n: cols, k: d, alpha: scale, a: qh + q0 * width, lda: width,
+                               b: kh + k0 * width, ldb: width, beta: 0, c: scores, ldc: cols, ws)
                     ws.forRange(rows, minPerThread: 8) { range in
                         for r in range {
                             let s = scores + r * cols
@@ -54,9 +53,8 @@ public enum Attention {
                         }
                     }
                     // O_blk += P V_blk  [rows, d]
-                    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(rows), Int32(d), Int32(cols),
-                                1, scores, Int32(cols), vh + k0 * width, Int32(width),
-                                1, oh + q0 * width, Int32(width))
+                    GEMM.sgemm(m: rows, n: d, k: cols, a: scores, lda: cols, b: vh + k0 * width, ldb: width,
+                               beta: 1, c: oh + q0 * width, ldc: width, ws)
                     k0 += cols
                 }
                 for r in 0..<rows {

@@ -83,8 +83,7 @@ public struct Conv2D: Sendable {
         }
         let beta: Float = bias == nil ? 0 : 1
         if kh == 1 && kw == 1 && stride == 1 && padding == .zero {
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(n), Int32(k),
-                        1, weight.data, Int32(k), x.data, Int32(n), beta, out.data, Int32(n))
+            GEMM.sgemm(m: outChannels, n: n, k: k, a: weight.data, lda: k, b: x.data, ldb: n, beta: beta, c: out.data, ldc: n, ws)
             activation.apply(out.data, count: out.count, ws)
             return out
         }
@@ -96,8 +95,7 @@ public struct Conv2D: Sendable {
         while y0 < ho {
             let rows = min(rowsPerBand, ho - y0), nb = rows * wo
             im2col(x.data, cin: cin, h: h, w: w, kh: kh, kw: kw, rows: y0..<(y0 + rows), wo: wo, into: cols, ws)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(outChannels), Int32(nb), Int32(k),
-                        1, weight.data, Int32(k), cols, Int32(nb), beta, out.data + y0 * wo, Int32(n))
+            GEMM.sgemm(m: outChannels, n: nb, k: k, a: weight.data, lda: k, b: cols, ldb: nb, beta: beta, c: out.data + y0 * wo, ldc: n, ws)
             if case .identity = activation {} else {
                 ws.forRange(outChannels, minPerThread: 16) { channels in
                     for c in channels { activation.applySerial(out.data + c * n + y0 * wo, count: nb) }

@@ -28,8 +28,7 @@ public struct ConvTranspose2D: Sendable {
         let h = x.shape[1], w = x.shape[2], n = h * w
         let blocks = ws.buffer(Workspace.Slot.im2col, count: cout * 4 * n)
         // blocks[(co*4 + ky*2 + kx), pixel] = sum_ci W[ci, co, ky, kx] x[ci, pixel]
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout * 4), Int32(n), Int32(cin),
-                    1, packed.data, Int32(cin), x.data, Int32(n), 0, blocks, Int32(n))
+        GEMM.sgemm(m: cout * 4, n: n, k: cin, a: packed.data, lda: cin, b: x.data, ldb: n, beta: 0, c: blocks, ldc: n, ws)
         let out = Tensor(shape: [cout, 2 * h, 2 * w])
         let ow = 2 * w
         ws.forRange(cout, minPerThread: 16) { range in

@@ -84,9 +84,8 @@ enum Winograd3x3 {
             let rows = min(bandRows, th - ty0), tiles = rows * tw
             inputTransform(x, cin: cin, h: h, w: w, tileRows: ty0..<(ty0 + rows), tw: tw, into: vBuf, ws)
             for k in 0..<16 {
-                cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, Int32(cout), Int32(tiles), Int32(cin),
-                            1, u.data + k * cout * cin, Int32(cin), vBuf + k * cin * tiles, Int32(tiles),
-                            0, mBuf + k * cout * tiles, Int32(tiles))
+                GEMM.sgemm(m: cout, n: tiles, k: cin, a: u.data + k * cout * cin, lda: cin, b: vBuf + k * cin * tiles, ldb: tiles,
+                           beta: 0, c: mBuf + k * cout * tiles, ldc: tiles, ws)
             }
             outputTransform(mBuf, cout: cout, tiles: tiles, tileRows: ty0..<(ty0 + rows), tw: tw, bias: bias,
                             activation: activation, into: out, ws)

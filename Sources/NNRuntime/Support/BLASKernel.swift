@@ -1,4 +1,3 @@
-import COpenBLAS
 import Foundation
 
 /// OpenBLAS reads its settings from the environment when the library loads, so a process
@@ -6,13 +5,12 @@ import Foundation
 ///
 /// - Kernel: builds up to 0.3.21 give AVX-512 machines newer than Skylake-X (Cooper Lake,
 ///   Zen 4) the AVX2 sgemm kernel, about 1.4x slower than the Skylake-X one.
-/// - Thread spin: after each call OpenBLAS workers spin for 2^28 cycles by default, taking a
-///   core from the runtime's own loops between sgemms; 2^10 keeps them warm for a few
-///   microseconds only.
+/// - Threads: the runtime splits each sgemm across its own `ComputePool` (see `GEMM`), so
+///   OpenBLAS runs on the calling thread and starts no threads of its own.
 public enum BLASKernel {
     /// Sets `OPENBLAS_CORETYPE=SKYLAKEX` (when the CPU has the AVX-512 subsets it needs) and
-    /// `OPENBLAS_THREAD_TIMEOUT=10`, each only when not set already, and re-executes the
-    /// process if anything changed. Call first in `main`.
+    /// `OPENBLAS_NUM_THREADS=1`, each only when not set already, and re-executes the process if
+    /// anything changed. Call first in `main`.
     public static func configureProcess() {
         let env = ProcessInfo.processInfo.environment
         var changed = false
@@ -20,19 +18,14 @@ public enum BLASKernel {
             setenv("OPENBLAS_CORETYPE", "SKYLAKEX", 1)
             changed = true
         }
-        if env["OPENBLAS_THREAD_TIMEOUT"] == nil {
-            setenv("OPENBLAS_THREAD_TIMEOUT", "10", 1)
+        if env["OPENBLAS_NUM_THREADS"] == nil {
+            setenv("OPENBLAS_NUM_THREADS", "1", 1)
             changed = true
         }
         guard changed else { return }
         var argv = CommandLine.arguments.map { strdup($0) } + [nil]
         execv("/proc/self/exe", &argv)
         // execv returned: keep running with OpenBLAS's defaults.
-    }
-
-    /// OpenBLAS's thread count: a setting of the library, for the whole process.
-    public static func setThreads(_ threads: Int) {
-        openblas_set_num_threads(Int32(max(1, threads)))
     }
 
     static func cpuHasAVX512() -> Bool {

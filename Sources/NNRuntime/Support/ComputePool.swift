@@ -1,12 +1,13 @@
+import CKernels
 import Foundation
 import Synchronization
 
 /// The runtime's own threads for its parallel loops, apart from the threads that serve requests,
 /// so a server can lower the priority of its request threads without slowing the model.
 /// Callers take part in their own loops: a loop never waits on a busy pool to start, and any
-/// number of workers can share one pool. Idle helpers and waiting callers spin (yielding) for
-/// `spin` before they sleep: the gaps between a forward pass's loops are mostly shorter than a
-/// thread's wake-up.
+/// number of workers can share one pool. Idle helpers and waiting callers spin for `spin` before
+/// they sleep: the gaps between a forward pass's loops are mostly shorter than a thread's
+/// wake-up. The spin does not yield: a yield would hand the core to a lower-priority thread.
 public final class ComputePool: @unchecked Sendable {
     /// One `forRange` call's chunks. The body is borrowed from the caller's frame, not retained:
     /// a batch may outlive its call in a helper's hands, the caller's closure must not.
@@ -149,13 +150,13 @@ public final class ComputePool: @unchecked Sendable {
         body.pointee(c)
     }
 
-    /// Polls `condition` for up to `spin`, yielding the CPU between polls; true once it holds.
+    /// Polls `condition` for up to `spin`; true once it holds.
     private func spinUntil(_ condition: () -> Bool) -> Bool {
         let deadline = ContinuousClock.now + spin
         while true {
             for _ in 0..<16 {
                 if condition() { return true }
-                sched_yield()
+                segserve_cpu_relax()
             }
             if ContinuousClock.now >= deadline { return condition() }
         }

@@ -29,9 +29,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var maxSlowConnectionShare = 0.5
         /// Seconds a kept-alive connection may idle (default 60).
         public var idleTimeout = 60.0
-        /// Nice levels added to the threads that read, decode and answer requests (default 10;
+        /// Nice levels added to the threads that read, decode and answer requests (default 19;
         /// 0-19), so a flood of cheap requests cannot take the CPU from running jobs.
-        public var requestThreadNice = 10
+        public var requestThreadNice = 19
         /// Most `GET /v1/jobs/{id}/events` streams open at once (default 100); more get 503.
         public var maxEventStreams = 100
         /// Longest silence on an event stream before a keep-alive comment, in seconds (default 15;

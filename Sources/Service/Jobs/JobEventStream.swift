@@ -92,7 +92,7 @@ extension SegmentationService {
             case .queued:
                 guard let position = try? store.queuePosition(of: job) else { return }
                 if eventID > lastID || position != lastPosition {
-                    send(JobEventStream.event("queued", id: eventID, data: APIJSON.encode(["position": position ?? 0])))
+                    send(JobEventStream.event("queued", id: eventID, data: APIJSON.encode(["position": position])))
                     (lastID, lastPosition, lastSent) = (eventID, position, clock.now)
                 }
             case .running where eventID > lastID:

@@ -20,9 +20,8 @@ struct InferenceOptions: ParsableArguments {
     func threads(jobs: Int) -> Int { max(1, threads / max(1, jobs)) }
 
     /// Loads the model and resolves the options. `ensemble` overrides the model's ensembling
-    /// defaults; nil (inpainting) runs once. `jobs` images run at once share `threads`.
-    func load(ensemble: EnsembleOptions? = nil, jobs: Int = 1) throws -> (LDMSegModel, SegmentationOptions) {
-        BLASKernel.setThreads(threads(jobs: jobs))
+    /// defaults; nil (inpainting) runs once.
+    func load(ensemble: EnsembleOptions? = nil) throws -> (LDMSegModel, SegmentationOptions) {
         let model = try LDMSegModel(directory: self.model)
         var o = model.defaultOptions
         o.seed = seed

@@ -33,7 +33,7 @@ struct PredictCommand: ParsableCommand {
 
     func run() throws {
         let workers = jobs == 0 ? max(1, inference.threads) : jobs
-        let (model, options) = try inference.load(ensemble: ensemble, jobs: workers)
+        let (model, options) = try inference.load(ensemble: ensemble)
         let files = try FileManager.default.contentsOfDirectory(atPath: images)
             .filter { ["jpg", "jpeg", "png"].contains(($0 as NSString).pathExtension.lowercased()) }.sorted()
         let pngDir = URL(fileURLWithPath: out).appendingPathComponent("panoptic")
