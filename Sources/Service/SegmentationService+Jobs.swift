@@ -49,10 +49,22 @@ extension SegmentationService {
         return APIJSON.response(try representation(job), status: job.state.isTerminal ? .ok : .accepted, headers: headers)
     }
 
-    /// GET /v1/jobs/{id}, waiting for the end with `Prefer: wait=N`.
+    /// GET /v1/jobs/{id}, waiting for the end with `Prefer: wait=N`. Answered from `views` when
+    /// it holds the job and no wait is needed; a fresh read is stored there when allowed.
     func getJob(_ id: String, _ request: HTTPRequest, as caller: Caller) async throws -> HTTPResponse {
+        let waits = PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) != nil
+        if let view = views.view(of: id), view.isTerminal || !waits {
+            guard caller.mayAccess(view.owner) else { throw APIError.notFound("no job \(id)") }
+            return APIJSON.response(encoded: view.body)
+        }
+        let generation = views.generation
         let job = try await waitIfAsked(try existingJob(id, for: caller), request)
-        return APIJSON.response(try representation(job))
+        let shown = try representation(job)
+        let body = APIJSON.encode(shown)
+        if job.state != .queued && shown.callback == nil {
+            views.store(.init(owner: job.owner, isTerminal: job.state.isTerminal, body: body), of: id, readAt: generation)
+        }
+        return APIJSON.response(encoded: body)
     }
 
     /// DELETE /v1/jobs/{id}: a queued job ends at once; a running one at its next step (waited for briefly).
@@ -62,11 +74,13 @@ extension SegmentationService {
         do { outcome = try store.requestCancel(id: id) } catch JobStoreError.notFound { throw APIError.notFound("no job \(id)") }
         switch outcome {
         case .canceled(let job):
+            views.invalidate(job.id)
             metrics.finished(job.kind, outcome: .canceled)
             events.finished(job.id)
             logger.info("job canceled while queued", metadata: ["job": "\(job.id)"])
             return APIJSON.response(try representation(job))
         case .requested(let job):
+            events.requestCancel(job.id)
             await events.wait(for: id, timeout: .seconds(2)) { [store] in (try? store.job(id: id))?.state.isTerminal ?? true }
             return APIJSON.response(try representation(try existingJob(job.id)))
         case .alreadyFinished(let job):

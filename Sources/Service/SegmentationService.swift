@@ -16,6 +16,8 @@ public final class SegmentationService: Sendable {
     let logger: Logger
     let metrics = ServiceMetrics()
     let events = JobEvents()
+    /// Encoded representations of jobs that are not queued, for status polls.
+    let views = JobViewCache()
     let workers: WorkerPool
     /// The runtime's threads, apart from the request threads.
     let compute: ComputePool
@@ -61,7 +63,7 @@ public final class SegmentationService: Sendable {
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
                                         limits: configuration.limits, callbacks: configuration.callbacks)
         compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")
-        workers = WorkerPool(count: configuration.workers.count, model: model, runtime: RuntimeOptions(pool: compute), store: store,
+        workers = WorkerPool(count: configuration.workers.count, model: model, runtime: RuntimeOptions(pool: compute), store: store, views: views,
                              runner: JobRunner(maxPixels: configuration.model.maxPixels, categories: categories),
                              jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),
                              events: events, metrics: metrics, logger: logger)
@@ -72,7 +74,9 @@ public final class SegmentationService: Sendable {
     @discardableResult
     public func start() throws -> SocketAddress? {
         try startWork()
-        let http = HTTPServer(configuration: configuration.httpServer) { [self] request in await handle(request) }
+        let http = HTTPServer(configuration: configuration.httpServer, immediate: { [self] in handleImmediately($0) }) { [self] request in
+            await handle(request)
+        }
         try http.start()
         server.withLock { $0 = http }
         logger.notice("listening", metadata: ["address": "\(http.localAddress.map { "\($0)" } ?? "?")", "model": "\(model.directory)"])
@@ -128,11 +132,14 @@ public final class SegmentationService: Sendable {
     /// Deletes finished jobs older than the retention TTL, now and every `cleanup_interval`.
     private func startCleanup() {
         let (ttl, interval) = (configuration.retention.ttl, max(1, configuration.retention.cleanupInterval))
-        let task = Task { [store, logger] in
+        let task = Task { [store, views, logger] in
             while !Task.isCancelled {
                 do {
                     let removed = try store.deleteFinished(before: Date(timeIntervalSinceNow: -ttl))
-                    if removed > 0 { logger.info("retention: deleted finished jobs", metadata: ["count": "\(removed)"]) }
+                    if removed > 0 {
+                        views.invalidateAll()
+                        logger.info("retention: deleted finished jobs", metadata: ["count": "\(removed)"])
+                    }
                 } catch { logger.error("retention clean-up failed: \(error)") }
                 try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
             }
@@ -169,8 +176,37 @@ public final class SegmentationService: Sendable {
             logger.error("unexpected error", metadata: ["path": "\(request.path)", "error": "\(error)", "reference": "\(reference)"])
             response = APIError.internal("an internal error occurred; reference \(reference)").response
         }
+        return finish(response, to: request, route: template, since: start)
+    }
+
+    /// `handle` for the requests it can answer from memory at once (health, readiness, a job's
+    /// view held by `views`), on the event loop; nil for every other request, and for any
+    /// that would be an error, which `handle` then answers.
+    public func handleImmediately(_ request: HTTPRequest) -> HTTPResponse? {
+        let start = ContinuousClock.now
+        guard case .success(let (route, template)) = Route.match(method: request.method, path: request.path),
+              (try? requestGuard.check(request)) != nil else { return nil }
+        let response: HTTPResponse
+        switch route {
+        case .health:
+            response = APIJSON.response(["status": "ok"])
+        case .getJob(let id) where PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) == nil:
+            guard let view = views.view(of: id), let caller = try? caller(of: request, for: route), caller.mayAccess(view.owner) else {
+                return nil
+            }
+            response = APIJSON.response(encoded: view.body)
+        default:
+            return nil
+        }
+        return finish(response, to: request, route: template, since: start)
+    }
+
+    /// Adds the security headers and records the request's metrics.
+    private func finish(_ response: HTTPResponse, to request: HTTPRequest, route template: String,
+                        since start: ContinuousClock.Instant) -> HTTPResponse {
+        var response = response
         for (name, value) in Self.securityHeaders where response.headers[name] == nil { response.headers[name] = value }
-        metrics.request(method: request.method.rawValue, route: template, status: response.status.code, duration: clock.now - start)
+        metrics.request(method: request.method.rawValue, route: template, status: response.status.code, duration: .now - start)
         logger.debug("\(request.method) \(request.target) \(response.status.code)")
         return response
     }

@@ -10,6 +10,7 @@ final class EventLoop: @unchecked Sendable {
     private let configuration: HTTPServerConfiguration
     private let bodyBudget: BodyMemoryBudget
     private let slowBudget: SlowRequestBudget
+    private let immediate: HTTPImmediateHandler?
     private let handler: HTTPHandler
     private let connectionEnded: @Sendable () -> Void
     private var connections: [ObjectIdentifier: SocketConnection] = [:]
@@ -21,12 +22,13 @@ final class EventLoop: @unchecked Sendable {
 
     /// `connectionEnded` runs (on this queue) after each connection's socket is closed.
     init(index: Int, configuration: HTTPServerConfiguration, bodyBudget: BodyMemoryBudget, slowBudget: SlowRequestBudget,
-         handler: @escaping HTTPHandler, connectionEnded: @escaping @Sendable () -> Void) {
+         immediate: HTTPImmediateHandler?, handler: @escaping HTTPHandler, connectionEnded: @escaping @Sendable () -> Void) {
         self.bodyBudget = bodyBudget
         self.slowBudget = slowBudget
         queue = DispatchQueue(label: "HTTPServer.EventLoop.\(index)")
         readBuffer = .allocate(byteCount: EventLoop.readBufferSize, alignment: 16)
         self.configuration = configuration
+        self.immediate = immediate
         self.handler = handler
         self.connectionEnded = connectionEnded
     }
@@ -58,7 +60,7 @@ final class EventLoop: @unchecked Sendable {
             let connection = SocketConnection(
                 fd: fd, remoteAddress: remoteAddress, loop: self, configuration: self.configuration, bodyBudget: self.bodyBudget,
                 slowBudget: self.slowBudget,
-                handler: self.handler)
+                immediate: self.immediate, handler: self.handler)
             self.connections[ObjectIdentifier(connection)] = connection
             connection.start()
             if self.draining { connection.beginShutdown() }

@@ -22,19 +22,18 @@ public final class HTTPServer: Sendable {
     }
 
     public let configuration: HTTPServerConfiguration
-    private let handler: HTTPHandler
     private let loops: [EventLoop]
     private let state = LockedValue(State())
 
-    public init(configuration: HTTPServerConfiguration = HTTPServerConfiguration(), handler: @escaping HTTPHandler) {
+    public init(configuration: HTTPServerConfiguration = HTTPServerConfiguration(), immediate: HTTPImmediateHandler? = nil,
+                handler: @escaping HTTPHandler) {
         self.configuration = configuration
-        self.handler = handler
         let state = self.state
         let budget = BodyMemoryBudget(limit: configuration.limits.maxInflightBodyBytes)
         let limits = configuration.limits
         let slow = SlowRequestBudget(limit: max(1, Int(Double(limits.maxConnections) * limits.maxSlowConnectionShare)))
         loops = (0..<max(1, configuration.eventLoopCount)).map { index in
-            EventLoop(index: index, configuration: configuration, bodyBudget: budget, slowBudget: slow, handler: handler) {
+            EventLoop(index: index, configuration: configuration, bodyBudget: budget, slowBudget: slow, immediate: immediate, handler: handler) {
                 HTTPServer.connectionEnded(state)
             }
         }

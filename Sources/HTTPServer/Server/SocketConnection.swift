@@ -18,6 +18,7 @@ final class SocketConnection: @unchecked Sendable {
     private let fd: Int32
     private let loop: EventLoop
     private let remoteAddress: SocketAddress?
+    private let immediate: HTTPImmediateHandler?
     private let handler: HTTPHandler
     /// Nice levels added to the threads that read and answer requests.
     private let requestNice: Int
@@ -51,12 +52,14 @@ final class SocketConnection: @unchecked Sendable {
     static let maxQueuedStreamBytes = 1 << 20
 
     init(fd: Int32, remoteAddress: SocketAddress?, loop: EventLoop, configuration: HTTPServerConfiguration,
-         bodyBudget: BodyMemoryBudget, slowBudget: SlowRequestBudget, handler: @escaping HTTPHandler) {
+         bodyBudget: BodyMemoryBudget, slowBudget: SlowRequestBudget, immediate: HTTPImmediateHandler?,
+         handler: @escaping HTTPHandler) {
         self.slowBudget = slowBudget
         slowAfter = UInt64(max(0, configuration.limits.slowRequestSeconds) * 1e9)
         self.fd = fd
         self.loop = loop
         self.remoteAddress = remoteAddress
+        self.immediate = immediate
         self.handler = handler
         requestNice = configuration.requestThreadNice
         machine = ConnectionStateMachine(configuration: configuration, budget: bodyBudget, now: EventLoop.now())
@@ -185,6 +188,10 @@ final class SocketConnection: @unchecked Sendable {
             break
         case .dispatch(var request):
             request.remoteAddress = remoteAddress
+            if let response = immediate?(request) {
+                responseReady(response)
+                return
+            }
             let (handler, nice) = (self.handler, requestNice)
             Task {
                 ThreadNice.lowerCurrentThread(by: nice)

@@ -90,9 +90,14 @@ enum APIJSON {
     }
 
     static func response(_ value: some Encodable, status: HTTPStatus = .ok, headers: HTTPHeaders = [:]) -> HTTPResponse {
+        response(encoded: encode(value), status: status, headers: headers)
+    }
+
+    /// A JSON body encoded already.
+    static func response(encoded body: [UInt8], status: HTTPStatus = .ok, headers: HTTPHeaders = [:]) -> HTTPResponse {
         var headers = headers
         headers["Content-Type"] = "application/json"
-        return HTTPResponse(status: status, headers: headers, body: encode(value))
+        return HTTPResponse(status: status, headers: headers, body: body)
     }
 }
 

@@ -1,14 +1,26 @@
 import Foundation
 import Synchronization
 
-/// Wakes requests waiting for a job: to end (`Prefer: wait`), or to change at all (event streams).
+/// Wakes requests waiting for a job: to end (`Prefer: wait`), or to change at all (event streams);
+/// and carries cancel requests to the workers, which check them at every step.
 final class JobEvents: Sendable {
     private typealias Waiters = [String: [UUID: CheckedContinuation<Void, Never>]]
     private let waiters = Mutex<Waiters>([:])
     private let changeWaiters = Mutex<Waiters>([:])
+    private let cancels = Mutex<Set<String>>([])
+
+    /// A client asked to cancel the running job `id` (the store has recorded it).
+    func requestCancel(_ id: String) {
+        _ = cancels.withLock { $0.insert(id) }
+    }
+
+    func isCancelRequested(_ id: String) -> Bool {
+        cancels.withLock { $0.contains(id) }
+    }
 
     /// The job `id` ended: every waiter for it resumes.
     func finished(_ id: String) {
+        _ = cancels.withLock { $0.remove(id) }
         let ended = waiters.withLock { $0.removeValue(forKey: id) } ?? [:]
         let changed = changeWaiters.withLock { $0.removeValue(forKey: id) } ?? [:]
         (Array(ended.values) + Array(changed.values)).forEach { $0.resume() }

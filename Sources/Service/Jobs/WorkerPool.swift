@@ -23,6 +23,7 @@ final class WorkerPool: @unchecked Sendable {
     /// Threads and kernels of every worker's forward passes.
     private let runtime: RuntimeOptions
     private let store: JobStore
+    private let views: JobViewCache
     private let runner: JobRunner
     /// A job running longer fails with `job-timeout`.
     private let jobTimeout: Duration
@@ -35,13 +36,14 @@ final class WorkerPool: @unchecked Sendable {
     /// Mean run time of recent jobs in seconds, for Retry-After estimates.
     private var meanRunSeconds = 5.0
 
-    init(count: Int, model: LDMSegModel, runtime: RuntimeOptions, store: JobStore, runner: JobRunner, jobTimeout: Duration = .seconds(600),
+    init(count: Int, model: LDMSegModel, runtime: RuntimeOptions, store: JobStore, views: JobViewCache, runner: JobRunner, jobTimeout: Duration = .seconds(600),
          events: JobEvents, metrics: ServiceMetrics, logger: Logger) {
         self.count = count
         self.jobTimeout = jobTimeout
         self.model = model
         self.runtime = runtime
         self.store = store
+        self.views = views
         self.runner = runner
         self.events = events
         self.metrics = metrics
@@ -129,21 +131,26 @@ final class WorkerPool: @unchecked Sendable {
         let start = clock.now
         metrics.started(job.kind, queueWait: .milliseconds(Int64(max(0, (job.startedAt ?? Date()).timeIntervalSince(job.createdAt)) * 1000)))
         logger.info("job started", metadata: ["job": "\(job.id)", "kind": "\(job.kind.rawValue)", "attempt": "\(job.attempts)"])
-        var lastStep = start
+        var lastStep = start, lastRecorded = start
         var timedOut = false
         var outcome: JobState?
+        // A cancel request the store kept across a restart.
+        if job.cancelRequested { events.requestCancel(job.id) }
         do {
-            let result = try runner.run(job, input: input, on: segmenter, progress: { step, _ in
+            let result = try runner.run(job, input: input, on: segmenter, progress: { step, steps in
                 let now = clock.now
                 metrics.denoisingStep(now - lastStep)
                 lastStep = now
+                guard step == steps || now - lastRecorded >= Self.progressInterval else { return }
+                lastRecorded = now
                 do { try store.recordProgress(id: job.id, step: step) } catch {
                     logger.warning("cannot record progress", metadata: ["job": "\(job.id)", "error": "\(error)"])
                 }
+                views.invalidate(job.id)
                 events.progressed(job.id)
             }, isCancelled: {
                 if clock.now - start > jobTimeout { timedOut = true }
-                return timedOut || locked { $0.interrupting } || ((try? store.isCancelRequested(id: job.id)) ?? false)
+                return timedOut || locked { $0.interrupting } || events.isCancelRequested(job.id)
             })
             try store.succeed(id: job.id, result: result)
             outcome = .succeeded
@@ -166,6 +173,7 @@ final class WorkerPool: @unchecked Sendable {
             outcome = .failed
             logger.warning("job failed", metadata: ["job": "\(job.id)", "code": "\(failure.code)", "reason": "\(failure.message)"])
         }
+        views.invalidate(job.id)
         let elapsed = clock.now - start
         metrics.ran(job.kind, duration: elapsed)
         if let outcome {
@@ -177,6 +185,10 @@ final class WorkerPool: @unchecked Sendable {
         }
         events.finished(job.id)
     }
+
+    /// Longest a running job's stored step lags its real one: the store and the job's
+    /// watchers hear of steps at this rate, not at every step.
+    static let progressInterval: Duration = .milliseconds(250)
 
     private func record(_ update: () throws -> Void) {
         do { try update() } catch { logger.error("cannot update a job: \(error)") }

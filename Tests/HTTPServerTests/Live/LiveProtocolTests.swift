@@ -30,6 +30,18 @@ final class LiveProtocolTests: XCTestCase {
         XCTAssertEqual(try (0..<4).map { _ in try client.readResponse().text }, ["slept 200", "slept 0", "5", "hello"])
     }
 
+    /// Requests answered on the event loop keep their place among pipelined handler requests.
+    func testImmediateAnswersKeepPipelineOrder() throws {
+        let client = try live.client()
+        try client.send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\nGET /sleep?ms=100 HTTP/1.1\r\nHost: t\r\n\r\n"
+            + "GET /fast HTTP/1.1\r\nHost: t\r\n\r\nGET /fast HTTP/1.1\r\nHost: t\r\n\r\nGET /hello HTTP/1.1\r\nHost: t\r\n\r\n")
+        XCTAssertEqual(try (0..<5).map { _ in try client.readResponse().text }, ["fast", "slept 100", "fast", "fast", "hello"])
+        for _ in 0..<3 {
+            try client.send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")
+            XCTAssertEqual(try client.readResponse().text, "fast")
+        }
+    }
+
     func testExpectContinueGetsInterimResponseBeforeTheBody() throws {
         let client = try live.client()
         try client.send("PUT /echo-size HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\nContent-Length: 4\r\n\r\n")

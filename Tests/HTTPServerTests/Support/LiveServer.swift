@@ -14,7 +14,8 @@ struct LiveServer {
         configuration.eventLoopCount = 2
         configure(&configuration)
         let probe = Probe()
-        server = HTTPServer(configuration: configuration) { request in
+        // GET /fast is answered on the event loop, the rest by the handler.
+        server = HTTPServer(configuration: configuration, immediate: { $0.path == "/fast" ? .text("fast") : nil }) { request in
             guard request.path == "/hold" else { return await LiveServer.route(request) }
             // Answers only once the test says so, so a request is in flight for as long as needed.
             probe.holding.add(1, ordering: .sequentiallyConsistent)
@@ -74,7 +75,7 @@ struct LiveServer {
         return done
     }
 
-    /// GET /hold (see `waitForHolds`), GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /nice, GET /n/<text>, GET /close.
+    /// GET /hold (see `waitForHolds`), GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /nice, GET /fast (immediate), GET /n/<text>, GET /close.
     @Sendable static func route(_ request: HTTPRequest) async -> HTTPResponse {
         switch (request.method, request.path) {
         case (.get, "/hello"), (.head, "/hello"):
