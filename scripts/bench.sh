@@ -3,4 +3,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 swift build -c release --product segserve-bench
+swift build -c release --product segserve
 python3 tools/bench/bench.py "$@"

@@ -215,7 +215,7 @@ def main():
     if args.baseline:
         header += f"{'base ms':>10}{'ours/base [min-max]':>22}"
     print(header)
-    for name in args.only.split(","):
+    for name in filter(None, args.only.split(",")):
         gflop, fwd, bench_args, cleanup = pipeline_case(args, args.threads) if name == "pipeline" \
             else module_case(name, CONFIGS[name], args, args.threads)
         served = [Served(b, bench_args) for b in binaries]
@@ -267,11 +267,11 @@ def service_row(seconds):
             req = urllib.request.Request(f"http://{address}/v1/segmentations", data=body, method="POST",
                                          headers={"Content-Type": "image/png", "Prefer": "wait=60"})
             job = json.load(urllib.request.urlopen(req, timeout=120))
-            while job["status"] in ("queued", "running"):
+            while job["state"] in ("queued", "running"):
                 req = urllib.request.Request(f"http://{address}/v1/jobs/{job['id']}", headers={"Prefer": "wait=60"})
                 job = json.load(urllib.request.urlopen(req, timeout=120))
-            if job["status"] != "succeeded":
-                raise RuntimeError(f"job {job['id']}: {job['status']}")
+            if job["state"] != "succeeded":
+                raise RuntimeError(f"job {job['id']}: {job['state']}")
 
         segment()
         print(f"service: segserve serve, default model and options, 512x512 PNG, {seconds:.0f} s per row")
