@@ -11,6 +11,7 @@ public final class Segmenter {
     /// Reports `(completedSteps, totalSteps)` after each DDIM step.
     public typealias Progress = (Int, Int) -> Void
 
+    /// `runtime` sets this worker's threads and kernels (default: the calling thread only).
     public init(model: LDMSegModel, maxPixels: Int = 40_000_000, runtime: RuntimeOptions = RuntimeOptions()) {
         self.model = model
         self.maxPixels = maxPixels
