@@ -57,17 +57,21 @@ struct SubmissionDecoder: Sendable {
                               slug: "callback-not-allowed")
         }
         guard let imageBytes = parts["image"] else { throw .badRequest("the multipart body has no 'image' part") }
-        let image = try InputDecoding.image(imageBytes, maxPixels: maxPixels)
-        if kind == .inpainting {
-            guard let mask = parts["mask"] else { throw .badRequest("the multipart body has no 'mask' part") }
-            _ = try InputDecoding.mask(mask, known: parts["known"], encoding: options.maskEncoding ?? .coco, width: image.width,
-                                       height: image.height, maxPixels: maxPixels, slotCapacity: slotCapacity)
+        if kind == .inpainting && parts["mask"] == nil { throw .badRequest("the multipart body has no 'mask' part") }
+        if parts["semantic"] != nil && !acceptsSemantic {
+            throw .badRequest("a 'semantic' part needs a categories file on the server (categories_path)", slug: "semantic-unavailable")
         }
-        if let semantic = parts["semantic"] {
-            guard acceptsSemantic else {
-                throw .badRequest("a 'semantic' part needs a categories file on the server (categories_path)", slug: "semantic-unavailable")
+        do {
+            let image = try InputDecoding.image(imageBytes, maxPixels: maxPixels)
+            if kind == .inpainting, let mask = parts["mask"] {
+                _ = try InputDecoding.mask(mask, known: parts["known"], encoding: options.maskEncoding ?? .coco, width: image.width,
+                                           height: image.height, maxPixels: maxPixels, slotCapacity: slotCapacity)
             }
-            _ = try InputDecoding.semantic(semantic, width: image.width, height: image.height, maxPixels: maxPixels)
+            if let semantic = parts["semantic"] {
+                _ = try InputDecoding.semantic(semantic, width: image.width, height: image.height, maxPixels: maxPixels)
+            }
+        } catch {
+            throw APIError(error)
         }
         let input = JobInput(image: Data(imageBytes), mask: parts["mask"].map { Data($0) }, known: parts["known"].map { Data($0) },
                              semantic: parts["semantic"].map { Data($0) })

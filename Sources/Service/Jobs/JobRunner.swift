@@ -20,7 +20,7 @@ struct JobRunner: Sendable {
             result = try segmenter.segment(rgb: image.pixels, width: image.width, height: image.height, options: options.segmentation,
                                            progress: progress, isCancelled: isCancelled)
         case .inpainting:
-            guard let maskBytes = input.mask else { throw APIError.unprocessable("the job has no mask", slug: "invalid-mask") }
+            guard let maskBytes = input.mask else { throw InputError.missingMask }
             let mask = try InputDecoding.mask([UInt8](maskBytes), known: input.known.map { [UInt8]($0) },
                                               encoding: options.maskEncoding ?? .coco, width: image.width, height: image.height,
                                               maxPixels: maxPixels, slotCapacity: segmenter.model.maskAutoencoder.slots - 1)

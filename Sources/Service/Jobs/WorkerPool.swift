@@ -197,8 +197,8 @@ final class WorkerPool: @unchecked Sendable {
     /// An error from a job's run as the failure stored with it.
     static func failure(_ error: any Error) -> JobFailure {
         switch error {
-        case let error as APIError:
-            return JobFailure(code: error.slug ?? "invalid-input", message: error.detail)
+        case let error as InputError:
+            return JobFailure(code: error.code, message: error.description)
         case let error as LDMSegError:
             return JobFailure(code: "invalid-input", message: error.description)
         default:

@@ -44,3 +44,16 @@ struct APIError: Error, Equatable, Sendable {
     }
     static func `internal`(_ detail: String) -> APIError { APIError(status: HTTPStatus(code: 500), slug: "internal", detail: detail) }
 }
+
+extension APIError {
+    /// A client's unusable input: empty 400, too many pixels 413, not PNG or JPEG 415, else 422.
+    init(_ input: InputError) {
+        let status: HTTPStatus = switch input {
+        case .empty: .badRequest
+        case .tooManyPixels: HTTPStatus(code: 413)
+        case .unsupportedFormat: HTTPStatus(code: 415)
+        default: HTTPStatus(code: 422)
+        }
+        self.init(status: status, slug: input.code, detail: input.description)
+    }
+}
