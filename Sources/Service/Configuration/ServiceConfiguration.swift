@@ -52,7 +52,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public struct Workers: Sendable, Equatable {
         /// Jobs run at once (default 1: on 2 cores one job using both cores finishes soonest).
         public var count = 1
-        /// Threads for BLAS and the runtime's loops, shared by the workers (default 2).
+        /// The runtime's threads (its loops and sgemms), shared by the workers (default 2).
         public var threads = 2
     }
 

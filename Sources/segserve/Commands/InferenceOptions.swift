@@ -14,7 +14,7 @@ struct InferenceOptions: ParsableArguments {
     @Option(name: .customLong("mask-th"), help: "void below this top softmax probability") var maskTh: Float?
     @Option(name: .customLong("count-th"), help: "drop segments with fewer pixels") var countTh: Int?
     @Option(name: .customLong("overlap-th"), help: "drop segments mostly covered by others") var overlapTh: Float?
-    @Option(help: "threads for BLAS and the runtime") var threads = 2
+    @Option(help: "the runtime's threads (loops and sgemms)") var threads = 2
 
     /// Threads for each of `jobs` images run at once: they share `threads`, at least 1 each.
     func threads(jobs: Int) -> Int { max(1, threads / max(1, jobs)) }

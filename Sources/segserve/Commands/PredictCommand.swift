@@ -20,7 +20,7 @@ struct PredictCommand: ParsableCommand {
     @Option(name: .customLong("semantic-dir"),
             help: "8-bit semantic label PNGs (same file stems): segments take the majority class") var semanticDir: String?
     @Option(help: "COCO panoptic categories JSON that semantic labels index (with --semantic-dir)") var categories: String?
-    @Option(help: "images segmented at once (0: one per thread); each gets --threads / jobs BLAS and runtime threads")
+    @Option(help: "images segmented at once (0: one per thread); each gets --threads / jobs runtime threads")
     var jobs = PredictCommand.defaultJobs
 
     /// One image per thread: running images side by side on one thread each beats splitting

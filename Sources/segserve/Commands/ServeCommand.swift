@@ -19,7 +19,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "SQLite database file") var database: String?
     @Option(help: "model directory") var model: String?
     @Option(help: "workers running jobs at once") var workers: Int?
-    @Option(help: "threads for BLAS and the runtime") var threads: Int?
+    @Option(help: "the runtime's threads (loops and sgemms)") var threads: Int?
 
     func run() throws {
         var settings = try ServiceConfiguration.load(file: config ?? (FileManager.default.fileExists(atPath: "config/segserve.yaml") ? "config/segserve.yaml" : nil))
