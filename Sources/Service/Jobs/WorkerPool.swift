@@ -141,7 +141,7 @@ final class WorkerPool: @unchecked Sendable {
                 let now = clock.now
                 metrics.denoisingStep(now - lastStep)
                 lastStep = now
-                guard step == steps || now - lastRecorded >= Self.progressInterval else { return }
+                guard step == 1 || step == steps || now - lastRecorded >= Self.progressInterval else { return }
                 lastRecorded = now
                 do { try store.recordProgress(id: job.id, step: step) } catch {
                     logger.warning("cannot record progress", metadata: ["job": "\(job.id)", "error": "\(error)"])
@@ -187,7 +187,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     /// Longest a running job's stored step lags its real one: the store and the job's
-    /// watchers hear of steps at this rate, not at every step.
+    /// watchers hear of the first and last steps and of others at this rate.
     static let progressInterval: Duration = .milliseconds(250)
 
     private func record(_ update: () throws -> Void) {
