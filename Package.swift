@@ -40,7 +40,10 @@ let package = Package(
         .target(name: "Imaging", dependencies: ["CPNG", "CImageShims"]),
         // The LDMSeg model: blocks, UNet, encoders, DDIM, post-processing, pipeline.
         .target(name: "LDMSeg", dependencies: ["NNRuntime"]),
-        // Panoptic quality as panopticapi computes it, semantic metrics, palettes.
+        // From a client's files to a result's files: input decoding, inpainting masks,
+        // categories from semantic maps, the panoptic PNG, segments JSON and overlay.
+        .target(name: "Pipeline", dependencies: ["LDMSeg", "Imaging"]),
+        // Panoptic quality as panopticapi computes it, semantic metrics: offline only.
         .target(name: "Evaluation", dependencies: ["Imaging"]),
         // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.
         .target(name: "HTTPServer"),
@@ -48,14 +51,14 @@ let package = Package(
         .target(name: "JobStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
         // The segmentation service: routes, workers, metrics, configuration.
         .target(name: "Service", dependencies: [
-            "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Evaluation", "NNRuntime",
+            "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "NNRuntime",
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Yams", package: "Yams"),
         ]),
         .executableTarget(name: "segserve", dependencies: [
-            "LDMSeg", "Imaging", "Evaluation", "Service",
+            "LDMSeg", "Imaging", "Pipeline", "Evaluation", "Service",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "segserve-bench", dependencies: [
@@ -68,9 +71,10 @@ let package = Package(
         .testTarget(name: "NNRuntimeTests", dependencies: ["NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "LDMSeg", "Imaging"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "JobStoreTests", dependencies: ["JobStore"]),
-        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "TestSupport"]),
+        .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "TestSupport"]),
     ]
 )

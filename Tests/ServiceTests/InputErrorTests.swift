@@ -1,3 +1,4 @@
+import Pipeline
 @testable import Service
 import XCTest
 

@@ -1,4 +1,4 @@
-import Evaluation
+import Pipeline
 import Foundation
 import Imaging
 @testable import Service

@@ -1,6 +1,7 @@
 import HTTPServer
 import Imaging
 import JobStore
+import Pipeline
 import LDMSeg
 @testable import Service
 import XCTest

@@ -1,4 +1,4 @@
-import Evaluation
+import Pipeline
 import Foundation
 import JobStore
 import LDMSeg

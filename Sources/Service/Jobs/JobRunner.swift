@@ -1,8 +1,7 @@
-import Evaluation
 import Foundation
-import Imaging
 import JobStore
 import LDMSeg
+import Pipeline
 
 /// Runs one job's model work on a worker's `Segmenter` and renders its result files.
 struct JobRunner: Sendable {
@@ -31,10 +30,7 @@ struct JobRunner: Sendable {
             let labels = try InputDecoding.semantic([UInt8](semantic), width: image.width, height: image.height, maxPixels: maxPixels)
             result = result.categorised(labels: labels, categories: categories)
         }
-        let annotation = PanopticAnnotation(fileName: "\(job.id).png", width: result.width, height: result.height, segments: result.segments)
-        return JobResult(
-            panopticPNG: Data(try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)),
-            segmentsJSON: Data(APIJSON.encode(annotation)),
-            overlayPNG: Data(try PNGCodec.encode(PanopticOverlay.render(image, ids: result.ids))))
+        let files = try ResultFiles(result, fileName: "\(job.id).png", overlaying: image)
+        return JobResult(panopticPNG: Data(files.panopticPNG), segmentsJSON: Data(files.segmentsJSON), overlayPNG: Data(files.overlayPNG ?? []))
     }
 }

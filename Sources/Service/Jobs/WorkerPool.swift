@@ -1,6 +1,7 @@
 import Foundation
 import JobStore
 import LDMSeg
+import Pipeline
 import Logging
 import NNRuntime
 

@@ -1,4 +1,5 @@
 import HTTPServer
+import Pipeline
 
 /// An error a client sees: status, a problem type naming the case, and a precise detail.
 /// Rendered as RFC 9457 `application/problem+json`.

@@ -3,6 +3,7 @@ import Foundation
 import Imaging
 import LDMSeg
 import NNRuntime
+import Pipeline
 
 /// Model and request options shared by the inference commands; unset ones take the model's
 /// defaults from its config.json.
@@ -51,27 +52,23 @@ struct EnsembleOptions: ParsableArguments {
     var flip: Bool?
 }
 
-/// Writes a PNG of the image with the segments drawn over it.
-func writeOverlay(_ image: RGBImage, ids: [UInt32], to path: String) throws {
-    let url = URL(fileURLWithPath: path)
-    try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-    try Data(try PNGCodec.encode(PanopticOverlay.render(image, ids: ids))).write(to: url)
-}
-
-/// Decodes a PNG or JPEG file, refusing images over the segmenter's pixel limit.
+/// Decodes a PNG or JPEG file as the service does, refusing images over the segmenter's pixel limit.
 func readImage(_ path: String, maxPixels: Int) throws -> RGBImage {
-    try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), maxPixels: maxPixels)
+    try InputDecoding.image([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), maxPixels: maxPixels)
 }
 
-/// Writes `<out>/panoptic.png` and `<out>/segments.json` (COCO panoptic annotation).
-func writeResult(_ result: PanopticResult, to out: String, fileName: String) throws {
+/// Writes `<out>/panoptic.png` and `<out>/segments.json` (COCO panoptic annotation), the files
+/// the service serves, and with `overlay` the segments drawn over `image` to that path.
+func writeResult(_ result: PanopticResult, image: RGBImage, to out: String, fileName: String, overlay: String?) throws {
+    let files = try ResultFiles(result, fileName: fileName, overlaying: overlay == nil ? nil : image)
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-    let png = try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)
-    try Data(png).write(to: URL(fileURLWithPath: out).appendingPathComponent("panoptic.png"))
-    let annotation = PanopticAnnotation(fileName: fileName, width: result.width, height: result.height, segments: result.segments)
-    let encoder = JSONEncoder()
-    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    try encoder.encode(annotation).write(to: URL(fileURLWithPath: out).appendingPathComponent("segments.json"))
+    try Data(files.panopticPNG).write(to: URL(fileURLWithPath: out).appendingPathComponent("panoptic.png"))
+    try Data(files.segmentsJSON).write(to: URL(fileURLWithPath: out).appendingPathComponent("segments.json"))
+    if let overlay, let png = files.overlayPNG {
+        let url = URL(fileURLWithPath: overlay)
+        try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try Data(png).write(to: url)
+    }
 }
 
 /// Prints a one-line progress report per DDIM step to standard error.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Imaging
-import Evaluation
+import Pipeline
 import LDMSeg
 import NNRuntime
 import Service
@@ -112,11 +112,12 @@ struct PredictJob: Sendable {
         var panoptic = PanopticResult(width: ids.width, height: ids.height, ids: ids.ids)
         if let semanticDir, let categories {
             let labelPNG = semanticDir.appendingPathComponent(stem + ".png")
-            let labels = try PNGCodec.decodeGray([UInt8](try Data(contentsOf: labelPNG)))
-            guard labels.width == ids.width, labels.height == ids.height else {
-                throw ValidationError("\(labelPNG.path) is \(labels.width)x\(labels.height), image \(ids.width)x\(ids.height)")
-            }
-            panoptic = panoptic.categorised(labels: labels.values.map(Int.init), categories: categories)
+            let labels: [Int]
+            do {
+                labels = try InputDecoding.semantic([UInt8](try Data(contentsOf: labelPNG)), width: ids.width, height: ids.height,
+                                                    maxPixels: segmenter.maxPixels)
+            } catch let error as InputError { throw ValidationError("\(labelPNG.path): \(error)") }
+            panoptic = panoptic.categorised(labels: labels, categories: categories)
             try Data(try PanopticPNG.encode(ids: panoptic.ids, width: ids.width, height: ids.height)).write(to: png, options: .atomic)
         }
         return PredictionEntry(imageID: Int(stem) ?? i, fileName: stem + ".png", segments: panoptic.segments)

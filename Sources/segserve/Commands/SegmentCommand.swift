@@ -1,9 +1,9 @@
 import ArgumentParser
-import Evaluation
 import Foundation
 import Imaging
 import LDMSeg
 import NNRuntime
+import Pipeline
 
 /// `segserve segment`: one image to a COCO panoptic PNG and segment JSON.
 struct SegmentCommand: ParsableCommand {
@@ -22,8 +22,7 @@ struct SegmentCommand: ParsableCommand {
         let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
         let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height,
                                            options: options, progress: stepPrinter("segment"))
-        try writeResult(result, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent)
-        if let overlay { try writeOverlay(rgb, ids: result.ids, to: overlay) }
+        try writeResult(result, image: rgb, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, overlay: overlay)
         print("\(result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
     }
 }
@@ -62,8 +61,7 @@ struct InpaintCommand: ParsableCommand {
         }
         let result = try segmenter.inpaint(rgb: rgb.pixels, width: rgb.width, height: rgb.height, partial: partial.ids,
                                            known: knownMask, options: options, progress: stepPrinter("inpaint"))
-        try writeResult(result, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent)
-        if let overlay { try writeOverlay(rgb, ids: result.ids, to: overlay) }
+        try writeResult(result, image: rgb, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, overlay: overlay)
         print("\(result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
     }
 }

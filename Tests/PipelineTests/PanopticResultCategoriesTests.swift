@@ -1,6 +1,5 @@
-import Evaluation
+import Pipeline
 import LDMSeg
-import Service
 import XCTest
 
 final class PanopticResultCategoriesTests: XCTestCase {

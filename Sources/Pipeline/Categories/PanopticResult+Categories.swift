@@ -1,4 +1,3 @@
-import Evaluation
 import LDMSeg
 
 extension PanopticResult {

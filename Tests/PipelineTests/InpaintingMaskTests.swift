@@ -1,5 +1,5 @@
 import XCTest
-import Evaluation
+import Pipeline
 import Imaging
 
 /// The mask decoding `segserve inpaint --mask-encoding` runs.

@@ -1,5 +1,5 @@
 import XCTest
-@testable import Evaluation
+@testable import Pipeline
 
 final class CategorisedPanopticTests: XCTestCase {
     let categories = [PanopticCategory(id: 1, name: "person", isthing: 1), PanopticCategory(id: 7, name: "car", isthing: 1),

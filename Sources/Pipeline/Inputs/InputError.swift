@@ -1,6 +1,6 @@
-/// Why a client's image, mask or label map cannot be used. Submission answers it as a problem
-/// (`APIError(_:)`, at the HTTP edge); the worker stores it as the job's failure (`code`).
-enum InputError: Error, CustomStringConvertible {
+/// Why a client's image, mask or label map cannot be used. The service answers it as a problem
+/// at submission (at the HTTP edge) and stores it as the failure of a job (`code`).
+public enum InputError: Error, CustomStringConvertible {
     case empty(part: String)
     case tooManyPixels(part: String, width: Int, height: Int, limit: Int)
     case unsupportedFormat(part: String, what: String)
@@ -10,7 +10,7 @@ enum InputError: Error, CustomStringConvertible {
     case missingMask
 
     /// The problem type's slug, and the code of a job failed by it.
-    var code: String {
+    public var code: String {
         switch self {
         case .empty: "bad-request"
         case .tooManyPixels: "too-large"
@@ -21,7 +21,7 @@ enum InputError: Error, CustomStringConvertible {
         }
     }
 
-    var description: String {
+    public var description: String {
         switch self {
         case .empty(let part): "the \(part) is empty"
         case .tooManyPixels(let part, let w, let h, let limit): "\(part) is \(w)x\(h) = \(w * h) pixels, over the limit of \(limit)"

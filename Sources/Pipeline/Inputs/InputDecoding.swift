@@ -1,18 +1,16 @@
-import Evaluation
 import Foundation
 import Imaging
 
 /// Decoding of the images a client sends, shared by submission (to refuse bad input before a
-/// job is acknowledged) and the worker (which decodes the stored bytes again); both map its
-/// `InputError` to what they answer.
-enum InputDecoding {
-    static func image(_ bytes: [UInt8], maxPixels: Int) throws(InputError) -> RGBImage {
+/// job is acknowledged), the worker (which decodes the stored bytes again) and the command line.
+public enum InputDecoding {
+    public static func image(_ bytes: [UInt8], maxPixels: Int) throws(InputError) -> RGBImage {
         guard !bytes.isEmpty else { throw .empty(part: "image") }
         do { return try ImageDecoder.decode(bytes, maxPixels: maxPixels) } catch { throw inputError(error, part: "image") }
     }
 
     /// An inpainting mask as a segment id per pixel plus the known pixels (default: non-void).
-    static func mask(_ bytes: [UInt8], known knownBytes: [UInt8]?, encoding: InpaintingMaskEncoding, width: Int, height: Int,
+    public static func mask(_ bytes: [UInt8], known knownBytes: [UInt8]?, encoding: InpaintingMaskEncoding, width: Int, height: Int,
                      maxPixels: Int, slotCapacity: Int) throws(InputError) -> (ids: [UInt32], known: [Bool]) {
         let ids: [UInt32]
         do {
@@ -35,7 +33,7 @@ enum InputDecoding {
     }
 
     /// A semantic label map (8-bit PNG, a category index per pixel, 255 = no vote).
-    static func semantic(_ bytes: [UInt8], width: Int, height: Int, maxPixels: Int) throws(InputError) -> [Int] {
+    public static func semantic(_ bytes: [UInt8], width: Int, height: Int, maxPixels: Int) throws(InputError) -> [Int] {
         do {
             let labels = try PNGCodec.decodeGray(bytes, maxPixels: maxPixels)
             try checkSize("semantic", labels.width, labels.height, width, height)
