@@ -49,11 +49,17 @@ extension SegmentationService {
         return APIJSON.response(try representation(job), status: job.state.isTerminal ? .ok : .accepted, headers: headers)
     }
 
+    /// The job's view held in memory when it answers `request` as a read would: always once the
+    /// job has ended, and while it runs unless the client waits (`Prefer: wait`).
+    func cachedView(of id: String, for request: HTTPRequest) -> JobViewCache.View? {
+        guard let view = views.view(of: id) else { return nil }
+        return view.isTerminal || PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) == nil ? view : nil
+    }
+
     /// GET /v1/jobs/{id}, waiting for the end with `Prefer: wait=N`. Answered from `views` when
-    /// it holds the job and no wait is needed; a fresh read is stored there when allowed.
+    /// it can be; a fresh read is stored there when allowed.
     func getJob(_ id: String, _ request: HTTPRequest, as caller: Caller) async throws -> HTTPResponse {
-        let waits = PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) != nil
-        if let view = views.view(of: id), view.isTerminal || !waits {
+        if let view = cachedView(of: id, for: request) {
             guard caller.mayAccess(view.owner) else { throw APIError.notFound("no job \(id)") }
             return APIJSON.response(encoded: view.body)
         }

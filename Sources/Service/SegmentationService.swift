@@ -190,8 +190,8 @@ public final class SegmentationService: Sendable {
         switch route {
         case .health:
             response = APIJSON.response(["status": "ok"])
-        case .getJob(let id) where PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) == nil:
-            guard let view = views.view(of: id), let caller = try? caller(of: request, for: route), caller.mayAccess(view.owner) else {
+        case .getJob(let id):
+            guard let view = cachedView(of: id, for: request), let caller = try? caller(of: request, for: route), caller.mayAccess(view.owner) else {
                 return nil
             }
             response = APIJSON.response(encoded: view.body)

@@ -133,7 +133,7 @@ def spread(ratios):
     return f"{statistics.median(ratios):.2f} [{min(ratios):.2f}-{max(ratios):.2f}]"
 
 
-def module_case(name, cfg, args, threads):
+def module_case(cfg, threads):
     """(GFLOP, torch forward, segserve-bench arguments, cleanup)."""
     model = cfg["make"]().eval().requires_grad_(False)
     x = torch.randn(1, *cfg["shape"])
@@ -159,7 +159,7 @@ def module_case(name, cfg, args, threads):
     return flops / 1e9, torch.no_grad()(fwd), bench_args, tmp.cleanup
 
 
-def pipeline_case(args, threads):
+def pipeline_case(threads):
     """A default segmentation of a 512x512 photo: the reference pipeline runs the same seeds and
     flips, one after another (without the slot matching and averaging, a small share of the time)."""
     import numpy as np
@@ -216,8 +216,8 @@ def main():
         header += f"{'base ms':>10}{'ours/base [min-max]':>22}"
     print(header)
     for name in filter(None, args.only.split(",")):
-        gflop, fwd, bench_args, cleanup = pipeline_case(args, args.threads) if name == "pipeline" \
-            else module_case(name, CONFIGS[name], args, args.threads)
+        gflop, fwd, bench_args, cleanup = pipeline_case(args.threads) if name == "pipeline" \
+            else module_case(CONFIGS[name], args.threads)
         served = [Served(b, bench_args) for b in binaries]
         try:
             torch_ms, ours = alternate(fwd, served, args.pairs)

@@ -1,9 +1,9 @@
 import Foundation
 import JobStore
 import LDMSeg
-import Pipeline
 import Logging
 import NNRuntime
+import Pipeline
 
 /// Threads that take jobs from the store and run them, each with its own `Segmenter`
 /// (scratch memory) over the one shared model. Model work blocks, so it runs on dedicated
