@@ -59,12 +59,17 @@ public final class SegmentationService: Sendable {
         if openAPI == nil { logger.warning("no OpenAPI document at \(configuration.openAPIPath); /openapi.yaml answers 404") }
         web = WebAssets(folder: configuration.webRoot)
         if web.isEmpty { logger.warning("no web page in \(configuration.webRoot); / answers 404") }
-        submissions = SubmissionDecoder(defaults: model.defaultOptions, maxPixels: configuration.model.maxPixels,
+        var defaults = model.defaultOptions
+        defaults.precision = configuration.workers.precision
+        if defaults.precision == .bf16 && !RuntimeOptions.bf16Supported {
+            logger.warning("workers.precision is bf16 but this CPU has no AVX512-BF16; jobs run in fp32")
+        }
+        submissions = SubmissionDecoder(defaults: defaults, maxPixels: configuration.model.maxPixels,
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
                                         limits: configuration.limits, callbacks: configuration.callbacks)
         compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")
         workers = WorkerPool(count: configuration.workers.count, model: model, runtime: RuntimeOptions(pool: compute), store: store, views: views,
-                             runner: JobRunner(maxPixels: configuration.model.maxPixels, categories: categories),
+                             runner: JobRunner(pipeline: SegmentationPipeline(maxPixels: configuration.model.maxPixels, categories: categories)),
                              jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),
                              events: events, metrics: metrics, logger: logger)
     }
@@ -267,6 +272,6 @@ public final class SegmentationService: Sendable {
         }
         let name = model.config.name
         return APIJSON.response(["models": [Model(name: name, imageEncoder: model.config.imageEncoder.type,
-                                                  defaults: JobOptions(model.defaultOptions, kind: .segmentation))]])
+                                                  defaults: JobOptions(submissions.defaults, kind: .segmentation))]])
     }
 }

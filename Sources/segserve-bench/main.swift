@@ -24,6 +24,7 @@ struct Bench: ParsableCommand {
     @Option(help: "threads for BLAS and our loops") var threads = 2
     @Flag(help: "use im2col for every conv") var noWinograd = false
     @Flag(help: "use Winograd F(2x2, 3x3), not the AVX-512 F(4x4, 3x3) kernel, for narrow convs") var noWinograd4x4 = false
+    @Option(help: "fp32 or bf16 (bf16 needs AVX512-BF16; fp32 elsewhere)") var precision = Precision.fp32
     @Flag(help: "after the warm-up, time one pass per line of standard input and print {\"ms\": ...} for each")
     var serve = false
 
@@ -31,6 +32,7 @@ struct Bench: ParsableCommand {
         var runtime = RuntimeOptions(pool: ComputePool(threads: threads))
         runtime.winograd = !noWinograd
         runtime.winograd4x4 = !noWinograd4x4
+        runtime.precision = precision
         let forward = try makeForward(runtime)
         try forward()
         if serve {
@@ -103,3 +105,5 @@ func peakResidentMiB() -> Int {
 BLASKernel.configureProcess()
 HeapTuning.keepLargeBlocks()
 Bench.main()
+
+extension Precision: ExpressibleByArgument {}

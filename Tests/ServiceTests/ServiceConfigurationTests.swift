@@ -1,4 +1,5 @@
 import Foundation
+import NNRuntime
 @testable import Service
 import XCTest
 
@@ -25,7 +26,7 @@ final class ServiceConfigurationTests: XCTestCase {
               max_slow_connection_share: 0.25
               request_thread_nice: 5
             limits: { max_job_cost: 5000 }
-            workers: { count: 2 }
+            workers: { count: 2, precision: bf16 }
             queue:
               max_queued: ~
             categories_path: cats.json
@@ -35,6 +36,7 @@ final class ServiceConfigurationTests: XCTestCase {
         XCTAssertEqual(config.server.port, 9100)
         XCTAssertEqual(config.server.headerTimeout, 2.5)
         XCTAssertEqual(config.workers.count, 2)
+        XCTAssertEqual(config.workers.precision, .bf16)
         XCTAssertEqual(config.queue.maxQueued, 64)
         XCTAssertEqual(config.queue.maxWait, 5)
         XCTAssertEqual(config.databasePath, "/data/db.sqlite")
@@ -60,6 +62,7 @@ final class ServiceConfigurationTests: XCTestCase {
             ("log_level: loud\n", "log_level: 'loud' is not a log level"),
             ("server:\n  max_slow_connection_share: 2\n", "server.max_slow_connection_share: '2' is not a number in 0...1"),
             ("server:\n  request_thread_nice: 20\n", "server.request_thread_nice: '20' is not an integer in 0...19"),
+            ("workers:\n  precision: fp16\n", "workers.precision: 'fp16' is not one of fp32, bf16"),
         ]
         for (yaml, message) in cases {
             let path = try write(yaml)

@@ -3,6 +3,7 @@ import Imaging
 import JobStore
 import Pipeline
 import LDMSeg
+import NNRuntime
 @testable import Service
 import XCTest
 
@@ -58,6 +59,24 @@ final class SubmissionDecoderTests: XCTestCase {
                               ("options", "application/json", Array(#"{"flip": true}"#.utf8))])
         assertRefused(request("/v1/inpaintings", contentType: body.contentType, body: body.bytes), kind: .inpainting, 400,
                       "'flip' applies to segmentation only")
+    }
+
+    func testPrecisionOption() throws {
+        let png = try pngBytes()
+        let plain = try decoder.decode(request(contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(plain.options.precision, .fp32)
+        XCTAssertEqual(plain.options.segmentation.precision, .fp32)
+        let bf16 = try decoder.decode(request("/v1/segmentations?precision=bf16", contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(bf16.options.segmentation.precision, .bf16)
+        XCTAssertNotEqual(plain.digest, bf16.digest, "an idempotent retry with another precision is another request")
+        assertRefused(request("/v1/segmentations?precision=fp16", contentType: "image/png", body: png), 400,
+                      "option 'precision' must be 'fp32' or 'bf16'; got 'fp16'")
+        // Options stored before precision existed still decode, as fp32.
+        var old = try JSONSerialization.jsonObject(with: plain.options.json) as! [String: Any]
+        old.removeValue(forKey: "precision")
+        let decoded = try XCTUnwrap(JobOptions.decoded(from: try JSONSerialization.data(withJSONObject: old)))
+        XCTAssertNil(decoded.precision)
+        XCTAssertEqual(decoded.segmentation.precision, .fp32)
     }
 
     func testMultipartOptionsAndDigest() throws {

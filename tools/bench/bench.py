@@ -201,24 +201,29 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--only", default=",".join([*CONFIGS, "pipeline"]))
     ap.add_argument("--baseline", help="a second segserve-bench binary, timed in the same pairs")
+    ap.add_argument("--bf16", action="store_true", help="also time ours at --precision bf16, in the same pairs")
     ap.add_argument("--service", type=float, default=0, help="seconds per client count for the service row (0: none)")
     ap.add_argument("--peak-gflops", type=float, default=0, help="machine fp32 peak; measured sgemm if 0")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     bench_bin = os.path.join(REPO, ".build", "release", "segserve-bench")
-    binaries = [bench_bin] + ([args.baseline] if args.baseline else [])
+    # (column, binary, extra arguments), all timed in the same alternating pairs.
+    sides = [("ours", bench_bin, [])] + ([("bf16", bench_bin, ["--precision", "bf16"])] if args.bf16 else []) \
+        + ([("base", args.baseline, [])] if args.baseline else [])
     peak = args.peak_gflops or measure_sgemm(args.threads)
     print(f"{machine()}; threads {args.threads}; {args.pairs} alternating pairs; torch {torch.__version__}")
     print(f"fp32 reference peak: {peak:.0f} GFLOPS ({'given' if args.peak_gflops else 'best torch sgemm'})")
     header = f"{'config':<13}{'GFLOP':>7}{'torch ms':>10}{'ours ms':>10}{'ours/torch [min-max]':>22}{'% peak':>8}{'RSS MB':>8}"
+    if args.bf16:
+        header += f"{'bf16 ms':>10}{'bf16/torch [min-max]':>22}"
     if args.baseline:
         header += f"{'base ms':>10}{'ours/base [min-max]':>22}"
     print(header)
     for name in filter(None, args.only.split(",")):
         gflop, fwd, bench_args, cleanup = pipeline_case(args.threads) if name == "pipeline" \
             else module_case(CONFIGS[name], args.threads)
-        served = [Served(b, bench_args) for b in binaries]
+        served = [Served(binary, bench_args + extra) for _, binary, extra in sides]
         try:
             torch_ms, ours = alternate(fwd, served, args.pairs)
         finally:
@@ -228,8 +233,11 @@ def main():
         row = (f"{name:<13}{(f'{gflop:.1f}' if gflop else '-'):>7}{statistics.median(torch_ms):>10.1f}{ours_ms:>10.1f}"
                f"{spread([o / t for o, t in zip(ours[0], torch_ms)]):>22}"
                f"{(f'{100 * gflop / (ours_ms / 1000) / peak:.0f}%' if gflop else '-'):>8}{rss[0]:>8}")
-        if args.baseline:
-            row += f"{statistics.median(ours[1]):>10.1f}{spread([o / b for o, b in zip(ours[0], ours[1])]):>22}"
+        for (column, _, _), times in zip(sides[1:], ours[1:]):
+            if column == "bf16":
+                row += f"{statistics.median(times):>10.1f}{spread([o / t for o, t in zip(times, torch_ms)]):>22}"
+            else:
+                row += f"{statistics.median(times):>10.1f}{spread([o / b for o, b in zip(ours[0], times)]):>22}"
         print(row, flush=True)
     print(f"torch process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
     if args.service:

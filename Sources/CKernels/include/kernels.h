@@ -1,6 +1,7 @@
 #ifndef SEGSERVE_KERNELS_H
 #define SEGSERVE_KERNELS_H
 #include <stddef.h>
+#include <stdint.h>
 
 /// A spin-wait hint to the CPU (x86 PAUSE, ARM YIELD): polls without giving the core away.
 static inline void segserve_cpu_relax(void) {
@@ -34,6 +35,27 @@ void segserve_winograd43_weights(const float *weight, long cout, long cin, float
 void segserve_winograd43_avx512(const float *x, long cin, long h, long w, const float *u, long cout,
                                 const float *bias, const float *residual, int relu, float *out,
                                 long ty0, long ty1, float *scratch);
+/// 1 when the CPU has AVX512-BF16 (with the AVX-512 kernels on) and SEGSERVE_NO_BF16 is unset (or 0).
+int segserve_has_avx512_bf16(void);
+
+/// Words (uint32) of a packed bf16 copy of a [m, k] left operand, and of a [k, n] right one.
+long segserve_bf16_packed_a_words(long m, long k);
+long segserve_bf16_packed_b_words(long k, long n);
+/// Packs a constant operand once for segserve_gemm_bf16: a is [m, k] (row stride lda); b is
+/// [k, n], or [n, k] when trans_b != 0. Needs AVX512-BF16.
+void segserve_bf16_pack_a(const float *a, long lda, long m, long k, uint32_t *out);
+void segserve_bf16_pack_b(int trans_b, const float *b, long ldb, long k, long n, uint32_t *out);
+
+/// Row-major c = alpha a op(b) + beta c, single-threaded, a and b rounded to bfloat16 and the
+/// products summed in float (AVX512-BF16). a is [m, k] (row stride lda), or, when packed_a is
+/// not NULL, rows [row0, row0 + m) of a packed [packed_a_rows, k] (row0 % 12 == 0). b is
+/// [k, n], or [n, k] when trans_b != 0 (row stride ldb), or, when packed_b is not NULL, columns
+/// [col0, col0 + n) of a packed [k, packed_b_cols] (col0 % 32 == 0). beta == 0 never reads c.
+void segserve_gemm_bf16(long m, long n, long k, float alpha,
+                        const float *a, long lda, const uint32_t *packed_a, long packed_a_rows, long row0,
+                        int trans_b, const float *b, long ldb, const uint32_t *packed_b, long packed_b_cols, long col0,
+                        float beta, float *c, long ldc);
+
 /// glibc only: serve every allocation from the heap and never trim it (see HeapTuning).
 void segserve_keep_large_blocks(void);
 #endif

@@ -1,3 +1,5 @@
+import NNRuntime
+
 /// Per-request inference settings.
 public struct SegmentationOptions: Sendable, Equatable, Codable {
     /// DDIM steps (1...1000).
@@ -9,19 +11,23 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
     public var postProcessing: PostProcessingOptions
     /// Test-time ensembling (segmentation only); the default is a single run.
     public var ensemble: Ensemble
+    /// Number format of the matrix products (bf16 falls back to fp32 on CPUs without AVX512-BF16).
+    public var precision: Precision
 
     public init(steps: Int, seed: UInt64, resolution: Int, postProcessing: PostProcessingOptions,
-                ensemble: Ensemble = Ensemble()) {
+                ensemble: Ensemble = Ensemble(), precision: Precision = .fp32) {
         self.steps = steps
         self.seed = seed
         self.resolution = resolution
         self.postProcessing = postProcessing
         self.ensemble = ensemble
+        self.precision = precision
     }
 
-    enum CodingKeys: String, CodingKey { case steps, seed, resolution, postProcessing, ensemble }
+    enum CodingKeys: String, CodingKey { case steps, seed, resolution, postProcessing, ensemble, precision }
 
-    /// `ensemble` may be absent (a single run), so options stored before it existed still decode.
+    /// `ensemble` and `precision` may be absent (a single run, fp32), so options stored before
+    /// they existed still decode.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         steps = try c.decode(Int.self, forKey: .steps)
@@ -29,6 +35,7 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
         resolution = try c.decode(Int.self, forKey: .resolution)
         postProcessing = try c.decode(PostProcessingOptions.self, forKey: .postProcessing)
         ensemble = try c.decodeIfPresent(Ensemble.self, forKey: .ensemble) ?? Ensemble()
+        precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
     }
 
     /// Throws `invalidOption` naming the first option out of range.

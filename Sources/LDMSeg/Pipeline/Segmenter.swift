@@ -164,6 +164,7 @@ public final class Segmenter {
             throw LDMSegError.invalidImage(width: width, height: height, reason: "\(rgb.count) bytes; expected \(width * height * 3) RGB")
         }
         try options.validate(trainSteps: model.scheduler.trainSteps)
+        ws.options.precision = options.precision
         let pre = model.preprocessing
         let (wh, ww) = Segmenter.workingSize(height: height, width: width, resolution: options.resolution, mode: pre.resize)
         let m = model.sizeMultiple

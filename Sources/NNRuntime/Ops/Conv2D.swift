@@ -20,6 +20,8 @@ public struct Conv2D: Sendable {
     public let padding: Padding
     private let winograd: WinogradWeights?
     private let winograd2x2: Bool
+    /// bf16 packs of the kernels as a matrix (key 0) and of the Winograd F(2x2, 3x3) points (1...16).
+    private let bf16 = BF16Cache()
 
     public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding) {
         precondition(weight.rank == 4, "conv weight must be rank 4, got \(weight.shape)")
@@ -69,7 +71,7 @@ public struct Conv2D: Sendable {
             return out
         }
         if let winograd, winograd2x2, ws.options.winograd, h * w >= Winograd3x3.minPixels {
-            return Winograd3x3.conv(x, u: winograd.get(weight, ws), bias: bias, activation: activation, ws)
+            return Winograd3x3.conv(x, u: winograd.get(weight, ws), bias: bias, activation: activation, ws, bf16: bf16)
         }
         let (ho, wo) = outputSize(height: h, width: w)
         let out = Tensor(shape: [outChannels, ho, wo])
@@ -83,7 +85,8 @@ public struct Conv2D: Sendable {
         }
         let beta: Float = bias == nil ? 0 : 1
         if kh == 1 && kw == 1 && stride == 1 && padding == .zero {
-            GEMM.sgemm(m: outChannels, n: n, k: k, a: weight.data, lda: k, b: x.data, ldb: n, beta: beta, c: out.data, ldc: n, ws)
+            GEMM.sgemm(m: outChannels, n: n, k: k, a: weight.data, lda: k, b: x.data, ldb: n, beta: beta, c: out.data, ldc: n, ws,
+                       constantA: (bf16, 0))
             activation.apply(out.data, count: out.count, ws)
             return out
         }
@@ -95,7 +98,8 @@ public struct Conv2D: Sendable {
         while y0 < ho {
             let rows = min(rowsPerBand, ho - y0), nb = rows * wo
             im2col(x.data, cin: cin, h: h, w: w, kh: kh, kw: kw, rows: y0..<(y0 + rows), wo: wo, into: cols, ws)
-            GEMM.sgemm(m: outChannels, n: nb, k: k, a: weight.data, lda: k, b: cols, ldb: nb, beta: beta, c: out.data + y0 * wo, ldc: n, ws)
+            GEMM.sgemm(m: outChannels, n: nb, k: k, a: weight.data, lda: k, b: cols, ldb: nb, beta: beta, c: out.data + y0 * wo, ldc: n, ws,
+                       constantA: (bf16, 0))
             if case .identity = activation {} else {
                 ws.forRange(outChannels, minPerThread: 16) { channels in
                     for c in channels { activation.applySerial(out.data + c * n + y0 * wo, count: nb) }

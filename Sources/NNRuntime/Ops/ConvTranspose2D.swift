@@ -6,6 +6,7 @@ public struct ConvTranspose2D: Sendable {
     public let weight: Tensor  // [Cin, Cout, 2, 2], PyTorch layout
     public let bias: Tensor?   // [Cout]
     private let packed: Tensor // [Cout*4, Cin]
+    private let bf16 = BF16Cache()
 
     public init(weight: Tensor, bias: Tensor?) throws {
         guard weight.rank == 4, weight.shape[2] == 2, weight.shape[3] == 2 else {
@@ -28,7 +29,7 @@ public struct ConvTranspose2D: Sendable {
         let h = x.shape[1], w = x.shape[2], n = h * w
         let blocks = ws.buffer(Workspace.Slot.im2col, count: cout * 4 * n)
         // blocks[(co*4 + ky*2 + kx), pixel] = sum_ci W[ci, co, ky, kx] x[ci, pixel]
-        GEMM.sgemm(m: cout * 4, n: n, k: cin, a: packed.data, lda: cin, b: x.data, ldb: n, beta: 0, c: blocks, ldc: n, ws)
+        GEMM.sgemm(m: cout * 4, n: n, k: cin, a: packed.data, lda: cin, b: x.data, ldb: n, beta: 0, c: blocks, ldc: n, ws, constantA: (bf16, 0))
         let out = Tensor(shape: [cout, 2 * h, 2 * w])
         let ow = 2 * w
         ws.forRange(cout, minPerThread: 16) { range in

@@ -2,6 +2,7 @@
 public struct Linear: Sendable {
     public let weight: Tensor  // [out, in]
     public let bias: Tensor?   // [out]
+    private let bf16 = BF16Cache()
 
     public init(weight: Tensor, bias: Tensor?) {
         precondition(weight.rank == 2, "linear weight must be rank 2, got \(weight.shape)")
@@ -32,6 +33,6 @@ public struct Linear: Sendable {
         }
         let beta: Float = bias != nil ? 1 : 0
         GEMM.sgemm(transB: true, m: rows, n: o, k: inFeatures, a: x, lda: lda, b: weight.data, ldb: inFeatures,
-                   beta: beta, c: y, ldc: ldc, ws)
+                   beta: beta, c: y, ldc: ldc, ws, constantB: (bf16, 0))
     }
 }

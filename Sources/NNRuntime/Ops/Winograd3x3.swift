@@ -71,7 +71,8 @@ enum Winograd3x3 {
     }
 
     /// `u` holds the transformed weights of `[Cout, Cin, 3, 3]` kernels.
-    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, activation: Activation, _ ws: Workspace) -> Tensor {
+    /// `bf16` keeps the points' packs for bf16 products (keys 1...16).
+    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, activation: Activation, _ ws: Workspace, bf16: BF16Cache) -> Tensor {
         let cout = u.shape[1], cin = u.shape[2]
         let h = x.shape[1], w = x.shape[2]
         let out = Tensor(shape: [cout, h, w])
@@ -85,7 +86,7 @@ enum Winograd3x3 {
             inputTransform(x, cin: cin, h: h, w: w, tileRows: ty0..<(ty0 + rows), tw: tw, into: vBuf, ws)
             for k in 0..<16 {
                 GEMM.sgemm(m: cout, n: tiles, k: cin, a: u.data + k * cout * cin, lda: cin, b: vBuf + k * cin * tiles, ldb: tiles,
-                           beta: 0, c: mBuf + k * cout * tiles, ldc: tiles, ws)
+                           beta: 0, c: mBuf + k * cout * tiles, ldc: tiles, ws, constantA: (bf16, 1 + k))
             }
             outputTransform(mBuf, cout: cout, tiles: tiles, tileRows: ty0..<(ty0 + rows), tw: tw, bias: bias,
                             activation: activation, into: out, ws)

@@ -1,7 +1,9 @@
+import CKernels
 import COpenBLAS
 
 /// Row-major single-precision GEMM, C = alpha op(A) op(B) + beta C, split across the workspace's
-/// pool and run single-threaded per chunk. OpenBLAS's own threads wait for one another by
+/// pool and run single-threaded per chunk; in bf16 when the workspace asks for it (see
+/// `Precision`) and the product is large enough. OpenBLAS's own threads wait for one another by
 /// yielding the CPU, which hands it to any runnable thread, request threads included, whatever
 /// their priority; the pool's threads spin without yielding.
 public enum GEMM {
@@ -9,30 +11,67 @@ public enum GEMM {
     static let minSplitMACs = 1 << 20
     /// Chunk edges fall on multiples of this, the widest sgemm micro-kernel tile.
     static let tile = 16
+    /// Smallest products the bf16 kernel takes: below these its packing (the rounding of A and
+    /// B) and its 12 x 32 tiles cost more than the faster multiplies save.
+    static let bf16MinRows = 24, bf16MinColumns = 64, bf16MinDepth = 32
 
     /// OpenBLAS runs on the calling thread only; once per process, before the first product.
     private static let singleThreaded: Void = openblas_set_num_threads(1)
 
+    /// A constant operand's bf16 pack: kept in `cache` under `key` after the first bf16 product.
+    public typealias Constant = (cache: BF16Cache, key: Int)
+
+    /// `constantA` / `constantB` mark an operand that never changes (weights): in bf16 it is
+    /// packed once into the cache instead of on every call.
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, _ ws: Workspace) {
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, _ ws: Workspace,
+                             constantA: Constant? = nil, constantB: Constant? = nil) {
         _ = singleThreaded
+        if !transA && ws.options.effectivePrecision == .bf16 && m >= bf16MinRows && n >= bf16MinColumns && k >= bf16MinDepth {
+            return bf16(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
+                        ws, constantA: constantA, constantB: constantB)
+        }
         let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
         func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
             cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         }
-        guard m * n * k >= minSplitMACs, max(m, n) >= 2 * tile else { return call(m, n, a, b, c) }
-        // Split the longer side of C: each chunk then packs all of the shorter side's operand,
-        // the smaller duplicate.
+        split(m: m, n: n, k: k, rowTile: tile, columnTile: tile, ws) { rows, columns in
+            call(rows.count, columns.count, a + (transA ? rows.lowerBound : rows.lowerBound * lda),
+                 b + (transB ? columns.lowerBound * ldb : columns.lowerBound), c + rows.lowerBound * ldc + columns.lowerBound)
+        }
+    }
+
+    /// The bf16 kernel over the pool; chunk edges fall on its tile edges, as packed slices need.
+    private static func bf16(transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
+                             b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
+                             _ ws: Workspace, constantA: Constant?, constantB: Constant?) {
+        let packedA = constantA.map { $0.cache.get($0.key) { BF16Matrix(side: .left, a, stride: lda, outer: m, depth: k) } }
+        let packedB = constantB.map {
+            $0.cache.get($0.key) { BF16Matrix(side: .right, b, stride: ldb, outer: n, depth: k, transposed: transB) }
+        }
+        precondition(packedA.map { $0.outer == m && $0.depth == k } ?? true, "packed A is not [\(m), \(k)]")
+        precondition(packedB.map { $0.outer == n && $0.depth == k } ?? true, "packed B is not [\(k), \(n)]")
+        split(m: m, n: n, k: k, rowTile: BF16Matrix.leftRows, columnTile: BF16Matrix.rightColumns, ws) { rows, columns in
+            let (i0, j0) = (rows.lowerBound, columns.lowerBound)
+            segserve_gemm_bf16(rows.count, columns.count, k, alpha, a + i0 * lda, lda, packedA?.words, m, i0,
+                               transB ? 1 : 0, b + (transB ? j0 * ldb : j0), ldb, packedB?.words, n, j0,
+                               beta, c + i0 * ldc + j0, ldc)
+        }
+    }
+
+    /// Runs `body` on chunks of C across the pool, splitting its longer side (each chunk then
+    /// packs all of the shorter side's operand, the smaller duplicate) at multiples of the tile.
+    private static func split(m: Int, n: Int, k: Int, rowTile: Int, columnTile: Int, _ ws: Workspace,
+                              _ body: (Range<Int>, Range<Int>) -> Void) {
+        guard m * n * k >= minSplitMACs, max(m, n) >= 2 * tile else { return body(0..<m, 0..<n) }
         if n >= m {
-            ws.forRange((n + tile - 1) / tile) { blocks in
-                let n0 = blocks.lowerBound * tile, n1 = min(n, blocks.upperBound * tile)
-                call(m, n1 - n0, a, b + (transB ? n0 * ldb : n0), c + n0)
+            ws.forRange((n + columnTile - 1) / columnTile) { blocks in
+                body(0..<m, (blocks.lowerBound * columnTile)..<min(n, blocks.upperBound * columnTile))
             }
         } else {
-            ws.forRange((m + tile - 1) / tile) { blocks in
-                let m0 = blocks.lowerBound * tile, m1 = min(m, blocks.upperBound * tile)
-                call(m1 - m0, n, a + (transA ? m0 : m0 * lda), b, c + m0 * ldc)
+            ws.forRange((m + rowTile - 1) / rowTile) { blocks in
+                body((blocks.lowerBound * rowTile)..<min(m, blocks.upperBound * rowTile), 0..<n)
             }
         }
     }

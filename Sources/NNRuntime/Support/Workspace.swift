@@ -1,7 +1,8 @@
 /// One worker's scratch memory and runtime options. The buffers grow and are reused across ops
 /// and calls, so the hot loop does not allocate im2col and attention buffers on every layer.
 public final class Workspace {
-    public let options: RuntimeOptions
+    /// Its owner may change them between calls (e.g. a job's precision); never during one.
+    public var options: RuntimeOptions
     private var buffers: [UnsafeMutablePointer<Float>?]
     private var capacities: [Int]
 

@@ -2,6 +2,7 @@ import Pipeline
 import Foundation
 import JobStore
 import LDMSeg
+import NNRuntime
 import Synchronization
 
 /// The options of a job as the API names them (openapi.yaml `Options`), resolved against the
@@ -18,12 +19,14 @@ struct JobOptions: Codable, Equatable, Sendable {
     /// Segmentation only: test-time ensembling over seeds and a mirrored run (`Ensemble`).
     var ensembleSeeds: Int?
     var flip: Bool?
+    /// Number format of the matrix products; absent in jobs stored before it existed (fp32).
+    var precision: Precision?
     /// Where the job's JSON is POSTed once it ends (a host of `callbacks.allowed_hosts`).
     var callbackURL: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, seed, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th", resolution
-        case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip, callbackURL = "callback_url"
+        case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip, precision, callbackURL = "callback_url"
     }
 
     /// The model's defaults for a job of `kind`.
@@ -34,6 +37,7 @@ struct JobOptions: Codable, Equatable, Sendable {
         countTh = options.postProcessing.countThreshold
         overlapTh = options.postProcessing.overlapThreshold
         resolution = options.resolution
+        precision = options.precision
         switch kind {
         case .segmentation:
             ensembleSeeds = options.ensemble.seeds
@@ -55,7 +59,8 @@ struct JobOptions: Codable, Equatable, Sendable {
     var segmentation: SegmentationOptions {
         SegmentationOptions(steps: steps, seed: seed, resolution: resolution,
                             postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh),
-                            ensemble: Ensemble(seeds: ensembleSeeds ?? 1, flip: flip ?? false))
+                            ensemble: Ensemble(seeds: ensembleSeeds ?? 1, flip: flip ?? false),
+                            precision: precision ?? .fp32)
     }
 
     /// A value of a client's options: from JSON, or a query parameter's text.
@@ -154,6 +159,13 @@ struct JobOptions: Codable, Equatable, Sendable {
                 throw .badRequest("\(source): option 'flip' must be true or false; got \(raw)", slug: "invalid-option")
             }
             flip = value
+        }
+        if let raw = values["precision"] {
+            guard case .string(let text) = raw, let value = Precision(rawValue: text) else {
+                let names = Precision.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")
+                throw .badRequest("\(source): option 'precision' must be \(names); got \(raw)", slug: "invalid-option")
+            }
+            precision = value
         }
         if let raw = values["callback_url"] {
             guard case .string(let text) = raw, text.count <= 512, let url = URLComponents(string: text),

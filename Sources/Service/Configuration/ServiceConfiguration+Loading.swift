@@ -1,4 +1,5 @@
 import Foundation
+import NNRuntime
 import Yams
 
 /// A configuration file or variable that cannot be used, named precisely.
@@ -37,6 +38,15 @@ extension ServiceConfiguration {
             Setting(key: key, environment: env ?? variable(key)) { config, text in
                 guard let value = Int(text.trimmingCharacters(in: .whitespaces)), range.contains(value) else {
                     throw ConfigurationError("\(key): '\(text)' is not an integer in \(range.lowerBound)...\(range.upperBound)")
+                }
+                config[keyPath: path] = value
+            }
+        }
+
+        static func precision(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, Precision> & Sendable) -> Setting {
+            Setting(key: key, environment: variable(key)) { config, text in
+                guard let value = Precision(rawValue: text.trimmingCharacters(in: .whitespaces)) else {
+                    throw ConfigurationError("\(key): '\(text)' is not one of \(Precision.allCases.map(\.rawValue).joined(separator: ", "))")
                 }
                 config[keyPath: path] = value
             }
@@ -87,6 +97,7 @@ extension ServiceConfiguration {
         .int("model.max_pixels", \.model.maxPixels, 1...1_000_000_000),
         .int("workers.count", \.workers.count, 1...64),
         .int("workers.threads", \.workers.threads, 1...256),
+        .precision("workers.precision", \.workers.precision),
         .int("queue.max_queued", \.queue.maxQueued, 0...1_000_000),
         .seconds("queue.max_wait", \.queue.maxWait),
         .int("queue.max_attempts", \.queue.maxAttempts, 1...100),

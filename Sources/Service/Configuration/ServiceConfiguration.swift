@@ -1,4 +1,5 @@
 import Foundation
+import NNRuntime
 import HTTPServer
 
 /// Everything `segserve serve` can be told, with the defaults it runs on. Loaded once from
@@ -54,6 +55,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var count = 1
         /// The runtime's threads (its loops and sgemms), shared by the workers (default 2).
         public var threads = 2
+        /// Default precision of jobs that do not ask (default fp32; bf16 runs as fp32 on CPUs
+        /// without AVX512-BF16).
+        public var precision = Precision.fp32
     }
 
     public struct Queue: Sendable, Equatable {

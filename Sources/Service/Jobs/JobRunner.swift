@@ -3,34 +3,21 @@ import JobStore
 import LDMSeg
 import Pipeline
 
-/// Runs one job's model work on a worker's `Segmenter` and renders its result files.
+/// Runs one job through the `SegmentationPipeline` on a worker's `Segmenter` and renders its
+/// result files.
 struct JobRunner: Sendable {
-    let maxPixels: Int
-    /// Categories that semantic label maps index; nil: semantic parts are not used.
-    let categories: [PanopticCategory]?
+    let pipeline: SegmentationPipeline
 
     func run(_ job: Job, input: JobInput, on segmenter: Segmenter, progress: Segmenter.Progress,
              isCancelled: () -> Bool) throws -> JobResult {
         let options = try JSONDecoder().decode(JobOptions.self, from: job.options)
-        let image = try InputDecoding.image([UInt8](input.image), maxPixels: maxPixels)
-        var result: PanopticResult
-        switch job.kind {
-        case .segmentation:
-            result = try segmenter.segment(rgb: image.pixels, width: image.width, height: image.height, options: options.segmentation,
-                                           progress: progress, isCancelled: isCancelled)
-        case .inpainting:
-            guard let maskBytes = input.mask else { throw InputError.missingMask }
-            let mask = try InputDecoding.mask([UInt8](maskBytes), known: input.known.map { [UInt8]($0) },
-                                              encoding: options.maskEncoding ?? .coco, width: image.width, height: image.height,
-                                              maxPixels: maxPixels, slotCapacity: segmenter.model.maskAutoencoder.slots - 1)
-            result = try segmenter.inpaint(rgb: image.pixels, width: image.width, height: image.height, partial: mask.ids,
-                                           known: mask.known, options: options.segmentation, progress: progress, isCancelled: isCancelled)
+        var parts = SegmentationPipeline.Parts(image: [UInt8](input.image), semantic: input.semantic.map { [UInt8]($0) })
+        if job.kind == .inpainting {
+            guard let mask = input.mask else { throw InputError.missingMask }
+            parts.mask = ([UInt8](mask), options.maskEncoding ?? .coco, input.known.map { [UInt8]($0) })
         }
-        if let semantic = input.semantic, let categories {
-            let labels = try InputDecoding.semantic([UInt8](semantic), width: image.width, height: image.height, maxPixels: maxPixels)
-            result = result.categorised(labels: labels, categories: categories)
-        }
-        let files = try ResultFiles(result, fileName: "\(job.id).png", overlaying: image)
+        let output = try pipeline.run(parts, options: options.segmentation, on: segmenter, progress: progress, isCancelled: isCancelled)
+        let files = try ResultFiles(output.result, fileName: "\(job.id).png", overlaying: output.image)
         return JobResult(panopticPNG: Data(files.panopticPNG), segmentsJSON: Data(files.segmentsJSON), overlayPNG: Data(files.overlayPNG ?? []))
     }
 }

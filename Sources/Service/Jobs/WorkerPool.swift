@@ -103,7 +103,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func loop() {
-        let segmenter = Segmenter(model: model, maxPixels: runner.maxPixels, runtime: runtime)
+        let segmenter = Segmenter(model: model, maxPixels: runner.pipeline.maxPixels, runtime: runtime)
         while true {
             let (seen, stopping) = locked { ($0.wakeups, $0.stopping) }
             if stopping { break }

@@ -16,6 +16,8 @@ struct InferenceOptions: ParsableArguments {
     @Option(name: .customLong("count-th"), help: "drop segments with fewer pixels") var countTh: Int?
     @Option(name: .customLong("overlap-th"), help: "drop segments mostly covered by others") var overlapTh: Float?
     @Option(help: "the runtime's threads (loops and sgemms)") var threads = 2
+    @Option(help: "fp32, or bf16 for faster matrix products on CPUs with AVX512-BF16 (fp32 elsewhere)")
+    var precision = Precision.fp32
 
     /// Threads for each of `jobs` images run at once: they share `threads`, at least 1 each.
     func threads(jobs: Int) -> Int { max(1, threads / max(1, jobs)) }
@@ -26,6 +28,7 @@ struct InferenceOptions: ParsableArguments {
         let model = try LDMSegModel(directory: self.model)
         var o = model.defaultOptions
         o.seed = seed
+        o.precision = precision
         if let steps { o.steps = steps }
         if let resolution { o.resolution = resolution }
         if let maskTh { o.postProcessing.maskThreshold = maskTh }
@@ -52,15 +55,13 @@ struct EnsembleOptions: ParsableArguments {
     var flip: Bool?
 }
 
-/// Decodes a PNG or JPEG file as the service does, refusing images over the segmenter's pixel limit.
-func readImage(_ path: String, maxPixels: Int) throws -> RGBImage {
-    try InputDecoding.image([UInt8](try Data(contentsOf: URL(fileURLWithPath: path))), maxPixels: maxPixels)
-}
+/// A file's bytes.
+func readFile(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
 
 /// Writes `<out>/panoptic.png` and `<out>/segments.json` (COCO panoptic annotation), the files
-/// the service serves, and with `overlay` the segments drawn over `image` to that path.
-func writeResult(_ result: PanopticResult, image: RGBImage, to out: String, fileName: String, overlay: String?) throws {
-    let files = try ResultFiles(result, fileName: fileName, overlaying: overlay == nil ? nil : image)
+/// the service serves, and with `overlay` the segments drawn over the image to that path.
+func writeResult(_ output: SegmentationPipeline.Output, to out: String, fileName: String, overlay: String?) throws {
+    let files = try ResultFiles(output.result, fileName: fileName, overlaying: overlay == nil ? nil : output.image)
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     try Data(files.panopticPNG).write(to: URL(fileURLWithPath: out).appendingPathComponent("panoptic.png"))
     try Data(files.segmentsJSON).write(to: URL(fileURLWithPath: out).appendingPathComponent("segments.json"))
@@ -76,3 +77,5 @@ func stepPrinter(_ label: String) -> (Int, Int) -> Void {
     { step, steps in FileHandle.standardError.write("\r\(label): step \(step)/\(steps)".data(using: .utf8)!)
         if step == steps { FileHandle.standardError.write("\n".data(using: .utf8)!) } }
 }
+
+extension Precision: ExpressibleByArgument {}

@@ -104,8 +104,8 @@ struct PredictJob: Sendable {
         if FileManager.default.fileExists(atPath: png.path) {
             ids = try PanopticPNG.decode([UInt8](try Data(contentsOf: png)))
         } else {
-            let rgb = try readImage(images.appendingPathComponent(file).path, maxPixels: segmenter.maxPixels)
-            let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height, options: options)
+            let result = try SegmentationPipeline(maxPixels: segmenter.maxPixels)
+                .run(.init(image: try readFile(images.appendingPathComponent(file).path)), options: options, on: segmenter).result
             try Data(try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)).write(to: png, options: .atomic)
             ids = (result.width, result.height, result.ids)
         }

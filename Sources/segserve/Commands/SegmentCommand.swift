@@ -19,11 +19,10 @@ struct SegmentCommand: ParsableCommand {
     func run() throws {
         let (model, options) = try inference.load(ensemble: ensemble)
         let segmenter = Segmenter(model: model, runtime: RuntimeOptions(pool: ComputePool(threads: inference.threads)))
-        let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
-        let result = try segmenter.segment(rgb: rgb.pixels, width: rgb.width, height: rgb.height,
-                                           options: options, progress: stepPrinter("segment"))
-        try writeResult(result, image: rgb, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, overlay: overlay)
-        print("\(result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
+        let output = try SegmentationPipeline(maxPixels: segmenter.maxPixels)
+            .run(.init(image: try readFile(image)), options: options, on: segmenter, progress: stepPrinter("segment"))
+        try writeResult(output, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, overlay: overlay)
+        print("\(output.result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
     }
 }
 
@@ -45,24 +44,11 @@ struct InpaintCommand: ParsableCommand {
     func run() throws {
         let (model, options) = try inference.load()
         let segmenter = Segmenter(model: model, runtime: RuntimeOptions(pool: ComputePool(threads: inference.threads)))
-        let rgb = try readImage(image, maxPixels: segmenter.maxPixels)
-        let partial = try InpaintingMask.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: mask))), encoding: maskEncoding,
-                                                slotCapacity: model.maskAutoencoder.slots - 1, maxPixels: segmenter.maxPixels)
-        guard partial.width == rgb.width, partial.height == rgb.height else {
-            throw ValidationError("mask is \(partial.width)x\(partial.height), image \(rgb.width)x\(rgb.height)")
-        }
-        var knownMask: [Bool]?
-        if let known {
-            let k = try PNGCodec.decodeGray([UInt8](try Data(contentsOf: URL(fileURLWithPath: known))), maxPixels: segmenter.maxPixels)
-            guard k.width == rgb.width, k.height == rgb.height else {
-                throw ValidationError("known mask is \(k.width)x\(k.height), image \(rgb.width)x\(rgb.height)")
-            }
-            knownMask = k.values.map { $0 != 0 }
-        }
-        let result = try segmenter.inpaint(rgb: rgb.pixels, width: rgb.width, height: rgb.height, partial: partial.ids,
-                                           known: knownMask, options: options, progress: stepPrinter("inpaint"))
-        try writeResult(result, image: rgb, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, overlay: overlay)
-        print("\(result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
+        let parts = SegmentationPipeline.Parts(image: try readFile(image), mask: (try readFile(mask), maskEncoding, try known.map(readFile)))
+        let output = try SegmentationPipeline(maxPixels: segmenter.maxPixels)
+            .run(parts, options: options, on: segmenter, progress: stepPrinter("inpaint"))
+        try writeResult(output, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, overlay: overlay)
+        print("\(output.result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
     }
 }
 
