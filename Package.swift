@@ -23,6 +23,8 @@ let package = Package(
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // System libraries.
@@ -48,7 +50,13 @@ let package = Package(
         // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.
         .target(name: "HTTPServer"),
         // Jobs, their inputs and results in SQLite (WAL): the durable queue.
-        .target(name: "JobStore", dependencies: [.product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "JobStore", dependencies: [
+            .product(name: "GRDB", package: "GRDB.swift"),
+            .product(name: "PostgresNIO", package: "postgres-nio"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         // The segmentation service: routes, workers, metrics, configuration.
         .target(name: "Service", dependencies: [
             "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "NNRuntime",
@@ -74,7 +82,7 @@ let package = Package(
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "LDMSeg", "Imaging"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
-        .testTarget(name: "JobStoreTests", dependencies: ["JobStore"]),
+        .testTarget(name: "JobStoreTests", dependencies: ["JobStore", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: ["Service", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "TestSupport"]),
     ]
 )

@@ -1,25 +1,31 @@
 import Foundation
-import GRDB
 
-extension Job: FetchableRecord {
-    public init(row: Row) throws {
-        id = row["id"]
-        seq = row["seq"]
-        kind = JobKind(rawValue: row["kind"]) ?? .segmentation
-        state = JobState(rawValue: row["state"]) ?? .failed
-        options = row["options"]
-        step = row["step"]
-        steps = row["steps"]
-        attempts = row["attempts"]
-        cancelRequested = row["cancel_requested"]
-        idempotencyKey = row["idempotency_key"]
-        requestHash = row["request_hash"]
-        owner = row["owner"]
-        createdAt = Date(timeIntervalSince1970: row["created_at"])
-        startedAt = (row["started_at"] as Double?).map(Date.init(timeIntervalSince1970:))
-        finishedAt = (row["finished_at"] as Double?).map(Date.init(timeIntervalSince1970:))
-        if let code: String = row["failure_code"] {
-            failure = JobFailure(code: code, message: row["failure_message"] ?? "")
+extension Job {
+    init(row: SQLRow) {
+        id = row.text("id") ?? ""
+        seq = row.int64("seq") ?? 0
+        kind = row.text("kind").flatMap(JobKind.init(rawValue:)) ?? .segmentation
+        state = row.text("state").flatMap(JobState.init(rawValue:)) ?? .failed
+        options = row.blob("options") ?? Data()
+        step = row.int("step") ?? 0
+        steps = row.int("steps") ?? 0
+        attempts = row.int("attempts") ?? 0
+        cancelRequested = (row.int("cancel_requested") ?? 0) != 0
+        idempotencyKey = row.text("idempotency_key")
+        requestHash = row.text("request_hash")
+        owner = row.text("owner")
+        createdAt = row.date("created_at") ?? Date(timeIntervalSince1970: 0)
+        startedAt = row.date("started_at")
+        finishedAt = row.date("finished_at")
+        lease = row.text("lease_token")
+        if let code = row.text("failure_code") {
+            failure = JobFailure(code: code, message: row.text("failure_message") ?? "")
         }
+    }
+}
+
+extension JobInput {
+    init(row: SQLRow) {
+        self.init(image: row.blob("image") ?? Data(), mask: row.blob("mask"), known: row.blob("known"), semantic: row.blob("semantic"))
     }
 }

@@ -43,6 +43,9 @@ public struct Job: Sendable, Equatable {
     public var startedAt: Date?
     public var finishedAt: Date?
     public var failure: JobFailure?
+    /// While running: the token of the claim that holds it. Only that claim's holder may record
+    /// its progress or end it (fencing: a node whose lease expired cannot complete the job).
+    public var lease: String?
 }
 
 /// What a client sent: the encoded image and, for inpainting, the partial mask and known pixels.

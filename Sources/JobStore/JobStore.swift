@@ -1,30 +1,55 @@
 import Foundation
-import GRDB
+import NIOCore
 
-/// Jobs, their inputs and their results in one SQLite database in WAL mode: the service's
-/// durable queue. Readers (status polls) never wait for the writer. Every state change goes
-/// through `JobState.after(_:)`, inside one transaction with the check that allows it.
+/// Jobs, their inputs and their results: the service's durable queue. One SQLite file in WAL
+/// mode for one machine (readers never wait for the writer), or a PostgreSQL database that many
+/// nodes share (claims skip rows other nodes hold; leases fence a node that stalled). Every
+/// state change goes through `JobState.after(_:)`, inside one transaction with the check that
+/// allows it.
 public final class JobStore: Sendable {
-    let pool: DatabasePool
-    public let path: String
+    let db: any SQLDatabase
+    /// The SQLite file, or nil on PostgreSQL.
+    public let path: String?
 
-    /// Opens (creating if needed) the database at `path` and migrates it to the current schema.
+    /// Opens (creating if needed) the SQLite database at `path` and migrates it to the current schema.
     public init(path: String, busyTimeout: Duration = .seconds(10)) throws {
-        let directory = URL(fileURLWithPath: path).deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        var configuration = Configuration()
-        configuration.busyMode = .timeout(TimeInterval(busyTimeout.components.seconds))
-        configuration.prepareDatabase { db in
-            // WAL makes a commit durable against a process crash without an fsync per write.
-            try db.execute(sql: "PRAGMA synchronous = NORMAL")
-        }
-        pool = try DatabasePool(path: path, configuration: configuration)
+        db = try SQLiteDatabase(path: path, busyTimeout: busyTimeout)
         self.path = path
-        try JobStoreMigrations.migrator.migrate(pool)
+    }
+
+    /// Opens `sqlite:///path/to/file` (or a bare path) or `postgres://user[:password]@host[:port]/db`
+    /// and migrates it to the current schema.
+    public convenience init(url: String) throws {
+        if url.hasPrefix("postgres://") || url.hasPrefix("postgresql://") {
+            guard let parsed = PostgresURL(url) else { throw JobStoreError.invalidURL(url) }
+            try self.init(database: try PostgresDatabase(url: parsed))
+        } else if url.hasPrefix("sqlite://") {
+            let path = String(url.dropFirst("sqlite://".count))
+            guard !path.isEmpty else { throw JobStoreError.invalidURL(url) }
+            try self.init(path: path)
+        } else if !url.contains("://") {
+            try self.init(path: url)
+        } else {
+            throw JobStoreError.invalidURL(url)
+        }
+    }
+
+    init(database: PostgresDatabase) throws {
+        db = database
+        path = nil
+    }
+
+    /// Whether other processes may change the jobs (PostgreSQL): in-process caches of job state
+    /// must then follow `observeChanges`, and a starting node must not take running jobs back.
+    public var isShared: Bool { db.dialect == .postgres }
+
+    /// Throws unless the database answers (readiness).
+    public func ping() throws {
+        _ = try db.readStatement { db in try db.fetch("SELECT 1 AS one") }
     }
 
     /// Closes the database; later calls fail.
-    public func close() throws { try pool.close() }
+    public func close() throws { try db.close() }
 
     // MARK: - Submitting
 
@@ -44,50 +69,56 @@ public final class JobStore: Sendable {
     /// Queues a job unless the queue, or the owner's share of it (`maxActiveForOwner` queued
     /// or running), is full; honours idempotency keys, scoped to the owner. One transaction.
     public func submit(_ new: NewJob, maxQueued: Int, maxActiveForOwner: Int? = nil, now: Date = Date()) throws -> Submission {
-        try pool.write { db in
-            // Stored as owner + NUL + key, so two owners' keys never meet.
-            let key = new.idempotencyKey.map { key in new.owner.map { "\($0)\u{0}\(key)" } ?? key }
-            if let key, let job = try Job.fetchOne(db, sql: "SELECT * FROM job WHERE idempotency_key = ?", arguments: [key]) {
+        try db.write { db in
+            // Submissions from every node take turns, so the queue bound and the key check hold.
+            if self.db.dialect == .postgres { try db.execute("SELECT pg_advisory_xact_lock(7235002)") }
+            // Stored as owner + separator + key, so two owners' keys never meet.
+            let separator = self.db.dialect.keySeparator
+            let key = new.idempotencyKey.map { key in new.owner.map { $0 + separator + key } ?? key }
+            if let key, let row = try db.fetchOne("SELECT * FROM job WHERE idempotency_key = ?", key) {
+                let job = Job(row: row)
                 return job.requestHash == new.requestHash ? .existing(job) : .keyReused(job)
             }
-            let queued = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE state = 'queued'") ?? 0
+            let queued = try db.fetchOne("SELECT COUNT(*) AS n FROM job WHERE state = 'queued'")?.int("n") ?? 0
             guard queued < maxQueued else { return .queueFull(queued: queued) }
             if let owner = new.owner, let limit = maxActiveForOwner {
-                let active = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM job WHERE owner = ? AND state IN ('queued', 'running')",
-                                              arguments: [owner]) ?? 0
+                let active = try db.fetchOne("SELECT COUNT(*) AS n FROM job WHERE owner = ? AND state IN ('queued', 'running')",
+                                             owner)?.int("n") ?? 0
                 guard active < limit else { return .ownerQuotaFull(active: active) }
             }
             let id = UUID().uuidString.lowercased()
-            try db.execute(sql: """
+            guard let row = try db.fetchOne("""
                 INSERT INTO job (id, kind, state, options, steps, idempotency_key, request_hash, owner, created_at)
-                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?)
-                """, arguments: [id, new.kind.rawValue, new.options, new.steps, key, new.requestHash, new.owner,
-                                 now.timeIntervalSince1970])
-            let seq = db.lastInsertedRowID
-            let input = new.input
-            try db.execute(sql: "INSERT INTO job_input (job_seq, image, mask, known, semantic) VALUES (?, ?, ?, ?, ?)",
-                           arguments: [seq, input.image, input.mask, input.known, input.semantic])
-            if let url = new.callbackURL {
-                try db.execute(sql: "INSERT INTO callback (job_seq, url) VALUES (?, ?)", arguments: [seq, url])
+                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *
+                """, id, new.kind.rawValue, new.options, new.steps, key, new.requestHash, new.owner, now) else {
+                throw JobStoreError.unavailable(reason: "the new job was not returned")
             }
-            return .created(try Job.fetchOne(db, sql: "SELECT * FROM job WHERE seq = ?", arguments: [seq])!)
+            let job = Job(row: row)
+            let input = new.input
+            try db.execute("INSERT INTO job_input (job_seq, image, mask, known, semantic) VALUES (?, ?, ?, ?, ?)",
+                           job.seq, input.image, input.mask, input.known, input.semantic)
+            if let url = new.callbackURL {
+                try db.execute("INSERT INTO callback (job_seq, url) VALUES (?, ?)", job.seq, url)
+            }
+            try notify(db, job.id)
+            return .created(job)
         }
     }
 
     // MARK: - Reading
 
-    // Status polls are the hot path: single statements (atomic without a transaction) from the
-    // statement cache, so a poll neither compiles SQL nor opens a transaction.
+    // Status polls are the hot path: single statements (atomic without a transaction), from
+    // the statement cache on SQLite.
 
     public func job(id: String) throws -> Job? {
-        try pool.unsafeRead { db in try Job.fetchOne(db.cachedStatement(sql: "SELECT * FROM job WHERE id = ?"), arguments: [id]) }
+        try db.readStatement { db in try db.fetchOne("SELECT * FROM job WHERE id = ?", id).map(Job.init(row:)) }
     }
 
     /// How many queued jobs are ahead of `job` (0: next), nil unless it is queued.
     public func queuePosition(of job: Job) throws -> Int? {
         guard job.state == .queued else { return nil }
-        return try pool.unsafeRead { db in
-            try Int.fetchOne(db.cachedStatement(sql: "SELECT COUNT(*) FROM job WHERE state = 'queued' AND seq < ?"), arguments: [job.seq])
+        return try db.readStatement { db in
+            try db.fetchOne("SELECT COUNT(*) AS n FROM job WHERE state = 'queued' AND seq < ?", job.seq)?.int("n")
         }
     }
 
@@ -96,19 +127,19 @@ public final class JobStore: Sendable {
     public func list(state: JobState? = nil, kind: JobKind? = nil, owner: String? = nil, limit: Int,
                      cursor: String? = nil) throws -> (jobs: [Job], next: String?) {
         var conditions: [String] = []
-        var arguments: StatementArguments = []
-        if let owner { conditions.append("owner = ?"); arguments += [owner] }
-        if let state { conditions.append("state = ?"); arguments += [state.rawValue] }
-        if let kind { conditions.append("kind = ?"); arguments += [kind.rawValue] }
+        var arguments: [SQLValue] = []
+        if let owner { conditions.append("owner = ?"); arguments.append(.text(owner)) }
+        if let state { conditions.append("state = ?"); arguments.append(.text(state.rawValue)) }
+        if let kind { conditions.append("kind = ?"); arguments.append(.text(kind.rawValue)) }
         if let cursor {
             guard let before = JobStore.decodeCursor(cursor) else { throw JobStoreError.invalidCursor(cursor) }
             conditions.append("seq < ?")
-            arguments += [before]
+            arguments.append(.integer(before))
         }
         let filter = conditions.isEmpty ? "" : "WHERE " + conditions.joined(separator: " AND ")
-        arguments += [limit + 1]
-        let rows = try pool.read { db in
-            try Job.fetchAll(db, sql: "SELECT * FROM job \(filter) ORDER BY seq DESC LIMIT ?", arguments: arguments)
+        arguments.append(.integer(Int64(limit + 1)))
+        let rows = try db.read { db in
+            try db.fetch("SELECT * FROM job \(filter) ORDER BY seq DESC LIMIT ?", arguments).map(Job.init(row:))
         }
         guard rows.count > limit else { return (rows, nil) }
         let page = Array(rows.prefix(limit))
@@ -117,34 +148,33 @@ public final class JobStore: Sendable {
 
     /// The input of a job that has not finished (inputs are dropped when a job ends).
     public func input(ofJob seq: Int64) throws -> JobInput? {
-        try pool.read { db in
-            try Row.fetchOne(db, sql: "SELECT * FROM job_input WHERE job_seq = ?", arguments: [seq]).map {
-                JobInput(image: $0["image"], mask: $0["mask"], known: $0["known"], semantic: $0["semantic"])
-            }
-        }
+        try db.read { db in try db.fetchOne("SELECT * FROM job_input WHERE job_seq = ?", seq).map(JobInput.init(row:)) }
     }
 
     /// One result file of a succeeded job.
     public func result(_ part: JobResult.Part, ofJob seq: Int64) throws -> Data? {
-        try pool.read { db in
-            try Data.fetchOne(db, sql: "SELECT \(part.rawValue) FROM job_result WHERE job_seq = ?", arguments: [seq])
-        }
+        try db.read { db in try db.fetchOne("SELECT \(part.rawValue) AS part FROM job_result WHERE job_seq = ?", seq)?.blob("part") }
     }
 
     /// The number of jobs in each state.
     public func counts() throws -> [JobState: Int] {
-        try pool.read { db in
+        try db.read { db in
             var counts = Dictionary(uniqueKeysWithValues: JobState.allCases.map { ($0, 0) })
-            for row in try Row.fetchAll(db, sql: "SELECT state, COUNT(*) AS n FROM job GROUP BY state") {
-                if let state = JobState(rawValue: row["state"]) { counts[state] = row["n"] }
+            for row in try db.fetch("SELECT state, COUNT(*) AS n FROM job GROUP BY state") {
+                if let state = row.text("state").flatMap(JobState.init(rawValue:)) { counts[state] = row.int("n") ?? 0 }
             }
             return counts
         }
     }
 
-    /// Bytes on disk: the database file and its write-ahead log.
+    /// Bytes the store takes: the SQLite file and its write-ahead log, or the PostgreSQL database.
     public func sizeOnDisk() -> Int {
-        [path, path + "-wal"].reduce(0) { total, file in
+        guard let path else {
+            return (try? db.readStatement { db in
+                try db.fetchOne("SELECT pg_database_size(current_database()) AS n")?.int("n")
+            }) ?? 0
+        }
+        return [path, path + "-wal"].reduce(0) { total, file in
             total + ((try? FileManager.default.attributesOfItem(atPath: file)[.size] as? Int) ?? 0)
         }
     }
@@ -163,13 +193,17 @@ public final class JobStore: Sendable {
         return seq
     }
 
-    /// Runs `body` in a write transaction with the job `id` locked in, after checking that
-    /// `event` is allowed; `body` gets the job and its next state.
-    func transition<T>(_ id: String, _ event: JobEvent, _ body: (Database, Job, JobState) throws -> T) throws -> T {
-        try pool.write { db in
-            guard let job = try Job.fetchOne(db, sql: "SELECT * FROM job WHERE id = ?", arguments: [id]) else {
+    /// Runs `body` in a write transaction with the job `id` locked, after checking that `event`
+    /// is allowed and, given a `lease`, that the caller still holds the job; `body` gets the job
+    /// and its next state.
+    func transition<T>(_ id: String, _ event: JobEvent, lease: String? = nil,
+                       _ body: (any SQLConnection, Job, JobState) throws -> T) throws -> T {
+        try db.write { db in
+            guard let row = try db.fetchOne("SELECT * FROM job WHERE id = ?" + self.db.dialect.forUpdate, id) else {
                 throw JobStoreError.notFound(id: id)
             }
+            let job = Job(row: row)
+            if let lease, job.lease != lease { throw JobStoreError.leaseLost(id: id) }
             guard let next = job.state.after(event) else {
                 throw JobStoreError.invalidTransition(id: id, from: job.state, event: event)
             }
@@ -177,5 +211,42 @@ public final class JobStore: Sendable {
         }
     }
 
-    func write<T>(_ body: (Database) throws -> T) throws -> T { try pool.write(body) }
+    /// Tells every node's listeners (`observeChanges`) that job `id` changed, at commit.
+    func notify(_ db: any SQLConnection, _ id: String, ended: Bool = false) throws {
+        if self.db.dialect == .postgres { try db.execute("SELECT pg_notify('\(JobStore.channel)', ?)", ended ? id + Self.endedSuffix : id) }
+    }
+
+    static let channel = "segserve_jobs"
+    static let endedSuffix = " ended"
+
+    /// A change to a job seen by `observeChanges`.
+    public struct Change: Sendable {
+        public var id: String
+        /// The job reached a final state.
+        public var ended: Bool
+    }
+
+    /// On a shared store, calls `changed` for every job change any node commits (submissions,
+    /// claims, progress, ends, cancel requests), and `resynced` whenever the listening
+    /// connection is (re)established, since changes in between went unheard. Runs until `close()`.
+    /// A no-op on SQLite, where this process makes every change itself.
+    public func observeChanges(_ changed: @escaping @Sendable (Change) -> Void, resynced: @escaping @Sendable () -> Void) {
+        guard let postgres = db as? PostgresDatabase else { return }
+        let thread = Thread {
+            while !postgres.isClosed {
+                guard let connection = try? postgres.listen(Self.channel, handler: { payload in
+                    let ended = payload.hasSuffix(Self.endedSuffix)
+                    changed(Change(id: ended ? String(payload.dropLast(Self.endedSuffix.count)) : payload, ended: ended))
+                }) else {
+                    Thread.sleep(forTimeInterval: 1)
+                    continue
+                }
+                resynced()
+                while !connection.isClosed && !postgres.isClosed { Thread.sleep(forTimeInterval: 0.25) }
+                try? (connection.close() as EventLoopFuture<Void>).wait()
+            }
+        }
+        thread.name = "segserve-store-listener"
+        thread.start()
+    }
 }

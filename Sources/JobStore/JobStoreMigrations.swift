@@ -1,8 +1,10 @@
+import Foundation
 import GRDB
 
-/// The schema, one migration per version; a database is brought up to date when it is opened.
+/// The schema, one migration per version and backend under the same names; a database is
+/// brought up to date when it is opened.
 enum JobStoreMigrations {
-    static var migrator: DatabaseMigrator {
+    static var sqlite: DatabaseMigrator {
         var migrator = DatabaseMigrator()
         migrator.registerMigration("v1: jobs, inputs, results") { db in
             try db.execute(sql: """
@@ -70,6 +72,106 @@ enum JobStoreMigrations {
                 CREATE INDEX callback_attempt_by_job ON callback_attempt(job_seq, attempt);
                 """)
         }
+        migrator.registerMigration(leases) { db in
+            try db.execute(sql: leasesSQL)
+        }
         return migrator
+    }
+
+    static let leases = "v4: leases"
+    /// A running job's claim: its token (fencing), when it lapses unless renewed, and the node.
+    static let leasesSQL = """
+        ALTER TABLE job ADD COLUMN lease_token TEXT;
+        ALTER TABLE job ADD COLUMN lease_expires_at REAL;
+        ALTER TABLE job ADD COLUMN node TEXT;
+        """
+
+    /// PostgreSQL: the same versions, in its types; applied under an advisory lock, so nodes
+    /// starting together migrate once.
+    static let postgresVersions: [(String, String)] = [
+        ("v1: jobs, inputs, results", """
+            CREATE TABLE job (
+                seq BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                id TEXT NOT NULL UNIQUE,
+                kind TEXT NOT NULL,
+                state TEXT NOT NULL,
+                options BYTEA NOT NULL,
+                step BIGINT NOT NULL DEFAULT 0,
+                steps BIGINT NOT NULL,
+                attempts BIGINT NOT NULL DEFAULT 0,
+                cancel_requested BIGINT NOT NULL DEFAULT 0,
+                idempotency_key TEXT UNIQUE,
+                request_hash TEXT,
+                created_at DOUBLE PRECISION NOT NULL,
+                started_at DOUBLE PRECISION,
+                finished_at DOUBLE PRECISION,
+                failure_code TEXT,
+                failure_message TEXT
+            );
+            CREATE INDEX job_by_state ON job(state, seq);
+            CREATE INDEX job_by_finish ON job(finished_at) WHERE finished_at IS NOT NULL;
+            CREATE TABLE job_input (
+                job_seq BIGINT PRIMARY KEY REFERENCES job(seq) ON DELETE CASCADE,
+                image BYTEA NOT NULL,
+                mask BYTEA,
+                known BYTEA,
+                semantic BYTEA
+            );
+            CREATE TABLE job_result (
+                job_seq BIGINT PRIMARY KEY REFERENCES job(seq) ON DELETE CASCADE,
+                panoptic_png BYTEA NOT NULL,
+                segments_json BYTEA NOT NULL,
+                overlay_png BYTEA NOT NULL
+            );
+            """),
+        ("v2: job owners", """
+            ALTER TABLE job ADD COLUMN owner TEXT;
+            CREATE INDEX job_by_owner ON job(owner, seq);
+            """),
+        ("v3: callbacks", """
+            CREATE TABLE callback (
+                job_seq BIGINT PRIMARY KEY REFERENCES job(seq) ON DELETE CASCADE,
+                url TEXT NOT NULL,
+                state TEXT NOT NULL DEFAULT 'pending',
+                attempts BIGINT NOT NULL DEFAULT 0,
+                next_attempt_at DOUBLE PRECISION NOT NULL DEFAULT 0
+            );
+            CREATE INDEX callback_pending ON callback(next_attempt_at) WHERE state = 'pending';
+            CREATE TABLE callback_attempt (
+                id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+                job_seq BIGINT NOT NULL REFERENCES job(seq) ON DELETE CASCADE,
+                attempt BIGINT NOT NULL,
+                attempted_at DOUBLE PRECISION NOT NULL,
+                status BIGINT,
+                error TEXT
+            );
+            CREATE INDEX callback_attempt_by_job ON callback_attempt(job_seq, attempt);
+            """),
+        (leases, """
+            ALTER TABLE job ADD COLUMN lease_token TEXT;
+            ALTER TABLE job ADD COLUMN lease_expires_at DOUBLE PRECISION;
+            ALTER TABLE job ADD COLUMN node TEXT;
+            CREATE INDEX job_running_leases ON job(lease_expires_at) WHERE state = 'running';
+            """),
+    ]
+
+    static let postgres = PostgresMigrator()
+
+    struct PostgresMigrator {
+        func migrate(_ database: PostgresDatabase) throws {
+            try database.write { db in
+                // Any fixed key: every segserve node takes the same lock.
+                try db.execute("SELECT pg_advisory_xact_lock(7235001)")
+                try db.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version TEXT PRIMARY KEY, applied_at DOUBLE PRECISION NOT NULL)")
+                let applied = Set(try db.fetch("SELECT version FROM schema_migrations").compactMap { $0.text("version") })
+                for (version, sql) in JobStoreMigrations.postgresVersions where !applied.contains(version) {
+                    for statement in sql.split(separator: ";").map({ $0.trimmingCharacters(in: .whitespacesAndNewlines) })
+                    where !statement.isEmpty {
+                        try db.execute(statement)
+                    }
+                    try db.execute("INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)", version, Date())
+                }
+            }
+        }
     }
 }

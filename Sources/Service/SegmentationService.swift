@@ -34,6 +34,7 @@ public final class SegmentationService: Sendable {
     private let draining = Atomic<Bool>(false)
     private let stopping = Mutex<Task<Void, Never>?>(nil)
     private let cleanup = Mutex<Task<Void, Never>?>(nil)
+    private let sweeper = Mutex<Task<Void, Never>?>(nil)
 
     /// Everything is loaded; nothing listens or runs until `start()`.
     public init(configuration: ServiceConfiguration, model: LDMSegModel, store: JobStore, logger: Logger) throws {
@@ -68,9 +69,10 @@ public final class SegmentationService: Sendable {
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
                                         limits: configuration.limits, callbacks: configuration.callbacks)
         compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")
-        workers = WorkerPool(count: configuration.workers.count, model: model, runtime: RuntimeOptions(pool: compute), store: store, views: views,
+        workers = WorkerPool(count: configuration.role.runsJobs ? configuration.workers.count : 0, model: model, runtime: RuntimeOptions(pool: compute), store: store, views: views,
                              runner: JobRunner(pipeline: SegmentationPipeline(maxPixels: configuration.model.maxPixels, categories: categories)),
                              jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),
+                             leaseTTL: .milliseconds(Int64(configuration.queue.leaseTTL * 1000)), node: Self.nodeName(),
                              events: events, metrics: metrics, logger: logger)
     }
 
@@ -113,6 +115,7 @@ public final class SegmentationService: Sendable {
         await workers.drain(timeout: .milliseconds(Int64(configuration.drainTimeout * 1000)))
         events.releaseAll()
         cleanup.withLock { $0?.cancel() }
+        sweeper.withLock { $0?.cancel() }
         await callbacks.stop()
         compute.shutdown()
         if let http = server.withLock({ $0 }) { await http.shutdown(gracePeriod: .seconds(5)) }
@@ -125,12 +128,26 @@ public final class SegmentationService: Sendable {
     /// Everything `start()` does but listen: recovery, workers, retention. Requests then go to
     /// `handle(_:)` directly (the in-process tests do).
     func startWork() throws {
-        let recovered = try store.recoverInterrupted(maxAttempts: configuration.queue.maxAttempts)
-        if recovered.requeued + recovered.failed > 0 {
-            logger.notice("recovered jobs left running", metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
+        // A store of this process's own holds no job another process runs; a shared one does,
+        // and its sweeper requeues those whose lease lapsed instead.
+        if !store.isShared {
+            let recovered = try store.recoverInterrupted(maxAttempts: configuration.queue.maxAttempts)
+            if recovered.requeued + recovered.failed > 0 {
+                logger.notice("recovered jobs left running", metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
+            }
         }
+        store.observeChanges({ [views, events, workers] change in
+            views.invalidate(change.id)
+            if change.ended { events.finished(change.id) } else { events.progressed(change.id) }
+            workers.wake()
+            workers.changedElsewhere(change.id)
+        }, resynced: { [views, workers] in
+            views.invalidateAll()
+            workers.wake()
+        })
         workers.start()
         startCleanup()
+        startSweeper()
         callbacks.start(representation: { [weak self] job in (try? self?.representation(job)).map(APIJSON.encode) })
     }
 
@@ -150,6 +167,30 @@ public final class SegmentationService: Sendable {
             }
         }
         cleanup.withLock { $0 = task }
+    }
+
+    /// Requeues running jobs whose lease lapsed (their node died or stalled), every half TTL.
+    private func startSweeper() {
+        let (maxAttempts, interval) = (configuration.queue.maxAttempts, max(0.05, configuration.queue.leaseTTL / 2))
+        let task = Task { [store, views, workers, logger] in
+            while !Task.isCancelled {
+                do {
+                    let swept = try store.requeueExpiredLeases(maxAttempts: maxAttempts)
+                    if swept.requeued + swept.failed > 0 {
+                        views.invalidateAll()
+                        workers.wake()
+                        logger.notice("requeued jobs whose lease lapsed", metadata: ["requeued": "\(swept.requeued)", "failed": "\(swept.failed)"])
+                    }
+                } catch { logger.error("lease sweep failed: \(error)") }
+                try? await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+            }
+        }
+        sweeper.withLock { $0 = task }
+    }
+
+    /// A name for this process in claims: host and process id.
+    static func nodeName() -> String {
+        "\(ProcessInfo.processInfo.hostName)-\(ProcessInfo.processInfo.processIdentifier)"
     }
 
     // MARK: - Requests
@@ -172,6 +213,9 @@ public final class SegmentationService: Sendable {
             try requestGuard.check(request)
             let (route, matched) = try Route.match(method: request.method, path: request.path).get()
             template = matched
+            if !configuration.role.servesAPI && !route.isOperational {
+                throw APIError.notFound("this node runs jobs only (role: worker); send requests to an API node")
+            }
             response = try await respond(to: route, request, as: try caller(of: request, for: route))
         } catch let error as APIError {
             response = error.response
@@ -196,7 +240,7 @@ public final class SegmentationService: Sendable {
         case .health:
             response = APIJSON.response(["status": "ok"])
         case .getJob(let id):
-            guard let view = cachedView(of: id, for: request), let caller = try? caller(of: request, for: route), caller.mayAccess(view.owner) else {
+            guard configuration.role.servesAPI, let view = cachedView(of: id, for: request), let caller = try? caller(of: request, for: route), caller.mayAccess(view.owner) else {
                 return nil
             }
             response = APIJSON.response(encoded: view.body)
@@ -249,6 +293,7 @@ public final class SegmentationService: Sendable {
         case .health: return APIJSON.response(["status": "ok"])
         case .ready:
             if isDraining { throw APIError.unavailable("the service is shutting down") }
+            do { try store.ping() } catch { throw APIError.unavailable("the job store does not answer: \(error)") }
             return APIJSON.response(["status": "ready"])
         case .metrics:
             let body = metrics.render(counts: try store.counts(), databaseBytes: store.sizeOnDisk(),

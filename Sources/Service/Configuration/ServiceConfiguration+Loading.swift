@@ -43,6 +43,15 @@ extension ServiceConfiguration {
             }
         }
 
+        static func role(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, Role> & Sendable) -> Setting {
+            Setting(key: key, environment: variable(key)) { config, text in
+                guard let value = Role(rawValue: text.trimmingCharacters(in: .whitespaces)) else {
+                    throw ConfigurationError("\(key): '\(text)' is not one of \(Role.allCases.map(\.rawValue).joined(separator: ", "))")
+                }
+                config[keyPath: path] = value
+            }
+        }
+
         static func precision(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, Precision> & Sendable) -> Setting {
             Setting(key: key, environment: variable(key)) { config, text in
                 guard let value = Precision(rawValue: text.trimmingCharacters(in: .whitespaces)) else {
@@ -101,12 +110,15 @@ extension ServiceConfiguration {
         .int("queue.max_queued", \.queue.maxQueued, 0...1_000_000),
         .seconds("queue.max_wait", \.queue.maxWait),
         .int("queue.max_attempts", \.queue.maxAttempts, 1...100),
+        .seconds("queue.lease_ttl", \.queue.leaseTTL),
         .int("limits.max_resolution", \.limits.maxResolution, 64...2048),
         .int("limits.max_job_cost", \.limits.maxJobCost, 1...Int(Int32.max)),
         .seconds("limits.job_timeout", \.limits.jobTimeout),
         .seconds("retention.ttl", \.retention.ttl),
         .seconds("retention.cleanup_interval", \.retention.cleanupInterval),
         .string("database.path", \.databasePath, env: "SEGSERVE_DATABASE"),
+        .optionalString("database.url", \.databaseURL),
+        .role("role", \.role),
         .list("callbacks.allowed_hosts", \.callbacks.allowedHosts),
         .optionalString("callbacks.secret", \.callbacks.secret),
         .int("callbacks.max_attempts", \.callbacks.maxAttempts, 1...100),

@@ -67,6 +67,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var maxWait = 60.0
         /// Starts of one job before a crash under it is final (default 3).
         public var maxAttempts = 3
+        /// Seconds a worker's claim on a running job holds without renewal (default 30; renewed
+        /// every third of it). A node that dies or stalls longer loses its jobs to the others.
+        public var leaseTTL = 30.0
     }
 
     /// What one job may cost, checked when it is submitted and while it runs.
@@ -112,8 +115,23 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var queue = Queue()
     public var limits = Limits()
     public var retention = Retention()
-    /// SQLite database (default var/segserve.sqlite; created with its folder).
+    /// SQLite database (default var/segserve.sqlite; created with its folder), when `databaseURL` is unset.
     public var databasePath = "var/segserve.sqlite"
+    /// `sqlite:///path` or `postgres://user[:password]@host[:port]/db`; wins over `databasePath`.
+    /// PostgreSQL lets many nodes share one queue.
+    public var databaseURL: String?
+    /// What this process does: `all` (the default), `api` (answers requests, runs no jobs) or
+    /// `worker` (runs jobs; serves only health, readiness and metrics).
+    public var role = Role.all
+
+    public enum Role: String, Sendable, CaseIterable {
+        case all, api, worker
+        public var runsJobs: Bool { self != .api }
+        public var servesAPI: Bool { self != .worker }
+    }
+
+    /// The job store's URL: `databaseURL`, else the SQLite file.
+    public var storeURL: String { databaseURL ?? databasePath }
     /// The OpenAPI document served at /openapi.yaml (default openapi.yaml).
     public var openAPIPath = "openapi.yaml"
     /// The folder of the browser page served at / (default web).

@@ -17,6 +17,10 @@ final class WorkerPool: @unchecked Sendable {
         var interrupting = false
         var busy = 0
         var exited = 0
+        /// The lease of each job running here, renewed by the heartbeat.
+        var leases: [String: String] = [:]
+        /// Jobs whose lease was taken over: they stop and record nothing.
+        var lost: Set<String> = []
     }
 
     private let count: Int
@@ -28,6 +32,10 @@ final class WorkerPool: @unchecked Sendable {
     private let runner: JobRunner
     /// A job running longer fails with `job-timeout`.
     private let jobTimeout: Duration
+    /// How long a claim holds without renewal (`queue.lease_ttl`); renewed every third of it.
+    private let leaseTTL: Duration
+    /// This process, as claims name it.
+    let node: String
     private let events: JobEvents
     private let metrics: ServiceMetrics
     private let logger: Logger
@@ -37,10 +45,13 @@ final class WorkerPool: @unchecked Sendable {
     /// Mean run time of recent jobs in seconds, for Retry-After estimates.
     private var meanRunSeconds = 5.0
 
-    init(count: Int, model: LDMSegModel, runtime: RuntimeOptions, store: JobStore, views: JobViewCache, runner: JobRunner, jobTimeout: Duration = .seconds(600),
+    init(count: Int, model: LDMSegModel, runtime: RuntimeOptions, store: JobStore, views: JobViewCache, runner: JobRunner,
+         jobTimeout: Duration = .seconds(600), leaseTTL: Duration = .seconds(30), node: String,
          events: JobEvents, metrics: ServiceMetrics, logger: Logger) {
         self.count = count
         self.jobTimeout = jobTimeout
+        self.leaseTTL = leaseTTL
+        self.node = node
         self.model = model
         self.runtime = runtime
         self.store = store
@@ -62,11 +73,42 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     func start() {
+        guard count > 0 else { return }
         for index in 0..<count {
             let thread = Thread { [self] in loop() }
             thread.name = "segserve-worker-\(index)"
             thread.start()
         }
+        let heartbeat = Thread { [self] in beat() }
+        heartbeat.name = "segserve-heartbeat"
+        heartbeat.start()
+    }
+
+    /// Renews the leases of the jobs running here every third of the TTL, so two renewals may
+    /// fail before a lease lapses. A lease found taken over stops its job; a cancel request
+    /// another node recorded reaches the worker here (or sooner through `changedElsewhere`).
+    private func beat() {
+        while locked({ $0.exited < count }) {
+            for (id, lease) in locked({ $0.leases }) {
+                do {
+                    if try store.renewLease(id: id, lease: lease, ttl: leaseTTL) { events.requestCancel(id) }
+                } catch JobStoreError.leaseLost {
+                    locked { _ = $0.lost.insert(id) }
+                    logger.warning("lease taken over; the job stops here", metadata: ["job": "\(id)"])
+                } catch {
+                    logger.warning("cannot renew a lease", metadata: ["job": "\(id)", "error": "\(error)"])
+                }
+            }
+            // Short sleeps, so the thread ends soon after the last worker.
+            let next = ContinuousClock.now + leaseTTL / 3
+            while ContinuousClock.now < next && locked({ $0.exited < count }) { Thread.sleep(forTimeInterval: 0.05) }
+        }
+    }
+
+    /// Another node changed job `id`: if it runs here, a cancel request may have come with it.
+    func changedElsewhere(_ id: String) {
+        guard locked({ $0.leases[id] != nil }), (try? store.job(id: id))?.cancelRequested == true else { return }
+        events.requestCancel(id)
     }
 
     /// A job was queued.
@@ -108,7 +150,7 @@ final class WorkerPool: @unchecked Sendable {
             let (seen, stopping) = locked { ($0.wakeups, $0.stopping) }
             if stopping { break }
             let claimed: (Job, JobInput)?
-            do { claimed = try store.claimNext() } catch {
+            do { claimed = try store.claimNext(leaseTTL: leaseTTL, node: node) } catch {
                 logger.error("cannot take a job from the store: \(error)")
                 claimed = nil
             }
@@ -126,8 +168,10 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func process(_ job: Job, _ input: JobInput, _ segmenter: Segmenter) {
-        locked { $0.busy += 1 }
-        defer { locked { $0.busy -= 1 } }
+        let lease = job.lease
+        locked { $0.busy += 1; $0.leases[job.id] = lease }
+        defer { locked { $0.busy -= 1; $0.leases[job.id] = nil; $0.lost.remove(job.id) } }
+        let isLost = { self.locked { $0.lost.contains(job.id) } }
         let clock = ContinuousClock()
         let start = clock.now
         metrics.started(job.kind, queueWait: .milliseconds(Int64(max(0, (job.startedAt ?? Date()).timeIntervalSince(job.createdAt)) * 1000)))
@@ -144,34 +188,35 @@ final class WorkerPool: @unchecked Sendable {
                 lastStep = now
                 guard step == 1 || step == steps || now - lastRecorded >= Self.progressInterval else { return }
                 lastRecorded = now
-                do { try store.recordProgress(id: job.id, step: step) } catch {
+                do { try store.recordProgress(id: job.id, step: step, lease: lease) } catch {
                     logger.warning("cannot record progress", metadata: ["job": "\(job.id)", "error": "\(error)"])
                 }
                 views.invalidate(job.id)
                 events.progressed(job.id)
             }, isCancelled: {
                 if clock.now - start > jobTimeout { timedOut = true }
-                return timedOut || locked { $0.interrupting } || events.isCancelRequested(job.id)
+                return timedOut || locked { $0.interrupting || $0.lost.contains(job.id) } || events.isCancelRequested(job.id)
             })
-            try store.succeed(id: job.id, result: result)
+            try store.succeed(id: job.id, result: result, lease: lease)
             outcome = .succeeded
+        } catch JobStoreError.leaseLost {
+            logger.warning("job finished after its lease was taken over; the result is dropped", metadata: ["job": "\(job.id)"])
         } catch LDMSegError.cancelled {
-            if timedOut {
+            if isLost() {
+                logger.notice("job stopped: its lease was taken over", metadata: ["job": "\(job.id)"])
+            } else if timedOut {
                 let failure = JobFailure(code: "job-timeout", message: "the job ran longer than limits.job_timeout (\(jobTimeout.inSeconds) s)")
-                record { try store.fail(id: job.id, failure: failure) }
-                outcome = .failed
+                if record({ try store.fail(id: job.id, failure: failure, lease: lease) }) { outcome = .failed }
                 logger.warning("job timed out", metadata: ["job": "\(job.id)"])
             } else if locked({ $0.interrupting }) {
-                record { try store.interrupt(id: job.id) }
+                record { try store.interrupt(id: job.id, lease: lease) }
                 logger.notice("job interrupted by shutdown; queued again", metadata: ["job": "\(job.id)"])
             } else {
-                record { try store.markCanceled(id: job.id) }
-                outcome = .canceled
+                if record({ try store.markCanceled(id: job.id, lease: lease) }) { outcome = .canceled }
             }
         } catch {
             let failure = Self.failure(error)
-            record { try store.fail(id: job.id, failure: failure) }
-            outcome = .failed
+            if record({ try store.fail(id: job.id, failure: failure, lease: lease) }) { outcome = .failed }
             logger.warning("job failed", metadata: ["job": "\(job.id)", "code": "\(failure.code)", "reason": "\(failure.message)"])
         }
         views.invalidate(job.id)
@@ -191,8 +236,10 @@ final class WorkerPool: @unchecked Sendable {
     /// watchers hear of the first and last steps and of others at this rate.
     static let progressInterval: Duration = .milliseconds(250)
 
-    private func record(_ update: () throws -> Void) {
-        do { try update() } catch { logger.error("cannot update a job: \(error)") }
+    /// Whether the update was stored; a lease taken over meanwhile refuses it.
+    @discardableResult
+    private func record(_ update: () throws -> Void) -> Bool {
+        do { try update(); return true } catch { logger.error("cannot update a job: \(error)"); return false }
     }
 
     /// An error from a job's run as the failure stored with it.

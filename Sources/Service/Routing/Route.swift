@@ -18,6 +18,14 @@ enum Route: Equatable, Sendable {
     /// A file of the browser page: `index.html` at `/`, others at `/ui/<file>`.
     case page(file: String)
 
+    /// Health, readiness and metrics: every role serves them.
+    var isOperational: Bool {
+        switch self {
+        case .health, .ready, .metrics: true
+        default: false
+        }
+    }
+
     /// What a request may do at a path, by method; HEAD goes wherever GET goes.
     private struct Resource {
         let template: String

@@ -10,13 +10,17 @@ import Service
 struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
-        abstract: "Run the HTTP service (jobs in SQLite, a worker pool, Prometheus metrics).",
+        abstract: "Run the HTTP service (jobs in SQLite or PostgreSQL, a worker pool, Prometheus metrics).",
         discussion: "SIGTERM or SIGINT drains: submissions are refused, running jobs finish or go back to the queue, then the process exits.")
 
     @Option(help: "YAML configuration file (default: config/segserve.yaml when it exists)") var config: String?
     @Option(help: "address to bind") var host: String?
     @Option(help: "TCP port (0 picks a free one)") var port: Int?
     @Option(help: "SQLite database file") var database: String?
+    @Option(name: .customLong("database-url"), help: "sqlite:///path or postgres://user[:password]@host[:port]/db (wins over --database)")
+    var databaseURL: String?
+    @Option(help: "all (default), api (answers requests, runs no jobs) or worker (runs jobs; health, readiness, metrics only)")
+    var role: ServiceConfiguration.Role?
     @Option(help: "model directory") var model: String?
     @Option(help: "workers running jobs at once") var workers: Int?
     @Option(help: "the runtime's threads (loops and sgemms)") var threads: Int?
@@ -25,7 +29,9 @@ struct ServeCommand: ParsableCommand {
         var settings = try ServiceConfiguration.load(file: config ?? (FileManager.default.fileExists(atPath: "config/segserve.yaml") ? "config/segserve.yaml" : nil))
         if let host { settings.server.host = host }
         if let port { settings.server.port = port }
-        if let database { settings.databasePath = database }
+        if let database { settings.databasePath = database; settings.databaseURL = nil }
+        if let databaseURL { settings.databaseURL = databaseURL }
+        if let role { settings.role = role }
         if let model { settings.model.path = model }
         if let workers { settings.workers.count = max(1, workers) }
         if let threads { settings.workers.threads = max(1, threads) }
@@ -38,7 +44,7 @@ struct ServeCommand: ParsableCommand {
         }
         let logger = Logger(label: "segserve")
         let loaded = try LDMSegModel(directory: settings.model.path)
-        let store = try JobStore(path: settings.databasePath)
+        let store = try JobStore(url: settings.storeURL)
         let service = try SegmentationService(configuration: settings, model: loaded, store: store, logger: logger)
         try service.start()
 
@@ -57,3 +63,5 @@ struct ServeCommand: ParsableCommand {
         withExtendedLifetime(sources) { dispatchMain() }
     }
 }
+
+extension ServiceConfiguration.Role: ExpressibleByArgument {}
