@@ -232,16 +232,19 @@ public final class JobStore: Sendable {
     /// A no-op on SQLite, where this process makes every change itself.
     public func observeChanges(_ changed: @escaping @Sendable (Change) -> Void, resynced: @escaping @Sendable () -> Void) {
         guard let postgres = db as? PostgresDatabase else { return }
+        // Notifications arrive on an event loop, which must never wait; handlers may use the store.
+        let handlers = DispatchQueue(label: "segserve.store-changes")
         let thread = Thread {
             while !postgres.isClosed {
                 guard let connection = try? postgres.listen(Self.channel, handler: { payload in
                     let ended = payload.hasSuffix(Self.endedSuffix)
-                    changed(Change(id: ended ? String(payload.dropLast(Self.endedSuffix.count)) : payload, ended: ended))
+                    let change = Change(id: ended ? String(payload.dropLast(Self.endedSuffix.count)) : payload, ended: ended)
+                    handlers.async { changed(change) }
                 }) else {
                     Thread.sleep(forTimeInterval: 1)
                     continue
                 }
-                resynced()
+                handlers.async { resynced() }
                 while !connection.isClosed && !postgres.isClosed { Thread.sleep(forTimeInterval: 0.25) }
                 try? (connection.close() as EventLoopFuture<Void>).wait()
             }

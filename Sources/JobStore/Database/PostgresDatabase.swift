@@ -26,6 +26,9 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         var configuration = PostgresConnection.Configuration(host: url.host, port: url.port, username: url.user,
                                                              password: url.password, database: url.database, tls: .disable)
         configuration.options.connectTimeout = .seconds(5)
+        // A node stopped inside a transaction (SIGSTOP, a VM pause) would hold its row locks, and
+        // the sweeper skips locked rows: the server ends such a session and frees them.
+        configuration.options.additionalStartupParameters = [("idle_in_transaction_session_timeout", "5000")]
         self.configuration = configuration
         self.maxConnections = maxConnections
         self.logger = logger

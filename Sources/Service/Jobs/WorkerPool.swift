@@ -197,10 +197,7 @@ final class WorkerPool: @unchecked Sendable {
                 if clock.now - start > jobTimeout { timedOut = true }
                 return timedOut || locked { $0.interrupting || $0.lost.contains(job.id) } || events.isCancelRequested(job.id)
             })
-            try store.succeed(id: job.id, result: result, lease: lease)
-            outcome = .succeeded
-        } catch JobStoreError.leaseLost {
-            logger.warning("job finished after its lease was taken over; the result is dropped", metadata: ["job": "\(job.id)"])
+            if record({ try store.succeed(id: job.id, result: result, lease: lease) }) { outcome = .succeeded }
         } catch LDMSegError.cancelled {
             if isLost() {
                 logger.notice("job stopped: its lease was taken over", metadata: ["job": "\(job.id)"])
@@ -236,10 +233,27 @@ final class WorkerPool: @unchecked Sendable {
     /// watchers hear of the first and last steps and of others at this rate.
     static let progressInterval: Duration = .milliseconds(250)
 
-    /// Whether the update was stored; a lease taken over meanwhile refuses it.
+    /// Whether the update was stored; a lease taken over meanwhile refuses it. While the store
+    /// cannot be reached (a database restart) it is retried for up to a lease TTL: the heartbeat
+    /// keeps the lease meanwhile, so a finished job's result is not thrown away for a blip.
     @discardableResult
     private func record(_ update: () throws -> Void) -> Bool {
-        do { try update(); return true } catch { logger.error("cannot update a job: \(error)"); return false }
+        let deadline = ContinuousClock.now + leaseTTL
+        while true {
+            do {
+                try update()
+                return true
+            } catch JobStoreError.leaseLost(let id) {
+                logger.warning("the job's lease was taken over; this node's outcome is refused", metadata: ["job": "\(id)"])
+                return false
+            } catch JobStoreError.unavailable(let reason) where ContinuousClock.now < deadline {
+                logger.warning("job store unavailable; retrying", metadata: ["reason": "\(reason)"])
+                Thread.sleep(forTimeInterval: 0.5)
+            } catch {
+                logger.error("cannot update a job: \(error)")
+                return false
+            }
+        }
     }
 
     /// An error from a job's run as the failure stored with it.
