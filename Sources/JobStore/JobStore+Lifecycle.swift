@@ -148,7 +148,7 @@ extension JobStore {
             UPDATE job SET state = ?, step = 0, started_at = NULL, attempts = attempts - ?,
                 lease_token = NULL, lease_expires_at = NULL, node = NULL WHERE seq = ?
             """, state.rawValue, giveBack, job.seq)
-        try notify(db, job.id)
+        try notify(db, job.id, .queued)
     }
 
     private func finish(_ db: any SQLConnection, _ job: Job, _ state: JobState, _ now: Date, failure: JobFailure?, step: Int) throws -> Job {
@@ -157,7 +157,7 @@ extension JobStore {
                 lease_token = NULL, lease_expires_at = NULL WHERE seq = ?
             """, state.rawValue, step, now, failure?.code, failure?.message, job.seq)
         try db.execute("DELETE FROM job_input WHERE job_seq = ?", job.seq)
-        try notify(db, job.id, ended: true)
+        try notify(db, job.id, .ended)
         return try reload(db, job)
     }
 

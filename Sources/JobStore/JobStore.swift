@@ -100,7 +100,7 @@ public final class JobStore: Sendable {
             if let url = new.callbackURL {
                 try db.execute("INSERT INTO callback (job_seq, url) VALUES (?, ?)", job.seq, url)
             }
-            try notify(db, job.id)
+            try notify(db, job.id, .queued)
             return .created(job)
         }
     }
@@ -212,18 +212,29 @@ public final class JobStore: Sendable {
     }
 
     /// Tells every node's listeners (`observeChanges`) that job `id` changed, at commit.
-    func notify(_ db: any SQLConnection, _ id: String, ended: Bool = false) throws {
-        if self.db.dialect == .postgres { try db.execute("SELECT pg_notify('\(JobStore.channel)', ?)", ended ? id + Self.endedSuffix : id) }
+    func notify(_ db: any SQLConnection, _ id: String, _ kind: Change.Kind = .updated) throws {
+        if self.db.dialect == .postgres { try db.execute("SELECT pg_notify('\(JobStore.channel)', ?)", "\(kind.rawValue) \(id)") }
     }
 
     static let channel = "segserve_jobs"
-    static let endedSuffix = " ended"
 
     /// A change to a job seen by `observeChanges`.
-    public struct Change: Sendable {
+    public struct Change: Sendable, Equatable {
+        public enum Kind: String, Sendable {
+            /// The job is queued: submitted, or back in the queue.
+            case queued
+            /// Claimed, a step made, a cancel requested.
+            case updated
+            /// The job reached a final state.
+            case ended
+        }
         public var id: String
-        /// The job reached a final state.
-        public var ended: Bool
+        public var kind: Kind
+
+        public init(id: String, kind: Kind) {
+            self.id = id
+            self.kind = kind
+        }
     }
 
     /// On a shared store, calls `changed` for every job change any node commits (submissions,
@@ -237,8 +248,9 @@ public final class JobStore: Sendable {
         let thread = Thread {
             while !postgres.isClosed {
                 guard let connection = try? postgres.listen(Self.channel, handler: { payload in
-                    let ended = payload.hasSuffix(Self.endedSuffix)
-                    let change = Change(id: ended ? String(payload.dropLast(Self.endedSuffix.count)) : payload, ended: ended)
+                    let parts = payload.split(separator: " ", maxSplits: 1)
+                    guard parts.count == 2, let kind = Change.Kind(rawValue: String(parts[0])) else { return }
+                    let change = Change(id: String(parts[1]), kind: kind)
                     handlers.async { changed(change) }
                 }) else {
                     Thread.sleep(forTimeInterval: 1)

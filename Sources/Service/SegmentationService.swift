@@ -138,9 +138,16 @@ public final class SegmentationService: Sendable {
         }
         store.observeChanges({ [views, events, workers] change in
             views.invalidate(change.id)
-            if change.ended { events.finished(change.id) } else { events.progressed(change.id) }
-            workers.wake()
-            workers.changedElsewhere(change.id)
+            switch change.kind {
+            case .queued:
+                events.progressed(change.id)
+                workers.wake()
+            case .updated:
+                events.progressed(change.id)
+                workers.changedElsewhere(change.id)
+            case .ended:
+                events.finished(change.id)
+            }
         }, resynced: { [views, workers] in
             views.invalidateAll()
             workers.wake()

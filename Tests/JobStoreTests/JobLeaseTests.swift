@@ -120,10 +120,10 @@ final class JobLeaseTests: XCTestCase {
             XCTAssertTrue(synced.wait(seconds: 10) { $0 }, "listening")
             let job = try submit(stores[0], 1)
             _ = try stores[0].requestCancel(id: job.id)
-            _ = changes.wait(seconds: 10) { $0.contains { $0.id == job.id && $0.ended } }
+            _ = changes.wait(seconds: 10) { $0.contains(JobStore.Change(id: job.id, kind: .ended)) }
             let seen = changes.value
-            XCTAssertTrue(seen.contains { $0.id == job.id && !$0.ended }, "the submission was heard")
-            XCTAssertTrue(seen.contains { $0.id == job.id && $0.ended }, "the end was heard")
+            XCTAssertTrue(seen.contains(JobStore.Change(id: job.id, kind: .queued)), "the submission was heard")
+            XCTAssertTrue(seen.contains(JobStore.Change(id: job.id, kind: .ended)), "the end was heard")
         }
     }
 }

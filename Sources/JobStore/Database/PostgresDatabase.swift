@@ -103,9 +103,11 @@ final class PostgresDatabase: SQLDatabase, @unchecked Sendable {
         defer { checkIn(connection, healthy: healthy) }
         do {
             return try body(Connection(connection: connection, logger: logger))
-        } catch let error as PSQLError {
+        } catch let error as JobStoreError {
+            throw error
+        } catch {
             // A server error leaves the connection usable; a broken connection does not.
-            healthy = !connection.isClosed && error.serverInfo != nil
+            healthy = !connection.isClosed && (error as? PSQLError)?.serverInfo != nil
             throw JobStoreError.unavailable(reason: Self.describe(error))
         }
     }

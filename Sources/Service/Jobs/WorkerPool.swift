@@ -35,7 +35,7 @@ final class WorkerPool: @unchecked Sendable {
     /// How long a claim holds without renewal (`queue.lease_ttl`); renewed every third of it.
     private let leaseTTL: Duration
     /// This process, as claims name it.
-    let node: String
+    private let node: String
     private let events: JobEvents
     private let metrics: ServiceMetrics
     private let logger: Logger
@@ -69,7 +69,7 @@ final class WorkerPool: @unchecked Sendable {
     /// worker finishes and takes the next queued job, every mean run time / workers.
     func secondsUntilAPlaceFrees() -> Int {
         let mean = locked { _ in meanRunSeconds }
-        return max(1, Int((mean / Double(count)).rounded(.up)))
+        return max(1, Int((mean / Double(max(1, count))).rounded(.up)))
     }
 
     func start() {
@@ -171,7 +171,6 @@ final class WorkerPool: @unchecked Sendable {
         let lease = job.lease
         locked { $0.busy += 1; $0.leases[job.id] = lease }
         defer { locked { $0.busy -= 1; $0.leases[job.id] = nil; $0.lost.remove(job.id) } }
-        let isLost = { self.locked { $0.lost.contains(job.id) } }
         let clock = ContinuousClock()
         let start = clock.now
         metrics.started(job.kind, queueWait: .milliseconds(Int64(max(0, (job.startedAt ?? Date()).timeIntervalSince(job.createdAt)) * 1000)))
@@ -199,7 +198,7 @@ final class WorkerPool: @unchecked Sendable {
             })
             if record({ try store.succeed(id: job.id, result: result, lease: lease) }) { outcome = .succeeded }
         } catch LDMSegError.cancelled {
-            if isLost() {
+            if locked({ $0.lost.contains(job.id) }) {
                 logger.notice("job stopped: its lease was taken over", metadata: ["job": "\(job.id)"])
             } else if timedOut {
                 let failure = JobFailure(code: "job-timeout", message: "the job ran longer than limits.job_timeout (\(jobTimeout.inSeconds) s)")
