@@ -77,33 +77,24 @@ BF16_TARGET static inline void pack_run(const float *src, long count, uint32_t *
     for (long i = 0; i < n; i++) words[i * stride] = tmp[i];
 }
 
-/* B transposed (b[j * ldb + p] is element (p, j)) -> packed panels of NR columns. */
-BF16_TARGET static void pack_bt(const float *b, long ldb, long k, long n, uint32_t *dst) {
+/* Rows of a row-major matrix, each a run along k (A's rows; B's columns when B is transposed),
+ * -> packed groups of `unit` rows (MR strips, NR panels): per k-pair, `unit` words. */
+BF16_TARGET static void pack_runs(const float *src, long ld, long rows, long k, long unit, uint32_t *dst) {
     long pairs = (k + 1) / 2;
-    for (long j0 = 0; j0 < n; j0 += NR) {
-        long cols = n - j0 < NR ? n - j0 : NR;
-        if (cols < NR) memset(dst, 0, sizeof(uint32_t) * NR * pairs);
-        for (long j = 0; j < cols; j++) {
-            const float *col = b + (j0 + j) * ldb;
-            for (long p = 0; p < k; p += 32) pack_run(col + p, k - p < 32 ? k - p : 32, dst + (p / 2) * NR + j, NR);
+    for (long r0 = 0; r0 < rows; r0 += unit) {
+        long count = rows - r0 < unit ? rows - r0 : unit;
+        if (count < unit) memset(dst, 0, sizeof(uint32_t) * unit * pairs);
+        for (long r = 0; r < count; r++) {
+            const float *row = src + (r0 + r) * ld;
+            for (long p = 0; p < k; p += 32) pack_run(row + p, k - p < 32 ? k - p : 32, dst + (p / 2) * unit + r, unit);
         }
-        dst += NR * pairs;
+        dst += unit * pairs;
     }
 }
 
-/* A (m x k block at a, row stride lda) -> packed strips of MR rows. */
-BF16_TARGET static void pack_a(const float *a, long lda, long m, long k, uint32_t *dst) {
-    long pairs = (k + 1) / 2;
-    for (long i0 = 0; i0 < m; i0 += MR) {
-        long rows = m - i0 < MR ? m - i0 : MR;
-        if (rows < MR) memset(dst, 0, sizeof(uint32_t) * MR * pairs);
-        for (long i = 0; i < rows; i++) {
-            const float *row = a + (i0 + i) * lda;
-            for (long p = 0; p < k; p += 32) pack_run(row + p, k - p < 32 ? k - p : 32, dst + (p / 2) * MR + i, MR);
-        }
-        dst += MR * pairs;
-    }
-}
+/* A (m x k, row stride lda) -> MR strips; B transposed (b[j * ldb + p] is element (p, j)) -> NR panels. */
+BF16_TARGET static inline void pack_a(const float *a, long lda, long m, long k, uint32_t *dst) { pack_runs(a, lda, m, k, MR, dst); }
+BF16_TARGET static inline void pack_bt(const float *b, long ldb, long k, long n, uint32_t *dst) { pack_runs(b, ldb, n, k, NR, dst); }
 
 /* C tile (rows x cols valid) = alpha acc + (first ? beta C : C). */
 BF16_TARGET static void micro_kernel(const uint32_t *pa, const uint32_t *pb, long pairs, float *c, long ldc,
