@@ -78,16 +78,16 @@ static inline __mmask16 store_mask(long start, long w) {
  * starting at tile tx0 of tile row ty. t is scratch for 36 * CHUNK floats.
  */
 __attribute__((target("avx512f"), noinline))
-static void input_transform(const float *x, long cin, long h, long w, long ty, long tx0, int nv, float *v, float *t) {
+static void input_transform(const float *x, long cin, long h, long w, long plane_stride, long ty, long tx0, int nv, float *v, float *t) {
     const __m512i even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
     const __m512 two = _mm512_set1_ps(2), four = _mm512_set1_ps(4), five = _mm512_set1_ps(5);
     long span = 64 * nv + 2;  /* input columns of the chunk */
     for (long c = 0; c < cin; c++) {
-        const float *plane = x + c * h * w;
+        const float *plane = x + c * plane_stride;
         /* The rows of a chunk are short runs in a map larger than the caches: fetch the next
          * channel's while this one is transformed, the hardware prefetcher does not. */
-        if (c + 1 < cin) prefetch_rows(plane + h * w, 4 * ty - 1, 6, h, w, 4 * tx0 - 1, span, 0);
+        if (c + 1 < cin) prefetch_rows(plane + plane_stride, 4 * ty - 1, 6, h, w, 4 * tx0 - 1, span, 0);
         /* Row pass: t[r][j] = (d B)[r][j] for input row r of the patches. */
         for (int r = 0; r < 6; r++) {
             long y = 4 * ty - 1 + r;
@@ -174,7 +174,7 @@ GEMM_KERNEL(4)
  * (ty, tx0); m is [36][GROUP][CHUNK] with planes M_STRIDE apart.
  */
 __attribute__((target("avx512f"), noinline))
-static void output_transform(const float *m, long n, long o0, long h, long w, long ty, long tx0, int nv,
+static void output_transform(const float *m, long n, long o0, long h, long w, long plane_stride, long ty, long tx0, int nv,
                              const float *bias, const float *residual, int relu, float *out) {
     const __m512i lo = _mm512_setr_epi32(0, 16, 1, 17, 2, 18, 3, 19, 4, 20, 5, 21, 6, 22, 7, 23);
     const __m512i hi = _mm512_setr_epi32(8, 24, 9, 25, 10, 26, 11, 27, 12, 28, 13, 29, 14, 30, 15, 31);
@@ -182,12 +182,12 @@ static void output_transform(const float *m, long n, long o0, long h, long w, lo
     const __m512 zero = _mm512_setzero_ps();
     for (long o = 0; o < n; o++) {
         __m512 b = _mm512_set1_ps(bias ? bias[o0 + o] : 0.0f);
-        float *plane = out + (o0 + o) * h * w;
-        const float *res = residual ? residual + (o0 + o) * h * w : 0;
+        float *plane = out + (o0 + o) * plane_stride;
+        const float *res = residual ? residual + (o0 + o) * plane_stride : 0;
         if (o + 1 < n) {
             /* As in input_transform: the next channel's output and residual rows. */
-            prefetch_rows(plane + h * w, 4 * ty, 4, h, w, 4 * tx0, 64 * nv, 1);
-            if (res) prefetch_rows(res + h * w, 4 * ty, 4, h, w, 4 * tx0, 64 * nv, 0);
+            prefetch_rows(plane + plane_stride, 4 * ty, 4, h, w, 4 * tx0, 64 * nv, 1);
+            if (res) prefetch_rows(res + plane_stride, 4 * ty, 4, h, w, 4 * tx0, 64 * nv, 0);
         }
         for (int q = 0; q < nv; q++) {
             const float *src = m + o * CHUNK + 16 * q;
@@ -236,7 +236,7 @@ static void output_transform(const float *m, long n, long o0, long h, long w, lo
 }
 
 __attribute__((target("avx512f")))
-void segserve_winograd43_avx512(const float *x, long cin, long h, long w, const float *u, long cout,
+void segserve_winograd43_avx512(const float *x, long cin, long h, long w, long plane_stride, const float *u, long cout,
                                 const float *bias, const float *residual, int relu, float *out,
                                 long ty0, long ty1, float *scratch) {
     long tw = (w + 3) / 4;
@@ -245,7 +245,7 @@ void segserve_winograd43_avx512(const float *x, long cin, long h, long w, const 
         for (long tx0 = 0; tx0 < tw; tx0 += CHUNK) {
             long nt = tw - tx0 < CHUNK ? tw - tx0 : CHUNK;
             int nv = (int)((nt + 15) / 16);
-            input_transform(x, cin, h, w, ty, tx0, nv, v, t);
+            input_transform(x, cin, h, w, plane_stride, ty, tx0, nv, v, t);
             for (long g = 0; g < cout; g += GROUP) {
                 long n = cout - g < GROUP ? cout - g : GROUP;
                 for (int k = 0; k < 36; k++) {
@@ -260,7 +260,7 @@ void segserve_winograd43_avx512(const float *x, long cin, long h, long w, const 
                         }
                     }
                 }
-                output_transform(m, n, g, h, w, ty, tx0, nv, bias, residual, relu, out);
+                output_transform(m, n, g, h, w, plane_stride, ty, tx0, nv, bias, residual, relu, out);
             }
         }
     }

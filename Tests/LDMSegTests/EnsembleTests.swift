@@ -46,7 +46,13 @@ final class EnsembleTests: XCTestCase {
         var totals = Set<Int>()
         let a = try Segmenter(model: model).segment(rgb: rgb, width: 36, height: 30, options: options,
                                                     progress: { steps.append($0); totals.insert($1) })
-        XCTAssertEqual(steps, Array(1...(4 * options.steps)))
+        // The four runs step together, one batch per DDIM step.
+        XCTAssertEqual(steps, Array(stride(from: 4, through: 4 * options.steps, by: 4)))
+        XCTAssertEqual(totals, [4 * options.steps])
+        steps = []
+        _ = try Segmenter(model: model, runtime: RuntimeOptions(maxBatch: 1)).segment(rgb: rgb, width: 36, height: 30, options: options,
+                                                                               progress: { steps.append($0); totals.insert($1) })
+        XCTAssertEqual(steps, Array(1...(4 * options.steps)), "one run after another")
         XCTAssertEqual(totals, [4 * options.steps])
         let b = try Segmenter(model: model).segment(rgb: rgb, width: 36, height: 30, options: options)
         XCTAssertEqual(a, b)

@@ -30,9 +30,11 @@ void segserve_winograd43_weights(const float *weight, long cout, long cin, float
 
 /// 3x3 stride-1 padding-1 convolution of x ([cin, h, w]) by Winograd F(4x4, 3x3), AVX-512:
 /// out ([cout, h, w]) = act(conv + bias + residual) over output rows [4 ty0, 4 ty1), with
-/// bias and residual ([cout, h, w]) optional (NULL), act ReLU when relu != 0. u from
-/// segserve_winograd43_weights; cout % 4 == 0; scratch 64-byte aligned.
-void segserve_winograd43_avx512(const float *x, long cin, long h, long w, const float *u, long cout,
+/// bias and residual ([cout, h, w]) optional (NULL), act ReLU when relu != 0. Consecutive
+/// channel planes of x, out and residual lie plane_stride floats apart (h * w for one map,
+/// more for one map of a [C, B, H, W] batch). u from segserve_winograd43_weights;
+/// cout % 4 == 0; scratch 64-byte aligned.
+void segserve_winograd43_avx512(const float *x, long cin, long h, long w, long plane_stride, const float *u, long cout,
                                 const float *bias, const float *residual, int relu, float *out,
                                 long ty0, long ty1, float *scratch);
 /// 1 when the CPU has AVX512-BF16 (with the AVX-512 kernels on) and SEGSERVE_NO_BF16 is unset (or 0).

@@ -21,12 +21,13 @@ struct ResnetBlock2D: Sendable {
         }
     }
 
-    /// `x` is `[Cin, H, W]`, `temb` the SiLU-activated time embedding `[T]` (nil without one).
+    /// `x` is `[Cin, H, W]` (or `[Cin, B, H, W]`), `temb` the SiLU-activated time embedding
+    /// `[T]` (`[B, T]`, one per map), nil without one.
     func callAsFunction(_ x: Tensor, _ temb: Tensor?, _ ws: Workspace) -> Tensor {
         var h = norm1(x, ws, activation: .silu)                   // [Cin, H, W]
         h = conv1(h, ws)                                      // [Cout, H, W]
         if let timeEmbProj, let temb {
-            h.addChannelBias(timeEmbProj(temb, ws))               // + proj(temb)[:, None, None]
+            h.addChannelBias(timeEmbProj(temb, ws))               // + proj(temb)[:, (b,) None, None]
         }
         h = norm2(h, ws, activation: .silu)
         h = conv2(h, ws)                                      // [Cout, H, W]

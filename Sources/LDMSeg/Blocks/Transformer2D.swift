@@ -16,10 +16,10 @@ struct SelfAttention: Sendable {
         self.heads = heads
     }
 
-    /// `x` is `[N, C]` tokens; returns `[N, C]`.
-    func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
-        let q = toQ(x, ws), k = toK(x, ws), v = toV(x, ws)                         // [N, inner]
-        return toOut(Attention.multiHead(q: q, k: k, v: v, heads: heads, ws), ws) // [N, C]
+    /// `x` is `[B*N, C]` tokens of `batch` sequences; returns `[B*N, C]`.
+    func callAsFunction(_ x: Tensor, batch: Int = 1, _ ws: Workspace) -> Tensor {
+        let q = toQ(x, ws), k = toK(x, ws), v = toV(x, ws)                         // [B*N, inner]
+        return toOut(Attention.multiHead(q: q, k: k, v: v, heads: heads, batch: batch, ws), ws) // [B*N, C]
     }
 }
 
@@ -43,12 +43,13 @@ struct BasicTransformerBlock: Sendable {
         gated = ffIn.outFeatures == 2 * ffOut.inFeatures  // GEGLU; plain GELU otherwise
     }
 
-    func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
-        let h = attn1(norm1(x, ws), ws)                  // [N, C]
+    /// `x` is `[B*N, C]` tokens of `batch` sequences.
+    func callAsFunction(_ x: Tensor, batch: Int, _ ws: Workspace) -> Tensor {
+        let h = attn1(norm1(x, ws), batch: batch, ws)         // [B*N, C]
         h.add(x, ws)
-        var f = ffIn(norm3(h, ws), ws)                        // [N, 2F] (GEGLU) or [N, F]
+        var f = ffIn(norm3(h, ws), ws)                        // [B*N, 2F] (GEGLU) or [B*N, F]
         if gated { f = geglu(f, ws) } else { Activation.gelu.apply(f.data, count: f.count, ws) }
-        let out = ffOut(f, ws)                            // [N, C]
+        let out = ffOut(f, ws)                            // [B*N, C]
         out.add(h, ws)
         return out
     }
@@ -77,24 +78,25 @@ struct Transformer2D: Sendable {
         blocks = try depth.map { try BasicTransformerBlock(w, p + ".transformer_blocks.\($0)", heads: heads) }
     }
 
-    /// `x` is `[C, H, W]`; returns `[C, H, W]`.
+    /// `x` is `[C, H, W]` or a `[C, B, H, W]` batch; returns the same shape. The tokens of
+    /// the batch's maps follow one another, so the projections run over all of them at once.
     func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
-        let c = x.shape[0], h = x.shape[1], w = x.shape[2]
+        let (c, b, h, w) = x.maps, n = b * h * w
         let normed = norm(x, ws)
         var tokens: Tensor
         if let projInConv {
-            let p = projInConv(normed, ws)                                  // [inner, H, W]
-            tokens = p.reshaped([p.shape[0], h * w]).transposed(ws)           // [HW, inner]
+            let p = projInConv(normed, ws)                                  // [inner, (B,) H, W]
+            tokens = p.reshaped([p.shape[0], n]).transposed(ws)             // [B*HW, inner]
         } else {
-            tokens = projInLinear!(normed.reshaped([c, h * w]).transposed(ws), ws) // [HW, inner]
+            tokens = projInLinear!(normed.reshaped([c, n]).transposed(ws), ws) // [B*HW, inner]
         }
-        for block in blocks { tokens = block(tokens, ws) }
+        for block in blocks { tokens = block(tokens, batch: b, ws) }
         let out: Tensor
         if let projOutConv {
             let inner = tokens.shape[1]
-            out = projOutConv(tokens.transposed(ws).reshaped([inner, h, w]), ws) // [C, H, W]
+            out = projOutConv(tokens.transposed(ws).reshaped(Tensor.mapShape(c: inner, b: b, h: h, w: w)), ws) // [C, (B,) H, W]
         } else {
-            out = projOutLinear!(tokens, ws).transposed(ws).reshaped([c, h, w])     // [C, H, W]
+            out = projOutLinear!(tokens, ws).transposed(ws).reshaped(x.shape)                   // [C, (B,) H, W]
         }
         out.add(x, ws)
         return out

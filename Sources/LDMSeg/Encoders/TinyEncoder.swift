@@ -70,4 +70,7 @@ public struct TinyEncoder: ImageEncoder {
         }
         return h                                                 // [L, H/8, W/8]
     }
+
+    /// Every op here takes `[C, B, H, W]` batches as they come.
+    public func encode(batch pixels: Tensor, _ ws: Workspace) -> Tensor { encode(pixels, ws) }
 }

@@ -38,43 +38,44 @@ public final class Segmenter {
         throws -> (result: PanopticResult, imageLatent: Tensor, latent: Tensor) {
         let frame = try prepare(rgb: rgb, width: width, height: height, options: options)
         var generator = GaussianNoise(seed: options.seed)
-        let x = noise?.copy() ?? generator.tensor(frame.latentShape)
-        let latent = try denoise(x, image: frame.imageLatent, known: nil, options: options, progress: progress, isCancelled: isCancelled)
+        let run = self.run(noise: noise?.copy() ?? generator.tensor(frame.latentShape), frame: frame, known: nil, options: options)
+        try denoise([run], progress: progress, isCancelled: isCancelled)
+        let latent = run.x
         let slots = decode(latent, frame: frame, options: options)
         let result = PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
         return (result, frame.imageLatent, latent)
     }
 
     /// `segment` over every run of `options.ensemble`: logits averaged after slot matching.
+    /// The runs go through the encoder, the UNet and the mask decoder together, up to
+    /// `RuntimeOptions.maxBatch` at a time.
     func segmentEnsemble(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions,
                          progress: Progress, isCancelled: () -> Bool) throws -> PanopticResult {
         let e = options.ensemble
-        let frame = try prepare(rgb: rgb, width: width, height: height, options: options)
-        let mirroredFrame = e.flip ? try prepare(rgb: Segmenter.mirrored(rgb: rgb, width: width, height: height),
-                                                 width: width, height: height, options: options) : nil
-        let total = e.runs * options.steps
+        let images = [rgb] + (e.flip ? [Segmenter.mirrored(rgb: rgb, width: width, height: height)] : [])
+        let frames = try prepare(images, width: width, height: height, options: options)
+        // Seed-major, each seed's plain run before its mirrored one.
+        let plan = (0..<e.seeds).flatMap { k in frames.indices.map { (seed: k, frame: $0) } }
+        let runs = plan.map { item in
+            var generator = GaussianNoise(seed: options.seed &+ UInt64(item.seed))
+            let frame = frames[item.frame]
+            return run(noise: generator.tensor(frame.latentShape), frame: frame, known: nil, options: options)
+        }
+        try denoise(runs, progress: progress, isCancelled: isCancelled)
+        let decoded = decodeLogits(runs.map(\.x), frames: plan.map { frames[$0.frame] })
         var sum: Tensor?
-        var done = 0
-        for k in 0..<e.seeds {
-            for (run, mirrored) in [(frame, false)] + (mirroredFrame.map { [($0, true)] } ?? []) {
-                var generator = GaussianNoise(seed: options.seed &+ UInt64(k))
-                let base = done * options.steps
-                let latent = try denoise(generator.tensor(run.latentShape), image: run.imageLatent, known: nil, options: options,
-                                         progress: { step, _ in progress(base + step, total) }, isCancelled: isCancelled)
-                var logits = decodeLogits(latent, frame: run)                     // [S, h', w']
-                if mirrored { logits = Segmenter.mirrored(logits) }
-                if let acc = sum {
-                    let s = logits.shape[0], plane = logits.count / s
-                    let target = SlotMatching.permutation(reference: SlotMatching.argmax(acc),
-                                                          candidate: SlotMatching.argmax(logits), slots: s)
-                    for c in 0..<s {
-                        let src = logits.data + c * plane, dst = acc.data + target[c] * plane
-                        for p in 0..<plane { dst[p] += src[p] }
-                    }
-                } else {
-                    sum = logits
-                }
-                done += 1
+        for (item, decodedLogits) in zip(plan, decoded) {
+            let logits = item.frame == 1 ? Segmenter.mirrored(decodedLogits) : decodedLogits   // [S, h', w']
+            guard let acc = sum else {
+                sum = logits
+                continue
+            }
+            let s = logits.shape[0], plane = logits.count / s
+            let target = SlotMatching.permutation(reference: SlotMatching.argmax(acc),
+                                                  candidate: SlotMatching.argmax(logits), slots: s)
+            for c in 0..<s {
+                let src = logits.data + c * plane, dst = acc.data + target[c] * plane
+                for p in 0..<plane { dst[p] += src[p] }
             }
         }
         let mean = sum!
@@ -137,9 +138,9 @@ public final class Segmenter {
         var generator = GaussianNoise(seed: options.seed)
         let x = noise?.initial.copy() ?? generator.tensor(frame.latentShape)
         let knownNoise = noise?.known ?? generator.tensor(frame.latentShape)
-        let latent = try denoise(x, image: frame.imageLatent, known: (zKnown, cells, knownNoise), options: options,
-                                 progress: progress, isCancelled: isCancelled)
-        let slots = decode(latent, frame: frame, options: options)
+        let run = self.run(noise: x, frame: frame, known: (zKnown, cells, knownNoise), options: options)
+        try denoise([run], progress: progress, isCancelled: isCancelled)
+        let slots = decode(run.x, frame: frame, options: options)
         var ids = remap.ids(forSlots: slots)
         for i in ids.indices where knownMask[i] { ids[i] = partial[i] }
         return PanopticResult(width: width, height: height, ids: ids)
@@ -158,9 +159,14 @@ public final class Segmenter {
     }
 
     func prepare(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions) throws -> Frame {
+        try prepare([rgb], width: width, height: height, options: options)[0]
+    }
+
+    /// Frames of images of one size, encoded as batches of up to `RuntimeOptions.maxBatch`.
+    func prepare(_ images: [[UInt8]], width: Int, height: Int, options: SegmentationOptions) throws -> [Frame] {
         guard width > 0, height > 0 else { throw LDMSegError.invalidImage(width: width, height: height, reason: "empty image") }
         guard width * height <= maxPixels else { throw LDMSegError.tooManyPixels(width: width, height: height, limit: maxPixels) }
-        guard rgb.count == width * height * 3 else {
+        for rgb in images where rgb.count != width * height * 3 {
             throw LDMSegError.invalidImage(width: width, height: height, reason: "\(rgb.count) bytes; expected \(width * height * 3) RGB")
         }
         try options.validate(trainSteps: model.scheduler.trainSteps)
@@ -169,31 +175,45 @@ public final class Segmenter {
         let (wh, ww) = Segmenter.workingSize(height: height, width: width, resolution: options.resolution, mode: pre.resize)
         let m = model.sizeMultiple
         let ph = (wh + m - 1) / m * m, pw = (ww + m - 1) / m * m
-
-        let pixels = Tensor(shape: [3, height, width])                 // [3, H, W] in [0, 1]
-        let n = width * height
-        for i in 0..<n { for c in 0..<3 { pixels.data[c * n + i] = Float(rgb[i * 3 + c]) / 255 } }
-        let resized: Tensor                                             // [3, h', w']
-        if wh == height && ww == width {
-            resized = pixels
-        } else {
-            switch pre.interpolation {
-            case .bilinear: resized = Resize.bilinear(pixels, height: wh, width: ww, ws)
-            case .bicubic: resized = Resize.bicubicAntialiased(pixels, height: wh, width: ww, levels: 255, ws)
-            }
-        }
         let range = model.config.imageEncoder.inputRange
         let (lo, span) = (range[0], range[1] - range[0])
-        let padded = Tensor.zeros([3, ph, pw])                          // zero padding in [0, 1] space
-        for c in 0..<3 {
-            for y in 0..<wh {
-                (padded.data + (c * ph + y) * pw).update(from: resized.data + (c * wh + y) * ww, count: ww)
+
+        func padded(_ rgb: [UInt8]) -> Tensor {
+            let pixels = Tensor(shape: [3, height, width])                 // [3, H, W] in [0, 1]
+            let n = width * height
+            for i in 0..<n { for c in 0..<3 { pixels.data[c * n + i] = Float(rgb[i * 3 + c]) / 255 } }
+            let resized: Tensor                                             // [3, h', w']
+            if wh == height && ww == width {
+                resized = pixels
+            } else {
+                switch pre.interpolation {
+                case .bilinear: resized = Resize.bilinear(pixels, height: wh, width: ww, ws)
+                case .bicubic: resized = Resize.bicubicAntialiased(pixels, height: wh, width: ww, levels: 255, ws)
+                }
             }
+            let out = Tensor.zeros([3, ph, pw])                             // zero padding in [0, 1] space
+            for c in 0..<3 {
+                for y in 0..<wh {
+                    (out.data + (c * ph + y) * pw).update(from: resized.data + (c * wh + y) * ww, count: ww)
+                }
+            }
+            if lo != 0 || span != 1 { for i in 0..<out.count { out.data[i] = out.data[i] * span + lo } }
+            return out
         }
-        if lo != 0 || span != 1 { for i in 0..<padded.count { padded.data[i] = padded.data[i] * span + lo } }
-        let latent = model.imageEncoder.encode(padded, ws).scaled(by: model.config.imageEncoder.scalingFactor)
-        return Frame(width: width, height: height, workWidth: ww, workHeight: wh, padWidth: pw, padHeight: ph,
-                     imageLatent: latent, latentChannels: model.maskAutoencoder.latentChannels)
+        let latents = batches(of: images.count).flatMap { part in
+            let pixels = Tensor.batch(images[part].map(padded))                                // [3, (B,) ph, pw]
+            return model.imageEncoder.encode(batch: pixels, ws).scaled(by: model.config.imageEncoder.scalingFactor).items
+        }
+        return latents.map {
+            Frame(width: width, height: height, workWidth: ww, workHeight: wh, padWidth: pw, padHeight: ph,
+                  imageLatent: $0, latentChannels: model.maskAutoencoder.latentChannels)
+        }
+    }
+
+    /// `0..<count` in consecutive parts of at most `RuntimeOptions.maxBatch`.
+    func batches(of count: Int) -> [Range<Int>] {
+        let size = max(1, ws.options.maxBatch)
+        return stride(from: 0, to: count, by: size).map { $0..<min(count, $0 + size) }
     }
 
     /// The resized size before padding: the longest side or both sides at `resolution`.
@@ -208,37 +228,36 @@ public final class Segmenter {
         }
     }
 
-    typealias KnownLatent = (z: Tensor, cells: [Bool], noise: Tensor)
+    /// A run from `noise` on `frame`'s image latent, with `options.steps` steps.
+    func run(noise: Tensor, frame: Frame, known: DenoisingRun.KnownLatent?, options: SegmentationOptions) -> DenoisingRun {
+        DenoisingRun(noise: noise, image: frame.imageLatent, known: known, steps: options.steps, scheduler: model.scheduler,
+                     selfConditioning: model.selfConditioning)
+    }
 
-    func denoise(_ x: Tensor, image: Tensor, known: KnownLatent?, options: SegmentationOptions,
-                 progress: Progress, isCancelled: () -> Bool) throws -> Tensor {
-        let sched = model.scheduler
-        let steps = sched.timesteps(steps: options.steps)
-        let plane = x.count / x.shape[0]
-        // Self-conditioning: the previous step's x0 estimate, zeros before the first step.
-        let estimate = model.selfConditioning ? Tensor.zeros(x.shape) : nil
-        for (i, t) in steps.enumerated() {
-            if isCancelled() { throw LDMSegError.cancelled }
-            let input = Tensor.concat([x, image] + (estimate.map { [$0] } ?? []))  // [4 + Li (+ 4), h, w]
-            let eps = model.unet(input, timestep: Float(t), ws)                     // [4, h, w]
-            let last = i == steps.count - 1
-            sched.step(x, eps: eps, t: t, steps: options.steps, last: last, x0: estimate)
-            if let known {
-                // Known cells follow the encoded partial map, noised to the level x is now at;
-                // their x0 is the partial map's latent itself.
-                let a = last ? 1 : sched.previousAlpha(t, steps: options.steps)
-                let sa = a.squareRoot(), sn = (1 - a).squareRoot()
-                for c in 0..<x.shape[0] {
-                    for p in 0..<plane where known.cells[p] {
-                        let j = c * plane + p
-                        x.data[j] = sa * known.z.data[j] + sn * known.noise.data[j]
-                        estimate?.data[j] = known.z.data[j]
-                    }
-                }
+    /// Takes every run to its end, as batches of up to `RuntimeOptions.maxBatch` runs that step
+    /// together; `progress` counts the steps of all runs.
+    func denoise(_ runs: [DenoisingRun], progress: Progress, isCancelled: () -> Bool) throws {
+        let total = runs.reduce(0) { $0 + $1.timesteps.count }
+        var done = 0
+        for part in batches(of: runs.count) {
+            let batch = Array(runs[part])
+            while batch.contains(where: { !$0.isFinished }) {
+                if isCancelled() { throw LDMSegError.cancelled }
+                let stepping = batch.filter { !$0.isFinished }
+                step(stepping)
+                done += stepping.count
+                progress(done, total)
             }
-            progress(i + 1, steps.count)
         }
-        return x
+    }
+
+    /// Advances every run by one step through one UNet pass over their `[C, B, h, w]` batch.
+    /// The runs' latents must share a size; their timesteps may differ.
+    public func step(_ runs: [DenoisingRun]) {
+        precondition(!runs.isEmpty && runs.allSatisfy { !$0.isFinished }, "step needs unfinished runs")
+        let input = Tensor.batch(runs.map(\.input))                                 // [4 + Li (+ 4), B, h, w]
+        let eps = model.unet(input, timesteps: runs.map { Float($0.timestep) }, ws)  // [4, B, h, w]
+        for (run, e) in zip(runs, eps.items) { run.advance(eps: e, model.scheduler) }
     }
 
     /// Latent -> slot per original pixel (-1 = void).
@@ -251,14 +270,21 @@ public final class Segmenter {
     }
 
     /// Latent -> slot logits `[S, h', w']` at the working size, padding cropped off.
-    func decodeLogits(_ latent: Tensor, frame: Frame) -> Tensor {
+    func decodeLogits(_ latent: Tensor, frame: Frame) -> Tensor { decodeLogits([latent], frames: [frame])[0] }
+
+    /// `decodeLogits` of several latents, decoded as batches of up to `RuntimeOptions.maxBatch`.
+    func decodeLogits(_ latents: [Tensor], frames: [Frame]) -> [Tensor] {
         let ae = model.maskAutoencoder
-        let z = latent.scaled(by: 1 / model.config.maskAutoencoder.scalingFactor)
-        var logits = ae.decode(z, ws)                                   // [S, padH/f, padW/f]
-        if ae.interpolationFactor != 1 {
-            logits = Resize.bilinear(logits, height: frame.padHeight, width: frame.padWidth, ws) // [S, padH, padW]
+        return batches(of: latents.count).flatMap { part in
+            let z = Tensor.batch(Array(latents[part])).scaled(by: 1 / model.config.maskAutoencoder.scalingFactor)
+            return zip(ae.decode(z, ws).items, frames[part]).map { logits, frame in  // [S, padH/f, padW/f] each
+                var full = logits
+                if ae.interpolationFactor != 1 {
+                    full = Resize.bilinear(logits, height: frame.padHeight, width: frame.padWidth, ws) // [S, padH, padW]
+                }
+                return full.cropped(height: frame.workHeight, width: frame.workWidth)              // [S, h', w']
+            }
         }
-        return logits.cropped(height: frame.workHeight, width: frame.workWidth)              // [S, h', w']
     }
 
     /// Encodes the known part of a slot map at the working resolution; returns the scaled

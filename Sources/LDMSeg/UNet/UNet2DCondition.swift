@@ -107,14 +107,24 @@ public struct UNet2DCondition: Sendable {
 
     /// Predicts epsilon for `sample` `[Cin, H, W]` at `timestep`; returns `[Cout, H, W]`.
     public func callAsFunction(_ sample: Tensor, timestep: Float, _ ws: Workspace) -> Tensor {
-        let tProj = timestepEmbedding(timestep, dim: timeProjDim, flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
-        let hidden = timeLinear1(tProj, ws)                                  // [T]
+        callAsFunction(sample, timesteps: [timestep], ws)
+    }
+
+    /// Predicts epsilon for a `[Cin, B, H, W]` batch, map i at `timesteps[i]` (maps of one
+    /// batch may be at different steps); returns `[Cout, B, H, W]`. A batch of one is `[Cin, H, W]`.
+    public func callAsFunction(_ sample: Tensor, timesteps: [Float], _ ws: Workspace) -> Tensor {
+        precondition(timesteps.count == sample.maps.b, "\(timesteps.count) timesteps for \(sample.shape)")
+        let embeddings = timesteps.map {
+            timestepEmbedding($0, dim: timeProjDim, flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
+        }
+        let tProj = embeddings.count == 1 ? embeddings[0] : Tensor.concat(embeddings).reshaped([embeddings.count, timeProjDim])
+        let hidden = timeLinear1(tProj, ws)                                  // [T] or [B, T]
         Activation.silu.apply(hidden.data, count: hidden.count, ws)
-        let emb = timeLinear2(hidden, ws)                                 // [T]
+        let emb = timeLinear2(hidden, ws)                                 // [T] or [B, T]
         // Every resnet applies SiLU to the embedding before projecting it: do it once.
         Activation.silu.apply(emb.data, count: emb.count, ws)
 
-        var h = convIn(sample, ws)                                       // [C0, H, W]
+        var h = convIn(sample, ws)                                       // [C0, (B,) H, W]
         var skips = [h]
         for level in down {
             for (j, resnet) in level.resnets.enumerated() {
@@ -137,7 +147,7 @@ public struct UNet2DCondition: Sendable {
                 if !level.attentions.isEmpty { h = level.attentions[j](h, ws) }
             }
             if let us = level.upsampler, let next = skips.last {
-                h = us(h, height: next.shape[1], width: next.shape[2], ws) // [C, 2H, 2W]
+                h = us(h, height: next.maps.h, width: next.maps.w, ws)   // [C, (B,) 2H, 2W]
             }
         }
         h = normOut(h, ws, activation: .silu)

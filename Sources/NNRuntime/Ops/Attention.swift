@@ -9,8 +9,20 @@ public enum Attention {
     /// Largest score block, in floats (4 MiB).
     public static let maxScoreFloats = 1 << 20
 
-    /// `q` is `[Nq, heads*d]`, `k` and `v` are `[Nk, heads*d]`; returns `[Nq, heads*d]`.
-    public static func multiHead(q: Tensor, k: Tensor, v: Tensor, heads: Int, _ ws: Workspace) -> Tensor {
+    /// `q` is `[Nq, heads*d]`, `k` and `v` are `[Nk, heads*d]`; returns `[Nq, heads*d]`. With
+    /// `batch` > 1 the rows hold that many sequences one after another, each attending to itself.
+    public static func multiHead(q: Tensor, k: Tensor, v: Tensor, heads: Int, batch: Int = 1, _ ws: Workspace) -> Tensor {
+        if batch > 1 {
+            precondition(q.shape[0] % batch == 0 && k.shape[0] % batch == 0, "attention rows \(q.shape), \(k.shape) for batch \(batch)")
+            let nq = q.shape[0] / batch, nk = k.shape[0] / batch
+            let out = Tensor(shape: q.shape)
+            for i in 0..<batch {
+                let keys = (i * nk)..<((i + 1) * nk)
+                let o = multiHead(q: q.slice((i * nq)..<((i + 1) * nq)), k: k.slice(keys), v: v.slice(keys), heads: heads, ws)
+                (out.data + i * o.count).update(from: o.data, count: o.count)
+            }
+            return out
+        }
         let nq = q.shape[0], nk = k.shape[0], width = q.shape[1]
         precondition(width % heads == 0 && k.shape[1] == width && v.shape[1] == width && v.shape[0] == nk,
                      "attention shapes q \(q.shape) k \(k.shape) v \(v.shape) heads \(heads)")

@@ -45,7 +45,7 @@ public struct Conv2D: Sendable {
                 (width + padding.left + padding.right - kw) / stride + 1)
     }
 
-    /// `x` is `[Cin, H, W]`; returns `[Cout, Ho, Wo]`.
+    /// `x` is `[Cin, H, W]` (or a `[Cin, B, H, W]` batch); returns `[Cout, Ho, Wo]` (`[Cout, B, Ho, Wo]`).
     public func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor { callAsFunction(x, ws, activation: .identity) }
 
     /// The convolution followed by `activation`, applied while the output is still in cache.
@@ -55,17 +55,21 @@ public struct Conv2D: Sendable {
 
     /// activation(conv(x) + residual), `residual` shaped like the output: the sum and the
     /// activation are fused into the Winograd F(4x4, 3x3) kernel's output pass where it runs.
+    /// `x` may be a `[Cin, B, H, W]` batch (see `Tensor+Batch`): every path then runs the whole
+    /// batch through each of its matrix products at once.
     public func callAsFunction(_ x: Tensor, _ ws: Workspace, residual: Tensor?, activation: Activation) -> Tensor {
-        precondition(x.rank == 3 && x.shape[0] == inChannels, "conv input \(x.shape) for weight \(weight.shape)")
-        let (cin, h, w) = (x.shape[0], x.shape[1], x.shape[2])
+        let (cin, batch, h, w) = x.maps
+        precondition(cin == inChannels, "conv input \(x.shape) for weight \(weight.shape)")
         let kh = weight.shape[2], kw = weight.shape[3]
         if let winograd, ws.options.winograd, h * w >= Winograd3x3.minPixels,
            Winograd4x4.accepts(cin: cin, cout: outChannels, activation: activation, ws.options) {
-            if let residual { precondition(residual.shape == [outChannels, h, w], "residual \(residual.shape)") }
+            if let residual {
+                precondition(residual.shape == Tensor.mapShape(c: outChannels, b: batch, h: h, w: w), "residual \(residual.shape)")
+            }
             return Winograd4x4.conv(x, u: winograd.get4x4(weight), bias: bias, residual: residual, activation: activation, ws)
         }
         if let residual {
-            let out = callAsFunction(x, ws, residual: nil, activation: .identity)   // [Cout, Ho, Wo]
+            let out = callAsFunction(x, ws, residual: nil, activation: .identity)   // [Cout, (B,) Ho, Wo]
             out.add(residual, ws)
             activation.apply(out.data, count: out.count, ws)
             return out
@@ -74,8 +78,9 @@ public struct Conv2D: Sendable {
             return Winograd3x3.conv(x, u: winograd.get(weight, ws), bias: bias, activation: activation, ws, bf16: bf16)
         }
         let (ho, wo) = outputSize(height: h, width: w)
-        let out = Tensor(shape: [outChannels, ho, wo])
-        let n = ho * wo, k = cin * kh * kw
+        let out = Tensor(shape: Tensor.mapShape(c: outChannels, b: batch, h: ho, w: wo))
+        // The batch's maps are consecutive within each channel: one row of B * Ho * Wo columns.
+        let n = batch * ho * wo, k = cin * kh * kw
         if let bias {
             // Seed the output with the bias so sgemm accumulates onto it (beta = 1).
             let b = bias.data
@@ -91,13 +96,14 @@ public struct Conv2D: Sendable {
             return out
         }
         // im2col a band of output rows at a time: the column matrix of a 512x512 map would
-        // take over a GiB, a band stays near cache size.
-        let rowsPerBand = max(1, min(ho, Self.bandFloats / max(k * wo, 1)))
+        // take over a GiB, a band stays near cache size. Rows run on through the batch's maps.
+        let totalRows = batch * ho
+        let rowsPerBand = max(1, min(totalRows, Self.bandFloats / max(k * wo, 1)))
         let cols = ws.buffer(Workspace.Slot.im2col, count: k * rowsPerBand * wo)
         var y0 = 0
-        while y0 < ho {
-            let rows = min(rowsPerBand, ho - y0), nb = rows * wo
-            im2col(x.data, cin: cin, h: h, w: w, kh: kh, kw: kw, rows: y0..<(y0 + rows), wo: wo, into: cols, ws)
+        while y0 < totalRows {
+            let rows = min(rowsPerBand, totalRows - y0), nb = rows * wo
+            im2col(x.data, cin: cin, batch: batch, h: h, w: w, kh: kh, kw: kw, ho: ho, rows: y0..<(y0 + rows), wo: wo, into: cols, ws)
             GEMM.sgemm(m: outChannels, n: nb, k: k, a: weight.data, lda: k, b: cols, ldb: nb, beta: beta, c: out.data + y0 * wo, ldc: n, ws,
                        constantA: (bf16, 0))
             if case .identity = activation {} else {
@@ -113,20 +119,21 @@ public struct Conv2D: Sendable {
     /// Column-matrix budget per band, in floats (8 MiB).
     static let bandFloats = 1 << 21
 
-    /// Writes the `[Cin*kh*kw, rows*wo]` column matrix of output rows `rows`.
-    private func im2col(_ src: UnsafeMutablePointer<Float>, cin: Int, h: Int, w: Int, kh: Int, kw: Int,
+    /// Writes the `[Cin*kh*kw, rows*wo]` column matrix of output rows `rows`, counted on
+    /// through the `batch` maps of `ho` rows each.
+    private func im2col(_ src: UnsafeMutablePointer<Float>, cin: Int, batch: Int, h: Int, w: Int, kh: Int, kw: Int, ho: Int,
                         rows: Range<Int>, wo: Int, into dst: UnsafeMutablePointer<Float>, _ ws: Workspace) {
         let s = stride, pt = padding.top, pl = padding.left
         let n = rows.count * wo
         ws.forRange(cin, minPerThread: 4) { range in
             for c in range {
-                let plane = src + c * h * w
                 for ky in 0..<kh {
                     for kx in 0..<kw {
                         let row = dst + ((c * kh + ky) * kw + kx) * n
-                        for oy in rows {
+                        for vy in rows {
+                            let plane = src + (c * batch + vy / ho) * h * w, oy = vy % ho
                             let iy = oy * s + ky - pt
-                            let line = row + (oy - rows.lowerBound) * wo
+                            let line = row + (vy - rows.lowerBound) * wo
                             guard iy >= 0 && iy < h else {
                                 line.update(repeating: 0, count: wo)
                                 continue

@@ -22,23 +22,25 @@ public struct ConvTranspose2D: Sendable {
         packed = p
     }
 
-    /// `x` is `[Cin, H, W]`; returns `[Cout, 2H, 2W]`.
+    /// `x` is `[Cin, H, W]` (or a `[Cin, B, H, W]` batch); returns `[Cout, 2H, 2W]` (`[Cout, B, 2H, 2W]`).
     public func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
         let cin = weight.shape[0], cout = weight.shape[1]
-        precondition(x.rank == 3 && x.shape[0] == cin, "conv-transpose input \(x.shape) for weight \(weight.shape)")
-        let h = x.shape[1], w = x.shape[2], n = h * w
-        let blocks = ws.buffer(Workspace.Slot.im2col, count: cout * 4 * n)
-        // blocks[(co*4 + ky*2 + kx), pixel] = sum_ci W[ci, co, ky, kx] x[ci, pixel]
-        GEMM.sgemm(m: cout * 4, n: n, k: cin, a: packed.data, lda: cin, b: x.data, ldb: n, beta: 0, c: blocks, ldc: n, ws, constantA: (bf16, 0))
-        let out = Tensor(shape: [cout, 2 * h, 2 * w])
+        let (c, batch, h, w) = x.maps, n = h * w, columns = batch * n
+        precondition(c == cin, "conv-transpose input \(x.shape) for weight \(weight.shape)")
+        let blocks = ws.buffer(Workspace.Slot.im2col, count: cout * 4 * columns)
+        // blocks[(co*4 + ky*2 + kx), pixel] = sum_ci W[ci, co, ky, kx] x[ci, pixel], every map's pixels in a row
+        GEMM.sgemm(m: cout * 4, n: columns, k: cin, a: packed.data, lda: cin, b: x.data, ldb: columns, beta: 0, c: blocks,
+                   ldc: columns, ws, constantA: (bf16, 0))
+        let out = Tensor(shape: Tensor.mapShape(c: cout, b: batch, h: 2 * h, w: 2 * w))
         let ow = 2 * w
-        ws.forRange(cout, minPerThread: 16) { range in
-            for co in range {
+        ws.forRange(cout * batch, minPerThread: 16) { range in
+            for unit in range {
+                let (co, i) = unit.quotientAndRemainder(dividingBy: batch)
                 let b = bias?.data[co] ?? 0
-                let dst = out.data + co * 4 * n
+                let dst = out.plane(co, i)
                 for k in 0..<4 {
                     let ky = k >> 1, kx = k & 1
-                    let src = blocks + (co * 4 + k) * n
+                    let src = blocks + (co * 4 + k) * columns + i * n
                     for y in 0..<h {
                         let row = dst + (2 * y + ky) * ow + kx
                         let s = src + y * w

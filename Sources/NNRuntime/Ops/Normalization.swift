@@ -1,4 +1,5 @@
-/// `torch.nn.GroupNorm` over a `[C, H, W]` map, optionally fused with an activation.
+/// `torch.nn.GroupNorm` over a `[C, H, W]` map, or each map of a `[C, B, H, W]` batch,
+/// optionally fused with an activation.
 public struct GroupNorm: Sendable {
     public let groups: Int
     public let eps: Float
@@ -10,27 +11,31 @@ public struct GroupNorm: Sendable {
     }
 
     public func callAsFunction(_ x: Tensor, _ ws: Workspace, activation: Activation = .identity) -> Tensor {
-        let c = x.shape[0], plane = x.count / c
+        let (c, batch, h, w) = x.maps, plane = h * w
         precondition(c % groups == 0, "GroupNorm: \(c) channels not divisible by \(groups) groups")
         let per = c / groups
         let out = Tensor(shape: x.shape)
-        ws.forRange(groups, minPerThread: 1) { range in
-            for g in range {
-                let src = x.data + g * per * plane, dst = out.data + g * per * plane
-                let n = per * plane
+        ws.forRange(batch * groups, minPerThread: 1) { range in
+            for unit in range {
+                let (i, g) = unit.quotientAndRemainder(dividingBy: groups)
                 // Two passes in double: group sizes reach millions of values at high resolution.
                 var sum = 0.0
-                for i in 0..<n { sum += Double(src[i]) }
-                let mean = sum / Double(n)
+                for ch in g * per..<(g + 1) * per {
+                    let src = x.plane(ch, i)
+                    for p in 0..<plane { sum += Double(src[p]) }
+                }
+                let n = Double(per * plane), mean = sum / n
                 var sq = 0.0
-                for i in 0..<n { let d = Double(src[i]) - mean; sq += d * d }
-                let inv = Float(1 / (sq / Double(n) + Double(eps)).squareRoot())
+                for ch in g * per..<(g + 1) * per {
+                    let src = x.plane(ch, i)
+                    for p in 0..<plane { let d = Double(src[p]) - mean; sq += d * d }
+                }
+                let inv = Float(1 / (sq / n + Double(eps)).squareRoot())
                 let m = Float(mean)
-                for ch in 0..<per {
-                    let cc = g * per + ch
+                for cc in g * per..<(g + 1) * per {
                     let scale = inv * (weight?.data[cc] ?? 1), shift = bias?.data[cc] ?? 0
-                    let s = src + ch * plane, d = dst + ch * plane
-                    for i in 0..<plane { d[i] = (s[i] - m) * scale + shift }
+                    let s = x.plane(cc, i), d = out.plane(cc, i)
+                    for p in 0..<plane { d[p] = (s[p] - m) * scale + shift }
                     activation.applySerial(d, count: plane)
                 }
             }
@@ -68,8 +73,8 @@ public struct LayerNorm: Sendable {
     }
 }
 
-/// LayerNorm over the channels of each pixel of a `[C, H, W]` map (LDMSeg `LayerNorm2d`),
-/// optionally fused with an activation.
+/// LayerNorm over the channels of each pixel of a `[C, H, W]` map or `[C, B, H, W]` batch
+/// (LDMSeg `LayerNorm2d`), optionally fused with an activation.
 public struct ChannelLayerNorm: Sendable {
     public let eps: Float
     public let weight: Tensor

@@ -1,7 +1,9 @@
-/// Spatial resizing of `[C, H, W]` maps with `torch.nn.functional.interpolate` semantics.
+/// Spatial resizing of `[C, H, W]` maps (and `[C, B, H, W]` batches, by nearest and bilinear)
+/// with `torch.nn.functional.interpolate` semantics.
 public enum Resize {
     /// Nearest neighbour (`mode="nearest"`): source index = floor(dst * in / out).
     public static func nearest(_ x: Tensor, height oh: Int, width ow: Int, _ ws: Workspace) -> Tensor {
+        if x.rank == 4 { return perPlane(x, height: oh, width: ow) { nearest($0, height: oh, width: ow, ws) } }
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
         let out = Tensor(shape: [c, oh, ow])
         let xs = (0..<ow).map { min(w - 1, Int(Float($0) * (Float(w) / Float(ow)))) }
@@ -20,6 +22,7 @@ public enum Resize {
 
     /// Bilinear with `align_corners=False` and no antialiasing (PyTorch's default).
     public static func bilinear(_ x: Tensor, height oh: Int, width ow: Int, _ ws: Workspace) -> Tensor {
+        if x.rank == 4 { return perPlane(x, height: oh, width: ow) { bilinear($0, height: oh, width: ow, ws) } }
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
         let out = Tensor(shape: [c, oh, ow])
         let ys = taps(input: h, output: oh), xs = taps(input: w, output: ow)
@@ -39,6 +42,12 @@ public enum Resize {
             }
         }
         return out
+    }
+
+    /// A `[C, B, H, W]` batch resized as its C * B planes.
+    private static func perPlane(_ x: Tensor, height oh: Int, width ow: Int, _ resize: (Tensor) -> Tensor) -> Tensor {
+        let (c, b, h, w) = x.maps
+        return resize(x.reshaped([c * b, h, w])).reshaped([c, b, oh, ow])
     }
 
     /// Antialiased bicubic (`mode="bicubic", antialias=True`, PIL's `BICUBIC`): a = -0.5, and

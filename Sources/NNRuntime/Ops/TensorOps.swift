@@ -50,9 +50,21 @@ extension Tensor {
         }
     }
 
-    /// Adds `bias[c]` to every value of channel `c` of a `[C, ...]` tensor, in place.
+    /// Adds `bias[c]` to every value of channel `c` of a `[C, ...]` tensor, in place; for a
+    /// `[C, B, H, W]` batch `bias` may also be `[B, C]`, one bias per map.
     public func addChannelBias(_ bias: Tensor) {
         let c = shape[0], plane = count / c
+        if rank == 4 && bias.rank == 2 {
+            let (_, b, h, w) = maps
+            precondition(bias.shape == [b, c], "channel bias \(bias.shape) for \(shape)")
+            for ch in 0..<c {
+                for i in 0..<b {
+                    let p = self.plane(ch, i), v = bias.data[i * c + ch]
+                    for j in 0..<h * w { p[j] += v }
+                }
+            }
+            return
+        }
         precondition(bias.count == c, "channel bias \(bias.shape) for \(shape)")
         for ch in 0..<c {
             let p = data + ch * plane, b = bias.data[ch]

@@ -72,11 +72,13 @@ enum Winograd3x3 {
 
     /// `u` holds the transformed weights of `[Cout, Cin, 3, 3]` kernels.
     /// `bf16` keeps the points' packs for bf16 products (keys 1...16).
+    /// `x` may be a `[Cin, B, H, W]` batch: tile rows then run on through its maps, so a band
+    /// (and each of its 16 sgemms) spans several maps when they are small.
     static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, activation: Activation, _ ws: Workspace, bf16: BF16Cache) -> Tensor {
         let cout = u.shape[1], cin = u.shape[2]
-        let h = x.shape[1], w = x.shape[2]
-        let out = Tensor(shape: [cout, h, w])
-        let th = (h + 1) / 2, tw = (w + 1) / 2
+        let (_, batch, h, w) = x.maps
+        let out = Tensor(shape: Tensor.mapShape(c: cout, b: batch, h: h, w: w))
+        let th = (h + 1) / 2 * batch, tw = (w + 1) / 2
         let bandRows = max(1, min(th, Self.bandFloats / (16 * max(cin, cout) * tw)))
         let vBuf = ws.buffer(Workspace.Slot.im2col, count: 16 * cin * bandRows * tw)
         let mBuf = ws.buffer(Workspace.Slot.winogradProducts, count: 16 * cout * bandRows * tw)
@@ -97,18 +99,18 @@ enum Winograd3x3 {
 
     /// V[k, c, t] = (B^T d B)[k] for the 4x4 patch d of tile t (zero outside the image).
     /// The column transform runs along each input row, the row transform over whole tile rows,
-    /// so every write is contiguous.
+    /// so every write is contiguous. `tileRows` count on through the batch's maps.
     private static func inputTransform(_ x: Tensor, cin: Int, h: Int, w: Int, tileRows: Range<Int>, tw: Int,
                                 into v: UnsafeMutablePointer<Float>, _ ws: Workspace) {
-        let tiles = tileRows.count * tw
+        let tiles = tileRows.count * tw, mapRows = (h + 1) / 2
         let stride = cin * tiles
         ws.forRange(cin, minPerThread: 4) { channels in
             // cols[r][q][tx]: column combination q of input row r for every tile of the row.
             let cols = UnsafeMutablePointer<Float>.allocate(capacity: 16 * tw)
             defer { cols.deallocate() }
             for c in channels {
-                let plane = x.data + c * h * w
-                for ty in tileRows {
+                for vty in tileRows {
+                    let plane = x.plane(c, vty / mapRows), ty = vty % mapRows
                     for r in 0..<4 {
                         let yy = 2 * ty - 1 + r
                         let c0 = cols + (r * 4) * tw, c1 = c0 + tw, c2 = c1 + tw, c3 = c2 + tw
@@ -126,7 +128,7 @@ enum Winograd3x3 {
                             c0[tx] = a0 - a2; c1[tx] = a1 + a2; c2[tx] = a2 - a1; c3[tx] = a1 - a3
                         }
                     }
-                    let dst = v + c * tiles + (ty - tileRows.lowerBound) * tw
+                    let dst = v + c * tiles + (vty - tileRows.lowerBound) * tw
                     for q in 0..<4 {
                         let r0 = cols + q * tw, r1 = r0 + 4 * tw, r2 = r1 + 4 * tw, r3 = r2 + 4 * tw
                         let v0 = dst + q * stride, v1 = dst + (4 + q) * stride
@@ -144,14 +146,14 @@ enum Winograd3x3 {
     /// out tile = A^T M A (+ bias), clipped at the image border.
     private static func outputTransform(_ m: UnsafeMutablePointer<Float>, cout: Int, tiles: Int, tileRows: Range<Int>, tw: Int,
                                         bias: Tensor?, activation: Activation, into out: Tensor, _ ws: Workspace) {
-        let h = out.shape[1], w = out.shape[2]
+        let (_, _, h, w) = out.maps, mapRows = (h + 1) / 2
         let stride = cout * tiles
         ws.forRange(cout, minPerThread: 4) { channels in
             for o in channels {
                 let b = bias?.data[o] ?? 0
-                let plane = out.data + o * h * w
-                for ty in tileRows {
-                    let base = m + o * tiles + (ty - tileRows.lowerBound) * tw
+                for vty in tileRows {
+                    let plane = out.plane(o, vty / mapRows), ty = vty % mapRows
+                    let base = m + o * tiles + (vty - tileRows.lowerBound) * tw
                     let oy = 2 * ty
                     let top = plane + oy * w, bottom = oy + 1 < h ? plane + (oy + 1) * w : nil
                     for tx in 0..<tw {

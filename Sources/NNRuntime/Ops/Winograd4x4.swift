@@ -27,19 +27,27 @@ enum Winograd4x4 {
         return u
     }
 
-    /// activation(conv(x) + bias + residual); `x` is `[Cin, H, W]`, `residual` `[Cout, H, W]`.
+    /// activation(conv(x) + bias + residual); `x` is `[Cin, H, W]` or a `[Cin, B, H, W]` batch,
+    /// `residual` shaped like the output.
     static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, residual: Tensor?, activation: Activation, _ ws: Workspace) -> Tensor {
         let cin = u.shape[1], cout = u.shape[2]
-        let h = x.shape[1], w = x.shape[2]
-        let out = Tensor(shape: [cout, h, w])                    // [Cout, H, W]
+        let (_, batch, h, w) = x.maps, plane = h * w
+        let out = Tensor(shape: Tensor.mapShape(c: cout, b: batch, h: h, w: w))   // [Cout, (B,) H, W]
         let tileRows = (h + 3) / 4
         let relu: Int32 = if case .relu = activation { 1 } else { 0 }
         let scratchFloats = segserve_winograd43_scratch_floats(cin)
-        ws.forRange(tileRows) { rows in
+        // One range of tile rows runs on through the batch's maps; each map's part is one call.
+        ws.forRange(batch * tileRows) { rows in
             let scratch = UnsafeMutableRawPointer.allocate(byteCount: scratchFloats * 4, alignment: 64)
             defer { scratch.deallocate() }
-            segserve_winograd43_avx512(x.data, cin, h, w, u.data, cout, bias?.data, residual?.data, relu, out.data,
-                                       rows.lowerBound, rows.upperBound, scratch.assumingMemoryBound(to: Float.self))
+            var r = rows.lowerBound
+            while r < rows.upperBound {
+                let i = r / tileRows, end = min(rows.upperBound, (i + 1) * tileRows), offset = i * plane
+                segserve_winograd43_avx512(x.data + offset, cin, h, w, batch * plane, u.data, cout, bias?.data,
+                                           residual.map { $0.data + offset }, relu, out.data + offset,
+                                           r - i * tileRows, end - i * tileRows, scratch.assumingMemoryBound(to: Float.self))
+                r = end
+            }
         }
         return out
     }

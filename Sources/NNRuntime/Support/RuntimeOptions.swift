@@ -16,9 +16,14 @@ public struct RuntimeOptions: Sendable {
     /// Number format of the large matrix products (see `Precision`).
     public var precision = Precision.fp32
 
-    public init(pool: ComputePool = .serial, precision: Precision = .fp32) {
+    /// Most maps one forward pass takes as a `[C, B, H, W]` batch (an ensemble's runs go
+    /// through the model together up to this many); 1 runs every map on its own.
+    public var maxBatch = 4
+
+    public init(pool: ComputePool = .serial, precision: Precision = .fp32, maxBatch: Int = 4) {
         self.pool = pool
         self.precision = precision
+        self.maxBatch = maxBatch
     }
 
     /// Whether this CPU has the AVX-512 subsets the C kernels use.

@@ -1,0 +1,61 @@
+import NNRuntime
+
+/// One chain of DDIM steps from noise to a mask latent: what a batched step advances. Runs of
+/// one ensemble, or of several jobs, step together through one UNet pass (see `Segmenter.step`).
+public final class DenoisingRun {
+    /// The mask latent `[Lm, h, w]`, denoised in place; x0 once `isFinished`.
+    public let x: Tensor
+    /// The image latent `[Li, h, w]` the run is conditioned on.
+    let image: Tensor
+    /// Self-conditioning: the previous step's x0 estimate, zeros before the first step.
+    let estimate: Tensor?
+    /// Inpainting: cells held to the encoded partial map.
+    let known: KnownLatent?
+    let steps: Int
+    let timesteps: [Int]
+    /// Steps taken so far.
+    public private(set) var completed = 0
+
+    /// A partial map's scaled latent, the latent cells it fully covers, and their noise.
+    typealias KnownLatent = (z: Tensor, cells: [Bool], noise: Tensor)
+
+    init(noise x: Tensor, image: Tensor, known: KnownLatent?, steps: Int, scheduler: DDIMScheduler, selfConditioning: Bool) {
+        precondition(x.rank == 3 && image.rank == 3 && x.shape.dropFirst() == image.shape.dropFirst(),
+                     "run latent \(x.shape) for image latent \(image.shape)")
+        self.x = x
+        self.image = image
+        self.known = known
+        self.steps = steps
+        timesteps = scheduler.timesteps(steps: steps)
+        estimate = selfConditioning ? Tensor.zeros(x.shape) : nil
+    }
+
+    public var isFinished: Bool { completed == timesteps.count }
+
+    /// The next step's timestep.
+    var timestep: Int { timesteps[completed] }
+
+    /// The next step's UNet input: `[Lm + Li (+ Lm), h, w]`.
+    var input: Tensor { Tensor.concat([x, image] + (estimate.map { [$0] } ?? [])) }
+
+    /// Applies the UNet's epsilon `[Lm, h, w]` for the next step.
+    func advance(eps: Tensor, _ sched: DDIMScheduler) {
+        let t = timestep, last = completed == timesteps.count - 1
+        sched.step(x, eps: eps, t: t, steps: steps, last: last, x0: estimate)
+        if let known {
+            // Known cells follow the encoded partial map, noised to the level x is now at;
+            // their x0 is the partial map's latent itself.
+            let a = last ? 1 : sched.previousAlpha(t, steps: steps)
+            let sa = a.squareRoot(), sn = (1 - a).squareRoot()
+            let plane = x.count / x.shape[0]
+            for c in 0..<x.shape[0] {
+                for p in 0..<plane where known.cells[p] {
+                    let j = c * plane + p
+                    x.data[j] = sa * known.z.data[j] + sn * known.noise.data[j]
+                    estimate?.data[j] = known.z.data[j]
+                }
+            }
+        }
+        completed += 1
+    }
+}

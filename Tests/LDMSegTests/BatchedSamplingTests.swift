@@ -1,0 +1,79 @@
+import Foundation
+import NNRuntime
+import TestSupport
+import XCTest
+@testable import LDMSeg
+
+/// Runs that step together through one UNet pass (an ensemble, or several jobs) get what they
+/// would get alone, up to float reassociation inside the batch's larger matrix products.
+final class BatchedSamplingTests: XCTestCase {
+    func defaultModel() throws -> LDMSegModel { try LDMSegModel(directory: DefaultModelTests.directory) }
+
+    func testBatchedUNetMatchesMapByMapAtMixedTimesteps() throws {
+        let unet = try defaultModel().unet
+        var noise = GaussianNoise(seed: 21)
+        let items = (0..<3).map { _ in noise.tensor([unet.inChannels, 32, 32]) }
+        let timesteps: [Float] = [999, 524, 24]
+        for precision in [Precision.fp32, .bf16] {
+            let ws = Workspace.testing { $0.precision = precision }
+            let batched = unet(Tensor.batch(items), timesteps: timesteps, ws)          // [4, 3, 32, 32]
+            XCTAssertEqual(batched.shape, [unet.outChannels, 3, 32, 32])
+            for (i, item) in items.enumerated() {
+                let alone = unet(item, timestep: timesteps[i], ws)
+                let out = batched.item(i)
+                var diff: Float = 0, scale: Float = 0
+                for j in 0..<alone.count { diff = max(diff, abs(out[j] - alone[j])); scale = max(scale, abs(alone[j])) }
+                XCTAssertLessThan(diff / scale, precision == .fp32 ? 1e-5 : 2e-2, "\(precision) map \(i) at t=\(timesteps[i])")
+            }
+        }
+    }
+
+    func testBatchedEnsembleSegmentsAsRunByRun() throws {
+        let model = try defaultModel()
+        let io = try Fixture("default_model_io", in: .module)
+        let image = try io.tensor("__input__.image")
+        let (h, w) = (image.shape[0], image.shape[1])
+        let rgb = image.array.map { UInt8($0) }
+        var options = model.defaultOptions
+        options.steps = 10
+        options.resolution = 128
+        XCTAssertEqual(options.ensemble.runs, 4)
+        // All four runs in one batch, against one at a time and a batch of three then one.
+        let results = try [4, 1, 3].map {
+            try Segmenter(model: model, runtime: RuntimeOptions(pool: .testing, maxBatch: $0)).segment(rgb: rgb, width: w, height: h, options: options)
+        }
+        for other in results.dropFirst() {
+            let same = zip(results[0].ids, other.ids).filter { $0 == $1 }.count
+            XCTAssertGreaterThanOrEqual(Double(same) / Double(other.ids.count), 0.99, "\(same)/\(other.ids.count) pixels agree")
+        }
+        XCTAssertGreaterThanOrEqual(Set(results[0].ids).count, 2, "segments: \(Set(results[0].ids))")
+    }
+}
+
+/// Runs of different jobs share a batch while at different steps.
+extension EnsembleTests {
+    func testRunsAtDifferentStepsShareABatch() throws {
+        let model = try tinyModel()
+        let segmenter = Segmenter(model: model)
+        var noise = GaussianNoise(seed: 5)
+        let frame = try segmenter.prepare(rgb: image(width: 32, height: 24), width: 32, height: 24,
+                                          options: model.defaultOptions)
+        var options = model.defaultOptions
+        options.steps = 4
+        let (first, second) = (noise.tensor(frame.latentShape), noise.tensor(frame.latentShape))
+        let make = { (x: Tensor) in segmenter.run(noise: x.copy(), frame: frame, known: nil, options: options) }
+        let (early, late, earlyAlone, lateAlone) = (make(first), make(second), make(first), make(second))
+        segmenter.step([late])
+        segmenter.step([lateAlone])
+        // `late` is one step ahead when the two share a batch; each must end where it ends alone.
+        while !early.isFinished {
+            segmenter.step([early, late].filter { !$0.isFinished })
+        }
+        while !earlyAlone.isFinished { segmenter.step([earlyAlone]) }
+        while !lateAlone.isFinished { segmenter.step([lateAlone]) }
+        XCTAssertTrue(late.isFinished)
+        for (a, b) in [(early, earlyAlone), (late, lateAlone)] {
+            for j in 0..<a.x.count { XCTAssertEqual(a.x[j], b.x[j], accuracy: 1e-4 * max(1, abs(b.x[j]))) }
+        }
+    }
+}
