@@ -25,6 +25,9 @@ struct Bench: ParsableCommand {
     @Flag(help: "use im2col for every conv") var noWinograd = false
     @Flag(help: "use Winograd F(2x2, 3x3), not the AVX-512 F(4x4, 3x3) kernel, for narrow convs") var noWinograd4x4 = false
     @Option(help: "fp32 or bf16 (bf16 needs AVX512-BF16; fp32 elsewhere)") var precision = Precision.fp32
+    @Option(help: "most runs of an ensemble that go through the model as one batch (pipeline); 1: one at a time")
+    var maxBatch = RuntimeOptions().maxBatch
+    @Option(help: "maps per UNet pass (unet): the input is a [C, B, H, W] batch of --shape maps") var batch = 1
     @Flag(help: "after the warm-up, time one pass per line of standard input and print {\"ms\": ...} for each")
     var serve = false
 
@@ -33,6 +36,7 @@ struct Bench: ParsableCommand {
         runtime.winograd = !noWinograd
         runtime.winograd4x4 = !noWinograd4x4
         runtime.precision = precision
+        runtime.maxBatch = maxBatch
         let forward = try makeForward(runtime)
         try forward()
         if serve {
@@ -67,7 +71,7 @@ struct Bench: ParsableCommand {
         let dims = shape.split(separator: ",").compactMap { Int($0) }
         guard dims.count == 3 else { throw ValidationError("--shape needs C,H,W") }
         var noise = GaussianNoise(seed: 1)
-        let input = noise.tensor(dims)
+        let input = Tensor.batch((0..<(module == "unet" ? max(1, batch) : 1)).map { _ in noise.tensor(dims) })
         let store = try WeightStore(path: weights)
         let ws = Workspace(options: runtime)
         switch module {
@@ -76,7 +80,8 @@ struct Bench: ParsableCommand {
             config.attentionHeadDim = [heads]
             config.normNumGroups = groups
             let unet = try UNet2DCondition(weights: store, config: config)
-            return { _ = unet(input, timestep: 500, ws) }
+            let timesteps = [Float](repeating: 500, count: input.maps.b)
+            return { _ = unet(input, timesteps: timesteps, ws) }
         case "vae":
             let enc = try SDVAEEncoder(weights: store, groups: groups)
             return { _ = enc.encode(input, ws) }

@@ -202,6 +202,8 @@ def main():
     ap.add_argument("--only", default=",".join([*CONFIGS, "pipeline"]))
     ap.add_argument("--baseline", help="a second segserve-bench binary, timed in the same pairs")
     ap.add_argument("--bf16", action="store_true", help="also time ours at --precision bf16, in the same pairs")
+    ap.add_argument("--unbatched", action="store_true",
+                    help="also time ours with --max-batch 1 (an ensemble's runs one at a time), in the same pairs")
     ap.add_argument("--service", type=float, default=0, help="seconds per client count for the service row (0: none)")
     ap.add_argument("--peak-gflops", type=float, default=0, help="machine fp32 peak; measured sgemm if 0")
     args = ap.parse_args()
@@ -210,15 +212,17 @@ def main():
     bench_bin = os.path.join(REPO, ".build", "release", "segserve-bench")
     # (column, binary, extra arguments), all timed in the same alternating pairs.
     sides = [("ours", bench_bin, [])] + ([("bf16", bench_bin, ["--precision", "bf16"])] if args.bf16 else []) \
-        + ([("base", args.baseline, [])] if args.baseline else [])
+        + ([("base", args.baseline, [])] if args.baseline else []) \
+        + ([("unbatched", bench_bin, ["--max-batch", "1"])] if args.unbatched else [])
     peak = args.peak_gflops or measure_sgemm(args.threads)
     print(f"{machine()}; threads {args.threads}; {args.pairs} alternating pairs; torch {torch.__version__}")
     print(f"fp32 reference peak: {peak:.0f} GFLOPS ({'given' if args.peak_gflops else 'best torch sgemm'})")
     header = f"{'config':<13}{'GFLOP':>7}{'torch ms':>10}{'ours ms':>10}{'ours/torch [min-max]':>22}{'% peak':>8}{'RSS MB':>8}"
     if args.bf16:
         header += f"{'bf16 ms':>10}{'bf16/torch [min-max]':>22}"
-    if args.baseline:
-        header += f"{'base ms':>10}{'ours/base [min-max]':>22}"
+    for column, _, _ in sides[1:]:
+        if column != "bf16":
+            header += f"{column + ' ms':>{max(10, len(column) + 4)}}{f'ours/{column} [min-max]':>27}"
     print(header)
     for name in filter(None, args.only.split(",")):
         gflop, fwd, bench_args, cleanup = pipeline_case(args.threads) if name == "pipeline" \
@@ -237,7 +241,7 @@ def main():
             if column == "bf16":
                 row += f"{statistics.median(times):>10.1f}{spread([o / t for o, t in zip(times, torch_ms)]):>22}"
             else:
-                row += f"{statistics.median(times):>10.1f}{spread([o / b for o, b in zip(ours[0], times)]):>22}"
+                row += f"{statistics.median(times):>{max(10, len(column) + 4)}.1f}{spread([o / b for o, b in zip(ours[0], times)]):>27}"
         print(row, flush=True)
     print(f"torch process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
     if args.service:
