@@ -1,6 +1,7 @@
 import Foundation
 import JobStore
 import Prometheus
+import Synchronization
 
 /// The service's Prometheus metrics. Counters and histograms are updated as things happen;
 /// gauges that mirror stored state (queue depth, database size, process figures) are set at scrape.
@@ -21,13 +22,31 @@ final class ServiceMetrics: Sendable {
     /// values (and the exposition) stay bounded whatever arrives.
     static let labelledMethods: Set<String> = ["GET", "HEAD", "POST", "PUT", "DELETE", "PATCH", "OPTIONS", "TRACE", "CONNECT"]
 
+    /// One label set of the request metrics.
+    private struct RequestLabels: Hashable {
+        let method: String, route: String, status: Int
+    }
+
+    /// Each label set's counter and histogram, looked up in the registry once: the registry
+    /// validates names and labels on every lookup, a sizeable share of a status poll's time.
+    /// Bounded, as the labels are (known methods, route templates, statuses).
+    private let requestSeries = Mutex([RequestLabels: (Counter, DurationHistogram)]())
+
     /// `route` is a route template or `unmatched`, never a raw path.
     func request(method rawMethod: String, route: String, status: Int, duration: Duration) {
-        let method = Self.labelledMethods.contains(rawMethod) ? rawMethod : "other"
-        registry.makeCounter(descriptor: name("segserve_http_requests", "total", "HTTP requests by method, route template and status"),
-                             labels: [("method", method), ("route", route), ("status", String(status))]).increment()
-        registry.makeDurationHistogram(descriptor: name("segserve_http_request_duration", "seconds", "Time to answer an HTTP request"),
-                                       labels: [("method", method), ("route", route)], buckets: Self.latencyBuckets).record(duration)
+        let labels = RequestLabels(method: Self.labelledMethods.contains(rawMethod) ? rawMethod : "other", route: route, status: status)
+        let (counter, histogram) = requestSeries.withLock { series in
+            if let known = series[labels] { return known }
+            let made = (
+                registry.makeCounter(descriptor: name("segserve_http_requests", "total", "HTTP requests by method, route template and status"),
+                                     labels: [("method", labels.method), ("route", route), ("status", String(status))]),
+                registry.makeDurationHistogram(descriptor: name("segserve_http_request_duration", "seconds", "Time to answer an HTTP request"),
+                                               labels: [("method", labels.method), ("route", route)], buckets: Self.latencyBuckets))
+            series[labels] = made
+            return made
+        }
+        counter.increment()
+        histogram.record(duration)
     }
 
     func submitted(_ kind: JobKind) {
