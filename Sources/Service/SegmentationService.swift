@@ -69,7 +69,7 @@ public final class SegmentationService: Sendable {
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
                                         limits: configuration.limits, callbacks: configuration.callbacks)
         compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")
-        workers = WorkerPool(count: configuration.role.runsJobs ? configuration.workers.count : 0, model: model, runtime: RuntimeOptions(pool: compute), store: store, views: views,
+        workers = WorkerPool(count: configuration.role.runsJobs ? configuration.workers.count : 0, model: model, runtime: RuntimeOptions(pool: compute, maxBatch: configuration.workers.maxBatch), store: store, views: views,
                              runner: JobRunner(pipeline: SegmentationPipeline(maxPixels: configuration.model.maxPixels, categories: categories)),
                              jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),
                              leaseTTL: .milliseconds(Int64(configuration.queue.leaseTTL * 1000)), node: Self.nodeName(),

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Load test of `segserve serve` with the embedded model: status polls (GET /v1/jobs/{id}) with
 # wrk over keep-alive connections, first on an idle service, then while the worker runs jobs.
-# Prints req/s and latency percentiles, and how many jobs finished meanwhile (and with no polls).
+# Prints req/s and latency percentiles, and how many jobs finished meanwhile (and with no polls);
+# last, polls at a steady pace (tools/load/paced_polls.py) while jobs run.
 # SEGSERVE_* variables reach the server (e.g. SEGSERVE_SERVER_REQUEST_THREAD_NICE=0). wrk runs
 # at nice 19, standing in for clients on other machines: its own CPU would otherwise count
 # against the workers.
@@ -47,4 +48,11 @@ echo "  jobs finished meanwhile: $(( $(succeeded) - before ))"
 echo "GET /v1/jobs/{id} while the worker runs jobs (4 connections, ${duration}s)"
 before="$(succeeded)"
 nice -n 19 wrk -t1 -c4 -d"${duration}s" --latency "http://$address/v1/jobs/$job" | summary
+echo "  jobs finished meanwhile: $(( $(succeeded) - before ))"
+echo "GET /v1/jobs/{id} at a steady pace while the worker runs jobs (8 clients, one poll per 50 ms each, ${duration}s)"
+before="$(succeeded)"
+# Above the workers' priority where allowed, so its own wake-ups do not count in the latency, as a
+# client on another machine's would not.
+# (Without the privilege, nice warns and runs it at the usual priority.)
+nice -n -10 python3 tools/load/paced_polls.py "http://$address/v1/jobs/$job" "$duration" 8 0.05
 echo "  jobs finished meanwhile: $(( $(succeeded) - before ))"

@@ -107,6 +107,7 @@ extension ServiceConfiguration {
         .int("workers.count", \.workers.count, 1...64),
         .int("workers.threads", \.workers.threads, 1...256),
         .precision("workers.precision", \.workers.precision),
+        .int("workers.max_batch", \.workers.maxBatch, 1...64),
         .int("queue.max_queued", \.queue.maxQueued, 0...1_000_000),
         .seconds("queue.max_wait", \.queue.maxWait),
         .int("queue.max_attempts", \.queue.maxAttempts, 1...100),

@@ -58,6 +58,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         /// Default precision of jobs that do not ask (default fp32; bf16 runs as fp32 on CPUs
         /// without AVX512-BF16).
         public var precision = Precision.fp32
+        /// Most runs of a job's ensemble that go through the model as one batch (default 4; 1
+        /// runs them one after another, with less memory).
+        public var maxBatch = RuntimeOptions().maxBatch
     }
 
     public struct Queue: Sendable, Equatable {
