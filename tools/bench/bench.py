@@ -245,12 +245,14 @@ def main():
         print(row, flush=True)
     print(f"torch process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
     if args.service:
-        service_row(args.service)
+        service_row(args.service, unbatched=args.unbatched)
 
 
-def service_row(seconds):
+def service_row(seconds, unbatched=False):
     """Images per minute of `segserve serve` (release, default model and options) with 1, 2, 4
-    and 8 clients, each submitting a 512x512 photo and waiting for its result, then the next."""
+    and 8 clients, each submitting a 512x512 photo and waiting for its result, then the next.
+    With `unbatched`, a second server with workers.max_batch 1 takes turns with the first at
+    every client count."""
     import threading, urllib.request
     from PIL import Image
     import parity
@@ -258,54 +260,58 @@ def service_row(seconds):
     png = os.path.join(tmp.name, "image.png")
     Image.open(parity.first_val_image()).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)
     body = open(png, "rb").read()
-    log = open(os.path.join(tmp.name, "log"), "w+")
-    env = dict(os.environ, SEGSERVE_DATABASE=os.path.join(tmp.name, "jobs.sqlite"), SEGSERVE_QUEUE_MAX_QUEUED="1000")
-    server = subprocess.Popen([os.path.join(REPO, ".build", "release", "segserve"), "serve", "--port", "0"],
-                              cwd=REPO, env=env, stderr=log, stdout=subprocess.DEVNULL)
-    try:
-        address = None
+    variants = [("", {})] + ([(" (max_batch 1)", {"SEGSERVE_WORKERS_MAX_BATCH": "1"})] if unbatched else [])
+    servers = []
+
+    def start(i, extra):
+        log = open(os.path.join(tmp.name, f"log{i}"), "w+")
+        env = dict(os.environ, SEGSERVE_DATABASE=os.path.join(tmp.name, f"jobs{i}.sqlite"), SEGSERVE_QUEUE_MAX_QUEUED="1000", **extra)
+        servers.append(subprocess.Popen([os.path.join(REPO, ".build", "release", "segserve"), "serve", "--port", "0"],
+                                        cwd=REPO, env=env, stderr=log, stdout=subprocess.DEVNULL))
         for _ in range(200):
             log.seek(0)
             for line in log:
                 if "address=" in line:
-                    address = line.split("address=")[1].split()[0]
-            if address:
-                break
+                    return line.split("address=")[1].split()[0]
             time.sleep(0.1)
-        if not address:
-            raise RuntimeError("segserve serve did not start")
+        raise RuntimeError("segserve serve did not start")
 
-        def segment():
-            req = urllib.request.Request(f"http://{address}/v1/segmentations", data=body, method="POST",
-                                         headers={"Content-Type": "image/png", "Prefer": "wait=60"})
+    def segment(address):
+        req = urllib.request.Request(f"http://{address}/v1/segmentations", data=body, method="POST",
+                                     headers={"Content-Type": "image/png", "Prefer": "wait=60"})
+        job = json.load(urllib.request.urlopen(req, timeout=120))
+        while job["state"] in ("queued", "running"):
+            req = urllib.request.Request(f"http://{address}/v1/jobs/{job['id']}", headers={"Prefer": "wait=60"})
             job = json.load(urllib.request.urlopen(req, timeout=120))
-            while job["state"] in ("queued", "running"):
-                req = urllib.request.Request(f"http://{address}/v1/jobs/{job['id']}", headers={"Prefer": "wait=60"})
-                job = json.load(urllib.request.urlopen(req, timeout=120))
-            if job["state"] != "succeeded":
-                raise RuntimeError(f"job {job['id']}: {job['state']}")
+        if job["state"] != "succeeded":
+            raise RuntimeError(f"job {job['id']}: {job['state']}")
 
-        segment()
+    try:
+        addresses = [start(i, extra) for i, (_, extra) in enumerate(variants)]
+        for address in addresses:
+            segment(address)
         print(f"service: segserve serve, default model and options, 512x512 PNG, {seconds:.0f} s per row")
         for clients in (1, 2, 4, 8):
-            done, stop = [0], time.perf_counter() + seconds
-            lock = threading.Lock()
+            for (label, _), address in zip(variants, addresses):
+                done, stop = [0], time.perf_counter() + seconds
+                lock = threading.Lock()
 
-            def client():
-                while time.perf_counter() < stop:
-                    segment()
-                    with lock:
-                        done[0] += 1
-            t0 = time.perf_counter()
-            threads = [threading.Thread(target=client) for _ in range(clients)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
-            print(f"  {clients} clients: {done[0] * 60 / (time.perf_counter() - t0):.1f} images/minute")
+                def client():
+                    while time.perf_counter() < stop:
+                        segment(address)
+                        with lock:
+                            done[0] += 1
+                t0 = time.perf_counter()
+                threads = [threading.Thread(target=client) for _ in range(clients)]
+                for t in threads:
+                    t.start()
+                for t in threads:
+                    t.join()
+                print(f"  {clients} clients{label}: {done[0] * 60 / (time.perf_counter() - t0):.1f} images/minute", flush=True)
     finally:
-        server.terminate()
-        server.wait()
+        for server in servers:
+            server.terminate()
+            server.wait()
         tmp.cleanup()
 
 

@@ -6,7 +6,8 @@ import NNRuntime
 public final class Segmenter {
     public let model: LDMSegModel
     public var maxPixels: Int
-    private let ws: Workspace
+    /// This worker's scratch memory and runtime options.
+    let ws: Workspace
 
     /// Reports `(completedSteps, totalSteps)` after each DDIM step.
     public typealias Progress = (Int, Int) -> Void
@@ -44,68 +45,6 @@ public final class Segmenter {
         let slots = decode(latent, frame: frame, options: options)
         let result = PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
         return (result, frame.imageLatent, latent)
-    }
-
-    /// `segment` over every run of `options.ensemble`: logits averaged after slot matching.
-    /// The runs go through the encoder, the UNet and the mask decoder together, up to
-    /// `RuntimeOptions.maxBatch` at a time.
-    func segmentEnsemble(rgb: [UInt8], width: Int, height: Int, options: SegmentationOptions,
-                         progress: Progress, isCancelled: () -> Bool) throws -> PanopticResult {
-        let e = options.ensemble
-        let images = [rgb] + (e.flip ? [Segmenter.mirrored(rgb: rgb, width: width, height: height)] : [])
-        let frames = try prepare(images, width: width, height: height, options: options)
-        // Seed-major, each seed's plain run before its mirrored one.
-        let plan = (0..<e.seeds).flatMap { k in frames.indices.map { (seed: k, frame: $0) } }
-        let runs = plan.map { item in
-            var generator = GaussianNoise(seed: options.seed &+ UInt64(item.seed))
-            let frame = frames[item.frame]
-            return run(noise: generator.tensor(frame.latentShape), frame: frame, known: nil, options: options)
-        }
-        try denoise(runs, progress: progress, isCancelled: isCancelled)
-        let decoded = decodeLogits(runs.map(\.x), frames: plan.map { frames[$0.frame] })
-        var sum: Tensor?
-        for (item, decodedLogits) in zip(plan, decoded) {
-            let logits = item.frame == 1 ? Segmenter.mirrored(decodedLogits) : decodedLogits   // [S, h', w']
-            guard let acc = sum else {
-                sum = logits
-                continue
-            }
-            let s = logits.shape[0], plane = logits.count / s
-            let target = SlotMatching.permutation(reference: SlotMatching.argmax(acc),
-                                                  candidate: SlotMatching.argmax(logits), slots: s)
-            for c in 0..<s {
-                let src = logits.data + c * plane, dst = acc.data + target[c] * plane
-                for p in 0..<plane { dst[p] += src[p] }
-            }
-        }
-        let mean = sum!
-        let scale = 1 / Float(e.runs)
-        for i in 0..<mean.count { mean.data[i] *= scale }
-        let slots = postProcessor(options).slots(logits: mean, height: height, width: width, ws)
-        return PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
-    }
-
-    /// An interleaved RGB image mirrored left-right.
-    static func mirrored(rgb: [UInt8], width: Int, height: Int) -> [UInt8] {
-        var out = rgb
-        for y in 0..<height {
-            for x in 0..<width {
-                let src = (y * width + width - 1 - x) * 3, dst = (y * width + x) * 3
-                out[dst] = rgb[src]; out[dst + 1] = rgb[src + 1]; out[dst + 2] = rgb[src + 2]
-            }
-        }
-        return out
-    }
-
-    /// A `[C, H, W]` tensor mirrored along W.
-    static func mirrored(_ t: Tensor) -> Tensor {
-        let w = t.shape[t.rank - 1], rows = t.count / max(w, 1)
-        let out = Tensor(shape: t.shape)
-        for r in 0..<rows {
-            let src = t.data + r * w, dst = out.data + r * w
-            for x in 0..<w { dst[x] = src[w - 1 - x] }
-        }
-        return out
     }
 
     /// Completes a partial panoptic map. `partial` holds an id per pixel (0 = void); `known`
@@ -200,7 +139,8 @@ public final class Segmenter {
             if lo != 0 || span != 1 { for i in 0..<out.count { out.data[i] = out.data[i] * span + lo } }
             return out
         }
-        let latents = batches(of: images.count).flatMap { part in
+        // Budgeted by the encoder's widest maps (64 channels at full size in TAESD).
+        let latents = batches(of: images.count, floatsEach: 64 * ph * pw).flatMap { part in
             let pixels = Tensor.batch(images[part].map(padded))                                // [3, (B,) ph, pw]
             return model.imageEncoder.encode(batch: pixels, ws).scaled(by: model.config.imageEncoder.scalingFactor).items
         }
@@ -210,11 +150,16 @@ public final class Segmenter {
         }
     }
 
-    /// `0..<count` in consecutive parts of at most `RuntimeOptions.maxBatch`.
-    func batches(of count: Int) -> [Range<Int>] {
-        let size = max(1, ws.options.maxBatch)
+    /// `0..<count` in consecutive parts of at most `RuntimeOptions.maxBatch` items, and of at
+    /// most `batchFloats` when each item's largest map takes `floatsEach`: at high resolutions
+    /// a batch would multiply the peak memory for little gain.
+    func batches(of count: Int, floatsEach: Int = 0) -> [Range<Int>] {
+        let size = max(1, min(ws.options.maxBatch, floatsEach > 0 ? Self.batchFloats / floatsEach : .max))
         return stride(from: 0, to: count, by: size).map { $0..<min(count, $0 + size) }
     }
+
+    /// Largest map a batch may make in the encoder or the mask decoder, in floats (256 MiB).
+    static let batchFloats = 1 << 26
 
     /// The resized size before padding: the longest side or both sides at `resolution`.
     static func workingSize(height: Int, width: Int, resolution: Int,
@@ -270,19 +215,25 @@ public final class Segmenter {
     }
 
     /// Latent -> slot logits `[S, h', w']` at the working size, padding cropped off.
-    func decodeLogits(_ latent: Tensor, frame: Frame) -> Tensor { decodeLogits([latent], frames: [frame])[0] }
+    func decodeLogits(_ latent: Tensor, frame: Frame) -> Tensor {
+        var logits: Tensor?
+        decodeLogits([latent], frames: [frame]) { logits = $1 }
+        return logits!
+    }
 
-    /// `decodeLogits` of several latents, decoded as batches of up to `RuntimeOptions.maxBatch`.
-    func decodeLogits(_ latents: [Tensor], frames: [Frame]) -> [Tensor] {
+    /// `decodeLogits` of each latent, handed to `body` with its index in order; decoded in
+    /// batches within `RuntimeOptions.maxBatch` and `batchFloats`.
+    func decodeLogits(_ latents: [Tensor], frames: [Frame], _ body: (Int, Tensor) -> Void) {
         let ae = model.maskAutoencoder
-        return batches(of: latents.count).flatMap { part in
+        let f = ae.interpolationFactor, frame = frames[0]
+        for part in batches(of: latents.count, floatsEach: ae.slots * (frame.padHeight / f) * (frame.padWidth / f)) {
             let z = Tensor.batch(Array(latents[part])).scaled(by: 1 / model.config.maskAutoencoder.scalingFactor)
-            return zip(ae.decode(z, ws).items, frames[part]).map { logits, frame in  // [S, padH/f, padW/f] each
+            for (i, logits) in zip(part, ae.decode(z, ws).items) {                      // [S, padH/f, padW/f]
                 var full = logits
-                if ae.interpolationFactor != 1 {
-                    full = Resize.bilinear(logits, height: frame.padHeight, width: frame.padWidth, ws) // [S, padH, padW]
+                if f != 1 {
+                    full = Resize.bilinear(logits, height: frames[i].padHeight, width: frames[i].padWidth, ws) // [S, padH, padW]
                 }
-                return full.cropped(height: frame.workHeight, width: frame.workWidth)              // [S, h', w']
+                body(i, full.cropped(height: frames[i].workHeight, width: frames[i].workWidth))          // [S, h', w']
             }
         }
     }
