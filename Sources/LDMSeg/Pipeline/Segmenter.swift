@@ -198,7 +198,7 @@ public final class Segmenter {
 
     /// Advances every run by one step through one UNet pass over their `[C, B, h, w]` batch.
     /// The runs' latents must share a size; their timesteps may differ.
-    public func step(_ runs: [DenoisingRun]) {
+    func step(_ runs: [DenoisingRun]) {
         precondition(!runs.isEmpty && runs.allSatisfy { !$0.isFinished }, "step needs unfinished runs")
         let input = Tensor.batch(runs.map(\.input))                                 // [4 + Li (+ 4), B, h, w]
         let eps = model.unet(input, timesteps: runs.map { Float($0.timestep) }, ws)  // [4, B, h, w]

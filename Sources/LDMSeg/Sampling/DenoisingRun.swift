@@ -2,9 +2,9 @@ import NNRuntime
 
 /// One chain of DDIM steps from noise to a mask latent: what a batched step advances. Runs of
 /// one ensemble, or of several jobs, step together through one UNet pass (see `Segmenter.step`).
-public final class DenoisingRun {
+final class DenoisingRun {
     /// The mask latent `[Lm, h, w]`, denoised in place; x0 once `isFinished`.
-    public let x: Tensor
+    let x: Tensor
     /// The image latent `[Li, h, w]` the run is conditioned on.
     let image: Tensor
     /// Self-conditioning: the previous step's x0 estimate, zeros before the first step.
@@ -14,7 +14,7 @@ public final class DenoisingRun {
     let steps: Int
     let timesteps: [Int]
     /// Steps taken so far.
-    public private(set) var completed = 0
+    private(set) var completed = 0
 
     /// A partial map's scaled latent, the latent cells it fully covers, and their noise.
     typealias KnownLatent = (z: Tensor, cells: [Bool], noise: Tensor)
@@ -30,7 +30,7 @@ public final class DenoisingRun {
         estimate = selfConditioning ? Tensor.zeros(x.shape) : nil
     }
 
-    public var isFinished: Bool { completed == timesteps.count }
+    var isFinished: Bool { completed == timesteps.count }
 
     /// The next step's timestep.
     var timestep: Int { timesteps[completed] }

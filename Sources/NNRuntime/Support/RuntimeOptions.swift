@@ -18,7 +18,7 @@ public struct RuntimeOptions: Sendable {
 
     /// Most maps one forward pass takes as a `[C, B, H, W]` batch (an ensemble's runs go
     /// through the model together up to this many); 1 runs every map on its own.
-    public var maxBatch = 4
+    public var maxBatch: Int
 
     public init(pool: ComputePool = .serial, precision: Precision = .fp32, maxBatch: Int = 4) {
         self.pool = pool

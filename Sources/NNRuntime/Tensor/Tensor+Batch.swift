@@ -11,7 +11,7 @@ extension Tensor {
         }
     }
 
-    /// The shape of a map or batch like this one with `c` channels and `h x w` maps.
+    /// The shape of `b` maps of `c` channels and `h x w` pixels: `[C, H, W]` for one map.
     public static func mapShape(c: Int, b: Int, h: Int, w: Int) -> [Int] { b == 1 ? [c, h, w] : [c, b, h, w] }
 
     /// `[C, B, H, W]` from B maps of the same `[C, H, W]` shape (the map itself when B is 1).

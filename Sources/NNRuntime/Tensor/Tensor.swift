@@ -1,8 +1,8 @@
 /// A dense, row-major float32 tensor that owns its storage.
 ///
 /// Tensors are reference types: ops return new tensors and never alias their inputs unless a
-/// function says so (`reshaped`). Inference runs batch-free, so maps are `[C, H, W]` and token
-/// sequences `[N, C]`.
+/// function says so (`reshaped`). Maps are `[C, H, W]`, batches of maps `[C, B, H, W]` (see
+/// `Tensor+Batch`), token sequences `[N, C]`.
 public final class Tensor: @unchecked Sendable {
     public let shape: [Int]
     public let count: Int
