@@ -52,12 +52,14 @@ final class BatchTests: XCTestCase {
                 XCTAssertLessThan(diff, precision == .fp32 ? 1e-6 : 1e-2, "\(precision) conv \(cin)->\(cout) \(h)x\(w) k\(k) s\(s)")
             }
         }
-        // The fused residual form.
+        // The fused residual form: bit for bit where the F(4x4, 3x3) kernel runs it, otherwise
+        // F(2x2, 3x3) products, then the sum.
         let conv = Conv2D(weight: noise.tensor([64, 40, 3, 3]), bias: noise.tensor([64]), padding: .same(1))
         let items = maps(2, [40, 36, 37], seed: 3), residuals = maps(2, [64, 36, 37], seed: 4)
         let ws = Workspace.testing()
         let alone = zip(items, residuals).map { conv($0, ws, residual: $1, activation: .relu) }
-        XCTAssertEqual(relativeDifference(conv(Tensor.batch(items), ws, residual: Tensor.batch(residuals), activation: .relu), alone), 0)
+        let diff = relativeDifference(conv(Tensor.batch(items), ws, residual: Tensor.batch(residuals), activation: .relu), alone)
+        if RuntimeOptions.avx512Supported { XCTAssertEqual(diff, 0) } else { XCTAssertLessThan(diff, 1e-6) }
     }
 
     func testNormsResizingAndTransposedConvolution() throws {
