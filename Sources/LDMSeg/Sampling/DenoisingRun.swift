@@ -11,7 +11,7 @@ final class DenoisingRun {
     let estimate: Tensor?
     /// Inpainting: cells held to the encoded partial map.
     let known: KnownLatent?
-    let steps: Int
+    /// The run's timesteps, noisiest first: one per step.
     let timesteps: [Int]
     /// Steps taken so far.
     private(set) var completed = 0
@@ -25,7 +25,6 @@ final class DenoisingRun {
         self.x = x
         self.image = image
         self.known = known
-        self.steps = steps
         timesteps = scheduler.timesteps(steps: steps)
         estimate = selfConditioning ? Tensor.zeros(x.shape) : nil
     }
@@ -40,7 +39,7 @@ final class DenoisingRun {
 
     /// Applies the UNet's epsilon `[Lm, h, w]` for the next step.
     func advance(eps: Tensor, _ sched: DDIMScheduler) {
-        let t = timestep, last = completed == timesteps.count - 1
+        let t = timestep, steps = timesteps.count, last = completed == steps - 1
         sched.step(x, eps: eps, t: t, steps: steps, last: last, x0: estimate)
         if let known {
             // Known cells follow the encoded partial map, noised to the level x is now at;
