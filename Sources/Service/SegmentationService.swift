@@ -71,6 +71,7 @@ public final class SegmentationService: Sendable {
         compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")
         workers = WorkerPool(count: configuration.role.runsJobs ? configuration.workers.count : 0, model: model, runtime: RuntimeOptions(pool: compute, maxBatch: configuration.workers.maxBatch), store: store, views: views,
                              runner: JobRunner(pipeline: SegmentationPipeline(maxPixels: configuration.model.maxPixels, categories: categories)),
+                             batchDelay: .milliseconds(configuration.workers.maxBatchDelayMilliseconds),
                              jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),
                              leaseTTL: .milliseconds(Int64(configuration.queue.leaseTTL * 1000)), node: Self.nodeName(),
                              events: events, metrics: metrics, logger: logger)

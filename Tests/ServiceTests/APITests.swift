@@ -176,6 +176,27 @@ final class APITests: XCTestCase {
         }
     }
 
+    /// With a batch delay, the workers' jobs go through the shared batcher, whose passes the
+    /// metrics count; each job still reports its own steps.
+    func testWorkersShareUNetPassesThroughTheBatcher() throws {
+        let shared = try ServiceHarness(.inProcess) {
+            $0.workers.count = 2
+            $0.workers.maxBatchDelayMilliseconds = 200
+        }
+        defer { shared.stop() }
+        let ids = try (0..<4).map { _ in try shared.submit(body: ("image/png", try pngBytes()))["id"] as! String }
+        for id in ids {
+            let done = try shared.finished(id)
+            XCTAssertEqual(done["state"] as? String, "succeeded", "\(done)")
+            XCTAssertEqual((done["progress"] as? [String: Int])?["step"], 4)
+        }
+        let metrics = try shared.request("GET", "/metrics").text
+        // 4 jobs of 4 steps of one run: 16 maps, in 8 to 16 passes.
+        XCTAssertTrue(metrics.contains("segserve_unet_pass_maps_sum 16.0\n"), metrics)
+        let passes = try XCTUnwrap(metrics.split(separator: "\n").first { $0.hasPrefix("segserve_unet_pass_jobs_count ") })
+        XCTAssertTrue((8...16).contains(Int(Double(passes.split(separator: " ")[1])!)), String(passes))
+    }
+
     /// Camera and editor JPEGs are served; cut or malformed ones are 422 naming the fault.
     func testJPEGKinds() throws {
         let fixtures = repositoryRoot.appendingPathComponent("Tests/ImagingTests/Fixtures")

@@ -26,7 +26,7 @@ final class ServiceConfigurationTests: XCTestCase {
               max_slow_connection_share: 0.25
               request_thread_nice: 5
             limits: { max_job_cost: 5000 }
-            workers: { count: 2, precision: bf16, max_batch: 2 }
+            workers: { count: 2, precision: bf16, max_batch: 2, max_batch_delay_ms: 5 }
             queue:
               max_queued: ~
             categories_path: cats.json
@@ -38,6 +38,7 @@ final class ServiceConfigurationTests: XCTestCase {
         XCTAssertEqual(config.workers.count, 2)
         XCTAssertEqual(config.workers.precision, .bf16)
         XCTAssertEqual(config.workers.maxBatch, 2)
+        XCTAssertEqual(config.workers.maxBatchDelayMilliseconds, 5)
         XCTAssertEqual(config.queue.maxQueued, 64)
         XCTAssertEqual(config.queue.maxWait, 5)
         XCTAssertEqual(config.databasePath, "/data/db.sqlite")
@@ -65,6 +66,7 @@ final class ServiceConfigurationTests: XCTestCase {
             ("server:\n  request_thread_nice: 20\n", "server.request_thread_nice: '20' is not an integer in 0...19"),
             ("workers:\n  precision: fp16\n", "workers.precision: 'fp16' is not one of fp32, bf16"),
             ("workers:\n  max_batch: 0\n", "workers.max_batch: '0' is not an integer in 1...64"),
+            ("workers:\n  max_batch_delay_ms: -1\n", "workers.max_batch_delay_ms: '-1' is not an integer in 0...1000"),
         ]
         for (yaml, message) in cases {
             let path = try write(yaml)

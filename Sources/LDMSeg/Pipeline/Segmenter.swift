@@ -8,14 +8,19 @@ public final class Segmenter {
     public var maxPixels: Int
     /// This worker's scratch memory and runtime options.
     let ws: Workspace
+    /// Merges this worker's DDIM steps with other workers' (nil: each step its own pass).
+    let batcher: StepBatcher?
 
     /// Reports `(completedSteps, totalSteps)` after each DDIM step.
     public typealias Progress = (Int, Int) -> Void
 
-    /// `runtime` sets this worker's threads and kernels (default: the calling thread only).
-    public init(model: LDMSegModel, maxPixels: Int = 40_000_000, runtime: RuntimeOptions = RuntimeOptions()) {
+    /// `runtime` sets this worker's threads and kernels (default: the calling thread only);
+    /// workers that share `batcher` (on the same model) share UNet passes.
+    public init(model: LDMSegModel, maxPixels: Int = 40_000_000, runtime: RuntimeOptions = RuntimeOptions(),
+                batcher: StepBatcher? = nil) {
         self.model = model
         self.maxPixels = maxPixels
+        self.batcher = batcher
         ws = Workspace(options: runtime)
     }
 
@@ -181,19 +186,24 @@ public final class Segmenter {
 
     /// Takes every run to its end, as batches of up to `RuntimeOptions.maxBatch` runs that step
     /// together; `progress` counts the steps of all runs.
+    /// With a `batcher`, the steps may share passes with other workers' jobs.
     func denoise(_ runs: [DenoisingRun], progress: Progress, isCancelled: () -> Bool) throws {
         let total = runs.reduce(0) { $0 + $1.timesteps.count }
         var done = 0
-        for part in batches(of: runs.count) {
-            let batch = Array(runs[part])
-            while batch.contains(where: { !$0.isFinished }) {
-                if isCancelled() { throw LDMSegError.cancelled }
-                let stepping = batch.filter { !$0.isFinished }
-                step(stepping)
-                done += stepping.count
-                progress(done, total)
+        func loop() throws {
+            for part in batches(of: runs.count) {
+                let batch = Array(runs[part])
+                while batch.contains(where: { !$0.isFinished }) {
+                    if isCancelled() { throw LDMSegError.cancelled }
+                    let stepping = batch.filter { !$0.isFinished }
+                    if let batcher { batcher.step(stepping, on: self) } else { step(stepping) }
+                    done += stepping.count
+                    progress(done, total)
+                }
             }
         }
+        guard let batcher, !runs.isEmpty else { return try loop() }
+        try batcher.denoising(StepBatcher.key(runs, ws), loop)
     }
 
     /// Advances every run by one step through one UNet pass over their `[C, B, h, w]` batch.

@@ -34,6 +34,11 @@ final class DenoisingRun {
     /// The next step's timestep.
     var timestep: Int { timesteps[completed] }
 
+    /// The shape of `input`.
+    var inputShape: [Int] {
+        [x.shape[0] + image.shape[0] + (estimate?.shape[0] ?? 0), x.shape[1], x.shape[2]]
+    }
+
     /// The next step's UNet input: `[Lm + Li (+ Lm), h, w]`.
     var input: Tensor { Tensor.concat([x, image] + (estimate.map { [$0] } ?? [])) }
 

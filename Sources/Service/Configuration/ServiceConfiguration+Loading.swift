@@ -108,6 +108,7 @@ extension ServiceConfiguration {
         .int("workers.threads", \.workers.threads, 1...256),
         .precision("workers.precision", \.workers.precision),
         .int("workers.max_batch", \.workers.maxBatch, 1...64),
+        .int("workers.max_batch_delay_ms", \.workers.maxBatchDelayMilliseconds, 0...1000),
         .int("queue.max_queued", \.queue.maxQueued, 0...1_000_000),
         .seconds("queue.max_wait", \.queue.maxWait),
         .int("queue.max_attempts", \.queue.maxAttempts, 1...100),

@@ -61,6 +61,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         /// Most runs of a job's ensemble that go through the model as one batch (default 4; 1
         /// runs them one after another, with less memory).
         public var maxBatch = RuntimeOptions().maxBatch
+        /// Longest a job's DDIM step waits for other jobs' steps to share its UNet pass, up to
+        /// `maxBatch` maps, in milliseconds (default 0: jobs never share passes).
+        public var maxBatchDelayMilliseconds = 0
     }
 
     public struct Queue: Sendable, Equatable {

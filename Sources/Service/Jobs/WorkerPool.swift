@@ -30,6 +30,8 @@ final class WorkerPool: @unchecked Sendable {
     private let store: JobStore
     private let views: JobViewCache
     private let runner: JobRunner
+    /// Shares UNet passes among the workers' jobs (nil: one worker, or no batch delay).
+    private let batcher: StepBatcher?
     /// A job running longer fails with `job-timeout`.
     private let jobTimeout: Duration
     /// How long a claim holds without renewal (`queue.lease_ttl`); renewed every third of it.
@@ -45,8 +47,9 @@ final class WorkerPool: @unchecked Sendable {
     /// Mean run time of recent jobs in seconds, for Retry-After estimates.
     private var meanRunSeconds = 5.0
 
+    /// Jobs' DDIM steps wait up to `batchDelay` for other jobs' steps to share their UNet pass.
     init(count: Int, model: LDMSegModel, runtime: RuntimeOptions, store: JobStore, views: JobViewCache, runner: JobRunner,
-         jobTimeout: Duration = .seconds(600), leaseTTL: Duration = .seconds(30), node: String,
+         batchDelay: Duration = .zero, jobTimeout: Duration = .seconds(600), leaseTTL: Duration = .seconds(30), node: String,
          events: JobEvents, metrics: ServiceMetrics, logger: Logger) {
         self.count = count
         self.jobTimeout = jobTimeout
@@ -60,6 +63,8 @@ final class WorkerPool: @unchecked Sendable {
         self.events = events
         self.metrics = metrics
         self.logger = logger
+        batcher = count > 1 && batchDelay > .zero && runtime.maxBatch > 1
+            ? StepBatcher(maxDelay: batchDelay, observe: { metrics.unetPass(maps: $0, jobs: $1) }) : nil
     }
 
     var workerCount: Int { count }
@@ -145,7 +150,7 @@ final class WorkerPool: @unchecked Sendable {
     }
 
     private func loop() {
-        let segmenter = Segmenter(model: model, maxPixels: runner.pipeline.maxPixels, runtime: runtime)
+        let segmenter = Segmenter(model: model, maxPixels: runner.pipeline.maxPixels, runtime: runtime, batcher: batcher)
         while true {
             let (seen, stopping) = locked { ($0.wakeups, $0.stopping) }
             if stopping { break }

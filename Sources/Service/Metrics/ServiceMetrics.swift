@@ -75,6 +75,14 @@ final class ServiceMetrics: Sendable {
                                        labels: [], buckets: Self.stepBuckets).record(duration)
     }
 
+    /// One UNet pass of the workers' shared batcher: its maps and the jobs they came from.
+    func unetPass(maps: Int, jobs: Int) {
+        registry.makeValueHistogram(descriptor: name("segserve_unet_pass_maps", "", "Maps in one UNet pass the workers' jobs shared"),
+                                    buckets: [1, 2, 4, 8, 16, 32, 64]).record(Double(maps))
+        registry.makeValueHistogram(descriptor: name("segserve_unet_pass_jobs", "", "Jobs one UNet pass the workers' jobs shared served"),
+                                    buckets: [1, 2, 4, 8, 16, 32, 64]).record(Double(jobs))
+    }
+
     func rejected(reason: String) {
         registry.makeCounter(descriptor: name("segserve_jobs_rejected", "total", "Submissions refused, by reason"),
                              labels: [("reason", reason)]).increment()
