@@ -205,6 +205,8 @@ def main():
     ap.add_argument("--unbatched", action="store_true",
                     help="also time ours with --max-batch 1 (an ensemble's runs one at a time), in the same pairs")
     ap.add_argument("--service", type=float, default=0, help="seconds per client count for the service row (0: none)")
+    ap.add_argument("--shared-passes", action="store_true",
+                    help="service row: also servers with 2 workers, apart and sharing UNet passes (max_batch 8, 20 ms delay)")
     ap.add_argument("--peak-gflops", type=float, default=0, help="machine fp32 peak; measured sgemm if 0")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
@@ -245,14 +247,14 @@ def main():
         print(row, flush=True)
     print(f"torch process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
     if args.service:
-        service_row(args.service, unbatched=args.unbatched)
+        service_row(args.service, unbatched=args.unbatched, shared=args.shared_passes)
 
 
-def service_row(seconds, unbatched=False):
+def service_row(seconds, unbatched=False, shared=False):
     """Images per minute of `segserve serve` (release, default model and options) with 1, 2, 4
     and 8 clients, each submitting a 512x512 photo and waiting for its result, then the next.
     With `unbatched`, a second server with workers.max_batch 1 takes turns with the first at
-    every client count."""
+    every client count; with `shared`, so do two with 2 workers, one whose jobs share UNet passes."""
     import threading, urllib.request
     from PIL import Image
     import parity
@@ -260,7 +262,10 @@ def service_row(seconds, unbatched=False):
     png = os.path.join(tmp.name, "image.png")
     Image.open(parity.first_val_image()).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)
     body = open(png, "rb").read()
-    variants = [("", {})] + ([(" (max_batch 1)", {"SEGSERVE_WORKERS_MAX_BATCH": "1"})] if unbatched else [])
+    variants = [("", {})] + ([(" (max_batch 1)", {"SEGSERVE_WORKERS_MAX_BATCH": "1"})] if unbatched else []) \
+        + ([(" (2 workers)", {"SEGSERVE_WORKERS_COUNT": "2"}),
+            (" (2 workers sharing passes)", {"SEGSERVE_WORKERS_COUNT": "2", "SEGSERVE_WORKERS_MAX_BATCH": "8",
+                                             "SEGSERVE_WORKERS_MAX_BATCH_DELAY_MS": "20"})] if shared else [])
     servers = []
 
     def start(i, extra):
