@@ -18,20 +18,16 @@ public struct GroupNorm: Sendable {
         ws.forRange(batch * groups, minPerThread: 1) { range in
             for unit in range {
                 let (i, g) = unit.quotientAndRemainder(dividingBy: groups)
-                // Two passes in double: group sizes reach millions of values at high resolution.
+                // Two passes, each plane summed in float lanes and the planes in double: group
+                // sizes reach millions of values at high resolution.
                 var sum = 0.0
-                for ch in g * per..<(g + 1) * per {
-                    let src = x.plane(ch, i)
-                    for p in 0..<plane { sum += Double(src[p]) }
-                }
-                let n = Double(per * plane), mean = sum / n
+                for ch in g * per..<(g + 1) * per { sum += Self.laneSum(x.plane(ch, i), plane) { $0 } }
+                let n = Double(per * plane), m = Float(sum / n)
                 var sq = 0.0
                 for ch in g * per..<(g + 1) * per {
-                    let src = x.plane(ch, i)
-                    for p in 0..<plane { let d = Double(src[p]) - mean; sq += d * d }
+                    sq += Self.laneSum(x.plane(ch, i), plane) { ($0 - SIMD16(repeating: m)) * ($0 - SIMD16(repeating: m)) }
                 }
                 let inv = Float(1 / (sq / n + Double(eps)).squareRoot())
-                let m = Float(mean)
                 for cc in g * per..<(g + 1) * per {
                     let scale = inv * (weight?.data[cc] ?? 1), shift = bias?.data[cc] ?? 0
                     let s = x.plane(cc, i), d = out.plane(cc, i)
@@ -41,6 +37,37 @@ public struct GroupNorm: Sendable {
             }
         }
         return out
+    }
+
+    /// The sum of `term` over `count` values: 16 float lanes over blocks of at most 8192
+    /// values, so no lane sums more than 512, and the blocks in double.
+    @inline(__always)
+    static func laneSum(_ p: UnsafePointer<Float>, _ count: Int, _ term: (SIMD16<Float>) -> SIMD16<Float>) -> Double {
+        var total = 0.0
+        var j = 0
+        while j < count {
+            let end = min(count, j + 8192)
+            var a = SIMD16<Float>(), b = SIMD16<Float>()
+            while j + 32 <= end {
+                a += term(UnsafeRawPointer(p + j).loadUnaligned(as: SIMD16<Float>.self))
+                b += term(UnsafeRawPointer(p + j + 16).loadUnaligned(as: SIMD16<Float>.self))
+                j += 32
+            }
+            if j + 16 <= end {
+                a += term(UnsafeRawPointer(p + j).loadUnaligned(as: SIMD16<Float>.self))
+                j += 16
+            }
+            let lanes = a + b
+            for k in 0..<16 { total += Double(lanes[k]) }
+            if j < end {
+                var tail = SIMD16<Float>()
+                for k in j..<end { tail[k - j] = p[k] }
+                let last = term(tail)
+                for k in 0..<(end - j) { total += Double(last[k]) }
+                j = end
+            }
+        }
+        return total
     }
 }
 
