@@ -82,7 +82,8 @@ public final class SegmentationService: Sendable {
     @discardableResult
     public func start() throws -> SocketAddress? {
         try startWork()
-        let http = HTTPServer(configuration: configuration.httpServer, immediate: { [self] in handleImmediately($0) }) { [self] request in
+        let http = HTTPServer(configuration: configuration.httpServer, immediate: { [self] in handleImmediately($0) },
+                              contended: { [workers] in workers.busyCount > 0 }) { [self] request in
             await handle(request)
         }
         try http.start()

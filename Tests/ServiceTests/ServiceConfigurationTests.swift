@@ -25,6 +25,7 @@ final class ServiceConfigurationTests: XCTestCase {
               slow_request_seconds: 4
               max_slow_connection_share: 0.25
               request_thread_nice: 5
+              busy_loop_share: 0.25
             limits: { max_job_cost: 5000 }
             workers: { count: 2, precision: bf16, max_batch: 2, max_batch_delay_ms: 5 }
             queue:
@@ -49,6 +50,7 @@ final class ServiceConfigurationTests: XCTestCase {
         XCTAssertEqual(config.httpServer.limits.slowRequestSeconds, 4)
         XCTAssertEqual(config.httpServer.limits.maxSlowConnectionShare, 0.25)
         XCTAssertEqual(config.httpServer.requestThreadNice, 5)
+        XCTAssertEqual(config.httpServer.busyLoopShare, 0.25)
         let fromEnvironment = try ServiceConfiguration.load(file: nil, environment: ["SEGSERVE_SERVER_ALLOWED_HOSTS": "a.example, b.example"])
         XCTAssertEqual(fromEnvironment.server.allowedHosts, ["a.example", "b.example"])
     }

@@ -3,7 +3,7 @@
 # `segserve serve` (release, embedded model) answering GET /v1/jobs/{id} for a finished job,
 # and the reference answering its constant GET /v1/jobs/123 (../shared/anchors/http-hb; build it
 # as its README says and pass the binary). wrk -t2 -c64 per round; prints each round and the
-# medians. Both servers run at the same priority (request_thread_nice 0): no job runs here.
+# medians. Polls are answered on segserve's event loops, at the priority it started with.
 # Usage: tools/load/polls.sh HBSERVER_BINARY [pairs, default 5] [seconds per round, default 8]
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -14,7 +14,7 @@ command -v wrk >/dev/null || { echo "wrk is not installed (apt-get install wrk)"
 swift build -c release --product segserve >/dev/null
 
 dir="$(mktemp -d)"
-SEGSERVE_SERVER_REQUEST_THREAD_NICE=0 SEGSERVE_DATABASE="$dir/jobs.sqlite" .build/release/segserve serve --port 0 2>"$dir/log" &
+SEGSERVE_DATABASE="$dir/jobs.sqlite" .build/release/segserve serve --port 0 2>"$dir/log" &
 server=$!
 PORT=18082 "$hb" >"$dir/hb.log" 2>&1 &
 reference=$!

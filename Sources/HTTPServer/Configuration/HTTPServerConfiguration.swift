@@ -55,10 +55,14 @@ public struct HTTPServerConfiguration: Sendable {
     public var backlog: Int32 = 512
     /// Serial event loops that own connections (default: one per active CPU).
     public var eventLoopCount: Int = ProcessInfo.processInfo.activeProcessorCount
-    /// Nice levels added to every thread that reads or answers requests (default 0; Linux keeps
-    /// nice values per thread). Raise it to keep cheap requests from taking the CPU from work
-    /// that runs on threads of its own.
+    /// Nice levels added to the threads that run the handler (default 0; Linux keeps nice
+    /// values per thread). Raise it to keep requests from taking the CPU from work that runs on
+    /// threads of its own. Event loops (and the immediate handler) keep the server's priority,
+    /// bounded by `busyLoopShare` instead, so a cheap request is answered without waiting.
     public var requestThreadNice: Int = 0
+    /// Share of a core each event loop may spend on its connections while the server's
+    /// `contended` check holds (default 0: no limit); past it, reading waits for the next 20 ms.
+    public var busyLoopShare: Double = 0
     public var limits = Limits()
     public var timeouts = Timeouts()
 

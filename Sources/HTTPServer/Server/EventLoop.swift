@@ -13,6 +13,12 @@ final class EventLoop: @unchecked Sendable {
     private let immediate: HTTPImmediateHandler?
     private let handler: HTTPHandler
     private let connectionEnded: @Sendable () -> Void
+    private let relay: LoopRelay
+    private let contended: @Sendable () -> Bool
+    /// CPU the loop spent on its connections in the current window.
+    private var budget: LoopBudget
+    /// Connections waiting for the next window to read; resumed by one timer.
+    private var parked: [SocketConnection] = []
     private var connections: [ObjectIdentifier: SocketConnection] = [:]
     private var dateHeader = IMFFixdate()
     private var sweepTimer: DispatchSourceTimer?
@@ -22,7 +28,11 @@ final class EventLoop: @unchecked Sendable {
 
     /// `connectionEnded` runs (on this queue) after each connection's socket is closed.
     init(index: Int, configuration: HTTPServerConfiguration, bodyBudget: BodyMemoryBudget, slowBudget: SlowRequestBudget,
-         immediate: HTTPImmediateHandler?, handler: @escaping HTTPHandler, connectionEnded: @escaping @Sendable () -> Void) {
+         immediate: HTTPImmediateHandler?, handler: @escaping HTTPHandler, relay: LoopRelay,
+         contended: @escaping @Sendable () -> Bool, connectionEnded: @escaping @Sendable () -> Void) {
+        self.relay = relay
+        self.contended = contended
+        budget = LoopBudget(share: configuration.busyLoopShare)
         self.bodyBudget = bodyBudget
         self.slowBudget = slowBudget
         queue = DispatchQueue(label: "HTTPServer.EventLoop.\(index)")
@@ -35,6 +45,40 @@ final class EventLoop: @unchecked Sendable {
 
     deinit {
         readBuffer.deallocate()
+    }
+
+    /// Runs `body` on this loop's queue; from any thread (lowered ones hand it to the relay).
+    func execute(_ body: @escaping @Sendable () -> Void) {
+        relay.async(queue, body)
+    }
+
+    /// Whether `connection` may read now; if not, it is parked and resumed (`unpark`) when the
+    /// window ends. Reading waits only while the loop's share is spent and `contended` holds.
+    func mayRead(_ connection: SocketConnection) -> Bool {
+        let now = EventLoop.now()
+        guard budget.isSpent(now: now), contended() else { return true }
+        if parked.isEmpty {
+            queue.asyncAfter(deadline: DispatchTime(uptimeNanoseconds: budget.windowEnd)) {
+                let waiting = self.parked
+                self.parked = []
+                for connection in waiting { connection.unpark() }
+            }
+        }
+        parked.append(connection)
+        return false
+    }
+
+    /// Counts the time `body` takes against the loop's share. Wall time, not the thread's CPU
+    /// time: its clock is a system call, a tenth of a status poll's cost, and a loop running
+    /// at full priority is seldom preempted within one request.
+    func charged<T>(_ body: () -> T) -> T {
+        guard budget.allowance > 0 else { return body() }
+        let start = EventLoop.now()
+        defer {
+            let end = EventLoop.now()
+            budget.charge(end &- start, now: end)
+        }
+        return body()
     }
 
     /// Monotonic nanoseconds, the clock of every connection timeout.
@@ -56,7 +100,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// Takes ownership of an accepted socket; call from any thread.
     func adopt(fd: Int32, remoteAddress: SocketAddress?) {
-        queue.async {
+        execute {
             let connection = SocketConnection(
                 fd: fd, remoteAddress: remoteAddress, loop: self, configuration: self.configuration, bodyBudget: self.bodyBudget,
                 slowBudget: self.slowBudget,
@@ -77,20 +121,20 @@ final class EventLoop: @unchecked Sendable {
 
     /// Asks every connection to finish its current request and close; later adoptions close too.
     func beginShutdown() {
-        queue.async {
+        execute {
             self.draining = true
             for connection in Array(self.connections.values) { connection.beginShutdown() }
         }
     }
 
     func closeAllNow() {
-        queue.async {
+        execute {
             for connection in Array(self.connections.values) { connection.closeNow() }
         }
     }
 
     func stop() {
-        queue.async {
+        execute {
             self.sweepTimer?.cancel()
             self.sweepTimer = nil
         }

@@ -23,17 +23,22 @@ public final class HTTPServer: Sendable {
 
     public let configuration: HTTPServerConfiguration
     private let loops: [EventLoop]
+    private let relay = LoopRelay()
     private let state = LockedValue(State())
 
+    /// `contended` says whether other work needs the cores, so the event loops keep within
+    /// `configuration.busyLoopShare`; it is asked only once a loop's share is spent.
     public init(configuration: HTTPServerConfiguration = HTTPServerConfiguration(), immediate: HTTPImmediateHandler? = nil,
-                handler: @escaping HTTPHandler) {
+                contended: @escaping @Sendable () -> Bool = { false }, handler: @escaping HTTPHandler) {
         self.configuration = configuration
         let state = self.state
         let budget = BodyMemoryBudget(limit: configuration.limits.maxInflightBodyBytes)
         let limits = configuration.limits
         let slow = SlowRequestBudget(limit: max(1, Int(Double(limits.maxConnections) * limits.maxSlowConnectionShare)))
+        let relay = self.relay
         loops = (0..<max(1, configuration.eventLoopCount)).map { index in
-            EventLoop(index: index, configuration: configuration, bodyBudget: budget, slowBudget: slow, immediate: immediate, handler: handler) {
+            EventLoop(index: index, configuration: configuration, bodyBudget: budget, slowBudget: slow, immediate: immediate,
+                      handler: handler, relay: relay, contended: contended) {
                 HTTPServer.connectionEnded(state)
             }
         }
@@ -79,6 +84,7 @@ public final class HTTPServer: Sendable {
         }
         forceClose.cancel()
         loops.forEach { $0.stop() }
+        relay.stop()
         let waiters = state.withLock { state in
             state.phase = .stopped
             defer { state.stopWaiters = [] }

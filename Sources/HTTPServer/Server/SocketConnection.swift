@@ -20,12 +20,14 @@ final class SocketConnection: @unchecked Sendable {
     private let remoteAddress: SocketAddress?
     private let immediate: HTTPImmediateHandler?
     private let handler: HTTPHandler
-    /// Nice levels added to the threads that read and answer requests.
+    /// Nice levels added to the threads that run the handler.
     private let requestNice: Int
     private var machine: ConnectionStateMachine
     private let readSource: DispatchSourceRead
     private var writeSource: DispatchSourceWrite?
     private var readSuspended = false
+    /// Waiting for the loop's next window (see `LoopBudget`).
+    private var parked = false
     private var writeArmed = false
     private var liveSources = 1
     private var pendingWrite: PendingWrite?
@@ -115,12 +117,29 @@ final class SocketConnection: @unchecked Sendable {
         }
     }
 
+    /// Reads what arrived, unless the loop has spent its share while jobs run (`LoopBudget`):
+    /// then reading stops until the loop's next window.
+    private func readable() {
+        guard loop.mayRead(self) else {
+            parked = true
+            return updateReadInterest()
+        }
+        loop.charged { readAvailable() }
+    }
+
+    /// The loop's window has turned: reading resumes, with whatever arrived meanwhile.
+    func unpark() {
+        parked = false
+        if case .closed = state { return }
+        updateReadInterest()
+        readable()
+    }
+
     /// Reads until the socket is drained, not just once: a read that fills its whole buffer may leave
     /// bytes behind, and libdispatch's epoll backend has been seen not to report them again (a
     /// lingering drain stalled with half a megabyte unread). After `readsPerEvent` full reads the
     /// connection yields the queue to its neighbours and continues in a fresh turn.
-    private func readable() {
-        ThreadNice.lowerCurrentThread(by: requestNice)
+    private func readAvailable() {
         for _ in 0..<SocketConnection.readsPerEvent {
             if readSuspended { return }
             let mayHaveMore: Bool
@@ -196,7 +215,7 @@ final class SocketConnection: @unchecked Sendable {
             Task {
                 ThreadNice.lowerCurrentThread(by: nice)
                 let response = await handler(request)
-                self.loop.queue.async { self.responseReady(response) }
+                self.loop.execute { self.responseReady(response) }
             }
         case .write(let response, let context):
             let (head, body) = ResponseSerializer.serialize(response, context: context, date: loop.date())
@@ -218,7 +237,7 @@ final class SocketConnection: @unchecked Sendable {
 
     private func responseReady(_ response: HTTPResponse) {
         guard case .open = state else { return }
-        perform(machine.responseReady(response, now: EventLoop.now()))
+        loop.charged { perform(machine.responseReady(response, now: EventLoop.now())) }
     }
 
     private func startWrite(_ write: PendingWrite) {
@@ -261,9 +280,9 @@ final class SocketConnection: @unchecked Sendable {
             body.source = nil
             body.reader = Task { [loop] in
                 for await bytes in source where !bytes.isEmpty {
-                    loop.queue.async { self.streamYielded(bytes) }
+                    loop.execute { self.streamYielded(bytes) }
                 }
-                loop.queue.async { self.streamFinished() }
+                loop.execute { self.streamFinished() }
             }
         }
         if !body.queued.isEmpty {
@@ -336,8 +355,8 @@ final class SocketConnection: @unchecked Sendable {
     private func updateReadInterest() {
         let wanted: Bool
         switch state {
-        case .open: wanted = machine.wantsRead
-        case .lingering: wanted = true
+        case .open: wanted = machine.wantsRead && !parked
+        case .lingering: wanted = !parked
         case .closed: return
         }
         if wanted && readSuspended {

@@ -30,9 +30,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var maxSlowConnectionShare = 0.5
         /// Seconds a kept-alive connection may idle (default 60).
         public var idleTimeout = 60.0
-        /// Nice levels added to the threads that read, decode and answer requests (default 19;
-        /// 0-19), so a flood of cheap requests cannot take the CPU from running jobs.
+        /// Nice levels added to the threads that run handlers and decode uploads (default 19;
+        /// 0-19), so a flood of requests cannot take the CPU from running jobs.
         public var requestThreadNice = 19
+        /// Share of a core each event loop may spend reading, routing and answering while jobs
+        /// run (default 0.1; 0 = no limit). Event loops run at full priority, so a status poll is
+        /// answered at once; this bounds what a flood of polls takes from the jobs.
+        public var busyLoopShare = 0.1
         /// Most `GET /v1/jobs/{id}/events` streams open at once (default 100); more get 503.
         public var maxEventStreams = 100
         /// Longest silence on an event stream before a keep-alive comment, in seconds (default 15;
@@ -164,6 +168,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         http.limits.slowRequestSeconds = server.slowRequestSeconds
         http.limits.maxSlowConnectionShare = server.maxSlowConnectionShare
         http.requestThreadNice = server.requestThreadNice
+        http.busyLoopShare = server.busyLoopShare
         http.timeouts.headerRead = .milliseconds(Int64(server.headerTimeout * 1000))
         http.timeouts.bodyRead = .milliseconds(Int64(server.bodyTimeout * 1000))
         http.timeouts.idle = .milliseconds(Int64(server.idleTimeout * 1000))

@@ -1,3 +1,6 @@
+import Dispatch
+import Foundation
+import Synchronization
 import XCTest
 import HTTPServer
 import TestSupport
@@ -59,6 +62,71 @@ final class LiveLimitTests: XCTestCase {
             }
         }
         XCTAssertEqual(ThreadNice.current(), expected - 7, "the caller's thread keeps its priority")
+    }
+
+    /// Event loops keep the server's priority however many lowered request threads hand
+    /// responses back to them: Dispatch starts a queue's threads from the enqueueing thread, at
+    /// its nice value, so a loop could otherwise end up on a request thread's priority.
+    func testEventLoopsKeepTheServersPriority() throws {
+        let live = try LiveServer { $0.requestThreadNice = 19 }
+        defer { live.stop() }
+        let base = ThreadNice.current()
+        for _ in 0..<3 {
+            // Many handler responses at once, each enqueued on a loop from a request thread.
+            let group = DispatchGroup()
+            for _ in 0..<24 {
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    guard let client = try? live.client() else { return }
+                    for _ in 0..<4 {
+                        try? client.send("GET /sleep?ms=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+                        _ = try? client.readResponse()
+                    }
+                }.start()
+            }
+            XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
+            for _ in 0..<8 {
+                let client = try live.client()
+                try client.send("GET /loop-nice HTTP/1.1\r\nHost: t\r\n\r\n")
+                XCTAssertEqual(Int(try client.readResponse().text), base, "an event loop ran at a request thread's priority")
+            }
+        }
+    }
+
+    /// While `contended` holds, a flood gets the loops' share of a core and no more; every
+    /// request is still answered.
+    func testContendedLoopsKeepToTheirShare() throws {
+        let contended = Atomic<Bool>(false)
+        let live = try LiveServer(configure: { $0.busyLoopShare = 0.02 }, contended: { contended.load(ordering: .relaxed) })
+        defer { live.stop() }
+        /// Requests answered in `seconds` by 4 connections asking one after another.
+        func flood(seconds: Double) -> Int {
+            let answered = Atomic<Int>(0)
+            let group = DispatchGroup()
+            for _ in 0..<4 {
+                group.enter()
+                Thread {
+                    defer { group.leave() }
+                    guard let client = try? live.client() else { return }
+                    let end = Date(timeIntervalSinceNow: seconds)
+                    while Date() < end {
+                        guard (try? client.send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")) != nil,
+                              let response = try? client.readResponse(), response.status == 200 else { return XCTFail("a request went unanswered") }
+                        answered.add(1, ordering: .relaxed)
+                    }
+                }.start()
+            }
+            XCTAssertEqual(group.wait(timeout: .now() + seconds + 10), .success)
+            return answered.load(ordering: .relaxed)
+        }
+        let free = flood(seconds: 1)
+        contended.store(true, ordering: .relaxed)
+        let bounded = flood(seconds: 1)
+        contended.store(false, ordering: .relaxed)
+        let freeAgain = flood(seconds: 1)
+        XCTAssertGreaterThan(bounded, 0)
+        XCTAssertLessThan(bounded * 2, min(free, freeAgain), "free \(free) and \(freeAgain), contended \(bounded)")
     }
 
     func testIdleKeepAliveConnectionIsClosed() throws {

@@ -9,13 +9,21 @@ struct LiveServer {
     let server: HTTPServer
     var port: Int { server.localAddress!.port }
 
-    init(host: String = "127.0.0.1", configure: (inout HTTPServerConfiguration) -> Void = { _ in }) throws {
+    init(host: String = "127.0.0.1", configure: (inout HTTPServerConfiguration) -> Void = { _ in },
+         contended: @escaping @Sendable () -> Bool = { false }) throws {
         var configuration = HTTPServerConfiguration(host: host, port: 0)
         configuration.eventLoopCount = 2
         configure(&configuration)
         let probe = Probe()
-        // GET /fast is answered on the event loop, the rest by the handler.
-        server = HTTPServer(configuration: configuration, immediate: { $0.path == "/fast" ? .text("fast") : nil }) { request in
+        // GET /fast and GET /loop-nice (the event loop thread's nice value) are answered on the
+        // event loop, the rest by the handler.
+        server = HTTPServer(configuration: configuration, immediate: {
+            switch $0.path {
+            case "/fast": .text("fast")
+            case "/loop-nice": .text("\(ThreadNice.current())")
+            default: nil
+            }
+        }, contended: contended) { request in
             guard request.path == "/hold" else { return await LiveServer.route(request) }
             // Answers only once the test says so, so a request is in flight for as long as needed.
             probe.holding.add(1, ordering: .sequentiallyConsistent)
@@ -75,7 +83,7 @@ struct LiveServer {
         return done
     }
 
-    /// GET /hold (see `waitForHolds`), GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /nice, GET /fast (immediate), GET /n/<text>, GET /close.
+    /// GET /hold (see `waitForHolds`), GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /nice, GET /fast and GET /loop-nice (immediate), GET /n/<text>, GET /close.
     @Sendable static func route(_ request: HTTPRequest) async -> HTTPResponse {
         switch (request.method, request.path) {
         case (.get, "/hello"), (.head, "/hello"):
