@@ -16,8 +16,9 @@ public struct RuntimeOptions: Sendable {
     /// Number format of the large matrix products (see `Precision`).
     public var precision = Precision.fp32
 
-    /// Most maps one forward pass takes as a `[C, B, H, W]` batch (an ensemble's runs go
-    /// through the model together up to this many); 1 runs every map on its own.
+    /// Most maps one forward pass takes as a `[C, B, H, W]` batch (an ensemble's runs, or
+    /// steps of several jobs sharing a pass, go through the model together up to this many);
+    /// 1 runs every map on its own.
     public var maxBatch: Int
 
     public init(pool: ComputePool = .serial, precision: Precision = .fp32, maxBatch: Int = 4) {

@@ -62,8 +62,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         /// Default precision of jobs that do not ask (default fp32; bf16 runs as fp32 on CPUs
         /// without AVX512-BF16).
         public var precision = Precision.fp32
-        /// Most runs of a job's ensemble that go through the model as one batch (default 4; 1
-        /// runs them one after another, with less memory).
+        /// Most maps in one forward pass: a job's ensemble runs, and with a batch delay other
+        /// jobs' steps (default 4; 1 runs them one after another, with less memory).
         public var maxBatch = RuntimeOptions().maxBatch
         /// Longest a job's DDIM step waits for other jobs' steps to share its UNet pass, up to
         /// `maxBatch` maps, in milliseconds (default 0: jobs never share passes).

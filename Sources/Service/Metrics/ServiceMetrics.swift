@@ -77,9 +77,9 @@ final class ServiceMetrics: Sendable {
 
     /// One UNet pass of the workers' shared batcher: its maps and the jobs they came from.
     func unetPass(maps: Int, jobs: Int) {
-        registry.makeValueHistogram(descriptor: name("segserve_unet_pass_maps", "", "Maps in one UNet pass the workers' jobs shared"),
+        registry.makeValueHistogram(descriptor: name("segserve_unet_pass_maps", "", "Maps in one UNet pass of the workers' shared batcher"),
                                     buckets: [1, 2, 4, 8, 16, 32, 64]).record(Double(maps))
-        registry.makeValueHistogram(descriptor: name("segserve_unet_pass_jobs", "", "Jobs one UNet pass the workers' jobs shared served"),
+        registry.makeValueHistogram(descriptor: name("segserve_unet_pass_jobs", "", "Jobs whose steps shared one UNet pass of the workers' batcher"),
                                     buckets: [1, 2, 4, 8, 16, 32, 64]).record(Double(jobs))
     }
 
