@@ -87,7 +87,7 @@ public final class StepBatcher: @unchecked Sendable {
     private func lead(_ first: Request, on segmenter: Segmenter) {
         leading = true
         let limit = segmenter.ws.options.maxBatch
-        let deadline = Date(timeIntervalSinceNow: Double(maxDelay.components.seconds) + Double(maxDelay.components.attoseconds) * 1e-18)
+        let deadline = Date(timeIntervalSinceNow: maxDelay / .seconds(1))
         while Date() < deadline {
             let same = pending.filter { $0.key == first.key }
             let maps = same.reduce(0) { $0 + $1.runs.count }

@@ -73,19 +73,12 @@ final class LiveLimitTests: XCTestCase {
         let base = ThreadNice.current()
         for _ in 0..<3 {
             // Many handler responses at once, each enqueued on a loop from a request thread.
-            let group = DispatchGroup()
-            for _ in 0..<24 {
-                group.enter()
-                Thread {
-                    defer { group.leave() }
-                    guard let client = try? live.client() else { return }
-                    for _ in 0..<4 {
-                        try? client.send("GET /sleep?ms=2 HTTP/1.1\r\nHost: t\r\n\r\n")
-                        _ = try? client.readResponse()
-                    }
-                }.start()
+            live.onClients(24) { client in
+                for _ in 0..<4 {
+                    try? client.send("GET /sleep?ms=2 HTTP/1.1\r\nHost: t\r\n\r\n")
+                    _ = try? client.readResponse()
+                }
             }
-            XCTAssertEqual(group.wait(timeout: .now() + 30), .success)
             for _ in 0..<8 {
                 let client = try live.client()
                 try client.send("GET /loop-nice HTTP/1.1\r\nHost: t\r\n\r\n")
@@ -103,21 +96,14 @@ final class LiveLimitTests: XCTestCase {
         /// Requests answered in `seconds` by 4 connections asking one after another.
         func flood(seconds: Double) -> Int {
             let answered = Atomic<Int>(0)
-            let group = DispatchGroup()
-            for _ in 0..<4 {
-                group.enter()
-                Thread {
-                    defer { group.leave() }
-                    guard let client = try? live.client() else { return }
-                    let end = Date(timeIntervalSinceNow: seconds)
-                    while Date() < end {
-                        guard (try? client.send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")) != nil,
-                              let response = try? client.readResponse(), response.status == 200 else { return XCTFail("a request went unanswered") }
-                        answered.add(1, ordering: .relaxed)
-                    }
-                }.start()
+            live.onClients(4, timeout: seconds + 10) { client in
+                let end = Date(timeIntervalSinceNow: seconds)
+                while Date() < end {
+                    guard (try? client.send("GET /fast HTTP/1.1\r\nHost: t\r\n\r\n")) != nil,
+                          let response = try? client.readResponse(), response.status == 200 else { return XCTFail("a request went unanswered") }
+                    answered.add(1, ordering: .relaxed)
+                }
             }
-            XCTAssertEqual(group.wait(timeout: .now() + seconds + 10), .success)
             return answered.load(ordering: .relaxed)
         }
         let free = flood(seconds: 1)

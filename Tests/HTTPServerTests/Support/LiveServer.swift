@@ -54,6 +54,21 @@ struct LiveServer {
     /// Lets every held request (and later ones) answer "held".
     func releaseHolds() { probe.released.store(true, ordering: .sequentiallyConsistent) }
 
+    /// Runs `body` on `count` connections at once, each on a thread of its own; waits up to
+    /// `timeout` for them all.
+    func onClients(_ count: Int, timeout: TimeInterval = 30, _ body: @escaping @Sendable (TestClient) -> Void) {
+        let group = DispatchGroup()
+        for _ in 0..<count {
+            group.enter()
+            Thread {
+                defer { group.leave() }
+                guard let client = try? self.client() else { return XCTFail("cannot connect") }
+                body(client)
+            }.start()
+        }
+        XCTAssertEqual(group.wait(timeout: .now() + timeout), .success, "clients still running")
+    }
+
     func client(timeout: TimeInterval = 5) throws -> TestClient {
         try TestClient(port: port, host: server.configuration.host, timeout: timeout)
     }
