@@ -25,6 +25,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
     ],
     targets: [
         // System libraries.
@@ -41,7 +42,7 @@ let package = Package(
         // PNG/JPEG codecs and pixel buffers.
         .target(name: "Imaging", dependencies: ["CPNG", "CImageShims"]),
         // The LDMSeg model: blocks, UNet, encoders, DDIM, post-processing, pipeline.
-        .target(name: "LDMSeg", dependencies: ["NNRuntime"]),
+        .target(name: "LDMSeg", dependencies: ["NNRuntime", .product(name: "HeapModule", package: "swift-collections")]),
         // From a client's files to a result's files: input decoding, inpainting masks,
         // categories from semantic maps, the panoptic PNG, segments JSON and overlay.
         .target(name: "Pipeline", dependencies: ["LDMSeg", "Imaging"]),

@@ -13,7 +13,7 @@ struct Bench: ParsableCommand {
         commandName: "segserve-bench",
         abstract: "Time a UNet / VAE, TAESD or MobileNetV2 encoder forward pass, or a default segmentation.")
 
-    @Option(help: "unet, vae, taesd, mobilenet_v2 or pipeline") var module: String
+    @Option(help: "unet, vae, taesd, mobilenet_v2, hed or pipeline") var module: String
     @Option(help: "safetensors file with the module's weights") var weights: String?
     @Option(help: "input shape C,H,W") var shape: String?
     @Option(help: "model directory (pipeline)") var model: String?
@@ -91,6 +91,9 @@ struct Bench: ParsableCommand {
         case "mobilenet_v2":
             let enc = try MobileNetV2Encoder(weights: store)
             return { _ = enc.encode(input, ws) }
+        case "hed":
+            let net = try HEDNetwork(weights: store)
+            return { _ = net.logits(rgb: input, ws) }
         default:
             throw ValidationError("unknown module \(module)")
         }

@@ -97,11 +97,13 @@ final class OpsParityTests: XCTestCase {
 
     func testResize() throws {
         XCTAssertEqual(names("resize_bicubic_aa").count, 3)
+        XCTAssertEqual(names("resize_bilinear_aa").count, 2)
         for name in names("resize") {
             let input = try t(name, "input"), expected = try t(name, "output")
             let (h, w) = (expected.shape[1], expected.shape[2])
             let out = name.contains("nearest") ? Resize.nearest(input, height: h, width: w, ws)
-                : name.contains("bicubic_aa") ? Resize.bicubicAntialiased(input, height: h, width: w, ws)
+                : name.contains("bicubic_aa") ? Resize.antialiased(input, height: h, width: w, ws)
+                : name.contains("bilinear_aa") ? Resize.antialiased(input, height: h, width: w, filter: .bilinear, ws)
                 : Resize.bilinear(input, height: h, width: w, ws)
             assertClose(out, expected, tolerance: 1e-6, name)
         }

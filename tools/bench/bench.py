@@ -56,12 +56,18 @@ def mobilenet_v2():
     return MobileNetV2Encoder(latent=32, fuse=64)
 
 
+def hed():
+    from hed import HED
+    return HED()
+
+
 CONFIGS = {
     "unet-sd": dict(kind="unet", shape=(8, 64, 64), heads=8, make=lambda: unet((320, 640, 1280, 1280), 2, 8)),
     "unet-small": dict(kind="unet", shape=(8, 64, 64), heads=8, make=lambda: unet((64, 128, 256), 1, 8)),
     "vae-sd": dict(kind="vae", shape=(3, 512, 512), heads=1, make=sd_vae),
     "taesd": dict(kind="taesd", shape=(3, 512, 512), heads=1, make=taesd),
     "mobilenet-v2": dict(kind="mobilenet_v2", shape=(3, 512, 512), heads=1, make=mobilenet_v2),
+    "hed": dict(kind="hed", shape=(3, 384, 384), heads=1, make=hed),
 }
 
 

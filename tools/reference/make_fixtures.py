@@ -147,6 +147,11 @@ def ops_fixture():
                                ("resize_bicubic_aa_up", (5, 7), (13, 18))]:
         xb = torch.rand(1, 3, h, w, generator=g3)
         add(name, {}, input=xb[0], output=F.interpolate(xb, size=size, mode="bicubic", antialias=True, align_corners=False)[0])
+    # Antialiased bilinear (PIL's BILINEAR, a triangle widened by the scale when shrinking).
+    g4 = torch.Generator().manual_seed(8765)
+    for name, (h, w), size in [("resize_bilinear_aa_down", (23, 31), (8, 12)), ("resize_bilinear_aa_mixed", (9, 40), (16, 13))]:
+        xb = torch.rand(1, 3, h, w, generator=g4)
+        add(name, {}, input=xb[0], output=F.interpolate(xb, size=size, mode="bilinear", antialias=True, align_corners=False)[0])
     save(os.path.join(OPS_OUT, "ops.safetensors"), t, {"cases": cases})
 
 
@@ -251,6 +256,8 @@ def ldmseg_fixtures():
     tiny_model(g, ref, UNet2DConditionModel)
     default_model()
     mobilenet_v2_fixture()
+    hed_fixture()
+    edge_watershed_fixture()
 
 
 @torch.no_grad()
@@ -270,6 +277,42 @@ def mobilenet_v2_fixture():
     x = torch.rand(1, 3, 64, 96, generator=g)
     tensors = dict(fold_batchnorm(enc), **{"__input__.x": x[0], "__output__.latent": enc(x)[0]})
     save(os.path.join(MODULES_OUT, "mobilenet_v2_encoder.safetensors"), tensors, {"config": cfg})
+
+
+@torch.no_grad()
+def hed_fixture():
+    """A narrow HED (VGG16's layout, fewer channels) with random weights on an odd-sized picture,
+    so ceil-mode pooling and the side outputs' non-integer upsampling are both exercised."""
+    from hed import HED, preprocess
+
+    g = torch.Generator().manual_seed(13)
+    blocks = [[2, 8], [2, 8], [3, 16], [3, 16], [3, 16]]
+    net = HED(blocks).eval()
+    randomize(net, g, scale=1.5)
+    rgb = torch.rand(1, 3, 37, 45, generator=g)
+    logits = torch.cat(net.side_logits(preprocess(rgb * 255)), dim=1)
+    module_fixture("hed", net, {"blocks": blocks}, {"rgb": rgb[0]}, {"logits": logits[0]})
+
+
+def edge_watershed_fixture():
+    """Regions of a smooth random edge map by scikit-image (Gaussian, h-minima markers, watershed)."""
+    sys.path.insert(0, os.path.join(REPO, "tools", "train"))
+    import numpy as np
+    from edge_prior import watershed_regions
+
+    rng = np.random.default_rng(17)
+    h, w = 48, 64
+    y, x = np.mgrid[0:h, 0:w]
+    edges = np.zeros((h, w))
+    for _ in range(6):  # ridges along random lines, as edges of objects look
+        a, b, c = rng.normal(size=3)
+        edges = np.maximum(edges, np.exp(-((a * x + b * y) / np.hypot(a, b) - c * 20 - 24) ** 2 / 8))
+    edges = np.clip(edges + 0.05 * rng.random((h, w)), 0, 1).astype(np.float32)
+    sigma, depth = 1.0, 0.2
+    labels = watershed_regions(edges, sigma, depth)
+    save(os.path.join(MODULES_OUT, "edge_watershed.safetensors"),
+         {"__input__.edges": torch.from_numpy(edges), "__output__.labels": torch.from_numpy(labels.astype(np.float32))},
+         {"config": {"sigma": sigma, "depth": depth}})
 
 
 @torch.no_grad()

@@ -132,7 +132,7 @@ public final class Segmenter {
             } else {
                 switch pre.interpolation {
                 case .bilinear: resized = Resize.bilinear(pixels, height: wh, width: ww, ws)
-                case .bicubic: resized = Resize.bicubicAntialiased(pixels, height: wh, width: ww, levels: 255, ws)
+                case .bicubic: resized = Resize.antialiased(pixels, height: wh, width: ww, levels: 255, ws)
                 }
             }
             let out = Tensor.zeros([3, ph, pw])                             // zero padding in [0, 1] space

@@ -50,11 +50,20 @@ public enum Resize {
         return resize(x.reshaped([c * b, h, w])).reshaped([c, b, oh, ow])
     }
 
-    /// Antialiased bicubic (`mode="bicubic", antialias=True`, PIL's `BICUBIC`): a = -0.5, and
-    /// when shrinking the kernel widens by the scale so every source pixel contributes.
+    /// PIL's resampling filters (and `interpolate(..., antialias=True)`'s).
+    public enum Filter: Sendable {
+        /// Triangle, support 1 (`BILINEAR`).
+        case bilinear
+        /// Cubic with a = -0.5, support 2 (`BICUBIC`).
+        case bicubic
+    }
+
+    /// Antialiased resizing as PIL does it (`BICUBIC`: `mode="bicubic", antialias=True`): when
+    /// shrinking, the filter widens by the scale so every source pixel contributes.
     /// Horizontal pass, then vertical, each only where its axis changes size. With `levels`
     /// (255 for 8-bit images) each pass rounds to that grid within [0, 1], as PIL does.
-    public static func bicubicAntialiased(_ x: Tensor, height oh: Int, width ow: Int, levels: Float? = nil, _ ws: Workspace) -> Tensor {
+    public static func antialiased(_ x: Tensor, height oh: Int, width ow: Int, filter: Filter = .bicubic, levels: Float? = nil,
+                                   _ ws: Workspace) -> Tensor {
         let c = x.shape[0], h = x.shape[1], w = x.shape[2]
         func quantize(_ t: Tensor) {
             guard let levels else { return }
@@ -63,7 +72,7 @@ public enum Resize {
         if oh == h && ow == w { return x.copy() }
         var rows = x                                                    // [C, H, W'] after the horizontal pass
         if ow != w {
-            let xs = antialiasedTaps(input: w, output: ow)
+            let xs = antialiasedTaps(input: w, output: ow, filter: filter)
             rows = Tensor(shape: [c, h, ow])
             ws.forRange(c * h, minPerThread: 16) { range in
                 for r in range {
@@ -78,7 +87,7 @@ public enum Resize {
             quantize(rows)
         }
         guard oh != h else { return rows }
-        let ys = antialiasedTaps(input: h, output: oh)
+        let ys = antialiasedTaps(input: h, output: oh, filter: filter)
         let out = Tensor(shape: [c, oh, ow])                            // [C, H', W']
         ws.forRange(c * oh, minPerThread: 16) { range in
             for r in range {
@@ -96,19 +105,25 @@ public enum Resize {
     }
 
     /// First source index and normalised weights per output position, as PIL computes them.
-    static func antialiasedTaps(input: Int, output: Int) -> [(start: Int, weights: [Float])] {
-        func cubic(_ v: Double) -> Double {
-            let a = -0.5, x = abs(v)
-            if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
-            if x < 2 { return (((x - 5) * x + 8) * x - 4) * a }
-            return 0
+    static func antialiasedTaps(input: Int, output: Int, filter: Filter = .bicubic) -> [(start: Int, weights: [Float])] {
+        func kernel(_ v: Double) -> Double {
+            let x = abs(v)
+            switch filter {
+            case .bilinear:
+                return x < 1 ? 1 - x : 0
+            case .bicubic:
+                let a = -0.5
+                if x < 1 { return ((a + 2) * x - (a + 3)) * x * x + 1 }
+                if x < 2 { return (((x - 5) * x + 8) * x - 4) * a }
+                return 0
+            }
         }
         let scale = Double(input) / Double(output)
-        let filterScale = max(scale, 1), support = 2 * filterScale
+        let filterScale = max(scale, 1), support = (filter == .bilinear ? 1 : 2) * filterScale
         return (0..<output).map { o in
             let centre = (Double(o) + 0.5) * scale
             let lo = max(Int(centre - support + 0.5), 0), hi = min(Int(centre + support + 0.5), input)
-            let raw = (lo..<hi).map { cubic((Double($0) - centre + 0.5) / filterScale) }
+            let raw = (lo..<hi).map { kernel((Double($0) - centre + 0.5) / filterScale) }
             let total = raw.reduce(0, +)
             return (lo, raw.map { Float(total == 0 ? 0 : $0 / total) })
         }
