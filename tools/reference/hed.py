@@ -62,6 +62,22 @@ class HED(nn.Module):
         return torch.sigmoid(self.side_logits(x)[-1])
 
 
+# Latent cells are this many pixels a side: the conditioning's resolution.
+CELL = 8
+
+
+@torch.no_grad()
+def conditioning(model, rgb):
+    """HED's conditioning of the denoiser at the latent resolution, from RGB `[B, 3, H, W]` in
+    [0, 1] (H, W multiples of 8): the fused edge probability with each 8x8 cell's 64 pixels as
+    channels (`pixel_unshuffle`, so the UNet sees where in a cell an edge runs), then each side
+    output's probability averaged over the cell: `[B, 64 + 5, H/8, W/8]`."""
+    logits = model.side_logits(preprocess(rgb * 255))
+    fused = torch.sigmoid(logits[-1])
+    sides = torch.sigmoid(torch.cat(logits[:-1], dim=1))
+    return torch.cat([F.pixel_unshuffle(fused, CELL), F.avg_pool2d(sides, CELL)], dim=1)
+
+
 def preprocess(rgb):
     """`[B, 3, H, W]` RGB in [0, 255] -> BGR minus the Caffe mean."""
     mean = torch.tensor(BGR_MEAN, dtype=rgb.dtype).view(1, 3, 1, 1)

@@ -146,13 +146,13 @@ def postprocess(logits, height, width, mask_th=0.5, count_th=512, overlap_th=0.5
 
 
 class Pipeline:
-    """segserve's path over a model directory's parts; `resize`, `interpolation`, `void_slot`
-    and `self_condition` mirror config.json's preprocessing, mask_autoencoder.void_slot and
-    unet.self_conditioning."""
+    """segserve's path over a model directory's parts; `resize`, `interpolation`, `void_slot`,
+    `self_condition` and `edges` (a `hed.HED`) mirror config.json's preprocessing,
+    mask_autoencoder.void_slot, unet.self_conditioning and edges."""
 
     def __init__(self, image_encoder, mask_ae, unet, input_range=(0.0, 1.0), image_scale=1.0, size_multiple=64,
-                 resize="longest_side", interpolation="bilinear", void_slot=None, self_condition=False):
-        self.image_encoder, self.mask_ae, self.unet = image_encoder, mask_ae, unet
+                 resize="longest_side", interpolation="bilinear", void_slot=None, self_condition=False, edges=None):
+        self.image_encoder, self.mask_ae, self.unet, self.edges = image_encoder, mask_ae, unet, edges
         self.input_range, self.image_scale, self.multiple = input_range, image_scale, size_multiple
         self.resize, self.interpolation, self.void_slot = resize, interpolation, void_slot
         self.self_condition = self_condition
@@ -168,7 +168,8 @@ class Pipeline:
         return h, w, -(-h // self.multiple) * self.multiple, -(-w // self.multiple) * self.multiple
 
     def prepare(self, image, resolution):
-        """uint8 [H, W, 3] -> (working h, w, padded pixels [1, 3, ph, pw], image latent)."""
+        """uint8 [H, W, 3] -> (working h, w, padded pixels [1, 3, ph, pw], the UNet's conditioning:
+        the image latent, then HED's maps with `edges`)."""
         H, W = image.shape[:2]
         h, w, ph, pw = self.working_size(H, W, resolution)
         if self.interpolation == "bicubic" and (h, w) != (H, W):  # PIL on 8-bit pixels, as LDMSeg's data pipeline
@@ -180,8 +181,11 @@ class Pipeline:
                 x = F.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
         x = F.pad(x, (0, pw - w, 0, ph - h))
         lo, hi = self.input_range
-        x = x * (hi - lo) + lo
-        return h, w, x, self.image_encoder(x) * self.image_scale
+        latent = self.image_encoder(x * (hi - lo) + lo) * self.image_scale
+        if self.edges is not None:
+            import hed
+            latent = torch.cat([latent, hed.conditioning(self.edges, x)], dim=1)
+        return h, w, x * (hi - lo) + lo, latent
 
     def denoise(self, x, image_latent, steps, known=None):
         ts = self.ddim.timesteps(steps)

@@ -254,6 +254,7 @@ def ldmseg_fixtures():
          {"config": {"steps": steps}})
 
     tiny_model(g, ref, UNet2DConditionModel)
+    tiny_edges_model(ref, UNet2DConditionModel)
     default_model()
     mobilenet_v2_fixture()
     hed_fixture()
@@ -400,6 +401,52 @@ def tiny_model(g, ref, UNet2DConditionModel):
     }, {"config": {"steps": steps, "resolution": resolution, **thresholds}})
 
 
+@torch.no_grad()
+def tiny_edges_model(ref, UNet2DConditionModel):
+    """A tiny random model whose UNet also takes a narrow HED's conditioning maps (config.json
+    `edges`), and a segment run through it."""
+    from hed import CELL, HED
+    g = torch.Generator().manual_seed(19)
+    enc = ref.tiny_encoder(width=16, latent=8).eval()
+    ae = ref.MaskAutoencoder(block_out=(8, 16, 16, 32), int_channels=32, groups=8).eval()
+    edges = HED([[2, 8], [2, 8], [3, 16], [3, 16], [3, 16]]).eval()
+    unet = UNet2DConditionModel(in_channels=4 + 8 + CELL ** 2 + 5, out_channels=4, block_out_channels=(16, 32),
+                                layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
+                                up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), attention_head_dim=2,
+                                norm_num_groups=8, cross_attention_dim=16).eval()
+    remove_cross_attention(unet)
+    for m in (enc, ae, unet):
+        randomize(m, g)
+    randomize(edges, g, scale=1.5)
+    unet.conv_out.weight.mul_(0.1)
+    unet.conv_out.bias.mul_(0.1)
+    thresholds = {"mask_th": 0.001, "count_th": 0, "overlap_th": 0.0}
+    config = {
+        "format": "ldmseg", "format_version": 1, "name": "tiny-random-edges",
+        "image_encoder": {"type": "taesd", "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
+                          "scaling_factor": 1.0},
+        "mask_autoencoder": {"weights": "mask_autoencoder.safetensors", "scaling_factor": 0.2, "norm_num_groups": 8},
+        "unet": {"weights": "unet.safetensors", "attention_head_dim": 2, "norm_num_groups": 8, "norm_eps": 1e-5,
+                 "flip_sin_to_cos": True, "freq_shift": 0},
+        "scheduler": {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+                      "beta_schedule": "scaled_linear"},
+        "edges": {"type": "hed", "weights": "edges.safetensors"},
+        "inference": {"steps": 3, "resolution": 64, **thresholds},
+    }
+    pipe = ref.Pipeline(enc, ae, unet, edges=edges)
+    H, W, steps, resolution = 40, 56, 3, 64
+    image = torch.randint(0, 256, (H, W, 3), generator=g, dtype=torch.uint8)
+    noise = torch.randn(1, 4, 8, 8, generator=g)
+    ids, conditioning, latent = pipe.segment(image, noise, steps, resolution, thresholds)
+    modules = {"image_encoder": enc.state_dict(), "mask_autoencoder": ae.state_dict(), "unet": unet.state_dict(),
+               "edges": edges.state_dict()}
+    write_model_dir(os.path.join(ROOT, MODULES_OUT, "tiny_edges_model"), config, modules, sort_keys=True)
+    save(os.path.join(MODULES_OUT, "tiny_edges_model_io.safetensors"), {
+        "__input__.image": image.float(), "__input__.noise": noise[0],
+        "__output__.conditioning": conditioning[0], "__output__.latent": latent[0], "__output__.ids": ids.float(),
+    }, {"config": {"steps": steps, "resolution": resolution, **thresholds}})
+
+
 def main(out_root=REPO):
     global ROOT
     ROOT = out_root
@@ -413,8 +460,9 @@ def main(out_root=REPO):
         for f in sorted(os.listdir(os.path.join(ROOT, d))):
             if f.endswith(".safetensors"):
                 written.append(os.path.join(d, f))
-    model_dir = os.path.join(MODULES_OUT, "tiny_model")
-    written += [os.path.join(model_dir, f) for f in sorted(os.listdir(os.path.join(ROOT, model_dir)))]
+    for name in ("tiny_model", "tiny_edges_model"):
+        model_dir = os.path.join(MODULES_OUT, name)
+        written += [os.path.join(model_dir, f) for f in sorted(os.listdir(os.path.join(ROOT, model_dir)))]
     return written
 
 

@@ -28,6 +28,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 import data  # noqa: E402
+import hed  # noqa: E402
 import ldmseg_reference as ref  # noqa: E402
 import mobilenet_v2 as mnv2  # noqa: E402
 import train  # noqa: E402
@@ -76,11 +77,16 @@ def load_pipeline(model_dir):
                              scaling_factor=config["mask_autoencoder"]["scaling_factor"])
     ae.load_state_dict(weights("mask_autoencoder"))
     self_condition = bool(config["unet"].get("self_conditioning", False))
+    edges = None
+    if "edges" in config:
+        edges = hed.HED()
+        edges.load_state_dict(weights("edges"))
+        latent += hed.CELL ** 2 + len(edges.blocks)
     unet = train.make_unet(latent, self_condition)
     unet.load_state_dict(weights("unet"))
-    for m in (encoder, ae, unet):
+    for m in (encoder, ae, unet) + ((edges,) if edges else ()):
         m.eval().requires_grad_(False)
-    return ref.Pipeline(encoder, ae, unet, self_condition=self_condition), config
+    return ref.Pipeline(encoder, ae, unet, self_condition=self_condition, edges=edges), config
 
 
 @torch.no_grad()

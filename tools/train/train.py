@@ -7,7 +7,8 @@ Stages (each checkpointed under --work, resumable, seeded, logged to <work>/log.
            frozen original);
   ae       the mask auto-encoder (LDMSeg GeneralVAESeg layout): cross-entropy over 128 slots,
            void ignored, on randomly remapped instance ids;
-  unet     the denoising UNet on (noisy mask latent || image latent), epsilon-MSE weighted by
+  unet     the denoising UNet on (noisy mask latent || image latent [|| HED conditioning with
+           --edges]), epsilon-MSE weighted by
            min(SNR, 5) / SNR, AdamW with warm-up and cosine decay over --steps-unet, time
            embedding frozen; latents are cached per crop; a share of samples practise
            inpainting (block masks of known cells, as the sampler treats them); with
@@ -36,6 +37,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 sys.path.insert(0, os.path.join(HERE, ".."))
 
 import data  # noqa: E402
+import hed  # noqa: E402
 import ldmseg_reference as ref  # noqa: E402
 import mobilenet_v2 as mnv2  # noqa: E402
 from segtools.modeldir import write_model_dir  # noqa: E402
@@ -104,6 +106,13 @@ def mobilenet_encoder(args):
     enc.eval()
     enc.features.requires_grad_(False)
     return enc.to(args.device)
+
+
+def load_edges(path):
+    """The frozen HED edge detector from an edges.safetensors (tools/export_hed.py)."""
+    model = hed.HED()
+    model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+    return model.eval().requires_grad_(False)
 
 
 def train_encoder(args, log, loader):
@@ -244,8 +253,10 @@ def cache_latents(args, encoder, ae, dataset):
     larger --crops-per-image encodes only the new crops and appends them. The mask latents'
     standard deviation (the diffusion's scale) stays that of the first pool, so a resumed UNet
     keeps its input scale."""
-    # One cache per image encoder: TAESD latents, or MobileNetV2 backbone maps (TAP_KEYS).
-    path = os.path.join(args.work, "latents.pt" if args.encoder == "taesd" else f"latents-{args.encoder}.pt")
+    # One cache per image encoder: TAESD latents, or MobileNetV2 backbone maps (TAP_KEYS); with
+    # --edges, HED's conditioning maps too.
+    name = "latents" if args.encoder == "taesd" else f"latents-{args.encoder}"
+    path = os.path.join(args.work, f"{name}-hed.pt" if args.edges else f"{name}.pt")
     cache = torch.load(path) if os.path.exists(path) else None
     have = 0 if cache is None else cache["mask"].shape[0]
     if cache is not None and "partial" not in cache and (args.inpaint_fraction > 0 or have < len(dataset)):
@@ -256,12 +267,15 @@ def cache_latents(args, encoder, ae, dataset):
         sys.exit(f"{path} has no known-cell weights: delete it, or train without --mask-unknown")
     if have >= len(dataset):
         return {k: v if k == "mask_std" else v[:len(dataset)] for k, v in cache.items()}
-    images, masks, partials, cells, weights = [], [], [], [], []
+    edges = load_edges(args.edges).to(args.device) if args.edges else None
+    images, masks, partials, cells, weights, conditions = [], [], [], [], [], []
     new = torch.utils.data.Subset(dataset, range(have, len(dataset)))
     for pixels, slots, annotated in tqdm(torch.utils.data.DataLoader(new, batch_size=16, shuffle=False, num_workers=args.workers),
                                          desc="cache latents"):
         pixels, slots = pixels.to(args.device), slots.to(args.device)
         images.append(encoder.taps(pixels) if args.encoder == "mobilenet_v2" else [encoder(pixels)])
+        if edges is not None:
+            conditions.append(hed.conditioning(edges, pixels).half())
         masks.append(ae.encode(torch.stack([ref.bit_encode(s) for s in slots])))
         h, w = masks[-1].shape[2:]
         factor = slots.shape[1] // h  # pixels per latent cell side
@@ -275,6 +289,8 @@ def cache_latents(args, encoder, ae, dataset):
     added = {k: torch.cat([maps[i] for maps in images]).cpu() for i, k in enumerate(keys)}
     added.update({"mask": torch.cat(masks).cpu(), "partial": torch.cat(partials).cpu(),
                   "cells": torch.stack(cells), "weight": torch.cat(weights)})
+    if edges is not None:
+        added["edges"] = torch.cat(conditions).cpu()
     if cache is not None and "weight" not in cache:  # a cache written before the key existed
         del added["weight"]
     if cache is None:
@@ -306,15 +322,21 @@ class UNetStage(torch.nn.Module):
         self.encoder = encoder
 
     def image_latent(self, cache, idx, device):
+        """The UNet's conditioning: the image latent, then HED's maps where the cache has them."""
         if self.encoder is None:
-            return cache["image"][idx].to(device)
-        return self.encoder.head([cache[k][idx].to(device) for k in TAP_KEYS])
+            latent = cache["image"][idx].to(device)
+        else:
+            latent = self.encoder.head([cache[k][idx].to(device) for k in TAP_KEYS])
+        if "edges" in cache:
+            latent = torch.cat([latent, cache["edges"][idx].to(device).float()], dim=1)
+        return latent
 
 
 def train_unet(args, log, cache, mask_scale, encoder):
     path = os.path.join(args.work, "unet.pt" if args.encoder == "taesd" else f"unet-{args.encoder}.pt")
     fused = args.encoder == "mobilenet_v2"
-    model = UNetStage(make_unet(32, args.self_condition), encoder if fused else None).to(args.device)
+    conditions = 32 + (cache["edges"].shape[1] if "edges" in cache else 0)
+    model = UNetStage(make_unet(conditions, args.self_condition), encoder if fused else None).to(args.device)
     unet = model.unet
     unet.time_embedding.requires_grad_(False)
     params = [p for p in model.parameters() if p.requires_grad]
@@ -322,7 +344,8 @@ def train_unet(args, log, cache, mask_scale, encoder):
     start = resume(path, model if fused else unet, opt)
     if start == 0 and args.init_unet:
         # Fine-tuning: the denoiser of an exported model (same architecture) as the starting point;
-        # self-condition channels the source lacks start at zero, so it begins as the source did.
+        # input channels the source lacks (HED maps after its conditioning, self-condition)
+        # start at zero, so it begins as the source did.
         state = {k: v.float() for k, v in load_file(os.path.join(args.init_unet, "unet.safetensors")).items()}
         conv_in = unet.conv_in.weight
         if state["conv_in.weight"].shape[1] < conv_in.shape[1]:
@@ -395,9 +418,9 @@ def train_unet(args, log, cache, mask_scale, encoder):
 
 
 def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, ensemble, name, encoder_type="taesd",
-           self_condition=False):
+           self_condition=False, edges=None):
     """Writes the model directory; `thresholds` is (mask_th, count_th, overlap_th), `ensemble`
-    the default test-time ensembling (seeds, flip)."""
+    the default test-time ensembling (seeds, flip), `edges` the HED conditioning the UNet takes."""
     config = {
         "format": "ldmseg", "format_version": 1, "name": name,
         "image_encoder": {"type": encoder_type, "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
@@ -414,6 +437,9 @@ def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, en
     }
     encoder_state = mnv2.fold_batchnorm(encoder) if encoder_type == "mobilenet_v2" else encoder.state_dict()
     modules = {"image_encoder": encoder_state, "mask_autoencoder": ae.state_dict(), "unet": unet.state_dict()}
+    if edges is not None:
+        config["edges"] = {"type": "hed", "weights": "edges.safetensors"}
+        modules["edges"] = edges.state_dict()
     write_model_dir(out, config, modules, torch.float16)
 
 
@@ -452,6 +478,7 @@ def main(argv=None):
     ap.add_argument("--lr-encoder", type=float, default=1e-5)
     ap.add_argument("--lr-ae", type=float, default=3e-4)
     ap.add_argument("--lr-unet", type=float, default=1e-4)
+    ap.add_argument("--edges", help="an edges.safetensors (tools/export_hed.py): the UNet also takes HED's edge maps")
     ap.add_argument("--encoder", choices=("taesd", "mobilenet_v2"), default="taesd",
                     help="image encoder: TAEF2-initialised TAESD, or ImageNet MobileNetV2 with a fusion head")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu", help="cpu or cuda")
@@ -501,7 +528,7 @@ def main(argv=None):
     if args.out:
         export(args.out, encoder.cpu(), ae.cpu(), unet.cpu(), mask_scale, args.resolution, args.inference_steps,
                (args.mask_th, args.count_th, args.overlap_th), (args.ensemble_seeds, args.flip), "segserve-default",
-               args.encoder, args.self_condition)
+               args.encoder, args.self_condition, load_edges(args.edges) if args.edges else None)
     return args
 
 

@@ -73,6 +73,36 @@ public struct HEDNetwork: Sendable {
         return out
     }
 
+    /// Channels of `conditioning`: a cell's pixels of the fused map, then one per side output.
+    public func conditioningChannels(cell: Int) -> Int { cell * cell + sides.count }
+
+    /// The denoiser's conditioning at the latent resolution (`hed.conditioning` in the twin): the
+    /// fused edge probability with each `cell` x `cell` block's pixels as channels (pixel
+    /// unshuffle, so the UNet sees where in a cell an edge runs), then each side output's
+    /// probability averaged over the block. RGB `[3, H, W]` in [0, 1], H and W multiples of
+    /// `cell` -> `[cell^2 + 5, H/cell, W/cell]`.
+    public func conditioning(rgb: Tensor, cell: Int, _ ws: Workspace) -> Tensor {
+        let all = logits(rgb: rgb, ws)                                // [6, H, W]
+        let h = all.shape[1], w = all.shape[2], lh = h / cell, lw = w / cell
+        precondition(lh * cell == h && lw * cell == w, "HED conditioning of \(h)x\(w) in \(cell)-pixel cells")
+        let probs = Tensor(shape: all.shape)
+        for i in 0..<all.count { probs[i] = 1 / (1 + expf(-all[i])) }
+        let out = Tensor.zeros([conditioningChannels(cell: cell), lh, lw])
+        let fused = probs.data + sides.count * h * w, cells = lh * lw
+        for dy in 0..<cell {
+            for dx in 0..<cell {
+                let dst = out.data + (dy * cell + dx) * cells
+                for y in 0..<lh { for x in 0..<lw { dst[y * lw + x] = fused[(y * cell + dy) * w + x * cell + dx] } }
+            }
+        }
+        let scale = 1 / Float(cell * cell)
+        for b in 0..<sides.count {
+            let src = probs.data + b * h * w, dst = out.data + (cell * cell + b) * cells
+            for y in 0..<h { for x in 0..<w { dst[(y / cell) * lw + x / cell] += src[y * w + x] * scale } }
+        }
+        return out
+    }
+
     /// Edge probability in [0, 1] `[H, W]` (the fused output's sigmoid) of RGB `[3, H, W]` in [0, 1].
     public func edges(rgb: Tensor, _ ws: Workspace) -> Tensor {
         let all = logits(rgb: rgb, ws)

@@ -8,12 +8,14 @@ public final class LDMSegModel: Sendable {
     public let imageEncoder: any ImageEncoder
     public let maskAutoencoder: MaskAutoencoder
     public let unet: UNet2DCondition
+    /// An edge detector whose conditioning maps follow the image latent into the UNet.
+    public let edges: HEDNetwork?
     public let scheduler: DDIMScheduler
     /// The UNet takes the previous step's x0 estimate as extra input channels.
     public let selfConditioning: Bool
     public let preprocessing: ModelConfig.PreprocessingSection
 
-    /// Loads `config.json` and the three safetensors files of a model directory.
+    /// Loads `config.json` and the safetensors files of a model directory.
     public init(directory: String) throws {
         self.directory = directory
         let url = URL(fileURLWithPath: directory)
@@ -42,8 +44,15 @@ public final class LDMSegModel: Sendable {
                                               groups: config.maskAutoencoder.normNumGroups)
         unet = try UNet2DCondition(weights: try store(config.unet.weights), config: config.unet.config)
         scheduler = try DDIMScheduler(config: config.scheduler)
+        if let section = config.edges {
+            guard section.type == "hed" else { throw LDMSegError.invalidConfig("edges.type '\(section.type)' (hed)") }
+            edges = try HEDNetwork(weights: try store(section.weights))
+        } else {
+            edges = nil
+        }
 
-        let (mask, image) = (maskAutoencoder.latentChannels, imageEncoder.latentChannels)
+        let mask = maskAutoencoder.latentChannels
+        let image = imageEncoder.latentChannels + (edges?.conditioningChannels(cell: maskAutoencoder.downFactor) ?? 0)
         selfConditioning = config.unet.selfConditioning ?? (unet.inChannels == 2 * mask + image)
         let expectedIn = mask + image + (selfConditioning ? mask : 0)
         guard unet.inChannels == expectedIn, unet.outChannels == mask else {

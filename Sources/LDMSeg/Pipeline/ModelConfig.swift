@@ -86,6 +86,13 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         }
     }
 
+    /// An edge detector whose maps condition the UNet beside the image latent.
+    public struct EdgesSection: Sendable, Codable, Equatable {
+        /// `hed` (`HEDNetwork`).
+        public var type: String
+        public var weights: String
+    }
+
     /// Request defaults.
     public struct InferenceSection: Sendable, Codable, Equatable {
         public var steps: Int
@@ -113,9 +120,11 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     public var inference: InferenceSection
     /// Absent: longest side, bilinear, padded to the model's size multiple.
     public var preprocessing: PreprocessingSection?
+    /// Absent: the UNet is conditioned on the image latent alone.
+    public var edges: EdgesSection?
 
     enum CodingKeys: String, CodingKey {
         case format, formatVersion = "format_version", name, imageEncoder = "image_encoder"
-        case maskAutoencoder = "mask_autoencoder", unet, scheduler, inference, preprocessing
+        case maskAutoencoder = "mask_autoencoder", unet, scheduler, inference, preprocessing, edges
     }
 }

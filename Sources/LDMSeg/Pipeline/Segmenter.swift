@@ -97,7 +97,7 @@ public final class Segmenter {
         let width, height: Int          // original size
         let workWidth, workHeight: Int  // after resizing, before padding
         let padWidth, padHeight: Int
-        let imageLatent: Tensor          // [Li, padH/8, padW/8]
+        let imageLatent: Tensor          // [Li (+ HED maps), padH/8, padW/8]: the UNet's conditioning
         let latentChannels: Int
         var latentShape: [Int] { [latentChannels, imageLatent.shape[1], imageLatent.shape[2]] }
     }
@@ -122,6 +122,7 @@ public final class Segmenter {
         let range = model.config.imageEncoder.inputRange
         let (lo, span) = (range[0], range[1] - range[0])
 
+        /// The resized image, zero-padded, in [0, 1].
         func padded(_ rgb: [UInt8]) -> Tensor {
             let pixels = Tensor(shape: [3, height, width])                 // [3, H, W] in [0, 1]
             let n = width * height
@@ -141,13 +142,18 @@ public final class Segmenter {
                     (out.data + (c * ph + y) * pw).update(from: resized.data + (c * wh + y) * ww, count: ww)
                 }
             }
-            if lo != 0 || span != 1 { for i in 0..<out.count { out.data[i] = out.data[i] * span + lo } }
             return out
         }
         // Budgeted by the encoder's widest maps (64 channels at full size in TAESD).
         let latents = batches(of: images.count, floatsEach: 64 * ph * pw).flatMap { part in
-            let pixels = Tensor.batch(images[part].map(padded))                                // [3, (B,) ph, pw]
-            return model.imageEncoder.encode(batch: pixels, ws).scaled(by: model.config.imageEncoder.scalingFactor).items
+            let pixels = images[part].map(padded)                                               // [3, ph, pw] each
+            let input = Tensor.batch(pixels).scaled(by: span)                                   // [3, (B,) ph, pw]
+            if lo != 0 { for i in 0..<input.count { input.data[i] += lo } }
+            let encoded = model.imageEncoder.encode(batch: input, ws).scaled(by: model.config.imageEncoder.scalingFactor).items
+            guard let edges = model.edges else { return encoded }
+            return zip(encoded, pixels).map { latent, rgb in
+                Tensor.concat([latent, edges.conditioning(rgb: rgb, cell: model.maskAutoencoder.downFactor, ws)])
+            }
         }
         return latents.map {
             Frame(width: width, height: height, workWidth: ww, workHeight: wh, padWidth: pw, padHeight: ph,
