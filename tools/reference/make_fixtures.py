@@ -296,10 +296,11 @@ def hed_fixture():
 
 
 def edge_watershed_fixture():
-    """Regions of a smooth random edge map by scikit-image (Gaussian, h-minima markers, watershed)."""
+    """Regions of a smooth random edge map by scikit-image (Gaussian, h-minima markers, watershed),
+    and a blocky, speckled segmentation of the same picture at 1.5x snapped to them."""
     sys.path.insert(0, os.path.join(REPO, "tools", "train"))
     import numpy as np
-    from edge_prior import watershed_regions
+    from edge_prior import snap, watershed_regions
 
     rng = np.random.default_rng(17)
     h, w = 48, 64
@@ -311,9 +312,14 @@ def edge_watershed_fixture():
     edges = np.clip(edges + 0.05 * rng.random((h, w)), 0, 1).astype(np.float32)
     sigma, depth = 1.0, 0.2
     labels = watershed_regions(edges, sigma, depth)
+    # A segmentation of the same picture at 1.5x to snap: blocks of a few ids, speckle, void.
+    ids = np.kron(rng.integers(0, 4, size=(6, 8)), np.ones((12, 12), dtype=np.int64))
+    ids[rng.random(ids.shape) < 0.1] = 5
+    snapped = snap(ids, edges, depth, min_area=40, sigma=sigma, first_free=129)
     save(os.path.join(MODULES_OUT, "edge_watershed.safetensors"),
-         {"__input__.edges": torch.from_numpy(edges), "__output__.labels": torch.from_numpy(labels.astype(np.float32))},
-         {"config": {"sigma": sigma, "depth": depth}})
+         {"__input__.edges": torch.from_numpy(edges), "__output__.labels": torch.from_numpy(labels.astype(np.float32)),
+          "__input__.ids": torch.from_numpy(ids.astype(np.float32)), "__output__.snapped": torch.from_numpy(snapped.astype(np.float32))},
+         {"config": {"sigma": sigma, "depth": depth, "min_area": 40}})
 
 
 @torch.no_grad()

@@ -76,17 +76,22 @@ public struct HEDNetwork: Sendable {
     /// Channels of `conditioning`: a cell's pixels of the fused map, then one per side output.
     public func conditioningChannels(cell: Int) -> Int { cell * cell + sides.count }
 
-    /// The denoiser's conditioning at the latent resolution (`hed.conditioning` in the twin): the
-    /// fused edge probability with each `cell` x `cell` block's pixels as channels (pixel
-    /// unshuffle, so the UNet sees where in a cell an edge runs), then each side output's
-    /// probability averaged over the block. RGB `[3, H, W]` in [0, 1], H and W multiples of
-    /// `cell` -> `[cell^2 + 5, H/cell, W/cell]`.
-    public func conditioning(rgb: Tensor, cell: Int, _ ws: Workspace) -> Tensor {
-        let all = logits(rgb: rgb, ws)                                // [6, H, W]
-        let h = all.shape[1], w = all.shape[2], lh = h / cell, lw = w / cell
-        precondition(lh * cell == h && lw * cell == w, "HED conditioning of \(h)x\(w) in \(cell)-pixel cells")
-        let probs = Tensor(shape: all.shape)
-        for i in 0..<all.count { probs[i] = 1 / (1 + expf(-all[i])) }
+    /// The side and fused outputs as probabilities `[6, H, W]` of RGB `[3, H, W]` in [0, 1].
+    public func probabilities(rgb: Tensor, _ ws: Workspace) -> Tensor {
+        let probs = logits(rgb: rgb, ws)
+        for i in 0..<probs.count { probs[i] = 1 / (1 + expf(-probs[i])) }
+        return probs
+    }
+
+    /// The denoiser's conditioning at the latent resolution (`hed.conditioning` in the twin), from
+    /// `probabilities` `[6, H, W]` (H and W multiples of `cell`): the fused edge probability with
+    /// each `cell` x `cell` block's pixels as channels (pixel unshuffle, so the UNet sees where in
+    /// a cell an edge runs), then each side output's probability averaged over the block:
+    /// `[cell^2 + 5, H/cell, W/cell]`.
+    public func conditioning(probabilities probs: Tensor, cell: Int) -> Tensor {
+        let h = probs.shape[1], w = probs.shape[2], lh = h / cell, lw = w / cell
+        precondition(probs.shape[0] == sides.count + 1 && lh * cell == h && lw * cell == w,
+                     "HED conditioning of \(probs.shape) in \(cell)-pixel cells")
         let out = Tensor.zeros([conditioningChannels(cell: cell), lh, lw])
         let fused = probs.data + sides.count * h * w, cells = lh * lw
         for dy in 0..<cell {
@@ -103,12 +108,4 @@ public struct HEDNetwork: Sendable {
         return out
     }
 
-    /// Edge probability in [0, 1] `[H, W]` (the fused output's sigmoid) of RGB `[3, H, W]` in [0, 1].
-    public func edges(rgb: Tensor, _ ws: Workspace) -> Tensor {
-        let all = logits(rgb: rgb, ws)
-        let h = all.shape[1], w = all.shape[2]
-        let out = Tensor(shape: [h, w]), fused = all.data + sides.count * h * w
-        for i in 0..<(h * w) { out[i] = 1 / (1 + expf(-fused[i])) }
-        return out
-    }
 }

@@ -46,6 +46,9 @@ public final class LDMSegModel: Sendable {
         scheduler = try DDIMScheduler(config: config.scheduler)
         if let section = config.edges {
             guard section.type == "hed" else { throw LDMSegError.invalidConfig("edges.type '\(section.type)' (hed)") }
+            if let depth = section.snapDepth, !(depth > 0 && depth <= 1) {
+                throw LDMSegError.invalidConfig("edges.snap_depth \(depth) outside (0, 1]")
+            }
             edges = try HEDNetwork(weights: try store(section.weights))
         } else {
             edges = nil

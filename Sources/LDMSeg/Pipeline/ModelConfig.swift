@@ -91,6 +91,11 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         /// `hed` (`HEDNetwork`).
         public var type: String
         public var weights: String
+        /// Segmentations are snapped to the edges (`EdgeSnapping`) with watershed markers this
+        /// deep; absent: not snapped.
+        public var snapDepth: Double?
+
+        enum CodingKeys: String, CodingKey { case type, weights, snapDepth = "snap_depth" }
     }
 
     /// Request defaults.

@@ -37,8 +37,7 @@ extension Segmenter {
         let mean = sum!
         let scale = 1 / Float(e.runs)
         for i in 0..<mean.count { mean.data[i] *= scale }
-        let slots = postProcessor(options).slots(logits: mean, height: height, width: width, ws)
-        return PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
+        return segments(postProcessor(options).slots(logits: mean, height: height, width: width, ws), frame: frames[0], options: options)
     }
 
     /// An interleaved RGB image mirrored left-right.

@@ -47,9 +47,7 @@ public final class Segmenter {
         let run = self.run(noise: noise?.copy() ?? generator.tensor(frame.latentShape), frame: frame, known: nil, options: options)
         try denoise([run], progress: progress, isCancelled: isCancelled)
         let latent = run.x
-        let slots = decode(latent, frame: frame, options: options)
-        let result = PanopticResult(width: width, height: height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
-        return (result, frame.imageLatent, latent)
+        return (segments(decode(latent, frame: frame, options: options), frame: frame, options: options), frame.imageLatent, latent)
     }
 
     /// Completes a partial panoptic map. `partial` holds an id per pixel (0 = void); `known`
@@ -97,7 +95,9 @@ public final class Segmenter {
         let width, height: Int          // original size
         let workWidth, workHeight: Int  // after resizing, before padding
         let padWidth, padHeight: Int
-        let imageLatent: Tensor          // [Li (+ HED maps), padH/8, padW/8]: the UNet's conditioning
+        var imageLatent: Tensor          // [Li (+ HED maps), padH/8, padW/8]: the UNet's conditioning
+        /// HED's fused edge probability at the working size (`workHeight x workWidth`), with edges.
+        var edges: [Float]? = nil
         let latentChannels: Int
         var latentShape: [Int] { [latentChannels, imageLatent.shape[1], imageLatent.shape[2]] }
     }
@@ -145,19 +145,23 @@ public final class Segmenter {
             return out
         }
         // Budgeted by the encoder's widest maps (64 channels at full size in TAESD).
-        let latents = batches(of: images.count, floatsEach: 64 * ph * pw).flatMap { part in
+        return batches(of: images.count, floatsEach: 64 * ph * pw).flatMap { part in
             let pixels = images[part].map(padded)                                               // [3, ph, pw] each
             let input = Tensor.batch(pixels).scaled(by: span)                                   // [3, (B,) ph, pw]
             if lo != 0 { for i in 0..<input.count { input.data[i] += lo } }
             let encoded = model.imageEncoder.encode(batch: input, ws).scaled(by: model.config.imageEncoder.scalingFactor).items
-            guard let edges = model.edges else { return encoded }
             return zip(encoded, pixels).map { latent, rgb in
-                Tensor.concat([latent, edges.conditioning(rgb: rgb, cell: model.maskAutoencoder.downFactor, ws)])
+                var frame = Frame(width: width, height: height, workWidth: ww, workHeight: wh, padWidth: pw, padHeight: ph,
+                                  imageLatent: latent, latentChannels: model.maskAutoencoder.latentChannels)
+                if let edges = model.edges {
+                    let probs = edges.probabilities(rgb: rgb, ws)                                // [6, ph, pw]
+                    frame.imageLatent = Tensor.concat([latent, edges.conditioning(probabilities: probs,
+                                                                                  cell: model.maskAutoencoder.downFactor)])
+                    let fused = probs.data + (probs.shape[0] - 1) * ph * pw
+                    frame.edges = (0..<(wh * ww)).map { fused[($0 / ww) * pw + $0 % ww] }
+                }
+                return frame
             }
-        }
-        return latents.map {
-            Frame(width: width, height: height, workWidth: ww, workHeight: wh, padWidth: pw, padHeight: ph,
-                  imageLatent: $0, latentChannels: model.maskAutoencoder.latentChannels)
         }
     }
 
@@ -219,6 +223,18 @@ public final class Segmenter {
         let input = Tensor.batch(runs.map(\.input))                                 // [4 + Li (+ 4), B, h, w]
         let eps = model.unet(input, timesteps: runs.map { Float($0.timestep) }, ws)  // [4, B, h, w]
         for (run, e) in zip(runs, eps.items) { run.advance(eps: e, model.scheduler) }
+    }
+
+    /// A segmentation's slots (-1 void) as its result: snapped to the image's edges first where
+    /// the model says so (`edges.snap_depth`).
+    func segments(_ slots: [Int32], frame: Frame, options: SegmentationOptions) -> PanopticResult {
+        var slots = slots
+        if let depth = model.config.edges?.snapDepth, let edges = frame.edges {
+            slots = EdgeSnapping.snap(slots: slots, width: frame.width, height: frame.height, edges: edges,
+                                      edgeWidth: frame.workWidth, edgeHeight: frame.workHeight, depth: depth,
+                                      minArea: options.postProcessing.countThreshold, firstFreeSlot: Int32(model.maskAutoencoder.slots))
+        }
+        return PanopticResult(width: frame.width, height: frame.height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
     }
 
     /// Latent -> slot per original pixel (-1 = void).
