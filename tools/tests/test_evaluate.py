@@ -24,7 +24,9 @@ def test_known_instances_keeps_whole_instances_of_the_given_fraction():
 
 def test_val_images_are_listed_once():
     names = [os.path.basename(p) for p, _ in data.load_splits(data.DEFAULT_DATA, "val2017")]
-    assert len(names) == len(set(names)) == 158
+    assert len(names) == len(set(names)) == 158  # coco-mini and coco-tiny
+    names = [os.path.basename(p) for p, _ in data.load_splits(data.DEFAULT_DATA, "val2017", sources=None)]
+    assert len(names) == len(set(names)) == 251  # every fully annotated set
 
 
 def test_autoencoded_ground_truth_comes_back_through_the_default_model():

@@ -29,6 +29,9 @@ MAX_SLOTS = 127
 KIND_WEIGHTS = {"panoptic": 2.0, "instances": 1.0, "partial": 0.5, "stuff-only": 0.5}
 # Panoptic sets whose void pixels include objects the conversion could not label.
 VOID_UNKNOWN_SETS = {"cocostuff-spade-train"}
+# The dev split: the last images (by id) of two train sets, one per val kind, held out of every
+# training set so that choices are made on them and never on val.
+DEV_SETS = {"panoptic": ("panoptic-train/cocostuff-taming-train", 30), "things": ("coco-instances/coco128/train2017", 30)}
 
 
 class Sample(NamedTuple):
@@ -119,14 +122,21 @@ def panoptic_samples(root, void_known=True):
     return samples
 
 
-def load_splits(data_root, split):
-    """Both coco-instances sources for a split (train2017 / val2017), each image once.
+def load_splits(data_root, split, sources=("coco-mini", "coco-tiny")):
+    """coco-instances sources for a split (train2017 / val2017), each image once; `sources=None`:
+    every fully annotated set (all but the `-partial` ones, by name), such as all 251 val2017 images.
 
-    The two sources overlap (an image can be in both); the first source's copy is kept.
+    Sources overlap (an image can be in several); the first source's copy of a file name is kept.
     """
+    folder = os.path.join(data_root, "coco-instances")
+    if sources is None:
+        sources = [n for n in sorted(os.listdir(folder)) if os.path.isdir(os.path.join(folder, n)) and not n.endswith("-partial")]
     out, seen = [], set()
-    for source in ("coco-mini", "coco-tiny"):
-        for path, ids in coco_instances(os.path.join(data_root, "coco-instances", source), split):
+    for source in sources:
+        root = os.path.join(folder, source)
+        if not os.path.exists(os.path.join(root, "annotations", f"instances_{split}.json")):
+            continue
+        for path, ids in coco_instances(root, split):
             if os.path.basename(path) not in seen:
                 seen.add(os.path.basename(path))
                 out.append((path, ids))
@@ -205,6 +215,24 @@ def training_sources(data_root=DEFAULT_DATA):
     return sources
 
 
+def dev_samples(data_root=DEFAULT_DATA, kind="panoptic"):
+    """The dev images of one kind (`DEV_SETS`): things and stuff, or instances only; none where
+    data_root lacks the set."""
+    name, count = DEV_SETS[kind]
+    root = os.path.join(data_root, *name.split("/")[:2])
+    if kind == "panoptic":
+        samples = panoptic_samples(root) if os.path.exists(os.path.join(root, "panoptic.json")) else []
+    else:
+        split = name.split("/")[2]
+        found = os.path.exists(os.path.join(root, "annotations", f"instances_{split}.json"))
+        samples = instance_samples(root, split) if found else []
+    return sorted(samples, key=lambda x: x.image_id)[-count:]
+
+
+def dev_image_ids(data_root=DEFAULT_DATA):
+    return {x.image_id for kind in DEV_SETS for x in dev_samples(data_root, kind)}
+
+
 def val_image_ids(data_root=DEFAULT_DATA):
     """Ids of every image in a val split or `-val` set, or marked as a validation image."""
     ids = set()
@@ -241,10 +269,11 @@ def assert_train_only(sets, val_ids):
 
 def training_sets(data_root=DEFAULT_DATA, weights=None):
     """[TrainingSet] for every train split under data_root, each image once (the first set with
-    it keeps it). A set's weight is weights[name or set folder] if given, else KIND_WEIGHTS[kind]
-    times its images, normalised to sum to 1. Asserts that no validation data is returned."""
+    it keeps it), the dev images left out. A set's weight is weights[name or set folder] if given,
+    else KIND_WEIGHTS[kind] times its images, normalised to sum to 1. Asserts that no validation
+    data is returned."""
     weights = weights or {}
-    sets, seen = [], set()
+    sets, seen = [], dev_image_ids(data_root)
     for source in training_sources(data_root):
         samples = [x for x in source.load() if x.image_id not in seen]
         seen.update(x.image_id for x in samples)

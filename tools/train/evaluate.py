@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Class-agnostic panoptic quality of a model directory on the things val or the panoptic val.
 
-Things val (`--split val2017`, the default, or `things`): the coco-instances val2017 images;
-every non-crowd instance is a segment of one category; crowd regions and unlabeled pixels are
-void. Panoptic val (`--split panoptic`: panoptic-train/cocostuff-taming-val, or any other
+Things val (`--split val2017`, the default, or `things`): every val2017 image of the fully
+annotated coco-instances sets (all but `-partial`; 251 images, each file name once); every
+non-crowd instance is a segment of one category; crowd regions and unlabeled pixels are void.
+Panoptic val (`--split panoptic`: panoptic-train/cocostuff-taming-val, or any other
 panoptic-train set by name, or `panoptic-samples`): every non-crowd segment, thing or stuff, is
 a segment; crowd and unlabeled pixels are void. `--report` scores both val kinds: segmentation,
 inpainting with half of the segments known, and the auto-encoder ceiling. Predictions come from the Swift
@@ -15,13 +16,17 @@ through the model's mask auto-encoder at the working size and the model's post-p
 reference), the ceiling this auto-encoder and these thresholds put on any sampler. Scores come from panopticapi
 (`pq_compute_multi_core`, averaged with `pq_average(cats, None)` since there are no stuff
 categories) or, with `--scorer segserve`, from `segserve eval --class-agnostic`, next to two
-trivial baselines: one segment per image and a 2x2 grid.
+trivial baselines, one segment per image and a 2x2 grid, and the edge-prior watershed
+(`edge_prior.py`: HED edges at 384 px, h-minima markers, small regions void) when HED weights are
+there (`--edges`, default `<model>/edges.safetensors`). `--baselines-only` scores just the
+baselines, without the model.
 
     python3 tools/train/evaluate.py --model models/default [--limit 40] [--json out.json]
     python3 tools/train/evaluate.py --model models/default --batch --scorer segserve --extra --ensemble-seeds 3
     python3 tools/train/evaluate.py --model models/default --inpaint-known 0.5
     python3 tools/train/evaluate.py --model models/default --autoencoded --split panoptic
     python3 tools/train/evaluate.py --model models/default --report --batch [--limit 20] [--json report.json]
+    python3 tools/train/evaluate.py --baselines-only --edges models/default/edges.safetensors --split panoptic
 """
 import argparse
 import json
@@ -37,11 +42,19 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, ".."))
 import data  # noqa: E402
+import edge_prior  # noqa: E402
 from segtools.codec import read_ids, write_ids  # noqa: E402
 
 CATEGORIES = [{"id": 1, "name": "object", "isthing": 1, "supercategory": "object"}]
 # The two val kinds: things only (unlabeled pixels void), and things + stuff.
 VAL_SPLITS = {"things": "val2017", "panoptic": "cocostuff-taming-val"}
+# Rows of a score: the model's predictions, then the baselines.
+ROWS = ("model", "one_segment", "grid_2x2", "edge_prior")
+# The edge-prior baseline's settings: the best PQ of `edge_prior.py --choose --split
+# cocostuff-taming-train --sigmas 1 2` (h 0.2-0.5 x min_area 1000-8000 x sigma 1, 2).
+EDGE_SETTINGS = edge_prior.Settings(resolution=384, sigma=2.0, h=0.4, min_area=4000)
+# Edge detectors loaded in this run by weights path, each with its probability maps.
+_EDGES = {}
 
 
 def annotation(image_id, file_name, ids):
@@ -76,14 +89,16 @@ def pq_segserve(binary, gt_json, gt_dir, pred_json, pred_dir):
 
 
 def load_images(data_root, split):
-    """(image path, id map) pairs: coco-instances val2017 / train2017 (instances, unlabeled
-    void), panoptic-samples, or a panoptic-train set (things and stuff); `things` and
-    `panoptic` name the two val kinds."""
+    """(image path, id map) pairs: coco-instances val2017 / train2017 of the fully annotated
+    sets (instances, unlabeled void), panoptic-samples, or a panoptic-train set (things and
+    stuff); `things` and `panoptic` name the two val kinds."""
     split = VAL_SPLITS.get(split, split)
+    if split in ("dev-panoptic", "dev-things"):
+        return [(s.path, s.ids) for s in data.dev_samples(data_root, split[len("dev-"):])]
     if split == "panoptic-samples":
         return data.load_panoptic_samples(data_root)
     if split in ("val2017", "train2017"):
-        return data.load_splits(data_root, split)
+        return data.load_splits(data_root, split, sources=None)
     root = os.path.join(data_root, "panoptic-train", split)
     if not os.path.exists(os.path.join(root, "panoptic.json")):
         sys.exit(f"unknown split {split}: not val2017, train2017, panoptic-samples or a set in {os.path.dirname(root)}")
@@ -179,9 +194,34 @@ def write_set(root, name, images, maps):
     return js, folder
 
 
+def edges_path(args):
+    """The HED weights for the edge-prior row: --edges, else the model's edges.safetensors if it
+    is there; None when there are none."""
+    path = getattr(args, "edges", None)
+    if path:
+        return path
+    model = getattr(args, "model", None)
+    path = os.path.join(model, "edges.safetensors") if model else None
+    return path if path and os.path.exists(path) else None
+
+
+def edge_prior_row(args, images):
+    """(id maps, seconds per image) of the edge-prior baseline, or None without HED weights.
+    Probability maps are kept for the rest of the run, so further scores reuse them."""
+    path = edges_path(args)
+    if path is None:
+        return None
+    if path not in _EDGES:
+        _EDGES[path] = edge_prior.Edges(path)
+    start = time.time()
+    maps = edge_prior.edge_prior_maps(images, EDGE_SETTINGS, _EDGES[path])
+    return maps, (time.time() - start) / max(1, len(images))
+
+
 def score(args, images, inpaint_known=0.0, autoencoded=False):
-    """PQ / SQ / RQ of the model's predictions and of the two trivial baselines on `images`:
-    segmentation, inpainting given a fraction of the segments, or the auto-encoded ground truth."""
+    """PQ / SQ / RQ of the model's predictions and of the baselines on `images` (one segment, a
+    2x2 grid, and the edge prior when HED weights are there): segmentation, inpainting given a
+    fraction of the segments, or the auto-encoded ground truth."""
     partial = [known_instances(ids, inpaint_known, seed=i) for i, (_, ids) in enumerate(images)]
     with tempfile.TemporaryDirectory() as tmp:
         # Inpainting is scored on the instances it was not given: the known ones are void.
@@ -196,16 +236,28 @@ def score(args, images, inpaint_known=0.0, autoencoded=False):
             g[h // 2:, :w // 2] = 3
             g[h // 2:, w // 2:] = 4
             grid.append(g)
-        if autoencoded:
+        if getattr(args, "baselines_only", False):
+            preds, seconds = None, []
+        elif autoencoded:
             preds, seconds = predict_autoencoded(args.model, images)
         elif args.batch and not inpaint_known:
             preds, per_image = predict_batch(args, images, tmp)
             seconds = [per_image]
         else:
             preds, seconds = run_each(args, images, tmp, partial if inpaint_known else None)
-        scores = {"images": len(images), "seconds_per_image_median": float(np.median(seconds)),
+        scores = {"images": len(images), "seconds_per_image_median": float(np.median(seconds)) if seconds else None,
                   "options": args.extra}
-        for name, maps in [("model", preds), ("one_segment", single), ("grid_2x2", grid)]:
+        rows = [("model", preds), ("one_segment", single), ("grid_2x2", grid)]
+        edge = edge_prior_row(args, images)
+        if edge is None:
+            scores["notes"] = ["edge_prior skipped: no HED weights (--edges, or edges.safetensors in the model)"]
+            print(scores["notes"][0], file=sys.stderr)
+        else:
+            rows.append(("edge_prior", edge[0]))
+            scores["edge_prior_seconds_per_image"] = edge[1]
+        for name, maps in rows:
+            if maps is None:
+                continue
             js, folder = write_set(tmp, name, images, maps)
             if args.scorer == "segserve":
                 scores[name] = pq_segserve(args.binary, gt_json, gt_dir, js, folder)
@@ -225,7 +277,7 @@ def report(args):
         out[kind] = {"segment": score(args, images), f"inpaint_{fraction:g}": score(args, images, fraction),
                      "autoencoded": score(args, images, autoencoded=True)}
         for mode, scores in out[kind].items():
-            for name in ("model", "one_segment", "grid_2x2"):
+            for name in [n for n in ROWS if n in scores]:
                 r = scores[name]
                 rows.append(f"| {kind} ({len(images)}) | {mode} | {name} | {r['pq']:.1f} | {r['sq']:.1f} | {r['rq']:.1f} |")
     print("| val | task | predictions | PQ | SQ | RQ |\n| --- | --- | --- | --- | --- | --- |\n" + "\n".join(rows),
@@ -235,14 +287,19 @@ def report(args):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", required=True)
+    ap.add_argument("--model", help="model directory (required unless --baselines-only)")
+    ap.add_argument("--edges", help="HED weights (edges.safetensors) for the edge_prior row "
+                    "(default: <model>/edges.safetensors if there; without them the row is skipped)")
+    ap.add_argument("--baselines-only", action="store_true", help="score only the baselines, no model predictions")
     ap.add_argument("--data-root", default=data.DEFAULT_DATA)
     ap.add_argument("--binary", default=os.path.join(data.REPO, ".build", "release", "segserve"))
     ap.add_argument("--limit", type=int, default=0)
     ap.add_argument("--steps", type=int, default=0, help="DDIM steps (0: the model's default)")
-    ap.add_argument("--split", default="val2017", help="val2017 or things (the things val); train2017 to tune "
-                    "thresholds without the validation images; panoptic (the panoptic val, cocostuff-taming-val), "
-                    "another panoptic-train set, or panoptic-samples (things and stuff are all segments)")
+    ap.add_argument("--split", default="val2017", help="val2017 or things (the things val); dev-panoptic or dev-things "
+                    "(the dev split: training images held out of training) or train2017 to choose settings without "
+                    "the validation images (val2017, train2017: the fully annotated coco-instances sets); "
+                    "panoptic (the panoptic val, cocostuff-taming-val), another panoptic-train set, or "
+                    "panoptic-samples (things and stuff are all segments)")
     ap.add_argument("--report", action="store_true", help="score both val kinds: segmentation, inpainting "
                     "(--inpaint-known, default 0.5) and --autoencoded, each next to the baselines")
     ap.add_argument("--batch", action="store_true", help="one `segserve predict` run instead of `segserve segment` per image")
@@ -260,6 +317,10 @@ def main():
         ap.error("--autoencoded scores segmentation only; leave out --inpaint-known")
     if args.report and args.autoencoded:
         ap.error("--report includes --autoencoded")
+    if not args.model and not args.baselines_only:
+        ap.error("--model is required unless --baselines-only")
+    if args.baselines_only and (args.report or args.autoencoded or args.inpaint_known):
+        ap.error("--baselines-only scores segmentation of one split; leave out --report, --autoencoded and --inpaint-known")
 
     if args.report:
         scores = report(args)
