@@ -10,7 +10,7 @@ final class EdgeConditionedModelTests: XCTestCase {
         let dir = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/tiny_edges_model", withExtension: nil))
         let model = try LDMSegModel(directory: dir.path)
         XCTAssertNotNil(model.edges)
-        XCTAssertEqual(model.unet.inChannels, 4 + 8 + 64 + 5)
+        XCTAssertEqual(model.unet.inChannels, 4 + 4 + 64 + 5)
         let io = try Fixture("tiny_edges_model_io", in: .module)
         let image = try io.tensor("__input__.image")
         let (h, w) = (image.shape[0], image.shape[1])

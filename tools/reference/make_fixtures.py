@@ -413,13 +413,13 @@ def tiny_edges_model(ref, UNet2DConditionModel):
     `edges`), and a segment run through it."""
     from hed import CELL, HED
     g = torch.Generator().manual_seed(19)
-    enc = ref.tiny_encoder(width=16, latent=8).eval()
-    ae = ref.MaskAutoencoder(block_out=(8, 16, 16, 32), int_channels=32, groups=8).eval()
+    enc = ref.tiny_encoder(width=8, latent=4).eval()
+    ae = ref.MaskAutoencoder(block_out=(8, 8, 8, 16), int_channels=16, groups=8).eval()
     edges = HED([[2, 8], [2, 8], [3, 16], [3, 16], [3, 16]]).eval()
-    unet = UNet2DConditionModel(in_channels=4 + 8 + CELL ** 2 + 5, out_channels=4, block_out_channels=(16, 32),
+    unet = UNet2DConditionModel(in_channels=4 + 4 + CELL ** 2 + 5, out_channels=4, block_out_channels=(8, 16),
                                 layers_per_block=1, down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
                                 up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), attention_head_dim=2,
-                                norm_num_groups=8, cross_attention_dim=16).eval()
+                                norm_num_groups=8, cross_attention_dim=8).eval()
     remove_cross_attention(unet)
     for m in (enc, ae, unet):
         randomize(m, g)
