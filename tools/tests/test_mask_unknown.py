@@ -47,6 +47,6 @@ def test_unknown_cells_are_not_scored(tmp_path, mask_unknown):
 def test_a_cache_without_weights_is_refused(tmp_path):
     torch.save({"image": torch.zeros(1, 32, 8, 8), "mask": torch.zeros(1, 4, 8, 8), "partial": torch.zeros(1, 4, 8, 8),
                 "cells": torch.zeros(1, 8, 8, dtype=torch.bool), "mask_std": torch.tensor(1.0)}, tmp_path / "latents.pt")
-    args = argparse.Namespace(work=str(tmp_path), inpaint_fraction=0.25, mask_unknown=True, seed=0, encoder="taesd")
+    args = argparse.Namespace(work=str(tmp_path), inpaint_fraction=0.25, mask_unknown=True, seed=0, encoder="taesd", edges=None)
     with pytest.raises(SystemExit, match="known-cell weights"):
         train.cache_latents(args, None, None, [None])

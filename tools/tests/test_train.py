@@ -78,6 +78,31 @@ def test_self_conditioned_fine_tune_exports_and_matches(tmp_path):
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 
 
+def test_edge_conditioned_fine_tune_exports_and_matches(tmp_path):
+    """--edges: HED's maps cached per crop and fed to a UNet grown from a plain one (new
+    channels zero), exported with the HED weights; Swift segments like PyTorch with it."""
+    import hed
+    from safetensors.torch import load_file, save_file
+    torch.manual_seed(0)
+    edges = tmp_path / "edges.safetensors"
+    save_file({k: v.half().contiguous() for k, v in hed.HED().state_dict().items()}, str(edges))
+    base = ["--limit-images", "2", "--batch", "2", "--resolution", "64", "--ae-resolution", "64",
+            "--crops-per-image", "2", "--steps-encoder", "2", "--steps-ae", "5"]
+    train.main(base + ["--work", str(tmp_path / "w0"), "--out", str(tmp_path / "plain"), "--steps-unet", "2"])
+    out = tmp_path / "model"
+    train.main(base + ["--work", str(tmp_path / "w1"), "--out", str(out), "--steps-unet", "3", "--edges", str(edges),
+                       "--init-unet", str(tmp_path / "plain")])
+    cache = torch.load(tmp_path / "w1" / "latents-hed.pt")
+    assert cache["edges"].shape[1:] == (hed.CELL ** 2 + 5, 8, 8)
+    config = json.loads((out / "config.json").read_text())
+    assert config["edges"] == {"type": "hed", "weights": "edges.safetensors"}
+    assert load_file(out / "edges.safetensors").keys() == load_file(edges).keys()
+    plain, grown = load_file(tmp_path / "plain" / "unet.safetensors"), load_file(out / "unet.safetensors")
+    assert grown["conv_in.weight"].shape[1] == plain["conv_in.weight"].shape[1] + hed.CELL ** 2 + 5
+    agreement, segments = parity.compare(str(out), parity.first_val_image(), segserve_server.binary("debug"), steps=2)
+    assert segments >= 1 and agreement >= 0.999, (agreement, segments)
+
+
 def test_mobilenet_v2_encoder_trains_exports_and_matches(tmp_path):
     """The ImageNet MobileNetV2 encoder: backbone maps cached, fusion head trained with the
     UNet, BatchNorm folded at export; Swift segments like PyTorch with it."""
