@@ -343,6 +343,22 @@ def default_model():
     }, {"config": {"steps": steps, "seed": seed, "resolution": resolution, **thresholds}})
 
 
+def tiny_config(name, steps, thresholds, **sections):
+    """config.json of a tiny random model (TAESD-family encoder, 8 GroupNorm groups, 64 px)."""
+    return {
+        "format": "ldmseg", "format_version": 1, "name": name,
+        "image_encoder": {"type": "taesd", "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
+                          "scaling_factor": 1.0},
+        "mask_autoencoder": {"weights": "mask_autoencoder.safetensors", "scaling_factor": 0.2, "norm_num_groups": 8},
+        "unet": {"weights": "unet.safetensors", "attention_head_dim": 2, "norm_num_groups": 8, "norm_eps": 1e-5,
+                 "flip_sin_to_cos": True, "freq_shift": 0},
+        "scheduler": {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
+                      "beta_schedule": "scaled_linear"},
+        "inference": {"steps": steps, "resolution": 64, **thresholds},
+        **sections,
+    }
+
+
 def tiny_model(g, ref, UNet2DConditionModel):
     """A whole model directory with random weights, and a segment + inpaint run through it."""
     enc = ref.tiny_encoder(width=16, latent=8).eval()
@@ -366,17 +382,7 @@ def tiny_model(g, ref, UNet2DConditionModel):
     bias[[3, 17, 42, 99]] = 0
     last.bias.data.copy_(bias)
     thresholds = {"mask_th": 0.5, "count_th": 8, "overlap_th": 0.2}
-    config = {
-        "format": "ldmseg", "format_version": 1, "name": "tiny-random",
-        "image_encoder": {"type": "taesd", "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
-                          "scaling_factor": 1.0},
-        "mask_autoencoder": {"weights": "mask_autoencoder.safetensors", "scaling_factor": 0.2, "norm_num_groups": 8},
-        "unet": {"weights": "unet.safetensors", "attention_head_dim": 2, "norm_num_groups": 8, "norm_eps": 1e-5,
-                 "flip_sin_to_cos": True, "freq_shift": 0},
-        "scheduler": {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
-                      "beta_schedule": "scaled_linear"},
-        "inference": {"steps": 4, "resolution": 64, **thresholds},
-    }
+    config = tiny_config("tiny-random", steps=4, thresholds=thresholds)
 
     pipe = ref.Pipeline(enc, ae, unet)
     H, W, steps, resolution = 40, 56, 4, 64
@@ -427,18 +433,8 @@ def tiny_edges_model(ref, UNet2DConditionModel):
     unet.conv_out.weight.mul_(0.1)
     unet.conv_out.bias.mul_(0.1)
     thresholds = {"mask_th": 0.001, "count_th": 0, "overlap_th": 0.0}
-    config = {
-        "format": "ldmseg", "format_version": 1, "name": "tiny-random-edges",
-        "image_encoder": {"type": "taesd", "weights": "image_encoder.safetensors", "input_range": [0.0, 1.0],
-                          "scaling_factor": 1.0},
-        "mask_autoencoder": {"weights": "mask_autoencoder.safetensors", "scaling_factor": 0.2, "norm_num_groups": 8},
-        "unet": {"weights": "unet.safetensors", "attention_head_dim": 2, "norm_num_groups": 8, "norm_eps": 1e-5,
-                 "flip_sin_to_cos": True, "freq_shift": 0},
-        "scheduler": {"num_train_timesteps": 1000, "beta_start": 0.00085, "beta_end": 0.012,
-                      "beta_schedule": "scaled_linear"},
-        "edges": {"type": "hed", "weights": "edges.safetensors"},
-        "inference": {"steps": 3, "resolution": 64, **thresholds},
-    }
+    config = tiny_config("tiny-random-edges", steps=3, thresholds=thresholds,
+                         edges={"type": "hed", "weights": "edges.safetensors"})
     pipe = ref.Pipeline(enc, ae, unet, edges=edges)
     H, W, steps, resolution = 40, 56, 3, 64
     image = torch.randint(0, 256, (H, W, 3), generator=g, dtype=torch.uint8)
