@@ -84,6 +84,15 @@ def preprocess(rgb):
     return rgb.flip(1) - mean
 
 
+def from_safetensors(path):
+    """A frozen `HED` with the weights of an edges.safetensors (`tools/export_hed.py`; float16
+    on disk, float32 here)."""
+    from safetensors.torch import load_file
+    model = HED()
+    model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
+    return model.eval().requires_grad_(False)
+
+
 def keras_names():
     """(our parameter name, Keras HDF5 path, is a kernel) for every tensor of the network."""
     out = []

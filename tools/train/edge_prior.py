@@ -34,7 +34,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "reference"))
 import data  # noqa: E402
-from hed import HED, preprocess  # noqa: E402
+from hed import HED, from_safetensors, preprocess  # noqa: E402
 
 THREADS = 2
 
@@ -46,14 +46,6 @@ class Settings(NamedTuple):
     sigma: float = 1.0  # Gaussian smoothing of the edge probability
     h: float = 0.4  # depth of the h-minima markers, in probability
     min_area: int = 4000  # regions under this many original-size pixels are void
-
-
-def load_hed(path):
-    """HED with the weights of an `edges.safetensors` (float16 on disk, float32 here)."""
-    from safetensors.torch import load_file
-    model = HED()
-    model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
-    return model.eval()
 
 
 def resized(image, resolution):
@@ -68,7 +60,7 @@ class Edges:
     in memory: float32 `[h, w]` at the resized size."""
 
     def __init__(self, path_or_model):
-        self.model = load_hed(path_or_model) if isinstance(path_or_model, str) else path_or_model.eval()
+        self.model = from_safetensors(path_or_model) if isinstance(path_or_model, str) else path_or_model.eval()
         self.cache = {}
         self.seconds = []  # HED time of each computed map
 

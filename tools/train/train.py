@@ -108,13 +108,6 @@ def mobilenet_encoder(args):
     return enc.to(args.device)
 
 
-def load_edges(path):
-    """The frozen HED edge detector from an edges.safetensors (tools/export_hed.py)."""
-    model = hed.HED()
-    model.load_state_dict({k: v.float() for k, v in load_file(path).items()})
-    return model.eval().requires_grad_(False)
-
-
 def train_encoder(args, log, loader):
     path = os.path.join(args.work, "encoder.pt")
     teacher = load_teacher(args.shared).to(args.device)
@@ -267,7 +260,7 @@ def cache_latents(args, encoder, ae, dataset):
         sys.exit(f"{path} has no known-cell weights: delete it, or train without --mask-unknown")
     if have >= len(dataset):
         return {k: v if k == "mask_std" else v[:len(dataset)] for k, v in cache.items()}
-    edges = load_edges(args.edges).to(args.device) if args.edges else None
+    edges = hed.from_safetensors(args.edges).to(args.device) if args.edges else None
     images, masks, partials, cells, weights, conditions = [], [], [], [], [], []
     new = torch.utils.data.Subset(dataset, range(have, len(dataset)))
     for pixels, slots, annotated in tqdm(torch.utils.data.DataLoader(new, batch_size=16, shuffle=False, num_workers=args.workers),
@@ -528,7 +521,7 @@ def main(argv=None):
     if args.out:
         export(args.out, encoder.cpu(), ae.cpu(), unet.cpu(), mask_scale, args.resolution, args.inference_steps,
                (args.mask_th, args.count_th, args.overlap_th), (args.ensemble_seeds, args.flip), "segserve-default",
-               args.encoder, args.self_condition, load_edges(args.edges) if args.edges else None)
+               args.encoder, args.self_condition, hed.from_safetensors(args.edges) if args.edges else None)
     return args
 
 
