@@ -29,6 +29,8 @@ public final class SegmentationService: Sendable {
     let eventStreams: StreamSlots
     let callbacks: CallbackDispatcher
     let openAPI: [UInt8]?
+    /// `openAPI`'s entity tag, computed once.
+    let openAPITag: String
     let web: WebAssets
     private let server = Mutex<HTTPServer?>(nil)
     private let draining = Atomic<Bool>(false)
@@ -57,6 +59,7 @@ public final class SegmentationService: Sendable {
         requestGuard = RequestGuard(configured: configuration.server.allowedHosts, boundHost: configuration.server.host)
         apiKeys = try configuration.authKeysFile.map(APIKeys.load) ?? APIKeys([])
         openAPI = FileManager.default.contents(atPath: configuration.openAPIPath).map { [UInt8]($0) }
+        openAPITag = entityTag(of: openAPI ?? [])
         if openAPI == nil { logger.warning("no OpenAPI document at \(configuration.openAPIPath); /openapi.yaml answers 404") }
         web = WebAssets(folder: configuration.webRoot)
         if web.isEmpty { logger.warning("no web page in \(configuration.webRoot); / answers 404") }
@@ -259,10 +262,10 @@ public final class SegmentationService: Sendable {
         return finish(response, to: request, route: template, since: start)
     }
 
-    /// Adds the security headers and records the request's metrics.
+    /// Answers a revalidation with 304, adds the security headers and records the request's metrics.
     private func finish(_ response: HTTPResponse, to request: HTTPRequest, route template: String,
                         since start: ContinuousClock.Instant) -> HTTPResponse {
-        var response = response
+        var response = response.evaluatingConditions(of: request)
         for (name, value) in Self.securityHeaders where response.headers[name] == nil { response.headers[name] = value }
         metrics.request(method: request.method.rawValue, route: template, status: response.status.code, duration: .now - start)
         logger.debug("\(request.method) \(request.target) \(response.status.code)")
@@ -310,7 +313,8 @@ public final class SegmentationService: Sendable {
             return HTTPResponse(headers: ["Content-Type": "text/plain; version=0.0.4; charset=utf-8"], body: body)
         case .openAPI:
             guard let openAPI else { throw APIError.notFound("this server has no OpenAPI document") }
-            return HTTPResponse(headers: ["Content-Type": "application/yaml"], body: openAPI)
+            return HTTPResponse(headers: ["Content-Type": "application/yaml", "Cache-Control": "no-cache", "ETag": openAPITag],
+                                body: openAPI)
         case .page(let file):
             guard let page = web.response(file) else { throw APIError.notFound("no page file \(file)") }
             return page

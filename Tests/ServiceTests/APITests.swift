@@ -176,6 +176,27 @@ final class APITests: XCTestCase {
         }
     }
 
+    /// Results, the contract and the page's files carry ETags; a revalidation that names one gets 304.
+    func testRevalidationsAnswerNotModified() throws {
+        harness.stop()
+        harness = try ServiceHarness(.inProcess) { $0.webRoot = repositoryRoot.appendingPathComponent("web").path }
+        let job = try harness.submit(body: ("image/png", try pngBytes()))
+        let id = try XCTUnwrap(job["id"] as? String)
+        _ = try harness.finished(id)
+        for path in ["/v1/jobs/\(id)/panoptic.png", "/v1/jobs/\(id)/segments.json", "/openapi.yaml", "/", "/ui/app.js"] {
+            let first = try harness.request("GET", path)
+            XCTAssertEqual(first.status, 200, path)
+            let tag = try XCTUnwrap(first.headers["ETag"], path)
+            let again = try harness.request("GET", path, headers: [("If-None-Match", tag)])
+            XCTAssertEqual(again.status, 304, path)
+            XCTAssertEqual(again.body, [], path)
+            XCTAssertEqual(again.headers["ETag"], tag, path)
+            XCTAssertEqual(try harness.request("GET", path, headers: [("If-None-Match", "\"other\"")]).status, 200, path)
+        }
+        let missing = try harness.request("GET", "/v1/jobs/nope/panoptic.png", headers: [("If-None-Match", "*")])
+        XCTAssertEqual(missing.status, 404, "a job the store does not hold is not 'not modified'")
+    }
+
     /// With a batch delay, the workers' jobs go through the shared batcher, whose passes the
     /// metrics count; each job still reports its own steps.
     func testWorkersShareUNetPassesThroughTheBatcher() throws {

@@ -7,6 +7,7 @@ struct WebAssets: Sendable {
     struct Asset: Sendable {
         let contentType: String
         let body: [UInt8]
+        let etag: String
     }
 
     private let files: [String: Asset]
@@ -24,16 +25,18 @@ struct WebAssets: Sendable {
             let ext = (name as NSString).pathExtension.lowercased()
             guard let type = Self.contentTypes[ext],
                   let data = FileManager.default.contents(atPath: (folder as NSString).appendingPathComponent(name)) else { continue }
-            files[name] = Asset(contentType: type, body: [UInt8](data))
+            files[name] = Asset(contentType: type, body: [UInt8](data), etag: entityTag(of: [UInt8](data)))
         }
         self.files = files
     }
 
     var isEmpty: Bool { files.isEmpty }
 
-    /// The file's response; revalidated on every load, so a new version is seen at once.
+    /// The file's response; revalidated on every load (a 304 while its ETag holds), so a new
+    /// version is seen at once.
     func response(_ name: String) -> HTTPResponse? {
         guard let asset = files[name] else { return nil }
-        return HTTPResponse(headers: ["Content-Type": asset.contentType, "Cache-Control": "no-cache"], body: asset.body)
+        return HTTPResponse(headers: ["Content-Type": asset.contentType, "Cache-Control": "no-cache", "ETag": asset.etag],
+                            body: asset.body)
     }
 }
