@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Python tools' requirements (reference fixtures, training, evaluation checks).
+# Installs the Python tools: their pinned requirements (tools/requirements.txt), then the tools
+# themselves as the package `segtools` (editable, so a change to a script takes effect at once).
 set -euo pipefail
 python3 -m pip install -q -r tools/requirements.txt
+python3 -m pip install -q --no-deps --no-build-isolation -e tools

@@ -32,8 +32,7 @@ import sys
 
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from segtools.modeldir import write_model_dir  # noqa: E402
+from segtools.modeldir import write_model_dir
 
 # diffusers configs of CompVis/stable-diffusion-v1-4 (unet/config.json, vae/config.json): the keys used here.
 SD_V1_UNET = {"attention_head_dim": 8, "norm_num_groups": 32, "norm_eps": 1e-5, "flip_sin_to_cos": True, "freq_shift": 0}

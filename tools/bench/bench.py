@@ -15,13 +15,11 @@ and with --service, images per minute of `segserve serve` at 1, 2, 4 and 8 concu
     swift build -c release --product segserve-bench --product segserve
     python3 tools/bench/bench.py [--pairs 5] [--threads 2] [--only unet-small,taesd,pipeline] [--service 30]
 """
-import argparse, json, os, platform, resource, statistics, subprocess, sys, tempfile, time
+import argparse, json, os, platform, resource, statistics, subprocess, tempfile, time
 
 import torch
 from safetensors.torch import save_file
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "reference"))
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "train"))
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 
@@ -47,17 +45,17 @@ def sd_vae():
 
 
 def taesd():
-    from ldmseg_reference import tiny_encoder
+    from segtools.reference.ldmseg_reference import tiny_encoder
     return tiny_encoder(width=64, latent=32)
 
 
 def mobilenet_v2():
-    from mobilenet_v2 import MobileNetV2Encoder
+    from segtools.reference.mobilenet_v2 import MobileNetV2Encoder
     return MobileNetV2Encoder(latent=32, fuse=64)
 
 
 def hed():
-    from hed import HED
+    from segtools.reference.hed import HED
     return HED()
 
 
@@ -153,7 +151,7 @@ def module_case(cfg, threads):
         flops = count_flops(model, fwd)
     state = model.state_dict()
     if cfg["kind"] == "mobilenet_v2":
-        from mobilenet_v2 import fold_batchnorm
+        from segtools.reference.mobilenet_v2 import fold_batchnorm
         state = fold_batchnorm(model)
     if cfg["kind"] == "vae":
         state = {k: v for k, v in state.items() if k.startswith(("encoder.", "quant_conv."))}
@@ -170,7 +168,7 @@ def pipeline_case(threads):
     flips, one after another (without the slot matching and averaging, a small share of the time)."""
     import numpy as np
     from PIL import Image
-    import parity
+    from segtools.train import parity
     model_dir = os.path.join(REPO, "models", "default")
     pipe, config = parity.load_pipeline(model_dir)
     inference = config["inference"]
@@ -263,7 +261,7 @@ def service_row(seconds, unbatched=False, shared=False):
     every client count; with `shared`, so do two with 2 workers, one whose jobs share UNet passes."""
     import threading, urllib.request
     from PIL import Image
-    import parity
+    from segtools.train import parity
     tmp = tempfile.TemporaryDirectory()
     png = os.path.join(tmp.name, "image.png")
     Image.open(parity.first_val_image()).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)

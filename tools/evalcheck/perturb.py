@@ -4,12 +4,10 @@ a COCO panoptic JSON + PNG folder, so any evaluator can score it."""
 import copy
 import json
 import os
-import sys
 
 import numpy as np
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from segtools import codec  # noqa: E402
+from segtools import codec
 
 
 def segments_from(ids, template, rng):

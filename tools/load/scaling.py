@@ -14,10 +14,9 @@ import threading
 import time
 import urllib.request
 
-sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests"))
-from PIL import Image  # noqa: E402
-from pg_server import postgres  # noqa: E402
-from segserve_server import REPO, binary  # noqa: E402
+from PIL import Image
+
+from segtools.testing import REPO, binary, postgres
 
 
 def start(url, folder, name, role, port=0):

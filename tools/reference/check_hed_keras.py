@@ -26,8 +26,7 @@ import zipfile
 import numpy as np
 import torch
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from hed import BGR_MEAN, HED, from_keras_h5, preprocess  # noqa: E402
+from segtools.reference.hed import BGR_MEAN, HED, from_keras_h5, preprocess
 
 NAMES = ["side1", "side2", "side3", "side4", "side5", "fused logits"]
 

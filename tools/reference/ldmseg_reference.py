@@ -183,7 +183,7 @@ class Pipeline:
         lo, hi = self.input_range
         latent = self.image_encoder(x * (hi - lo) + lo) * self.image_scale
         if self.edges is not None:
-            import hed
+            from segtools.reference import hed
             latent = torch.cat([latent, hed.conditioning(self.edges, x)], dim=1)
         return h, w, x * (hi - lo) + lo, latent
 

@@ -13,16 +13,13 @@ Tensors drop the batch dimension: maps are [C, H, W], tokens [N, C].
 """
 import json
 import os
-import sys
 
 import torch
 import torch.nn.functional as F
 from safetensors.torch import save_file
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-from segtools.modeldir import write_model_dir  # noqa: E402
+from segtools.modeldir import write_model_dir
 
 OPS_OUT = os.path.join("Tests", "NNRuntimeTests", "Fixtures")
 MODULES_OUT = os.path.join("Tests", "LDMSegTests", "Fixtures")
@@ -220,7 +217,7 @@ def diffusers_fixtures():
 @torch.no_grad()
 def ldmseg_fixtures():
     from diffusers import UNet2DConditionModel
-    import ldmseg_reference as ref
+    from segtools.reference import ldmseg_reference as ref
 
     g = torch.Generator().manual_seed(7)
     enc = ref.tiny_encoder(width=16, latent=8).eval()
@@ -265,7 +262,7 @@ def ldmseg_fixtures():
 def mobilenet_v2_fixture():
     """A narrow MobileNetV2 encoder (width 0.25) with random weights and BatchNorm statistics,
     folded as exported, on a 64x96 picture."""
-    from mobilenet_v2 import MobileNetV2Encoder, fold_batchnorm
+    from segtools.reference.mobilenet_v2 import MobileNetV2Encoder, fold_batchnorm
 
     g = torch.Generator().manual_seed(11)
     cfg = {"latent": 8, "fuse": 16, "width_mult": 0.25}
@@ -284,7 +281,7 @@ def mobilenet_v2_fixture():
 def hed_fixture():
     """A narrow HED (VGG16's layout, fewer channels) with random weights on an odd-sized picture,
     so ceil-mode pooling and the side outputs' non-integer upsampling are both exercised."""
-    from hed import HED, preprocess
+    from segtools.reference.hed import HED, preprocess
 
     g = torch.Generator().manual_seed(13)
     blocks = [[2, 8], [2, 8], [3, 16], [3, 16], [3, 16]]
@@ -298,9 +295,8 @@ def hed_fixture():
 def edge_watershed_fixture():
     """Regions of a smooth random edge map by scikit-image (Gaussian, h-minima markers, watershed),
     and a blocky, speckled segmentation of the same picture at 1.5x snapped to them."""
-    sys.path.insert(0, os.path.join(REPO, "tools", "train"))
     import numpy as np
-    from edge_prior import snap, watershed_regions
+    from segtools.train.edge_prior import snap, watershed_regions
 
     rng = np.random.default_rng(17)
     h, w = 48, 64
@@ -326,8 +322,7 @@ def edge_watershed_fixture():
 def default_model():
     """The shipped model (models/default) on a small picture: two DDIM steps, one run, every slot
     kept, with segserve's own seeded noise, so the Swift test checks the real weights end to end."""
-    sys.path.insert(0, os.path.join(REPO, "tools", "train"))
-    import parity
+    from segtools.train import parity
 
     pipe, _ = parity.load_pipeline(os.path.join(REPO, "models", "default"))
     H, W, steps, seed, resolution = 64, 96, 2, 5, 256
@@ -417,7 +412,7 @@ def tiny_model(g, ref, UNet2DConditionModel):
 def tiny_edges_model(ref, UNet2DConditionModel):
     """A tiny random model whose UNet also takes a narrow HED's conditioning maps (config.json
     `edges`), and a segment run through it."""
-    from hed import CELL, HED
+    from segtools.reference.hed import CELL, HED
     g = torch.Generator().manual_seed(19)
     enc = ref.tiny_encoder(width=8, latent=4).eval()
     ae = ref.MaskAutoencoder(block_out=(8, 8, 8, 16), int_channels=16, groups=8).eval()

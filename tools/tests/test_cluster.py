@@ -13,8 +13,7 @@ import urllib.request
 
 from PIL import Image
 
-from pg_server import postgres
-from segserve_server import REPO, SPEC_PATH, TINY_MODEL, binary
+from segtools.testing import REPO, SPEC_PATH, TINY_MODEL, binary, png, postgres
 
 JOBS = 30
 LEASE_TTL = 3.0
@@ -52,12 +51,6 @@ class Node:
             return r.status, r.read()
 
 
-def png_bytes():
-    out = io.BytesIO()
-    Image.new("RGB", (48, 32), (120, 30, 200)).save(out, format="PNG")
-    return out.getvalue()
-
-
 def wait_until(condition, seconds, what):
     deadline = time.time() + seconds
     while time.time() < deadline:
@@ -73,10 +66,9 @@ def test_three_nodes_one_queue_through_kill_stop_and_database_restart(tmp_path):
         nodes = [Node(f"node{i}", url, str(tmp_path)) for i in range(3)]
         try:
             start = time.time()
-            ids = []
+            ids, image = [], png(48, 32, fill=(120, 30, 200))
             for i in range(JOBS):
-                status, body = nodes[i % 3].request("POST", "/v1/segmentations?steps=1000&seed=%d" % i, png_bytes(),
-                                                    {"Content-Type": "image/png"})
+                status, body = nodes[i % 3].request("POST", "/v1/segmentations?steps=1000&seed=%d" % i, image, {"Content-Type": "image/png"})
                 assert status == 202
                 ids.append(json.loads(body)["id"])
 
@@ -118,8 +110,8 @@ def test_three_nodes_one_queue_through_kill_stop_and_database_restart(tmp_path):
             failed = {i: j.get("error") for i, j in jobs.items() if j["state"] != "succeeded"}
             assert not failed, f"jobs did not succeed: {failed}"
             for i in ids:
-                _, png = survivors[0].request("GET", f"/v1/jobs/{i}/panoptic.png")
-                assert Image.open(io.BytesIO(png)).size == (48, 32)
+                _, result = survivors[0].request("GET", f"/v1/jobs/{i}/panoptic.png")
+                assert Image.open(io.BytesIO(result)).size == (48, 32)
             # Exactly once: one result row per job, and the store saw no second completion.
             rows = pg.sql("SELECT COUNT(*), COUNT(DISTINCT job_seq) FROM job_result", database)
             assert rows == [[str(JOBS), str(JOBS)]]

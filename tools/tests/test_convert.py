@@ -3,25 +3,21 @@
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
 
-import segserve_server
+from segtools import testing
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
-sys.path.insert(0, os.path.join(REPO, "tools", "train"))
 
-import convert_ldmseg  # noqa: E402
-import ldmseg_official  # noqa: E402
-import ldmseg_reference as ref  # noqa: E402
-from parity import gaussian_noise  # noqa: E402
-from segtools.codec import read_ids, write_ids  # noqa: E402
+from segtools import convert_ldmseg
+from segtools.reference import ldmseg_official
+from segtools.reference import ldmseg_reference as ref
+from segtools.train.parity import gaussian_noise
+from segtools.codec import read_ids, write_ids
 
 IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "coco-instances", "coco-tiny", "val2017")
 SIZE, STEPS = 128, 4
@@ -159,7 +155,7 @@ def test_swift_runs_the_converted_model_as_the_official_loop(tmp_path):
     assert len(segments) >= 2 and (expected == 0).any(), f"the reference run has segments {segments}"
     assert LIVE_SLOTS[0] + 1 not in segments, "slot 0 (ignore label) is void"
 
-    subprocess.run([segserve_server.binary("debug"), "segment", "--model", str(out), str(png), "--out", str(tmp_path / "seg"),
+    subprocess.run([testing.binary("debug"), "segment", "--model", str(out), str(png), "--out", str(tmp_path / "seg"),
                     "--threads", "1"], check=True, capture_output=True)
     swift = read_ids(tmp_path / "seg" / "panoptic.png")
     agreement = float((swift == expected).mean())
@@ -201,7 +197,7 @@ def test_inpainting_a_converted_model_matches_the_reference(tmp_path):
                                both[:1], both[1:], STEPS, SIZE, thresholds)
     expected = expected.numpy()
     assert len(set(np.unique(expected[H // 2:])) - {0}) >= 1, "the unknown half gets segments"
-    subprocess.run([segserve_server.binary("debug"), "inpaint", "--model", str(out), str(png), "--mask", str(tmp_path / "partial.png"),
+    subprocess.run([testing.binary("debug"), "inpaint", "--model", str(out), str(png), "--mask", str(tmp_path / "partial.png"),
                     "--out", str(tmp_path / "inp"), "--threads", "1"], check=True, capture_output=True)
     swift = read_ids(tmp_path / "inp" / "panoptic.png")
     assert (swift[: H // 2] == partial[: H // 2]).all(), "known pixels keep their ids"

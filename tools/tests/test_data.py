@@ -3,7 +3,6 @@ large-scale jitter and the known (annotated) pixels."""
 import json
 import os
 import random
-import sys
 
 import numpy as np
 import pytest
@@ -11,11 +10,9 @@ import torch
 from PIL import Image
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools", "train"))
-sys.path.insert(0, os.path.join(REPO, "tools"))
 
-import data  # noqa: E402
-from segtools import codec  # noqa: E402
+from segtools.train import data
+from segtools import codec
 
 THING, STUFF = 1, 2
 

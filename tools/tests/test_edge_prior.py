@@ -1,16 +1,15 @@
 """The edge-prior baseline on synthetic edge maps (no data, no trained weights): a ridge splits
 two basins, small regions become void, shallow basins merge; and HED keeps odd input sizes."""
 import os
-import sys
 
 import numpy as np
 import torch
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools", "train"))
 
-import edge_prior  # noqa: E402
-from edge_prior import Settings  # noqa: E402
+from segtools.reference import hed
+from segtools.train import edge_prior
+from segtools.train.edge_prior import Settings
 
 
 def two_basins(depth=0.9, height=40, width=80):
@@ -64,7 +63,7 @@ def test_edge_prior_maps_reuse_the_probability_of_each_image(tmp_path):
     rgb[:, 30:] = (200, 180, 20)
     path = str(tmp_path / "halves.png")
     Image.fromarray(rgb).save(path)
-    edges = edge_prior.Edges(edge_prior.HED())
+    edges = edge_prior.Edges(hed.HED())
     images = [(path, np.zeros((45, 60), dtype=np.int32))]
     (a,) = edge_prior.edge_prior_maps(images, Settings(resolution=32, min_area=0), edges)
     (b,) = edge_prior.edge_prior_maps(images, Settings(resolution=32, min_area=10 ** 6), edges)
@@ -75,8 +74,8 @@ def test_edge_prior_maps_reuse_the_probability_of_each_image(tmp_path):
 
 def test_hed_keeps_odd_sizes():
     torch.manual_seed(0)
-    model = edge_prior.HED().eval()
-    x = edge_prior.preprocess(torch.rand(1, 3, 37, 45) * 255)
+    model = hed.HED().eval()
+    x = hed.preprocess(torch.rand(1, 3, 37, 45) * 255)
     with torch.no_grad():
         out = model(x)
     assert out.shape == (1, 1, 37, 45)

@@ -2,13 +2,11 @@
 import json
 import os
 import subprocess
-import sys
 
 import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools", "evalcheck"))
-import perturb  # noqa: E402
+from segtools.evalcheck import perturb
 
 SAMPLES = os.path.join(os.path.dirname(REPO), "shared", "data", "panoptic-samples")
 GT_JSON = os.path.join(SAMPLES, "panoptic_examples.json")

@@ -1,14 +1,12 @@
 """evaluate.py helpers: the inpainting split of instances, and the deduplicated val set."""
 import os
-import sys
 
 import numpy as np
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools", "train"))
 
-import data  # noqa: E402
-import evaluate  # noqa: E402
+from segtools.train import data
+from segtools.train import evaluate
 
 
 def test_known_instances_keeps_whole_instances_of_the_given_fraction():

@@ -3,16 +3,14 @@ sets) and the panoptic val (cocostuff-taming-val, things and stuff), the --repor
 both, and the edge_prior row."""
 import argparse
 import os
-import sys
 
 import numpy as np
 import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools", "train"))
 
-import data  # noqa: E402
-import evaluate  # noqa: E402
+from segtools.train import data
+from segtools.train import evaluate
 
 
 def args(**kw):
@@ -61,10 +59,11 @@ def test_edge_prior_row_beside_the_baselines(panoptic, tmp_path, monkeypatch):
     """Random-weight HED weights on disk: the row is scored; without weights it is skipped."""
     import torch
     from safetensors.torch import save_file
-    import edge_prior
+    from segtools.reference.hed import HED
+    from segtools.train import edge_prior
     torch.manual_seed(0)
     path = str(tmp_path / "edges.safetensors")
-    save_file({k: v.half() for k, v in edge_prior.HED().state_dict().items()}, path)
+    save_file({k: v.half() for k, v in HED().state_dict().items()}, path)
     monkeypatch.setattr(evaluate, "EDGE_SETTINGS", edge_prior.Settings(resolution=64))
     monkeypatch.setattr(evaluate, "_EDGES", {})
     scores = evaluate.score(args(baselines_only=True, edges=path), panoptic[:2])

@@ -11,7 +11,7 @@ import urllib.request
 
 import pytest
 
-from segserve_server import REPO, serve
+from segtools.testing import REPO, serve
 
 FIXTURES = os.path.join(REPO, "Tests", "ImagingTests", "Fixtures")
 

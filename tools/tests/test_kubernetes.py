@@ -11,7 +11,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from segserve_server import REPO
+from segtools.testing import REPO
 
 FOLDER = os.path.join(REPO, "deploy", "kubernetes")
 

@@ -1,15 +1,13 @@
 """train.py --mask-unknown: known pixels -> per-latent-cell weights, and the masked UNet loss."""
 import argparse
 import os
-import sys
 
 import pytest
 import torch
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools", "train"))
 
-import train  # noqa: E402
+from segtools.train import train
 
 
 def test_cells_mostly_unknown_get_weight_zero():

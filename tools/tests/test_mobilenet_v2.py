@@ -2,7 +2,6 @@
 classify. (That folding BatchNorm keeps the output is checked by the Swift parity test, which
 runs the folded weights against this module with its BatchNorms.)"""
 import os
-import sys
 
 import numpy as np
 import torch
@@ -10,9 +9,8 @@ import torch.nn.functional as F
 from PIL import Image
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
 
-from mobilenet_v2 import MobileNetV2Encoder  # noqa: E402
+from segtools.reference.mobilenet_v2 import MobileNetV2Encoder
 
 WEIGHTS = os.path.join(os.path.dirname(REPO), "shared", "weights", "mobilenet_v2", "mobilenet_v2-b0353104.pth")
 PHOTOS = os.path.join(os.path.dirname(REPO), "shared", "data", "panoptic-samples", "input_images")

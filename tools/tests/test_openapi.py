@@ -1,21 +1,18 @@
 """Every operation of a running `segserve serve` answered as openapi.yaml says: declared status,
 declared media type, and a JSON body that validates against the operation's schema."""
-import io
 import json
 import re
 import urllib.error
 import urllib.request
-import uuid
 
 import pytest
 import yaml
 from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate as validate_spec
-from PIL import Image
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from segserve_server import SPEC_PATH, serve
+from segtools.testing import SPEC_PATH, multipart, png, serve
 
 SPEC = yaml.safe_load(open(SPEC_PATH))
 BASE = "urn:segserve:openapi"
@@ -89,22 +86,6 @@ def checked(base, method, path, body=None, headers=None, expect=None):
     for name in declared.get("headers", {}):
         assert name in response_headers, f"{method} {template} {status}: header {name} missing"
     return status, response_headers, data
-
-
-def png(width=72, height=48, mode="RGB", fill=None):
-    image = Image.new(mode, (width, height), fill) if fill is not None else Image.effect_noise((width, height), 64).convert(mode)
-    out = io.BytesIO()
-    image.save(out, format="PNG")
-    return out.getvalue()
-
-
-def multipart(parts):
-    boundary = uuid.uuid4().hex
-    body = b""
-    for name, content_type, data in parts:
-        body += (f"--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"; filename=\"{name}\"\r\n"
-                 f"Content-Type: {content_type}\r\n\r\n").encode() + data + b"\r\n"
-    return body + f"--{boundary}--\r\n".encode(), {"Content-Type": f"multipart/form-data; boundary={boundary}"}
 
 
 def test_every_operation_conforms(server):

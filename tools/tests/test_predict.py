@@ -2,14 +2,12 @@
 import json
 import os
 import subprocess
-import sys
 
 import numpy as np
 from PIL import Image
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools"))
-from segtools.codec import read_ids  # noqa: E402
+from segtools.codec import read_ids
 
 BINARY = os.path.join(REPO, ".build", "debug", "segserve")
 TINY_MODEL = os.path.join(REPO, "Tests", "LDMSegTests", "Fixtures", "tiny_model")

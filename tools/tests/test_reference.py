@@ -8,15 +8,13 @@ beyond that; a changed CPU does not.
 """
 import json
 import os
-import sys
 
 import numpy as np
 from safetensors import safe_open
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools", "reference"))
 
-import make_fixtures  # noqa: E402
+from segtools.reference import make_fixtures
 
 # Fresh runs with PyTorch's AVX-512, AVX2 and baseline kernels (ATEN_CPU_CAPABILITY) differ from
 # each other by at most 1.2e-6 on any tensor; the Swift parity tests allow 1e-4.

@@ -6,7 +6,7 @@ import shutil
 import subprocess
 import tempfile
 
-from segserve_server import SPEC_PATH, serve
+from segtools.testing import SPEC_PATH, serve
 
 
 def test_generated_requests_conform():

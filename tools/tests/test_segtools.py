@@ -1,15 +1,12 @@
 """segtools: the panoptic PNG codec and the model-directory writer."""
 import json
-import os
-import sys
 
 import numpy as np
 import torch
 from safetensors.torch import load_file
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from segtools import codec  # noqa: E402
-from segtools.modeldir import write_model_dir  # noqa: E402
+from segtools import codec
+from segtools.modeldir import write_model_dir
 
 
 def test_codec_round_trips_ids_through_png(tmp_path):

@@ -3,17 +3,15 @@ import csv
 import json
 import os
 import subprocess
-import sys
 
 import torch
 
-import segserve_server
+from segtools import testing
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-sys.path.insert(0, os.path.join(REPO, "tools", "train"))
 
-import parity  # noqa: E402
-import train  # noqa: E402
+from segtools.train import parity
+from segtools.train import train
 
 
 def test_stages_run_loss_falls_and_export_loads(tmp_path):
@@ -49,7 +47,7 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
     assert total < 25 * 2 ** 20
 
     # The Swift runtime loads the export and segments a real image with it.
-    binary = segserve_server.binary("debug")
+    binary = testing.binary("debug")
     image = parity.first_val_image()
     subprocess.run([binary, "segment", "--model", str(out), image, "--out", str(tmp_path / "seg"), "--steps", "2"],
                    check=True, capture_output=True)
@@ -74,14 +72,14 @@ def test_self_conditioned_fine_tune_exports_and_matches(tmp_path):
     from safetensors.torch import load_file
     plain, grown = load_file(tmp_path / "plain" / "unet.safetensors"), load_file(out / "unet.safetensors")
     assert grown["conv_in.weight"].shape[1] == plain["conv_in.weight"].shape[1] + 4
-    agreement, segments = parity.compare(str(out), parity.first_val_image(), segserve_server.binary("debug"), steps=3)
+    agreement, segments = parity.compare(str(out), parity.first_val_image(), testing.binary("debug"), steps=3)
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 
 
 def test_edge_conditioned_fine_tune_exports_and_matches(tmp_path):
     """--edges: HED's maps cached per crop and fed to a UNet grown from a plain one (new
     channels zero), exported with the HED weights; Swift segments like PyTorch with it."""
-    import hed
+    from segtools.reference import hed
     from safetensors.torch import load_file, save_file
     torch.manual_seed(0)
     edges = tmp_path / "edges.safetensors"
@@ -99,7 +97,7 @@ def test_edge_conditioned_fine_tune_exports_and_matches(tmp_path):
     assert load_file(out / "edges.safetensors").keys() == load_file(edges).keys()
     plain, grown = load_file(tmp_path / "plain" / "unet.safetensors"), load_file(out / "unet.safetensors")
     assert grown["conv_in.weight"].shape[1] == plain["conv_in.weight"].shape[1] + hed.CELL ** 2 + 5
-    agreement, segments = parity.compare(str(out), parity.first_val_image(), segserve_server.binary("debug"), steps=2)
+    agreement, segments = parity.compare(str(out), parity.first_val_image(), testing.binary("debug"), steps=2)
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 
 
@@ -121,7 +119,7 @@ def test_mobilenet_v2_encoder_trains_exports_and_matches(tmp_path):
     after = torch.load(work / "unet-mobilenet_v2.pt")["model"]
     assert not torch.equal(before["encoder.fuse.out.weight"], after["encoder.fuse.out.weight"])
     assert torch.equal(before["encoder.features.5.conv.1.0.weight"], after["encoder.features.5.conv.1.0.weight"])
-    binary = segserve_server.binary("debug")
+    binary = testing.binary("debug")
     agreement, segments = parity.compare(str(out), parity.first_val_image(), binary, steps=2)
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 

@@ -6,7 +6,6 @@ import io
 import json
 import os
 import shutil
-import sys
 import time
 import urllib.request
 
@@ -20,11 +19,10 @@ from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-import segserve_server
+from segtools import testing
 
-REPO = segserve_server.REPO
-sys.path.insert(0, os.path.join(REPO, "tools"))
-from segtools.codec import ids_from_rgb, write_ids  # noqa: E402
+REPO = testing.REPO
+from segtools.codec import ids_from_rgb, write_ids
 
 IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "coco-instances", "coco-tiny", "val2017")
 
@@ -35,7 +33,7 @@ def ids_of(url):
 
 @pytest.fixture(scope="module")
 def site():
-    with segserve_server.serve("release", model=os.path.join(REPO, "models", "default"), workers_threads=2) as (base, _):
+    with testing.serve("release", model=os.path.join(REPO, "models", "default"), workers_threads=2) as (base, _):
         yield base
 
 

@@ -11,15 +11,13 @@ flip, colour jitter, and a random remapping of instance ids to slots 1..127 per 
 import json
 import os
 import random
-import sys
 from typing import NamedTuple, Optional
 
 import numpy as np
 import torch
 from PIL import Image
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from segtools import codec  # noqa: E402
+from segtools import codec
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")

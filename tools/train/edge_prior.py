@@ -30,11 +30,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-import data  # noqa: E402
-from hed import HED, from_safetensors, preprocess  # noqa: E402
+from segtools.train import data
+from segtools.reference.hed import from_safetensors, preprocess
 
 THREADS = 2
 
@@ -124,7 +121,7 @@ def edge_prior_maps(images, settings=Settings(), edges=None):
 
 def choose(images, edges, hs, areas, sigmas, resolution=Settings().resolution):
     """PQ / SQ / RQ of every setting of the grid on `images` ([(Settings, scores)], grid order)."""
-    import evaluate  # the scorer; imported here since evaluate imports this module
+    from segtools.train import evaluate  # the scorer; imported here since evaluate imports this module
     probs = [edges(path, resolution) for path, _ in images]
     results = []
     with tempfile.TemporaryDirectory() as tmp:
@@ -184,7 +181,7 @@ def main():
     args = ap.parse_args()
     if not args.choose:
         ap.error("nothing to do: pass --choose")
-    import evaluate
+    from segtools.train import evaluate
     split = evaluate.VAL_SPLITS.get(args.split, args.split)
     if data.is_val_name(split) or split == "panoptic-samples":
         ap.error(f"{args.split} holds validation images: choose settings on a train split")

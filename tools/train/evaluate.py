@@ -38,12 +38,9 @@ import time
 
 import numpy as np
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, ".."))
-import data  # noqa: E402
-import edge_prior  # noqa: E402
-from segtools.codec import read_ids, write_ids  # noqa: E402
+from segtools.train import data
+from segtools.train import edge_prior
+from segtools.codec import read_ids, write_ids
 
 CATEGORIES = [{"id": 1, "name": "object", "isthing": 1, "supercategory": "object"}]
 # The two val kinds: things only (unlabeled pixels void), and things + stuff.
@@ -159,7 +156,7 @@ def predict_autoencoded(model_dir, images):
     size, then post-processed with the model's thresholds; returns (id maps, seconds per image)."""
     import random
     import torch
-    import parity  # the reference pipeline; torch is needed only here
+    from segtools.train import parity  # the reference pipeline; torch is needed only here
 
     pipe, config = parity.load_pipeline(model_dir)
     inference = config["inference"]

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import subprocess
-import sys
 import tempfile
 
 import numpy as np
@@ -22,17 +21,12 @@ import torch
 from PIL import Image
 from safetensors.torch import load_file
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-sys.path.insert(0, os.path.join(HERE, ".."))
-
-import data  # noqa: E402
-import hed  # noqa: E402
-import ldmseg_reference as ref  # noqa: E402
-import mobilenet_v2 as mnv2  # noqa: E402
-import train  # noqa: E402
-from segtools.codec import read_ids  # noqa: E402
+from segtools.train import data
+from segtools.reference import hed
+from segtools.reference import ldmseg_reference as ref
+from segtools.reference import mobilenet_v2 as mnv2
+from segtools.train import train
+from segtools.codec import read_ids
 
 MASK64 = (1 << 64) - 1
 

@@ -31,16 +31,11 @@ import torch.nn.functional as F
 from safetensors.torch import load_file
 from tqdm import tqdm
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "reference"))
-sys.path.insert(0, os.path.join(HERE, ".."))
-
-import data  # noqa: E402
-import hed  # noqa: E402
-import ldmseg_reference as ref  # noqa: E402
-import mobilenet_v2 as mnv2  # noqa: E402
-from segtools.modeldir import write_model_dir  # noqa: E402
+from segtools.train import data
+from segtools.reference import hed
+from segtools.reference import ldmseg_reference as ref
+from segtools.reference import mobilenet_v2 as mnv2
+from segtools.modeldir import write_model_dir
 
 UNET_CONFIG = dict(block_out_channels=(48, 96, 192), layers_per_block=1,
                    down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),

@@ -1,0 +1,1 @@
+"""Benchmarks against PyTorch on the same machine."""

@@ -1,0 +1,1 @@
+"""The evaluator's self-check: perturbed ground truth with known scores."""

@@ -1,0 +1,1 @@
+"""Load tests: many pollers, scaling over nodes."""

@@ -1,0 +1,1 @@
+"""Training, evaluation, the edge prior and the PyTorch-Swift parity check."""
