@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Status polls against the Hummingbird reference, alternating the two servers (A B A B):
 # `segserve serve` (release, embedded model) answering GET /v1/jobs/{id} for a finished job,
-# and the reference answering its constant GET /v1/jobs/123 (../shared/anchors/http-hb; build it
-# as its README says and pass the binary). wrk -t2 -c64 per round; prints each round and the
+# and a reference Hummingbird 2 server answering a constant JSON at GET /v1/jobs/123 (pass its
+# binary; it listens on $PORT). wrk -t2 -c64 per round; prints each round and the
 # medians. Polls are answered on segserve's event loops, at the priority it started with.
 # Usage: tools/load/polls.sh HBSERVER_BINARY [pairs, default 5] [seconds per round, default 8]
 set -euo pipefail

@@ -20,7 +20,8 @@ from PIL import Image
 from segtools import codec
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-DEFAULT_DATA = os.path.join(os.path.dirname(REPO), "shared", "data")
+# The data root (docs/model.md, Training data): SEGSERVE_DATA, else a shared/data folder beside the repository.
+DEFAULT_DATA = os.environ.get("SEGSERVE_DATA") or os.path.join(os.path.dirname(REPO), "shared", "data")
 MAX_SLOTS = 127
 # Default share of draws per kind of set, scaled by its number of images: fully annotated
 # panoptic images teach things and stuff, instance-only and partial ones only some objects.

@@ -2,7 +2,7 @@
 """Train segserve's default LDMSeg model on CPU or GPU and export it as a model directory.
 
 Stages (each checkpointed under --work, resumable, seeded, logged to <work>/log.csv):
-  encoder  fine-tune the TAESD-family image encoder (initialised from ../shared/weights/taef2)
+  encoder  fine-tune the TAESD-family image encoder (initialised from TAEF2: weights/taef2 under --shared)
            to give the same latents under photometric augmentation (distillation from the
            frozen original);
   ae       the mask auto-encoder (LDMSeg GeneralVAESeg layout): cross-entropy over 128 slots,

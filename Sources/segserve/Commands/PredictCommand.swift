@@ -24,7 +24,7 @@ struct PredictCommand: ParsableCommand {
     var jobs = PredictCommand.defaultJobs
 
     /// One image per thread: running images side by side on one thread each beats splitting
-    /// every layer across threads (see "Speed" in the README).
+    /// every layer across threads (docs/benchmarks.md, images per minute).
     static let defaultJobs = 0
 
     func validate() throws {
