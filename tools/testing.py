@@ -19,6 +19,9 @@ from PIL import Image
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 SPEC_PATH = os.path.join(REPO, "openapi.yaml")
 TINY_MODEL = os.path.join(REPO, "Tests", "LDMSegTests", "Fixtures", "tiny_model")
+# A miniature data root and CC BY photos (tools/reference/make_data_fixtures.py).
+DATA = os.path.join(REPO, "Tests", "Fixtures", "data")
+PHOTOS = sorted(glob.glob(os.path.join(REPO, "Tests", "Fixtures", "photos", "*.jpg")))
 
 
 def binary(configuration):

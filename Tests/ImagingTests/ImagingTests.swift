@@ -3,15 +3,10 @@ import XCTest
 @testable import Imaging
 
 final class ImagingTests: XCTestCase {
-    /// ../shared beside the repository (SEGSERVE_SHARED overrides).
-    static var shared: URL {
-        if let env = ProcessInfo.processInfo.environment["SEGSERVE_SHARED"] { return URL(fileURLWithPath: env) }
-        return URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("shared")
-    }
-
+    /// A photo from the repository's fixtures (Tests/Fixtures/photos, CC BY; see ATTRIBUTION.md there).
     func sampleJPEG() throws -> [UInt8] {
-        let dir = Self.shared.appendingPathComponent("data/coco-instances/coco-tiny/val2017")
+        let dir = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .appendingPathComponent("Fixtures/photos")
         let files = try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.hasSuffix(".jpg") }.sorted()
         let first = try XCTUnwrap(files.first, "no JPEG in \(dir.path)")
         return [UInt8](try Data(contentsOf: dir.appendingPathComponent(first)))

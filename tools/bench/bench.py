@@ -168,13 +168,14 @@ def pipeline_case(threads):
     flips, one after another (without the slot matching and averaging, a small share of the time)."""
     import numpy as np
     from PIL import Image
+    from segtools.testing import PHOTOS
     from segtools.train import parity
     model_dir = os.path.join(REPO, "models", "default")
     pipe, config = parity.load_pipeline(model_dir)
     inference = config["inference"]
     tmp = tempfile.TemporaryDirectory()
     png = os.path.join(tmp.name, "image.png")
-    Image.open(parity.first_val_image()).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)
+    Image.open(PHOTOS[0]).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)
     image = torch.from_numpy(np.asarray(Image.open(png), dtype=np.uint8).copy())
     resolution, steps = inference["resolution"], inference["steps"]
     th = {"mask_th": inference["mask_th"], "count_th": inference["count_th"], "overlap_th": inference["overlap_th"]}
@@ -261,10 +262,10 @@ def service_row(seconds, unbatched=False, shared=False):
     every client count; with `shared`, so do two with 2 workers, one whose jobs share UNet passes."""
     import threading, urllib.request
     from PIL import Image
-    from segtools.train import parity
+    from segtools.testing import PHOTOS
     tmp = tempfile.TemporaryDirectory()
     png = os.path.join(tmp.name, "image.png")
-    Image.open(parity.first_val_image()).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)
+    Image.open(PHOTOS[0]).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)
     body = open(png, "rb").read()
     variants = [("", {})] + ([(" (max_batch 1)", {"SEGSERVE_WORKERS_MAX_BATCH": "1"})] if unbatched else []) \
         + ([(" (2 workers)", {"SEGSERVE_WORKERS_COUNT": "2"}),

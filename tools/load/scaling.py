@@ -16,7 +16,7 @@ import urllib.request
 
 from PIL import Image
 
-from segtools.testing import REPO, binary, postgres
+from segtools.testing import PHOTOS, REPO, binary, postgres
 
 
 def start(url, folder, name, role, port=0):
@@ -33,9 +33,7 @@ def start(url, folder, name, role, port=0):
 
 
 def photo():
-    import glob
-    images = sorted(glob.glob(os.path.join(REPO, "..", "shared", "data", "coco-instances", "*", "val2017", "*.jpg")))
-    image = Image.open(images[0]).convert("RGB") if images else Image.effect_noise((512, 512), 64).convert("RGB")
+    image = Image.open(PHOTOS[0]).convert("RGB")
     out = io.BytesIO()
     image.resize((512, 512)).save(out, format="PNG")
     return out.getvalue()

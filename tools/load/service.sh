@@ -23,9 +23,8 @@ for _ in $(seq 100); do grep -q "listening" "$dir/log" && break; sleep 0.1; done
 address="$(sed -n 's/.*address=\([^ ]*\) .*/\1/p' "$dir/log" | head -n 1)"
 [ -n "$address" ] || { cat "$dir/log" >&2; exit 1; }
 
-images=(../shared/data/coco-instances/*/val2017/*.jpg)
+images=(Tests/Fixtures/photos/*.jpg)
 image="${images[0]}"
-[ -f "$image" ] || { python3 -c "from PIL import Image; Image.effect_noise((512, 384), 64).convert('RGB').save('$dir/noise.png')"; image="$dir/noise.png"; }
 submit() { curl -sf -F "image=@$image" "http://$address/v1/segmentations?seed=$1" | sed -n 's/.*"id":"\([^"]*\)".*/\1/p'; }
 job="$(submit 0)"
 curl -sf -H 'Prefer: wait=60' "http://$address/v1/jobs/$job" >/dev/null

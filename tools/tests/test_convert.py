@@ -19,7 +19,6 @@ from segtools.reference import ldmseg_reference as ref
 from segtools.train.parity import gaussian_noise
 from segtools.codec import read_ids, write_ids
 
-IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "coco-instances", "coco-tiny", "val2017")
 SIZE, STEPS = 128, 4
 PAPER_THRESHOLDS = convert_ldmseg.PAPER_THRESHOLDS
 LIVE_SLOTS = [0, 3, 17, 42]  # slot 0 is the ignore label: its pixels must come out void
@@ -140,7 +139,7 @@ def converted_with_image(tmp_path):
     unet, vae, ae, _ = build_official(tmp_path)
     out = convert(tmp_path)
     png = tmp_path / "image.png"
-    Image.open(os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])).convert("RGB").save(png)
+    Image.open(testing.PHOTOS[0]).convert("RGB").save(png)
     return unet, vae, ae, out, png, np.asarray(Image.open(png), dtype=np.uint8)
 
 

@@ -13,6 +13,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 from segtools.train import data
 from segtools import codec
+from segtools.testing import DATA
 
 THING, STUFF = 1, 2
 
@@ -121,13 +122,14 @@ def test_validation_data_is_never_returned_for_training(tmp_path):
         data.training_sets(root)
 
 
-def test_shared_data_lists_no_validation_set():
-    names = [s.name for s in data.training_sources(data.DEFAULT_DATA)]
-    assert "panoptic-train/cocostuff-taming-train" in names and "coco-instances/coco128/train2017" in names
-    assert not any(n.endswith("-val") or "val2017" in n or "sp150" in n for n in names)
-    val_ids = data.val_image_ids(data.DEFAULT_DATA)
-    assert 39769 in val_ids and len(val_ids) > 300
-    for source in data.training_sources(data.DEFAULT_DATA):
+def test_the_data_sets_list_no_validation_set():
+    """On a miniature copy of the data root: train and val sets of every kind, one val image in two sets."""
+    names = [s.name for s in data.training_sources(DATA)]
+    assert names == ["panoptic-train/cocostuff-taming-train", "coco-instances/coco128/train2017",
+                     "coco-instances/atss-person-partial/train2017"]
+    val_ids = data.val_image_ids(DATA)
+    assert val_ids == {39769, 10092, 10363, 139, 435206, 5001, 6818}
+    for source in data.training_sources(DATA):
         assert not {i["id"] for i in source.image_infos()} & val_ids, source.name
 
 

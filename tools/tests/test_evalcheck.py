@@ -1,4 +1,4 @@
-"""`segserve eval` agrees with panopticapi to 1e-9 on the panoptic samples and perturbations."""
+"""`segserve eval` agrees with panopticapi to 1e-9 on panoptic ground truth and its perturbations."""
 import json
 import os
 import subprocess
@@ -7,10 +7,12 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 from segtools.evalcheck import perturb
+from segtools.testing import DATA
 
-SAMPLES = os.path.join(os.path.dirname(REPO), "shared", "data", "panoptic-samples")
-GT_JSON = os.path.join(SAMPLES, "panoptic_examples.json")
-GT_DIR = os.path.join(SAMPLES, "panoptic_examples")
+# COCO panoptic ground truth, things and stuff (a fixture set in the data sets' own layout).
+SAMPLES = os.path.join(DATA, "panoptic-train", "cocostuff-taming-val")
+GT_JSON = os.path.join(SAMPLES, "panoptic.json")
+GT_DIR = os.path.join(SAMPLES, "panoptic")
 BINARY = os.path.join(REPO, ".build", "debug", "segserve")
 
 

@@ -7,6 +7,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 from segtools.train import data
 from segtools.train import evaluate
+from segtools.testing import DATA
 
 
 def test_known_instances_keeps_whole_instances_of_the_given_fraction():
@@ -21,10 +22,11 @@ def test_known_instances_keeps_whole_instances_of_the_given_fraction():
 
 
 def test_val_images_are_listed_once():
-    names = [os.path.basename(p) for p, _ in data.load_splits(data.DEFAULT_DATA, "val2017")]
-    assert len(names) == len(set(names)) == 158  # coco-mini and coco-tiny
-    names = [os.path.basename(p) for p, _ in data.load_splits(data.DEFAULT_DATA, "val2017", sources=None)]
-    assert len(names) == len(set(names)) == 251  # every fully annotated set
+    # A miniature data root: 000000435206.jpg is in coco-mini and coco-tiny.
+    names = [os.path.basename(p) for p, _ in data.load_splits(DATA, "val2017")]
+    assert names == ["000000000139.jpg", "000000435206.jpg", "000000005001.jpg"]  # coco-mini, then coco-tiny
+    names = [os.path.basename(p) for p, _ in data.load_splits(DATA, "val2017", sources=None)]
+    assert names == ["000000000139.jpg", "000000435206.jpg", "000000005001.jpg", "000000006818.jpg"]  # and lizhogn
 
 
 def test_autoencoded_ground_truth_comes_back_through_the_default_model():

@@ -9,26 +9,28 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from segtools.train import data
 from segtools.train import evaluate
+from segtools.testing import DATA
 
 
 def args(**kw):
-    base = dict(model=os.path.join(REPO, "models", "default"), data_root=data.DEFAULT_DATA, limit=0, extra=[],
+    base = dict(model=os.path.join(REPO, "models", "default"), data_root=DATA, limit=0, extra=[],
                 scorer="panopticapi", batch=False, steps=0, inpaint_known=0.0, binary="unused")
     return argparse.Namespace(**{**base, **kw})
 
 
 @pytest.fixture(scope="module")
 def panoptic():
-    return evaluate.load_images(data.DEFAULT_DATA, "panoptic")
+    return evaluate.load_images(DATA, "panoptic")
 
 
 def test_both_val_kinds_load(panoptic):
-    assert len(panoptic) == 98 and all(p.endswith(".jpg") and os.path.exists(p) for p, _ in panoptic)
+    # A miniature data root (Tests/Fixtures/data).
+    assert len(panoptic) == 2 and all(p.endswith(".jpg") and os.path.exists(p) for p, _ in panoptic)
+    assert all("cocostuff-taming-val" in p for p, _ in panoptic)
     assert all(len(np.unique(ids)) > 2 for _, ids in panoptic)  # stuff and things
-    things = evaluate.load_images(data.DEFAULT_DATA, "things")
-    assert len(things) == 251 and all("/val2017/" in p for p, _ in things)
+    things = evaluate.load_images(DATA, "things")
+    assert len(things) == 4 and all("/val2017/" in p for p, _ in things)
     assert not any("-partial" in p for p, _ in things)
 
 

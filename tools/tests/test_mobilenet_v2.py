@@ -1,6 +1,8 @@
-"""torchvision's ImageNet MobileNetV2 weights load into the encoder of tools/reference and still
-classify. (That folding BatchNorm keeps the output is checked by the Swift parity test, which
-runs the folded weights against this module with its BatchNorms.)"""
+"""torchvision's ImageNet MobileNetV2 weights load into the encoder of tools/reference, and, where
+the weights are among the inputs (docs/model.md, Training data), still classify. (That folding
+BatchNorm keeps the output is checked by the Swift parity test, which runs the folded weights
+against this module with its BatchNorms.)"""
+import json
 import os
 
 import numpy as np
@@ -8,12 +10,15 @@ import torch
 import torch.nn.functional as F
 from PIL import Image
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+import pytest
 
 from segtools.reference.mobilenet_v2 import MobileNetV2Encoder
+from segtools.testing import PHOTOS, REPO
+from segtools.train.data import DEFAULT_INPUTS
 
-WEIGHTS = os.path.join(os.path.dirname(REPO), "shared", "weights", "mobilenet_v2", "mobilenet_v2-b0353104.pth")
-PHOTOS = os.path.join(os.path.dirname(REPO), "shared", "data", "panoptic-samples", "input_images")
+WEIGHTS = os.path.join(DEFAULT_INPUTS, "weights", "mobilenet_v2", "mobilenet_v2-b0353104.pth")
+# torchvision's tensor names and shapes (tools/reference/make_data_fixtures.py).
+LAYOUT = os.path.join(REPO, "Tests", "Fixtures", "mobilenet_v2_layout.json")
 
 
 def imagenet_probabilities(encoder, state, x):
@@ -29,6 +34,27 @@ def imagenet_probabilities(encoder, state, x):
     return torch.softmax(F.linear(h, s["classifier.1.weight"], s["classifier.1.bias"]), dim=1)
 
 
+def photo_batch(path):
+    image = Image.open(path).convert("RGB").resize((224, 224), Image.BICUBIC)
+    return torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+
+
+@torch.no_grad()
+def test_torchvision_layout_loads():
+    """Every backbone tensor of torchvision's state dict has its place and shape here (strict load)."""
+    with open(LAYOUT) as f:
+        layout = json.load(f)
+    torch.manual_seed(0)
+    state = {k: torch.zeros(shape, dtype=torch.long) if k.endswith("num_batches_tracked") else torch.rand(shape) + 0.5
+             for k, shape in layout.items()}
+    encoder = MobileNetV2Encoder().eval()
+    encoder.load_torchvision(state)
+    assert torch.equal(encoder.features[0][0].weight, state["features.0.0.weight"])
+    probabilities = imagenet_probabilities(encoder, state, photo_batch(PHOTOS[0]))
+    assert probabilities.shape == (1, 1000) and torch.isfinite(probabilities).all()
+
+
+@pytest.mark.skipif(not os.path.exists(WEIGHTS), reason="torchvision's ImageNet weights are not among the inputs")
 @torch.no_grad()
 def test_imagenet_weights_load_and_classify():
     state = torch.load(WEIGHTS, map_location="cpu", weights_only=True)
@@ -36,9 +62,8 @@ def test_imagenet_weights_load_and_classify():
     trained.load_torchvision(state)
     random = MobileNetV2Encoder().eval()
     confident = []
-    for name in sorted(os.listdir(PHOTOS))[:3]:
-        image = Image.open(os.path.join(PHOTOS, name)).convert("RGB").resize((224, 224), Image.BICUBIC)
-        x = torch.from_numpy(np.asarray(image, dtype=np.float32) / 255).permute(2, 0, 1)[None]
+    for path in PHOTOS:
+        x = photo_batch(path)
         confident.append(float(imagenet_probabilities(trained, state, x).max()))
         assert float(imagenet_probabilities(random, state, x).max()) < 0.05, "untrained features should not be confident"
     print("top-1 probabilities", confident)

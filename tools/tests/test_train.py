@@ -7,6 +7,7 @@ import subprocess
 import torch
 
 from segtools import testing
+from segtools.testing import PHOTOS
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
@@ -48,7 +49,7 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
 
     # The Swift runtime loads the export and segments a real image with it.
     binary = testing.binary("debug")
-    image = parity.first_val_image()
+    image = PHOTOS[0]
     subprocess.run([binary, "segment", "--model", str(out), image, "--out", str(tmp_path / "seg"), "--steps", "2"],
                    check=True, capture_output=True)
     annotation = json.loads((tmp_path / "seg" / "segments.json").read_text())
@@ -72,7 +73,7 @@ def test_self_conditioned_fine_tune_exports_and_matches(tmp_path):
     from safetensors.torch import load_file
     plain, grown = load_file(tmp_path / "plain" / "unet.safetensors"), load_file(out / "unet.safetensors")
     assert grown["conv_in.weight"].shape[1] == plain["conv_in.weight"].shape[1] + 4
-    agreement, segments = parity.compare(str(out), parity.first_val_image(), testing.binary("debug"), steps=3)
+    agreement, segments = parity.compare(str(out), PHOTOS[0], testing.binary("debug"), steps=3)
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 
 
@@ -97,7 +98,7 @@ def test_edge_conditioned_fine_tune_exports_and_matches(tmp_path):
     assert load_file(out / "edges.safetensors").keys() == load_file(edges).keys()
     plain, grown = load_file(tmp_path / "plain" / "unet.safetensors"), load_file(out / "unet.safetensors")
     assert grown["conv_in.weight"].shape[1] == plain["conv_in.weight"].shape[1] + hed.CELL ** 2 + 5
-    agreement, segments = parity.compare(str(out), parity.first_val_image(), testing.binary("debug"), steps=2)
+    agreement, segments = parity.compare(str(out), PHOTOS[0], testing.binary("debug"), steps=2)
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 
 
@@ -120,7 +121,7 @@ def test_mobilenet_v2_encoder_trains_exports_and_matches(tmp_path):
     assert not torch.equal(before["encoder.fuse.out.weight"], after["encoder.fuse.out.weight"])
     assert torch.equal(before["encoder.features.5.conv.1.0.weight"], after["encoder.features.5.conv.1.0.weight"])
     binary = testing.binary("debug")
-    agreement, segments = parity.compare(str(out), parity.first_val_image(), binary, steps=2)
+    agreement, segments = parity.compare(str(out), PHOTOS[0], binary, steps=2)
     assert segments >= 1 and agreement >= 0.999, (agreement, segments)
 
 

@@ -24,7 +24,6 @@ from segtools import testing
 REPO = testing.REPO
 from segtools.codec import ids_from_rgb, write_ids
 
-IMAGES = os.path.join(os.path.dirname(REPO), "shared", "data", "coco-instances", "coco-tiny", "val2017")
 
 
 def ids_of(url):
@@ -74,7 +73,7 @@ def centre_pixel(ids, segment):
 
 
 def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
-    image = os.path.join(IMAGES, sorted(os.listdir(IMAGES))[0])
+    image = testing.PHOTOS[0]
     browser.get(site + "/")
     wait = WebDriverWait(browser, 240, poll_frequency=0.2)
     wait.until(lambda d: d.find_element(By.ID, "model-info").text.startswith("Model "))

@@ -20,8 +20,10 @@ from PIL import Image
 from segtools import codec
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-# The data root (docs/model.md, Training data): SEGSERVE_DATA, else a shared/data folder beside the repository.
-DEFAULT_DATA = os.environ.get("SEGSERVE_DATA") or os.path.join(os.path.dirname(REPO), "shared", "data")
+# The inputs of training (docs/model.md, Training data): data sets under data/, weights under
+# weights/; SEGSERVE_INPUTS names the folder, by default inputs/ in the repository (not in git).
+DEFAULT_INPUTS = os.environ.get("SEGSERVE_INPUTS") or os.path.join(REPO, "inputs")
+DEFAULT_DATA = os.path.join(DEFAULT_INPUTS, "data")
 MAX_SLOTS = 127
 # Default share of draws per kind of set, scaled by its number of images: fully annotated
 # panoptic images teach things and stuff, instance-only and partial ones only some objects.

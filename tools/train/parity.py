@@ -27,6 +27,7 @@ from segtools.reference import ldmseg_reference as ref
 from segtools.reference import mobilenet_v2 as mnv2
 from segtools.train import train
 from segtools.codec import read_ids
+from segtools.testing import PHOTOS
 
 MASK64 = (1 << 64) - 1
 
@@ -109,19 +110,14 @@ def compare(model_dir, image_path, binary, steps=None, seed=0, thresholds=(0.001
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
-    ap.add_argument("--image", help="default: the first coco-tiny val2017 image")
+    ap.add_argument("--image", help="default: the first photo of Tests/Fixtures/photos")
     ap.add_argument("--binary", default=os.path.join(data.REPO, ".build", "release", "segserve"))
     ap.add_argument("--steps", type=int, default=0, help="DDIM steps (0: the model's default)")
     ap.add_argument("--seed", type=int, default=0)
     args = ap.parse_args()
-    image = args.image or first_val_image()
+    image = args.image or PHOTOS[0]
     agreement, segments = compare(args.model, image, args.binary, args.steps, args.seed)
     print(json.dumps({"image": os.path.basename(image), "pixel_agreement": agreement, "segments": segments}))
-
-
-def first_val_image():
-    folder = os.path.join(data.DEFAULT_DATA, "coco-instances", "coco-tiny", "val2017")
-    return os.path.join(folder, sorted(os.listdir(folder))[0])
 
 
 if __name__ == "__main__":

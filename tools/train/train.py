@@ -2,7 +2,7 @@
 """Train segserve's default LDMSeg model on CPU or GPU and export it as a model directory.
 
 Stages (each checkpointed under --work, resumable, seeded, logged to <work>/log.csv):
-  encoder  fine-tune the TAESD-family image encoder (initialised from TAEF2: weights/taef2 under --shared)
+  encoder  fine-tune the TAESD-family image encoder (initialised from TAEF2: weights/taef2 under --inputs)
            to give the same latents under photometric augmentation (distillation from the
            frozen original);
   ae       the mask auto-encoder (LDMSeg GeneralVAESeg layout): cross-entropy over 128 slots,
@@ -83,9 +83,9 @@ def resume(path, module, optimizer):
     return state["step"]
 
 
-def load_teacher(shared):
+def load_teacher(inputs):
     enc = ref.tiny_encoder(width=64, latent=32)
-    enc.load_state_dict(torch.load(os.path.join(shared, "weights", "taef2", "taef2_encoder.pth"), map_location="cpu"))
+    enc.load_state_dict(torch.load(os.path.join(inputs, "weights", "taef2", "taef2_encoder.pth"), map_location="cpu"))
     return enc.eval().requires_grad_(False)
 
 
@@ -96,7 +96,7 @@ def mobilenet_encoder(args):
     """MobileNetV2 on ImageNet weights: the backbone stays frozen (BatchNorm statistics too,
     folded at export); the fusion head trains with the UNet on cached backbone maps."""
     enc = mnv2.MobileNetV2Encoder(latent=32, fuse=64)
-    path = os.path.join(args.shared, "weights", "mobilenet_v2", "mobilenet_v2-b0353104.pth")
+    path = os.path.join(args.inputs, "weights", "mobilenet_v2", "mobilenet_v2-b0353104.pth")
     enc.load_torchvision(torch.load(path, map_location="cpu", weights_only=True))
     enc.eval()
     enc.features.requires_grad_(False)
@@ -105,7 +105,7 @@ def mobilenet_encoder(args):
 
 def train_encoder(args, log, loader):
     path = os.path.join(args.work, "encoder.pt")
-    teacher = load_teacher(args.shared).to(args.device)
+    teacher = load_teacher(args.inputs).to(args.device)
     student = ref.tiny_encoder(width=64, latent=32)
     student.load_state_dict(teacher.state_dict())
     student.to(args.device)
@@ -434,7 +434,7 @@ def export(out, encoder, ae, unet, mask_scale, resolution, steps, thresholds, en
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--data-root", default=data.DEFAULT_DATA)
-    ap.add_argument("--shared", default=os.path.dirname(data.DEFAULT_DATA))
+    ap.add_argument("--inputs", default=data.DEFAULT_INPUTS, help="the folder of weights/ (docs/model.md, Training data)")
     ap.add_argument("--work", default=os.path.join(data.REPO, "runs", "default"))
     ap.add_argument("--out", default=None, help="export the model directory here")
     ap.add_argument("--resolution", type=int, default=256)
