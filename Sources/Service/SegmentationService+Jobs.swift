@@ -6,11 +6,16 @@ extension SegmentationService {
     /// POST /v1/segmentations and /v1/inpaintings.
     func submit(_ request: HTTPRequest, kind: JobKind, as caller: Caller) async throws -> HTTPResponse {
         guard !isDraining else { throw APIError.unavailable("the service is shutting down; submit again shortly") }
-        if let key = caller.key, let perMinute = key.jobsPerMinute, let wait = rateLimiter.take(key.name, perMinute: perMinute) {
-            metrics.rejected(reason: "rate-limited")
-            throw APIError(status: .tooManyRequests, slug: "rate-limited",
-                           detail: "API key '\(key.name)' may submit \(perMinute) jobs a minute; retry in \(wait) s", headers: ["Retry-After": "\(wait)"])
+        var charged: String?  // the key whose rate token this submission holds until it is accepted
+        if let key = caller.key, let perMinute = key.jobsPerMinute {
+            if let wait = rateLimiter.take(key.name, perMinute: perMinute) {
+                metrics.rejected(reason: "rate-limited")
+                throw APIError(status: .tooManyRequests, slug: "rate-limited",
+                               detail: "API key '\(key.name)' may submit \(perMinute) jobs a minute; retry in \(wait) s", headers: ["Retry-After": "\(wait)"])
+            }
+            charged = key.name
         }
+        defer { if let charged { rateLimiter.refund(charged) } }
         let key = request.headers["Idempotency-Key"]
         if let key, key.isEmpty || key.utf8.count > 255 || key.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7E }) {
             throw APIError.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
@@ -27,6 +32,7 @@ extension SegmentationService {
         switch try store.submit(new, maxQueued: configuration.queue.maxQueued, maxActiveForOwner: caller.key?.maxActive) {
         case .created(let created):
             job = created
+            charged = nil
             metrics.submitted(kind)
             workers.wake()
             logger.info("job queued", metadata: ["job": "\(job.id)", "kind": "\(kind.rawValue)"])

@@ -51,7 +51,9 @@ public final class SegmentationService: Sendable {
             }
         }
         decodeQueue = DecodeQueue(nice: configuration.server.requestThreadNice)
-        eventStreams = StreamSlots(limit: configuration.server.maxEventStreams)
+        eventStreams = StreamSlots(limits: .init(total: configuration.server.maxEventStreams,
+                                                 perKey: configuration.server.maxEventStreamsPerKey,
+                                                 perJob: configuration.server.maxEventStreamsPerJob))
         if !configuration.callbacks.allowedHosts.isEmpty && (configuration.callbacks.secret ?? "").isEmpty {
             throw ConfigurationError("callbacks.secret is needed once callbacks.allowed_hosts lists hosts: receivers check the signature")
         }

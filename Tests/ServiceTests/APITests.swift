@@ -336,6 +336,9 @@ final class APITests: XCTestCase {
         XCTAssertEqual((try harness.json(try harness.request("GET", "/v1/jobs", headers: bearer("admin")))["jobs"] as? [Any])?.count, 1)
         XCTAssertEqual(try harness.request("GET", "/v1/jobs/\(aliceJob)", headers: bearer("admin")).status, 200)
 
+        for _ in 0..<3 {  // refused submissions do not count toward the rate
+            XCTAssertEqual(try harness.request("POST", "/v1/segmentations?steps=0", headers: image + bearer("bob"), body: png).status, 400)
+        }
         // An idempotency key is the caller's own: bob's "k" is not alice's "k".
         let keyed = [("Idempotency-Key", "k")]
         XCTAssertEqual(try harness.request("POST", "/v1/segmentations?seed=1", headers: image + bearer("bob") + keyed, body: png).status, 202)
@@ -346,6 +349,39 @@ final class APITests: XCTestCase {
         XCTAssertEqual(limited.status, 429, "bob may submit 2 a minute")
         XCTAssertTrue(limited.text.contains("/problems/rate-limited"), limited.text)
         XCTAssertNotNil(Int(limited.headers["Retry-After"] ?? ""))
+    }
+}
+
+/// Bounds on what one key may hold, without sockets.
+final class KeyBoundsTests: XCTestCase {
+    func testEventStreamSlotsAreBoundedInTotalPerKeyAndPerJob() {
+        let slots = StreamSlots(limits: .init(total: 5, perKey: 2, perJob: 3))
+        XCTAssertNil(slots.claim(key: "b", job: "j1"))
+        XCTAssertNil(slots.claim(key: "b", job: "j2"))
+        XCTAssertEqual(slots.claim(key: "b", job: "j3"), .key, "b holds its two")
+        XCTAssertNil(slots.claim(key: "a", job: "j1"))
+        XCTAssertNil(slots.claim(key: nil, job: "j1"))
+        XCTAssertEqual(slots.claim(key: nil, job: "j1"), .job, "j1 has its three")
+        XCTAssertNil(slots.claim(key: nil, job: "j4"))
+        XCTAssertEqual(slots.claim(key: "c", job: "j5"), .total)
+        slots.release(key: "b", job: "j1")
+        XCTAssertNil(slots.claim(key: "b", job: "j1"), "a released slot is free again")
+    }
+
+    func testRefusedSubmissionsGiveTheirRateTokenBack() {
+        let limiter = RateLimiter()
+        let now = Date()
+        XCTAssertNil(limiter.take("k", perMinute: 2, now: now))
+        limiter.refund("k")
+        XCTAssertNil(limiter.take("k", perMinute: 2, now: now))
+        XCTAssertNil(limiter.take("k", perMinute: 2, now: now))
+        XCTAssertNotNil(limiter.take("k", perMinute: 2, now: now))
+        limiter.refund("k")
+        limiter.refund("k")
+        limiter.refund("k")
+        XCTAssertNil(limiter.take("k", perMinute: 2, now: now))
+        XCTAssertNil(limiter.take("k", perMinute: 2, now: now))
+        XCTAssertNotNil(limiter.take("k", perMinute: 2, now: now), "refunds never raise the allowance")
     }
 }
 

@@ -117,6 +117,30 @@ final class SubmissionDecoderTests: XCTestCase {
         assertRefused(request(contentType: notObject.contentType, body: notObject.bytes), 400, "must be a JSON object")
     }
 
+    /// An option given twice, or in the query and the options part, is refused, not settled silently.
+    func testOptionsAreGivenOnce() throws {
+        let png = try pngBytes()
+        assertRefused(request("/v1/segmentations?steps=1&steps=5", contentType: "image/png", body: png), 400, "option 'steps' is given twice")
+        for json in [#"{"steps": 1, "steps": 5}"#, #"{"seed": 1, "steps": 2, "st\u0065ps": 5}"#, "{\"steps\":1 ,\n \"steps\" : 1}"] {
+            let body = multipart([("image", "image/png", png), ("options", "application/json", Array(json.utf8))])
+            assertRefused(request(contentType: body.contentType, body: body.bytes), 400, "option 'steps' is given twice")
+        }
+        let body = multipart([("image", "image/png", png), ("options", "application/json", Array(#"{"steps": 3}"#.utf8))])
+        assertRefused(request("/v1/segmentations?steps=3", contentType: body.contentType, body: body.bytes), 400,
+                      "option 'steps' is given in the query and in the options part")
+        // Names inside strings or nested values are not members of the options object.
+        let nested = multipart([("image", "image/png", png), ("options", "application/json", Array(#"{"callback_url": "http://a/?steps=1&steps=2", "steps": 2}"#.utf8))])
+        XCTAssertNotEqual(refusal(request(contentType: nested.contentType, body: nested.bytes))?.detail.contains("twice"), true)
+        assertRefused(request("/v1/segmentations?resolution=65", contentType: "image/png", body: png), 400, "'resolution' must be a multiple of 8")
+    }
+
+    func testJSONObjectKeysFindsRepeatedMembersOnly() {
+        XCTAssertEqual(JSONObjectKeys.firstDuplicate(in: Array(#"{"a": 1, "b": {"a": 2}, "c": ["a", "a"]}"#.utf8)), nil)
+        XCTAssertEqual(JSONObjectKeys.firstDuplicate(in: Array(#"{"a": "x\"a", "a": 2}"#.utf8)), "a")
+        XCTAssertEqual(JSONObjectKeys.firstDuplicate(in: Array(#"{"\u0061": 1, "a": 2}"#.utf8)), "a")
+        XCTAssertEqual(JSONObjectKeys.firstDuplicate(in: Array(#"{"a\\": 1, "a\\" : 2}"#.utf8)), "a\\")
+    }
+
     func testMultipartParts() throws {
         let png = try pngBytes()
         let noImage = multipart([("options", "application/json", Array("{}".utf8))])

@@ -1,5 +1,6 @@
 """The release build, as users run it, against the worst inputs: each is answered with a
-problem+json 422 in seconds, memory stays bounded, and the server keeps serving.
+problem+json in seconds, memory stays bounded, one client cannot crowd out another, and the
+server keeps serving.
 
 Optimised builds once looped forever inside libjpeg's error handler, which debug builds
 never showed; so this runs `.build/release/segserve`."""
@@ -11,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from segtools.testing import REPO, serve
+from segtools.testing import REPO, multipart, png, serve
 
 FIXTURES = os.path.join(REPO, "Tests", "ImagingTests", "Fixtures")
 
@@ -154,4 +155,81 @@ def test_slow_requests_cannot_take_every_connection():
             assert response.status == 200
         for s in slow:
             s.close()
+        assert proc.poll() is None
+
+
+def problem_of(method, url, body=None, headers=None):
+    """(status, problem type) of a request."""
+    request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, None
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}").get("type")
+
+
+def test_options_given_twice_or_in_two_places_are_refused(release_server):
+    base, _ = release_server
+    image = {"Content-Type": "image/png"}
+    status, kind = problem_of("POST", base + "/v1/segmentations?steps=1&steps=500", png(), image)
+    assert (status, kind) == (400, "/problems/invalid-option")
+    for options in (b'{"steps": 1, "steps": 500}', b'{"steps": 1, "st\\u0065ps": 500}'):
+        body, headers = multipart([("image", "image/png", png()), ("options", "application/json", options)])
+        assert problem_of("POST", base + "/v1/segmentations", body, headers) == (400, "/problems/invalid-option"), options
+    body, headers = multipart([("image", "image/png", png()), ("options", "application/json", b'{"steps": 2}')])
+    assert problem_of("POST", base + "/v1/segmentations?steps=3", body, headers) == (400, "/problems/invalid-option")
+    assert problem_of("POST", base + "/v1/segmentations?resolution=65", png(), image) == (400, "/problems/invalid-option")
+
+
+def test_a_last_event_id_the_stream_never_sent_is_refused(release_server):
+    base, _ = release_server
+    status, _, job = post(base, png(), "image/png")
+    assert status == 202
+    job_id = json.loads(job)["id"]
+    for value in ("99999999999999999999", "-1", "abc"):
+        assert problem_of("GET", f"{base}/v1/jobs/{job_id}/events", headers={"Last-Event-ID": value})[0] == 400, value
+
+
+KEYS = """- {name: alice, sha256: 0c848abb03307b06cf70cd4e29c157dc81af5e94ab3eb1d0c59a120269572376}
+- {name: bob, sha256: 9f03ef1533a68d2f506f81ef463c1183a82a6bd40e45613f36e6fe1889cf1b99, jobs_per_minute: 2}
+"""  # SHA-256 of "alice-secret" and "bob-secret"
+
+
+def bearer(name):
+    return {"Authorization": f"Bearer {name}-secret"}
+
+
+def test_one_key_cannot_take_every_event_stream_and_refusals_do_not_count(tmp_path):
+    import socket
+
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(KEYS)
+    with serve("release", AUTH_KEYS_FILE=str(keys), SERVER_MAX_EVENT_STREAMS=4, SERVER_MAX_EVENT_STREAMS_PER_KEY=2) as (base, proc):
+        image = {"Content-Type": "image/png"}
+        # Three refused submissions leave bob's two a minute untouched.
+        for _ in range(3):
+            assert problem_of("POST", base + "/v1/segmentations?steps=0", png(), {**image, **bearer("bob")})[0] == 400
+        jobs = {}
+        for who in ("bob", "bob", "alice"):
+            request = urllib.request.Request(base + "/v1/segmentations?steps=1000&resolution=256&ensemble_seeds=2", data=png(),
+                                             method="POST", headers={**image, **bearer(who)})
+            with urllib.request.urlopen(request, timeout=30) as response:
+                jobs.setdefault(who, json.loads(response.read())["id"])
+        assert problem_of("POST", base + "/v1/segmentations", png(), {**image, **bearer("bob")}) == (429, "/problems/rate-limited")
+        port = int(base.rsplit(":", 1)[1])
+        held = []
+        try:
+            def stream(who, job):
+                s = socket.create_connection(("127.0.0.1", port), timeout=10)
+                s.sendall(f"GET /v1/jobs/{job}/events HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                          f"Authorization: Bearer {who}-secret\r\n\r\n".encode())
+                held.append(s)
+                return s.recv(64).split(b"\r\n")[0]
+            assert [stream("bob", jobs["bob"]) for _ in range(3)] == [b"HTTP/1.1 200 OK"] * 2 + [b"HTTP/1.1 429 Too Many Requests"]
+            assert stream("alice", jobs["alice"]) == b"HTTP/1.1 200 OK", "bob's streams left alice hers"
+        finally:
+            for s in held:
+                s.close()
+        for who, job in jobs.items():
+            urllib.request.urlopen(urllib.request.Request(f"{base}/v1/jobs/{job}", method="DELETE", headers=bearer(who)), timeout=30)
         assert proc.poll() is None

@@ -1,5 +1,6 @@
 import Pipeline
 import Foundation
+import HTTPServer
 import JobStore
 import LDMSeg
 import NNRuntime
@@ -138,7 +139,12 @@ struct JobOptions: Codable, Equatable, Sendable {
         if let v = try integer("steps", 1...1000) { steps = v }
         if let v = try integer("seed", 0...Int.max) { seed = UInt64(v) }
         if let v = try integer("count_th", 0...Int(Int32.max)) { countTh = v }
-        if let v = try integer("resolution", 64...2048) { resolution = v }
+        if let v = try integer("resolution", 64...2048) {
+            guard v % 8 == 0 else {
+                throw .badRequest("\(source): option 'resolution' must be a multiple of 8 (the latent's cell); got \(v)", slug: "invalid-option")
+            }
+            resolution = v
+        }
         if let v = try number("mask_th", "in (0, 1)", { $0 > 0 && $0 < 1 }) { maskTh = v }
         if let v = try number("overlap_th", "in [0, 1]", { $0 >= 0 && $0 <= 1 }) { overlapTh = v }
         if let raw = values["mask_encoding"] {
@@ -181,11 +187,27 @@ struct JobOptions: Codable, Equatable, Sendable {
     /// The host of `callbackURL`.
     var callbackHost: String? { callbackURL.flatMap { URLComponents(string: $0)?.host } }
 
-    /// Parses a JSON object of options.
+    /// Parses a JSON object of options; a name given twice is a 400, not a silent choice.
     static func values(fromJSON bytes: [UInt8], source: String) throws(APIError) -> [String: Value] {
-        do { return try JSONDecoder().decode([String: Value].self, from: Data(bytes)) } catch {
+        let values: [String: Value]
+        do { values = try JSONDecoder().decode([String: Value].self, from: Data(bytes)) } catch {
             throw .badRequest("\(source) must be a JSON object of options", slug: "invalid-option")
         }
+        if let twice = JSONObjectKeys.firstDuplicate(in: bytes) {
+            throw .badRequest("\(source): option '\(twice)' is given twice", slug: "invalid-option")
+        }
+        return values
+    }
+
+    /// The query's options; a name given twice is a 400.
+    static func values(fromQuery items: [HTTPQueryItem]) throws(APIError) -> [String: Value] {
+        var values: [String: Value] = [:]
+        for item in items {
+            guard values.updateValue(.string(item.value), forKey: item.name) == nil else {
+                throw .badRequest("query: option '\(item.name)' is given twice", slug: "invalid-option")
+            }
+        }
+        return values
     }
 
     /// Decodes stored options; memoised, since jobs share a handful of option sets and every

@@ -33,8 +33,8 @@ struct SubmissionDecoder: Sendable {
             throw .lengthRequired()
         }
         var options = JobOptions(defaults, kind: kind)
-        try options.apply(Dictionary(request.queryItems.map { ($0.name, .string($0.value)) }, uniquingKeysWith: { $1 }),
-                          source: "query")
+        let query = try JobOptions.values(fromQuery: request.queryItems)
+        try options.apply(query, source: "query")
         let mediaType = (request.headers["Content-Type"] ?? "").split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
         var parts: [String: [UInt8]] = [:]
@@ -44,7 +44,11 @@ struct SubmissionDecoder: Sendable {
         case "multipart/form-data":
             parts = try formParts(request, kind: kind)
             if let json = parts.removeValue(forKey: "options") {
-                try options.apply(try JobOptions.values(fromJSON: json, source: "options part"), source: "options part")
+                let part = try JobOptions.values(fromJSON: json, source: "options part")
+                if let both = part.keys.sorted().first(where: { query[$0] != nil }) {
+                    throw .badRequest("option '\(both)' is given in the query and in the options part; give it once", slug: "invalid-option")
+                }
+                try options.apply(part, source: "options part")
             }
         case "":
             throw .unsupportedMediaType("no Content-Type; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")

@@ -101,6 +101,8 @@ extension ServiceConfiguration {
         .int("server.request_thread_nice", \.server.requestThreadNice, 0...19),
         .fraction("server.busy_loop_share", \.server.busyLoopShare),
         .int("server.max_event_streams", \.server.maxEventStreams, 1...1_000_000),
+        .int("server.max_event_streams_per_key", \.server.maxEventStreamsPerKey, 1...1_000_000),
+        .int("server.max_event_streams_per_job", \.server.maxEventStreamsPerJob, 1...1_000_000),
         .seconds("server.event_heartbeat", \.server.eventHeartbeat),
         .list("server.allowed_hosts", \.server.allowedHosts),
         .string("model.path", \.model.path, env: "SEGSERVE_MODEL"),

@@ -39,6 +39,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var busyLoopShare = 0.1
         /// Most `GET /v1/jobs/{id}/events` streams open at once (default 100); more get 503.
         public var maxEventStreams = 100
+        /// Most of those one API key may hold (default 16; without keys there is no telling
+        /// clients apart, so no such bound) and one job may have (default 4); more get 429.
+        public var maxEventStreamsPerKey = 16
+        public var maxEventStreamsPerJob = 4
         /// Longest silence on an event stream before a keep-alive comment, in seconds (default 15;
         /// below the 30 s write timeout, which closes streams that stop moving).
         public var eventHeartbeat = 15.0

@@ -25,28 +25,55 @@ struct JobEventStream: Sendable {
         Array("id: \(id)\nevent: \(name)\ndata: ".utf8) + data + Array("\n\n".utf8)
     }
 
-    /// `Last-Event-ID` as this stream writes it, nil when absent or foreign.
-    static func resumeAfter(_ request: HTTPRequest) -> Int? {
-        request.headers["Last-Event-ID"].flatMap { Int($0.trimmingCharacters(in: .whitespaces)) }
+    /// `Last-Event-ID` as this stream writes it, nil when absent; an id this stream cannot
+    /// have sent (not a number, negative, too large) is a 400 rather than a replay from the start.
+    static func resumeAfter(_ request: HTTPRequest) throws(APIError) -> Int? {
+        guard let raw = request.headers["Last-Event-ID"]?.trimmingCharacters(in: .whitespaces) else { return nil }
+        guard let id = Int(raw), id >= 0 else {
+            throw .badRequest("Last-Event-ID '\(raw.prefix(40))' is not an event id of this stream (a whole number from 0)")
+        }
+        return id
     }
 }
 
-/// Places for open event streams; a request finding none gets 503.
+/// The open event streams, bounded in total, per API key and per job, so one client cannot
+/// take every stream from the others.
 final class StreamSlots: Sendable {
-    private let open = Mutex(0)
-    let limit: Int
+    enum Refusal: Error { case total, key, job }
 
-    init(limit: Int) { self.limit = limit }
+    struct Limits: Sendable { var total, perKey, perJob: Int }
 
-    func claim() -> Bool {
-        open.withLock { count in
-            guard count < limit else { return false }
-            count += 1
-            return true
+    private struct Counts { var total = 0; var byKey: [String: Int] = [:]; var byJob: [String: Int] = [:] }
+    private let counts = Mutex(Counts())
+    let limits: Limits
+
+    init(limits: Limits) { self.limits = limits }
+
+    /// Takes a slot for a stream of `job` held by `key` (nil: no keys configured, so no
+    /// per-key bound), or says which bound is full.
+    func claim(key: String?, job: String) -> Refusal? {
+        counts.withLock { counts in
+            if counts.total >= limits.total { return .total }
+            if let key, counts.byKey[key, default: 0] >= limits.perKey { return .key }
+            if counts.byJob[job, default: 0] >= limits.perJob { return .job }
+            counts.total += 1
+            if let key { counts.byKey[key, default: 0] += 1 }
+            counts.byJob[job, default: 0] += 1
+            return nil
         }
     }
 
-    func release() { open.withLock { $0 -= 1 } }
+    func release(key: String?, job: String) {
+        func decrement(_ table: inout [String: Int], _ name: String) {
+            let left = table[name, default: 1] - 1
+            table[name] = left > 0 ? left : nil
+        }
+        counts.withLock { counts in
+            counts.total -= 1
+            if let key { decrement(&counts.byKey, key) }
+            decrement(&counts.byJob, job)
+        }
+    }
 }
 
 extension SegmentationService {
@@ -55,19 +82,29 @@ extension SegmentationService {
 
     func jobEvents(_ id: String, _ request: HTTPRequest, as caller: Caller) throws -> HTTPResponse {
         let job = try existingJob(id, for: caller)
-        let resumeAfter = JobEventStream.resumeAfter(request)
+        let resumeAfter = try JobEventStream.resumeAfter(request)
         if let last = resumeAfter, job.state.isTerminal,
            last >= JobEventStream.eventID(state: job.state, step: job.step, steps: job.steps) {
             return HTTPResponse(status: HTTPStatus(code: 204))
         }
-        guard eventStreams.claim() else {
-            throw APIError.unavailable("\(eventStreams.limit) event streams are open, the most this server keeps; poll GET /v1/jobs/\(id) instead")
+        let key = caller.key?.name
+        switch eventStreams.claim(key: key, job: id) {
+        case nil: break
+        case .total:
+            throw APIError.unavailable("\(eventStreams.limits.total) event streams are open, the most this server keeps; poll GET /v1/jobs/\(id) instead")
+        case .key:
+            throw APIError(status: .tooManyRequests, slug: "too-many-streams", detail: "API key '\(key ?? "")' holds "
+                           + "\(eventStreams.limits.perKey) event streams, the most allowed; close one or poll GET /v1/jobs/\(id)",
+                           headers: ["Retry-After": "5"])
+        case .job:
+            throw APIError(status: .tooManyRequests, slug: "too-many-streams", detail: "job \(id) has \(eventStreams.limits.perJob) event streams open, "
+                           + "the most allowed; close one or poll GET /v1/jobs/\(id)", headers: ["Retry-After": "5"])
         }
         let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(32))
         let producer = Task { [self] in
             defer {
                 continuation.finish()
-                eventStreams.release()
+                eventStreams.release(key: key, job: id)
             }
             await produceEvents(for: id, after: resumeAfter) { continuation.yield($0) }
         }
