@@ -1,4 +1,6 @@
 import Foundation
+import Glibc
+import Synchronization
 import NIOCore
 
 /// Jobs, their inputs and their results: the service's durable queue. One SQLite file in WAL
@@ -10,6 +12,9 @@ public final class JobStore: Sendable {
     let db: any SQLDatabase
     /// The SQLite file, or nil on PostgreSQL.
     public let path: String?
+
+    /// The lock file held by `claimExclusiveUse`, if claimed.
+    private let claim = Mutex<Int32?>(nil)
 
     /// Opens (creating if needed) the SQLite database at `path` and migrates it to the current schema.
     public init(path: String, busyTimeout: Duration = .seconds(10)) throws {
@@ -49,7 +54,31 @@ public final class JobStore: Sendable {
     }
 
     /// Closes the database; later calls fail.
-    public func close() throws { try db.close() }
+    public func close() throws {
+        claim.withLock { fd in
+            if let open = fd { Glibc.close(open) }
+            fd = nil
+        }
+        try db.close()
+    }
+
+    /// Claims a SQLite store for this process alone: an exclusive advisory lock on
+    /// `<path>.lock`, held until `close` or the process ends (the kernel drops it even after
+    /// kill -9). A second process on the same file gets `JobStoreError.inUse` before it reads or
+    /// requeues anything. PostgreSQL stores are shared by design; there is nothing to claim.
+    public func claimExclusiveUse() throws {
+        guard let path else { return }
+        try claim.withLock { fd in
+            guard fd == nil else { return }
+            let lock = open(path + ".lock", O_RDWR | O_CREAT | O_CLOEXEC, 0o644)
+            guard lock >= 0 else { throw JobStoreError.unavailable(reason: "cannot open \(path).lock: errno \(errno)") }
+            guard flock(lock, LOCK_EX | LOCK_NB) == 0 else {
+                Glibc.close(lock)
+                throw JobStoreError.inUse(path: path)
+            }
+            fd = lock
+        }
+    }
 
     // MARK: - Submitting
 

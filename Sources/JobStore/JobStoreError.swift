@@ -10,6 +10,8 @@ public enum JobStoreError: Error, Equatable, CustomStringConvertible {
     case unavailable(reason: String)
     /// `database.url` names no backend this build has.
     case invalidURL(String)
+    /// Another process has claimed this SQLite file (`claimExclusiveUse`).
+    case inUse(path: String)
 
     public var description: String {
         switch self {
@@ -19,6 +21,7 @@ public enum JobStoreError: Error, Equatable, CustomStringConvertible {
         case let .leaseLost(id): return "job \(id): this worker's lease was taken over"
         case let .unavailable(reason): return "job store unavailable: \(reason)"
         case let .invalidURL(url): return "database.url '\(url)': expected sqlite:///path or postgres://user@host:port/db"
+        case let .inUse(path): return "another segserve process serves \(path); stop it first, or give this one its own database (several nodes share PostgreSQL)"
         }
     }
 }

@@ -82,17 +82,20 @@ public final class SegmentationService: Sendable {
                              events: events, metrics: metrics, logger: logger)
     }
 
-    /// Re-queues jobs a previous process left running, starts the workers, the retention
-    /// clean-up and the HTTP server; returns the bound address.
+    /// Claims the store, binds the HTTP server, then re-queues jobs a previous process left
+    /// running and starts the workers and the retention clean-up; returns the bound address.
+    /// A second process on the same SQLite file, or a port already taken, stops the start
+    /// before any job is touched.
     @discardableResult
     public func start() throws -> SocketAddress? {
-        try startWork()
+        try store.claimExclusiveUse()
         let http = HTTPServer(configuration: configuration.httpServer, immediate: { [self] in handleImmediately($0) },
                               contended: { [workers] in workers.busyCount > 0 }) { [self] request in
             await handle(request)
         }
         try http.start()
         server.withLock { $0 = http }
+        try startWork()
         logger.notice("listening", metadata: ["address": "\(http.localAddress.map { "\($0)" } ?? "?")", "model": "\(model.directory)"])
         return http.localAddress
     }
@@ -135,6 +138,7 @@ public final class SegmentationService: Sendable {
     /// Everything `start()` does but listen: recovery, workers, retention. Requests then go to
     /// `handle(_:)` directly (the in-process tests do).
     func startWork() throws {
+        try store.claimExclusiveUse()
         // A store of this process's own holds no job another process runs; a shared one does,
         // and its sweeper requeues those whose lease lapsed instead.
         if !store.isShared {

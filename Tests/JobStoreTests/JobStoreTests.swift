@@ -62,6 +62,27 @@ final class JobStoreTests: XCTestCase {
         }
     }
 
+    /// One process per SQLite file: a second claim is refused until the first store closes;
+    /// PostgreSQL stores are shared and claim nothing.
+    func testASQLiteStoreIsClaimedByOneOwnerAtATime() throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent("claimed.sqlite").path
+        let first = try JobStore(path: path)
+        let second = try JobStore(path: path)
+        try first.claimExclusiveUse()
+        try first.claimExclusiveUse()  // again by its owner: a no-op
+        XCTAssertThrowsError(try second.claimExclusiveUse()) { XCTAssertEqual($0 as? JobStoreError, .inUse(path: path)) }
+        try first.close()
+        try second.claimExclusiveUse()
+        try second.close()
+        let database = try PostgresServer.newDatabase()
+        let shared = try JobStore(url: database), other = try JobStore(url: database)
+        try shared.claimExclusiveUse()
+        try other.claimExclusiveUse()
+        try shared.close()
+        try other.close()
+    }
+
     func testSubmitStoresQueuedJobWithInput() throws {
         try onEachBackend {
             let job = try submitted(newJob(7, kind: .inpainting))

@@ -12,7 +12,7 @@ import urllib.request
 
 import pytest
 
-from segtools.testing import REPO, multipart, png, serve
+from segtools.testing import REPO, SPEC_PATH, TINY_MODEL, binary, multipart, png, serve
 
 FIXTURES = os.path.join(REPO, "Tests", "ImagingTests", "Fixtures")
 
@@ -232,4 +232,33 @@ def test_one_key_cannot_take_every_event_stream_and_refusals_do_not_count(tmp_pa
                 s.close()
         for who, job in jobs.items():
             urllib.request.urlopen(urllib.request.Request(f"{base}/v1/jobs/{job}", method="DELETE", headers=bearer(who)), timeout=30)
+        assert proc.poll() is None
+
+
+def test_a_second_process_on_the_same_database_is_refused_and_touches_nothing(tmp_path):
+    """A second `segserve serve` on the first one's SQLite file (and port) stops at once with a
+    clear error; the first one's running job is not requeued and finishes."""
+    import subprocess
+
+    database = str(tmp_path / "jobs.sqlite")
+    with serve("release", DATABASE=database) as (base, proc):
+        request = urllib.request.Request(base + "/v1/segmentations?steps=1000&resolution=256", data=png(), method="POST",
+                                         headers={"Content-Type": "image/png"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            job = json.loads(response.read())["id"]
+        deadline = time.monotonic() + 30
+        while json.loads(urllib.request.urlopen(f"{base}/v1/jobs/{job}", timeout=10).read())["state"] != "running":
+            assert time.monotonic() < deadline, "the job never started"
+            time.sleep(0.05)
+        port = base.rsplit(":", 1)[1]
+        env = dict(os.environ, SEGSERVE_MODEL=TINY_MODEL, SEGSERVE_DATABASE=database, SEGSERVE_OPENAPI_PATH=SPEC_PATH)
+        second = subprocess.run([binary("release"), "serve", "--port", port], env=env, cwd=str(tmp_path),
+                                capture_output=True, text=True, timeout=60)
+        assert second.returncode != 0 and "another segserve process serves" in second.stderr, second.stderr[-500:]
+        shown = json.loads(urllib.request.urlopen(f"{base}/v1/jobs/{job}", timeout=10).read())
+        assert shown["state"] in ("running", "succeeded"), shown
+        final = json.loads(urllib.request.urlopen(urllib.request.Request(f"{base}/v1/jobs/{job}", headers={"Prefer": "wait=60"}),
+                                                  timeout=90).read())
+        assert final["state"] == "succeeded", final
+        assert "recovered jobs" not in second.stderr
         assert proc.poll() is None
