@@ -15,21 +15,24 @@ public enum ImageFormat: String, Sendable {
 }
 
 public enum ImageDecoder {
-    /// Decodes PNG or JPEG to RGB, checking the pixel count from the header first so an
-    /// oversized image is refused before its pixels are allocated.
+    /// Decodes PNG or JPEG to RGB as it is shown (a JPEG's EXIF orientation applied), checking
+    /// the pixel count from the header first so an oversized image is refused before its pixels
+    /// are allocated.
     public static func decode(_ data: [UInt8], maxPixels: Int = .max) throws -> RGBImage {
         switch ImageFormat(sniffing: data) {
         case .png?: return try PNGCodec.decode(data, maxPixels: maxPixels)
-        case .jpeg?: return try JPEGCodec.decode(data, maxPixels: maxPixels)
+        case .jpeg?: return ExifOrientation(jpeg: data).applied(to: try JPEGCodec.decode(data, maxPixels: maxPixels))
         case nil: throw ImagingError.unsupportedFormat("not a PNG or JPEG (leading bytes \(data.prefix(4).map { String($0, radix: 16) }))")
         }
     }
 
-    /// Width and height from the header alone.
+    /// Width and height as shown, from the header alone.
     public static func size(_ data: [UInt8]) throws -> (width: Int, height: Int) {
         switch ImageFormat(sniffing: data) {
         case .png?: return try PNGCodec.size(data)
-        case .jpeg?: return try JPEGCodec.size(data)
+        case .jpeg?:
+            let stored = try JPEGCodec.size(data)
+            return ExifOrientation(jpeg: data).swapsAxes ? (stored.height, stored.width) : stored
         case nil: throw ImagingError.unsupportedFormat("not a PNG or JPEG")
         }
     }

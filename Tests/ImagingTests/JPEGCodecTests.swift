@@ -43,6 +43,40 @@ final class JPEGCodecTests: XCTestCase {
         }
     }
 
+    /// Every EXIF orientation decodes to the picture a browser shows (Pillow's exif_transpose),
+    /// and the size from the header alone is that picture's.
+    func testExifOrientationIsApplied() throws {
+        for orientation in 1...8 {
+            let jpeg = try fixture("orientation\(orientation).jpg")
+            XCTAssertEqual(ExifOrientation(jpeg: jpeg).rawValue, orientation)
+            let image = try ImageDecoder.decode(jpeg)
+            let shown = try PNGCodec.decode(try fixture("orientation\(orientation).pillow.png"))
+            XCTAssertEqual([image.width, image.height], [shown.width, shown.height], "orientation \(orientation)")
+            let size = try ImageDecoder.size(jpeg)
+            XCTAssertEqual([size.width, size.height], [shown.width, shown.height], "orientation \(orientation)")
+            let d = difference(image, shown)
+            XCTAssertLessThan(d.mean, 0.5, "orientation \(orientation)")
+            XCTAssertLessThanOrEqual(d.max, 8, "orientation \(orientation)")
+        }
+    }
+
+    /// A mangled Exif segment is ignored (the stored orientation is used), never a crash.
+    func testMangledExifIsIgnored() throws {
+        let jpeg = try fixture("orientation6.jpg")
+        let app1 = try XCTUnwrap((2..<jpeg.count - 1).first { jpeg[$0] == 0xFF && jpeg[$0 + 1] == 0xE1 })
+        let length = Int(jpeg[app1 + 2]) << 8 | Int(jpeg[app1 + 3])
+        var generator = SplitMix64(seed: 6)
+        for _ in 0..<300 {
+            var mangled = jpeg
+            for _ in 0..<4 { mangled[app1 + 4 + Int.random(in: 0..<(length - 2), using: &generator)] = UInt8.random(in: 0...255, using: &generator) }
+            _ = ExifOrientation(jpeg: mangled)
+            _ = try? ImageDecoder.decode(mangled)
+        }
+        for cut in [app1 + 6, app1 + 12, app1 + 20] {  // the file ends inside the segment
+            XCTAssertEqual(ExifOrientation(jpeg: Array(jpeg.prefix(cut))), .up)
+        }
+    }
+
     func testGarbageAfterTheMagicBytesIsRefused() {
         assertRefused([0xFF, 0xD8, 0xFF, 0x00])
         assertRefused([0xFF, 0xD8, 0xFF])
@@ -100,5 +134,18 @@ final class JPEGCodecTests: XCTestCase {
             i += 1
         }
         return nil
+    }
+}
+
+/// A seeded generator, so a failing mangled input can be found again.
+struct SplitMix64: RandomNumberGenerator {
+    var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }

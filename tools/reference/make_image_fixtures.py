@@ -7,6 +7,7 @@ Writes Tests/ImagingTests/Fixtures/:
   progressive.jpg   progressive YCbCr
   cmyk.jpg          CMYK with an Adobe marker (inverted inks, as Photoshop writes them)
   gray.jpg          one channel
+  orientation<n>.jpg  baseline with EXIF Orientation n (1-8)
   <name>.pillow.png each JPEG as Pillow decodes it, the reference for ours
 
 Truncated, 12-bit, doubled-SOI and other hostile variants are cut from these by the tests.
@@ -16,7 +17,7 @@ Truncated, 12-bit, doubled-SOI and other hostile variants are cut from these by 
 import os
 
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageOps
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 OUT = os.path.join(REPO, "Tests", "ImagingTests", "Fixtures")
@@ -41,6 +42,15 @@ def main(out=OUT):
     image.convert("L").save(os.path.join(out, "gray.jpg"), quality=95)
     for name in ("baseline", "progressive", "cmyk", "gray"):
         Image.open(os.path.join(out, f"{name}.jpg")).convert("RGB").save(os.path.join(out, f"{name}.pillow.png"))
+    # Stored sideways as phones store portrait photos, with each EXIF orientation: the
+    # reference is what a browser shows (Pillow's exif_transpose).
+    for orientation in range(1, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        name = f"orientation{orientation}"
+        image.save(os.path.join(out, f"{name}.jpg"), quality=95, exif=exif)
+        shown = ImageOps.exif_transpose(Image.open(os.path.join(out, f"{name}.jpg"))).convert("RGB")
+        shown.save(os.path.join(out, f"{name}.pillow.png"))
     return sorted(os.listdir(out))
 
 

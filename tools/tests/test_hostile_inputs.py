@@ -262,3 +262,26 @@ def test_a_second_process_on_the_same_database_is_refused_and_touches_nothing(tm
         assert final["state"] == "succeeded", final
         assert "recovered jobs" not in second.stderr
         assert proc.poll() is None
+
+
+def test_results_follow_the_exif_orientation(release_server):
+    """A phone photo stored 96x64 with Orientation 6 is shown 64x96: the results are too."""
+    import io
+    from PIL import Image
+
+    base, _ = release_server
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    out = io.BytesIO()
+    Image.effect_noise((96, 64), 64).convert("RGB").save(out, format="JPEG", exif=exif)
+    request = urllib.request.Request(base + "/v1/segmentations?steps=2", data=out.getvalue(), method="POST",
+                                     headers={"Content-Type": "image/jpeg", "Prefer": "wait=60"})
+    with urllib.request.urlopen(request, timeout=90) as response:
+        job = json.loads(response.read())
+    assert job["state"] == "succeeded", job
+    for part in ("panoptic.png", "overlay.png"):
+        with urllib.request.urlopen(f"{base}/v1/jobs/{job['id']}/{part}", timeout=30) as response:
+            assert Image.open(io.BytesIO(response.read())).size == (64, 96), part
+    with urllib.request.urlopen(f"{base}/v1/jobs/{job['id']}/segments.json", timeout=30) as response:
+        annotation = json.loads(response.read())
+    assert (annotation["width"], annotation["height"]) == (64, 96)
