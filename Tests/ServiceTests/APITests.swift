@@ -273,6 +273,11 @@ final class APITests: XCTestCase {
         XCTAssertTrue(rebound.text.contains("host-not-allowed"), rebound.text)
         XCTAssertEqual(try harness.request("GET", "/healthz", headers: [("Host", "localhost:8080")]).status, 200)
         XCTAssertEqual(try harness.request("GET", "/healthz", headers: [("Host", "[::1]:8080")]).status, 200)
+        // An absolute-form target names the host in Host's place (RFC 9112 §3.2.2).
+        let absolute = try harness.request("GET", "http://evil.example/v1/jobs", headers: [("Host", "127.0.0.1")])
+        XCTAssertEqual(absolute.status, 400)
+        XCTAssertTrue(absolute.text.contains("host-not-allowed"), absolute.text)
+        XCTAssertEqual(try harness.request("GET", "http://localhost:8080/healthz", headers: [("Host", "evil.example")]).status, 200)
         for headers in [[("Host", "127.0.0.1:8080"), ("Origin", "https://evil.example")], [("Sec-Fetch-Site", "cross-site")],
                         [("Host", "127.0.0.1:8080"), ("Origin", "null")]] {
             let response = try harness.request("POST", "/v1/segmentations", headers: image + headers, body: png)

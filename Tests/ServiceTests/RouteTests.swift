@@ -46,4 +46,20 @@ final class RouteTests: XCTestCase {
         guard case .failure(let post) = Route.match(method: .get, path: "/v1/segmentations") else { return XCTFail() }
         XCTAssertEqual(post.headers["Allow"], "POST")
     }
+
+    /// The host a request is addressed to: an absolute-form target's authority over Host, and
+    /// none at all (HTTP/1.0 may omit Host) refused wherever hosts are checked.
+    func testRequestGuardChecksTheHostTheRequestIsAddressedTo() {
+        let loopback = RequestGuard(configured: [], boundHost: "127.0.0.1")
+        func refused(_ guardian: RequestGuard, _ target: String, _ headers: HTTPHeaders, _ version: HTTPVersion = .http1_1) -> Bool {
+            do { try guardian.check(HTTPRequest(method: .get, target: target, version: version, headers: headers)); return false } catch { return true }
+        }
+        XCTAssertFalse(refused(loopback, "/healthz", ["Host": "localhost"]))
+        XCTAssertTrue(refused(loopback, "/healthz", [:], .http1_0))
+        XCTAssertTrue(refused(loopback, "http://evil.example/healthz", ["Host": "localhost"]))
+        XCTAssertFalse(refused(loopback, "http://127.0.0.1:8080/healthz", ["Host": "evil.example"]))
+        let any = RequestGuard(configured: ["*"], boundHost: "0.0.0.0")
+        XCTAssertFalse(refused(any, "/healthz", [:], .http1_0))
+        XCTAssertEqual(HTTPRequest(method: .get, target: "https://a.example:8443?x=1").authority, "a.example:8443")
+    }
 }

@@ -48,6 +48,16 @@ public struct HTTPRequest: Sendable {
         return version.minor >= 1 || headers.containsToken("keep-alive", in: "Connection")
     }
 
+    /// The host and port the request is addressed to: an absolute-form target's authority, which
+    /// takes the place of `Host` (RFC 9112 §3.2.2), else the `Host` field; nil when neither is there.
+    public var authority: String? {
+        if !target.hasPrefix("/"), let schemeEnd = target.range(of: "://") {
+            let rest = target[schemeEnd.upperBound...]
+            return String(rest[..<(rest.firstIndex { $0 == "/" || $0 == "?" } ?? rest.endIndex)])
+        }
+        return headers["Host"]
+    }
+
     /// Splits a request-target into path and raw query; absolute-form loses its scheme and authority.
     static func split(target: String) -> (path: String, query: String?) {
         var rest = Substring(target)

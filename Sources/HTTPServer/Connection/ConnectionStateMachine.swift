@@ -86,11 +86,16 @@ struct ConnectionStateMachine {
         return (count, advance(now: now))
     }
 
-    /// The peer finished sending (EOF): answer what is complete, then close.
+    /// The peer finished sending (EOF): answer what is complete, then close. A body cut short
+    /// of what its head announced is answered 400, so a half-closing client learns why; a
+    /// half-sent head just closes (nothing was asked yet).
     mutating func inputEnded(now: UInt64) -> ConnectionAction {
         guard !isClosed else { return .none }
         inputClosed = true
         continueOwed = false
+        if parser.phase == .body, failure == nil {
+            failure = HTTPResponse.problem(.badRequest, detail: "the request's body ended before the length its head announced")
+        }
         return advance(now: now)
     }
 

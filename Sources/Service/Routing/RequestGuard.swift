@@ -23,10 +23,18 @@ struct RequestGuard: Sendable {
     private static let unsafeMethods: Set<HTTPMethod> = [.post, .put, .patch, .delete]
 
     func check(_ request: HTTPRequest) throws(APIError) {
-        let host = request.headers["Host"]
-        if let host, !allowedHosts.contains("*"), !allowedHosts.contains(Self.name(ofAuthority: host)) {
-            throw APIError(status: .badRequest, slug: "host-not-allowed",
-                           detail: "Host '\(host)' is not served here; allowed: \(allowedHosts.sorted().joined(separator: ", ")) (server.allowed_hosts)")
+        // The host of an absolute-form target replaces Host; an HTTP/1.0 request may name none,
+        // and is then refused wherever the host matters.
+        let host = request.authority
+        if !allowedHosts.contains("*") {
+            guard let host else {
+                throw APIError(status: .badRequest, slug: "host-not-allowed",
+                               detail: "the request names no host (Host field); allowed: \(allowedHosts.sorted().joined(separator: ", ")) (server.allowed_hosts)")
+            }
+            guard allowedHosts.contains(Self.name(ofAuthority: host)) else {
+                throw APIError(status: .badRequest, slug: "host-not-allowed",
+                               detail: "Host '\(host)' is not served here; allowed: \(allowedHosts.sorted().joined(separator: ", ")) (server.allowed_hosts)")
+            }
         }
         guard Self.unsafeMethods.contains(request.method) else { return }
         if let site = request.headers["Sec-Fetch-Site"]?.lowercased() {

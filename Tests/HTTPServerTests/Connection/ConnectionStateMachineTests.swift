@@ -153,6 +153,16 @@ final class ConnectionStateMachineTests: XCTestCase {
         XCTAssertEqual(driver.eof(), .close)
     }
 
+    func testEndOfInputMidBodyIsABadRequest() {
+        var driver = MachineDriver()
+        _ = driver.receive("POST /p HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc")
+        XCTAssertEqual(driver.eof(), .write(400, close: true))
+        XCTAssertEqual(driver.writeDone(), .close)
+        var chunked = MachineDriver()
+        _ = chunked.receive("POST /p HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nab")
+        XCTAssertEqual(chunked.eof(), .write(400, close: true))
+    }
+
     func testEndOfInputAfterACompleteRequestStillAnswersIt() {
         var driver = MachineDriver()
         XCTAssertEqual(driver.receive(get1 + get2), .dispatch("GET /1"))

@@ -60,8 +60,10 @@ final class ServiceHarness {
 
     func request(_ method: String, _ path: String, headers: [(String, String)] = [], body: [UInt8]? = nil) throws -> TestClient.Response {
         guard transport == .inProcess else { return try httpRequest(port: port, method, path, headers: headers, body: body) }
-        // What the wire adds: the framing header the handler checks for a body.
-        let fields = headers.map { (name: $0.0, value: $0.1) } + (body.map { [(name: "Content-Length", value: "\($0.count)")] } ?? [])
+        // What the wire adds: Host, as every HTTP/1.1 client sends it, and the framing header the
+        // handler checks for a body.
+        let host = headers.contains { $0.0.lowercased() == "host" } ? [] : [(name: "Host", value: "127.0.0.1")]
+        let fields = host + headers.map { (name: $0.0, value: $0.1) } + (body.map { [(name: "Content-Length", value: "\($0.count)")] } ?? [])
         let request = HTTPRequest(method: HTTPMethod(rawValue: method), target: path, headers: HTTPHeaders(fields), body: body ?? [])
         let answered = DispatchSemaphore(value: 0)
         let response = Mutex<HTTPResponse?>(nil)
