@@ -285,3 +285,28 @@ def test_results_follow_the_exif_orientation(release_server):
     with urllib.request.urlopen(f"{base}/v1/jobs/{job['id']}/segments.json", timeout=30) as response:
         annotation = json.loads(response.read())
     assert (annotation["width"], annotation["height"]) == (64, 96)
+
+
+def raw_exchange(base, data, half_close=False):
+    """The first line of the answer to raw request bytes."""
+    import socket
+
+    port = int(base.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(data)
+        if half_close:
+            s.shutdown(socket.SHUT_WR)
+        return s.recv(4096).split(b"\r\n")[0]
+
+
+def test_the_host_a_request_names_is_the_host_checked(release_server):
+    base, _ = release_server
+    assert raw_exchange(base, b"GET http://evil.example/healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n") == b"HTTP/1.1 400 Bad Request"
+    assert raw_exchange(base, b"GET /healthz HTTP/1.0\r\n\r\n") == b"HTTP/1.1 400 Bad Request"
+    assert raw_exchange(base, b"GET http://localhost/healthz HTTP/1.1\r\nHost: evil.example\r\n\r\n") == b"HTTP/1.1 200 OK"
+
+
+def test_a_body_cut_short_by_a_half_close_is_answered(release_server):
+    base, _ = release_server
+    head = b"POST /v1/segmentations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n"
+    assert raw_exchange(base, head + b"\x89PNG", half_close=True) == b"HTTP/1.1 400 Bad Request"
