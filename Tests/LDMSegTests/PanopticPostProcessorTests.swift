@@ -65,4 +65,28 @@ final class PanopticPostProcessorTests: XCTestCase {
         XCTAssertEqual(slots[3], 2)
         XCTAssertEqual(slots.count, 16)
     }
+
+    /// Past `maxWorkPixels` the slots are found at a smaller size and upsampled once: nearly the
+    /// same map as pixel by pixel, and count_th still counts output pixels.
+    func testLargeOutputsArePostProcessedAtABoundedSize() {
+        let (h, w) = (24, 32)  // smooth random logits: a map with boundaries everywhere
+        let t = Tensor(shape: [6, h, w])
+        var generator = SplitMix64(seed: 1)
+        for i in 0..<t.count { t.data[i] = Float.random(in: -4...4, using: &generator) }
+        let (height, width) = (1500, 1000)  // 1.5 M pixels: above the bound
+        XCTAssertGreaterThan(height * width, PanopticPostProcessor.maxWorkPixels)
+        let p = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.2, countThreshold: 1, overlapThreshold: 0))
+        let bounded = p.slots(logits: t, height: height, width: width, .testing())
+        let exact = p.exactSlots(logits: t, height: height, width: width, .testing())
+        let agree = zip(bounded, exact).filter { $0 == $1 }.count
+        XCTAssertGreaterThan(Double(agree) / Double(exact.count), 0.97)
+        // A slot holding a fifth of the image survives a count_th of a tenth of the output's
+        // pixels, which is more pixels than the reduced map has in all.
+        let halves = logits(slots: 4, width: 5, height: 1, winner: [1, 2, 2, 2, 2], margin: 20)
+        let counted = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: height * width / 10, overlapThreshold: 0))
+        let slots = counted.slots(logits: halves, height: height, width: width, .testing())
+        XCTAssertTrue(slots.contains(1) && slots.contains(2))
+        let strict = PanopticPostProcessor(options: PostProcessingOptions(maskThreshold: 0.5, countThreshold: height * width / 4, overlapThreshold: 0))
+        XCTAssertFalse(strict.slots(logits: halves, height: height, width: width, .testing()).contains(1), "a fifth is under a quarter")
+    }
 }

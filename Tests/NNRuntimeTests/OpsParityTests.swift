@@ -109,6 +109,21 @@ final class OpsParityTests: XCTestCase {
         }
     }
 
+    /// Bilinear straight from 8-bit RGB bytes gives exactly what the float tensor of the image gives.
+    func testBilinearFromBytesMatchesTheTensorPath() {
+        var generator = SplitMix64(seed: 3)
+        let (w, h) = (97, 61)
+        let rgb = (0..<(w * h * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) }
+        let planes = Tensor(shape: [3, h, w])
+        for i in 0..<(w * h) { for c in 0..<3 { planes.data[c * w * h + i] = Float(rgb[i * 3 + c]) / 255 } }
+        for (oh, ow) in [(32, 48), (61, 97), (130, 200), (7, 5)] {
+            let fromBytes = Resize.bilinear(rgb: rgb, width: w, height: h, toHeight: oh, width: ow, ws)
+            let fromTensor = Resize.bilinear(planes, height: oh, width: ow, ws)
+            XCTAssertEqual(Array(UnsafeBufferPointer(start: fromBytes.data, count: fromBytes.count)),
+                           Array(UnsafeBufferPointer(start: fromTensor.data, count: fromTensor.count)), "\(oh)x\(ow)")
+        }
+    }
+
     func testTimestepEmbedding() throws {
         let all = names("timestep_embedding")
         XCTAssertGreaterThanOrEqual(all.count, 2)

@@ -134,6 +134,24 @@ final class SubmissionDecoderTests: XCTestCase {
         assertRefused(request("/v1/segmentations?resolution=65", contentType: "image/png", body: png), 400, "'resolution' must be a multiple of 8")
     }
 
+    /// The job cost counts the image's pixels as well as the denoising: a large image with few
+    /// steps is not nearly free.
+    func testTheJobCostCountsPixels() throws {
+        let png = try pngBytes(testImage(width: 96, height: 96))  // 9,216 pixels: 72 units
+        let options = "/v1/segmentations?steps=1&resolution=64"  // 1 step x 64 cells
+        var decoder = self.decoder
+        decoder.limits.maxJobCost = 64 + 72
+        XCTAssertNoThrow(try decoder.decode(request(options, contentType: "image/png", body: png), kind: .segmentation))
+        decoder.limits.maxJobCost = 64 + 71
+        do {
+            _ = try decoder.decode(request(options, contentType: "image/png", body: png), kind: .segmentation)
+            XCTFail("accepted over the limit")
+        } catch {
+            XCTAssertEqual(error.status.code, 400)
+            XCTAssertTrue(error.detail.contains("9216 pixels"), error.detail)
+        }
+    }
+
     func testJSONObjectKeysFindsRepeatedMembersOnly() {
         XCTAssertEqual(JSONObjectKeys.firstDuplicate(in: Array(#"{"a": 1, "b": {"a": 2}, "c": ["a", "a"]}"#.utf8)), nil)
         XCTAssertEqual(JSONObjectKeys.firstDuplicate(in: Array(#"{"a": "x\"a", "a": 2}"#.utf8)), "a")

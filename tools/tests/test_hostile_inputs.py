@@ -310,3 +310,34 @@ def test_a_body_cut_short_by_a_half_close_is_answered(release_server):
     base, _ = release_server
     head = b"POST /v1/segmentations HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: image/png\r\nContent-Length: 1000\r\n\r\n"
     assert raw_exchange(base, head + b"\x89PNG", half_close=True) == b"HTTP/1.1 400 Bad Request"
+
+
+def test_a_huge_image_with_few_steps_is_neither_free_nor_slow(release_server, tmp_path):
+    """A 35 KB PNG declaring 6000x6000 pixels, with the cheapest options: its cost counts the
+    pixels, and its full-size work is bounded (26.6 s before post-processing was, 5.0 s after,
+    on the 2-core machine it was measured on)."""
+    import io
+    from PIL import Image
+
+    base, proc = release_server
+    out = io.BytesIO()
+    Image.new("RGB", (6000, 6000), (120, 100, 90)).save(out, format="PNG")
+    assert len(out.getvalue()) < 200_000
+    from datetime import datetime
+
+    request = urllib.request.Request(base + "/v1/segmentations?steps=5&resolution=128&ensemble_seeds=1&flip=false",
+                                     data=out.getvalue(), method="POST", headers={"Content-Type": "image/png", "Prefer": "wait=90"})
+    with urllib.request.urlopen(request, timeout=120) as response:
+        job = json.loads(response.read())
+    assert job["state"] == "succeeded", job
+    ran = (datetime.fromisoformat(job["finished_at"]) - datetime.fromisoformat(job["started_at"])).total_seconds()
+    assert ran < 20, f"the job ran {ran:.1f} s on one worker thread"
+    # 1000 x 45^2 = 2,025,000 passes alone; with 36 M pixels / 128 it is over 2,097,152.
+    over = urllib.request.Request(base + "/v1/segmentations?steps=1000&resolution=360&ensemble_seeds=1&flip=false",
+                                  data=out.getvalue(), method="POST", headers={"Content-Type": "image/png"})
+    try:
+        urllib.request.urlopen(over, timeout=30)
+        raise AssertionError("accepted over the job cost")
+    except urllib.error.HTTPError as error:
+        assert error.code == 400 and b"36000000 pixels" in error.read()
+    assert proc.poll() is None

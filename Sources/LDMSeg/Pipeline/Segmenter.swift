@@ -124,16 +124,21 @@ public final class Segmenter {
 
         /// The resized image, zero-padded, in [0, 1].
         func padded(_ rgb: [UInt8]) -> Tensor {
-            let pixels = Tensor(shape: [3, height, width])                 // [3, H, W] in [0, 1]
-            let n = width * height
-            for i in 0..<n { for c in 0..<3 { pixels.data[c * n + i] = Float(rgb[i * 3 + c]) / 255 } }
+            /// The image as a float tensor `[3, H, W]` in [0, 1].
+            func pixels() -> Tensor {
+                let pixels = Tensor(shape: [3, height, width])
+                let n = width * height
+                for i in 0..<n { for c in 0..<3 { pixels.data[c * n + i] = Float(rgb[i * 3 + c]) / 255 } }
+                return pixels
+            }
             let resized: Tensor                                             // [3, h', w']
             if wh == height && ww == width {
-                resized = pixels
+                resized = pixels()
             } else {
                 switch pre.interpolation {
-                case .bilinear: resized = Resize.bilinear(pixels, height: wh, width: ww, ws)
-                case .bicubic: resized = Resize.antialiased(pixels, height: wh, width: ww, levels: 255, ws)
+                // Read from the bytes: a large photo's full-size float copy is never made.
+                case .bilinear: resized = Resize.bilinear(rgb: rgb, width: width, height: height, toHeight: wh, width: ww, ws)
+                case .bicubic: resized = Resize.antialiased(pixels(), height: wh, width: ww, levels: 255, ws)
                 }
             }
             let out = Tensor.zeros([3, ph, pw])                             // zero padding in [0, 1] space

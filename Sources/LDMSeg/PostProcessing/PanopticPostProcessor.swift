@@ -9,9 +9,15 @@ import NNRuntime
 /// are dropped; slots whose argmax area over their sigmoid >= `mask_th` area is below
 /// `overlap_th` are dropped; so is the model's `voidSlot`, if it has one. Dropped slots become
 /// void.
+///
+/// Outputs above `maxWorkPixels` are post-processed at a size within it and the slots
+/// upsampled once (nearest), with areas counted in output pixels: the work per slot and pixel
+/// is the costly part, and the logits come from a map of a few hundred pixels a side anyway.
 public struct PanopticPostProcessor: Sendable {
     public let options: PostProcessingOptions
     public let voidSlot: Int?
+    /// The most output pixels post-processed one by one (about a 1024x1024 image).
+    public static let maxWorkPixels = 1 << 20
 
     public init(options: PostProcessingOptions, voidSlot: Int? = nil) {
         self.options = options
@@ -21,6 +27,31 @@ public struct PanopticPostProcessor: Sendable {
     /// `logits` is `[S, h, w]`; returns the slot of each of the `height x width` output pixels,
     /// -1 for void.
     public func slots(logits: Tensor, height: Int, width: Int, _ ws: Workspace) -> [Int32] {
+        guard height * width > Self.maxWorkPixels else { return slots(logits: logits, height: height, width: width, areaScale: 1, ws) }
+        let scale = (Double(Self.maxWorkPixels) / Double(height * width)).squareRoot()
+        let h = max(1, Int(Double(height) * scale)), w = max(1, Int(Double(width) * scale))
+        let small = slots(logits: logits, height: h, width: w, areaScale: Double(height * width) / Double(h * w), ws)
+        var slot = [Int32](repeating: -1, count: height * width)
+        let columns = (0..<width).map { $0 * w / width }
+        slot.withUnsafeMutableBufferPointer { out in
+            let base = out.baseAddress!
+            ws.forRange(height, minPerThread: 64) { rows in
+                for y in rows {
+                    let from = (y * h / height) * w, to = y * width
+                    for x in 0..<width { base[to + x] = small[from + columns[x]] }
+                }
+            }
+        }
+        return slot
+    }
+
+    /// `slots` pixel by pixel at any size (the bounded path's reference).
+    func exactSlots(logits: Tensor, height: Int, width: Int, _ ws: Workspace) -> [Int32] {
+        slots(logits: logits, height: height, width: width, areaScale: 1, ws)
+    }
+
+    /// `slots` at exactly `height x width`, each pixel standing for `areaScale` output pixels.
+    private func slots(logits: Tensor, height: Int, width: Int, areaScale: Double, _ ws: Workspace) -> [Int32] {
         let s = logits.shape[0], h = logits.shape[1], w = logits.shape[2]
         let pixelMajor = logits.reshaped([s, h * w]).transposed(ws)     // [h*w, S]
         let ys = Resize.taps(input: h, output: height), xs = Resize.taps(input: w, output: width)
@@ -62,7 +93,7 @@ public struct PanopticPostProcessor: Sendable {
         for p in slot where p >= 0 { area[Int(p)] += 1 }
         for y in 0..<height { for k in 0..<s { sigmoidArea[k] += Int(sigmoidRows[y * s + k]) } }
         let keep = (0..<s).map { k -> Bool in
-            guard k != voidSlot, area[k] > 0, area[k] >= options.countThreshold else { return false }
+            guard k != voidSlot, area[k] > 0, Double(area[k]) * areaScale >= Double(options.countThreshold) else { return false }
             return Float(area[k]) / Float(max(sigmoidArea[k], 1)) >= options.overlapThreshold
         }
         for i in slot.indices where slot[i] >= 0 && !keep[Int(slot[i])] { slot[i] = -1 }

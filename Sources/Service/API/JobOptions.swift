@@ -54,8 +54,12 @@ struct JobOptions: Codable, Equatable, Sendable {
     /// Latent cells of a square image at `resolution`, the most any image's latent has.
     var latentCells: Int { (resolution / 8) * (resolution / 8) }
 
-    /// The job's work: every step of every run on at most `latentCells` (`limits.max_job_cost`).
-    var cost: Int { totalSteps * latentCells }
+    /// The job's work (`limits.max_job_cost`): every step of every run on at most
+    /// `latentCells`, plus one unit per `pixelsPerCostUnit` pixels of the image for the work at
+    /// its full size (decoding, post-processing, the result files).
+    func cost(pixels: Int = 0) -> Int { totalSteps * latentCells + pixels / Self.pixelsPerCostUnit }
+
+    static let pixelsPerCostUnit = 128
 
     var segmentation: SegmentationOptions {
         SegmentationOptions(steps: steps, seed: seed, resolution: resolution,

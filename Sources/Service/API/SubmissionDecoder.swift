@@ -66,8 +66,10 @@ struct SubmissionDecoder: Sendable {
         if parts["semantic"] != nil && !acceptsSemantic {
             throw .badRequest("a 'semantic' part needs a categories file on the server (categories_path)", slug: "semantic-unavailable")
         }
+        let pixels: Int
         do {
             let image = try InputDecoding.image(imageBytes, maxPixels: maxPixels)
+            pixels = image.width * image.height
             if kind == .inpainting, let mask = parts["mask"] {
                 _ = try InputDecoding.mask(mask, known: parts["known"], encoding: options.maskEncoding ?? .coco, width: image.width,
                                            height: image.height, maxPixels: maxPixels, slotCapacity: slotCapacity)
@@ -78,20 +80,24 @@ struct SubmissionDecoder: Sendable {
         } catch {
             throw APIError(error)
         }
+        try checkLimits(options, pixels: pixels)
         let input = JobInput(image: Data(imageBytes), mask: parts["mask"].map { Data($0) }, known: parts["known"].map { Data($0) },
                              semantic: parts["semantic"].map { Data($0) })
         return Submission(kind: kind, options: options, input: input, digest: digest(kind, options, parts))
     }
 
-    /// 400 for a job over the server's limits, before any image is decoded.
-    private func checkLimits(_ options: JobOptions) throws(APIError) {
+    /// 400 for a job over the server's limits: its options before the image is decoded, then
+    /// with the image's `pixels` counted.
+    private func checkLimits(_ options: JobOptions, pixels: Int = 0) throws(APIError) {
         guard options.resolution <= limits.maxResolution else {
             throw .badRequest("option 'resolution' is \(options.resolution); this server allows at most \(limits.maxResolution) (limits.max_resolution)",
                               slug: "over-limit")
         }
-        guard options.cost <= limits.maxJobCost else {
-            throw .badRequest("the job would cost \(options.totalSteps) steps x \(options.latentCells) latent cells = \(options.cost); "
-                              + "this server allows at most \(limits.maxJobCost) (limits.max_job_cost): ask for fewer steps, runs or a lower resolution",
+        let cost = options.cost(pixels: pixels)
+        guard cost <= limits.maxJobCost else {
+            throw .badRequest("the job would cost \(options.totalSteps) steps x \(options.latentCells) latent cells + \(pixels) pixels / "
+                              + "\(JobOptions.pixelsPerCostUnit) = \(cost); this server allows at most \(limits.maxJobCost) (limits.max_job_cost): "
+                              + "ask for fewer steps, runs or a lower resolution, or send a smaller image",
                               slug: "over-limit")
         }
     }
