@@ -21,7 +21,8 @@ extension SegmentationService {
             throw APIError.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
         }
         let submission: Submission
-        do { submission = try await decodeQueue.run { [submissions] () throws(APIError) in try submissions.decode(request, kind: kind) } } catch {
+        let pixels = submissions.declaredPixels(request, kind: kind)
+        do { submission = try await decodeQueue.run(pixels: pixels) { [submissions] () throws(APIError) in try submissions.decode(request, kind: kind) } } catch {
             metrics.rejected(reason: error.slug ?? "invalid")
             throw error
         }

@@ -341,3 +341,34 @@ def test_a_huge_image_with_few_steps_is_neither_free_nor_slow(release_server, tm
     except urllib.error.HTTPError as error:
         assert error.code == 400 and b"36000000 pixels" in error.read()
     assert proc.poll() is None
+
+
+def test_a_small_upload_does_not_wait_behind_large_ones(release_server):
+    """Three 9-megapixel PNGs of noise uploaded at once, then a 1 KB JPEG: the JPEG's 202 comes
+    while the large ones still decode one after another."""
+    import io
+    import threading
+    from PIL import Image
+
+    base, _ = release_server
+    out = io.BytesIO()
+    Image.effect_noise((3000, 3000), 64).convert("RGB").save(out, format="PNG", compress_level=1)
+    large = out.getvalue()
+    done = []
+
+    def upload():
+        status, _, _ = post(base, large, "image/png")
+        done.append((time.monotonic(), status))
+
+    threads = [threading.Thread(target=upload) for _ in range(3)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)  # the large bodies are in
+    started = time.monotonic()
+    status, _, _ = post(base, BASELINE)
+    small = time.monotonic()
+    for t in threads:
+        t.join()
+    assert status == 202 and all(s == 202 for _, s in done), (status, done)
+    assert small - started < 2, f"the small upload waited {small - started:.1f} s"
+    assert small < max(t for t, _ in done), "the large ones were still decoding"

@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import HTTPServer
+import Imaging
 import Pipeline
 import JobStore
 import LDMSeg
@@ -100,6 +101,14 @@ struct SubmissionDecoder: Sendable {
                               + "ask for fewer steps, runs or a lower resolution, or send a smaller image",
                               slug: "over-limit")
         }
+    }
+
+    /// The pixels the request's largest image declares in its header, without decoding any;
+    /// 0 when there is no readable header (decoding then fails at once).
+    func declaredPixels(_ request: HTTPRequest, kind: JobKind) -> Int {
+        let images = (try? formParts(request, kind: kind)).map { parts in ["image", "mask", "known", "semantic"].compactMap { parts[$0] } }
+            ?? [request.body]
+        return images.compactMap { try? ImageDecoder.size($0) }.map { $0.width * $0.height }.max() ?? 0
     }
 
     /// The named parts of a multipart body; unknown and repeated names are 400s.
