@@ -166,7 +166,8 @@ extension SegmentationService {
     func representation(_ job: Job) throws -> JobRepresentation {
         // Only jobs that asked for a callback pay for reading it.
         let callback = JobOptions.decoded(from: job.options)?.callbackURL == nil ? nil : try store.callback(ofJob: job.id)
-        return JobRepresentation(job, queuePosition: try store.queuePosition(of: job), callback: callback)
+        let deliveries = callback == nil ? [] : try store.callbackAttempts(ofJob: job.id)
+        return JobRepresentation(job, queuePosition: try store.queuePosition(of: job), callback: callback, deliveries: deliveries)
     }
 
     /// With `Prefer: wait=N`, waits up to N seconds (capped by `queue.max_wait`) for the job to end.

@@ -39,7 +39,9 @@ public final class SegmentationService: Sendable {
     private let sweeper = Mutex<Task<Void, Never>?>(nil)
 
     /// Everything is loaded; nothing listens or runs until `start()`.
-    public init(configuration: ServiceConfiguration, model: LDMSegModel, store: JobStore, logger: Logger) throws {
+    /// `resolveCallbackHost` looks up callback hosts (DNS unless a test stands in for it).
+    public init(configuration: ServiceConfiguration, model: LDMSegModel, store: JobStore, logger: Logger,
+                resolveCallbackHost: @escaping @Sendable (String) -> [NetworkAddress] = NetworkAddress.resolve) throws {
         self.configuration = configuration
         self.model = model
         self.store = store
@@ -57,7 +59,7 @@ public final class SegmentationService: Sendable {
         if !configuration.callbacks.allowedHosts.isEmpty && (configuration.callbacks.secret ?? "").isEmpty {
             throw ConfigurationError("callbacks.secret is needed once callbacks.allowed_hosts lists hosts: receivers check the signature")
         }
-        callbacks = CallbackDispatcher(store: store, settings: configuration.callbacks, logger: logger)
+        callbacks = CallbackDispatcher(store: store, settings: configuration.callbacks, logger: logger, resolve: resolveCallbackHost)
         requestGuard = RequestGuard(configured: configuration.server.allowedHosts, boundHost: configuration.server.host)
         apiKeys = try configuration.authKeysFile.map(APIKeys.load) ?? APIKeys([])
         openAPI = FileManager.default.contents(atPath: configuration.openAPIPath).map { [UInt8]($0) }
@@ -72,7 +74,7 @@ public final class SegmentationService: Sendable {
         }
         submissions = SubmissionDecoder(defaults: defaults, maxPixels: configuration.model.maxPixels,
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
-                                        limits: configuration.limits, callbacks: configuration.callbacks)
+                                        limits: configuration.limits, callbacks: configuration.callbacks, resolve: resolveCallbackHost)
         compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")
         workers = WorkerPool(count: configuration.role.runsJobs ? configuration.workers.count : 0, model: model, runtime: RuntimeOptions(pool: compute, maxBatch: configuration.workers.maxBatch), store: store, views: views,
                              runner: JobRunner(pipeline: SegmentationPipeline(maxPixels: configuration.model.maxPixels, categories: categories)),

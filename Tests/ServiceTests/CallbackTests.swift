@@ -47,6 +47,7 @@ final class CallbackTests: XCTestCase {
 
     func allowing(_ configuration: inout ServiceConfiguration) {
         configuration.callbacks.allowedHosts = ["127.0.0.1"]
+        configuration.callbacks.allowedNetworks = [Network(parsing: "127.0.0.0/8")!]
         configuration.callbacks.secret = "s3cret"
         configuration.callbacks.retryBase = 0.1
     }
@@ -85,6 +86,64 @@ final class CallbackTests: XCTestCase {
         XCTAssertEqual(shown["state"] as? String, "delivered")
         XCTAssertEqual(shown["attempts"] as? Int, 3)
         XCTAssertEqual(shown["url"] as? String, receiver.url)
+        let deliveries = try XCTUnwrap(shown["deliveries"] as? [[String: Any]])
+        XCTAssertEqual(deliveries.map { $0["status"] as? Int }, [500, 500, 204])
+        XCTAssertEqual(deliveries.map { $0["attempt"] as? Int }, [1, 2, 3])
+    }
+
+    /// A host is decided on what it resolves to: at submission, and again before every
+    /// attempt, so a name that turns private after submission (DNS rebinding) is refused; a
+    /// plain-http delivery connects to the address checked, naming the host in Host.
+    func testAddressesAreCheckedAtSubmissionAndBeforeEveryAttempt() throws {
+        let receiver = try Receiver()
+        defer { receiver.stop() }
+        let port = receiver.server.localAddress!.port
+        let answers = Mutex<[NetworkAddress]>([NetworkAddress(ipv4: "93.184.216.34")!])
+        let harness = try ServiceHarness(.inProcess, configure: { c in
+            self.allowing(&c)
+            c.callbacks.allowedHosts = ["hooks.test"]
+            c.callbacks.allowedNetworks = []
+        }, resolve: { name in name == "hooks.test" ? answers.withLock { $0 } : [] })
+        defer { harness.stop() }
+        // Public at submission, loopback by delivery time.
+        answers.withLock { $0 = [NetworkAddress(ipv4: "93.184.216.34")!] }
+        let accepted = try harness.request("POST", "/v1/segmentations?steps=1&callback_url=http://hooks.test:\(port)/hook",
+                                           headers: [("Content-Type", "image/png")], body: try pngBytes())
+        XCTAssertEqual(accepted.status, 202, accepted.text)
+        answers.withLock { $0 = [NetworkAddress(ipv4: "127.0.0.1")!] }
+        let id = try XCTUnwrap(try harness.json(accepted)["id"] as? String)
+        _ = try harness.finished(id)
+        let deadline = Date(timeIntervalSinceNow: 10)
+        while try harness.service.store.callbackAttempts(ofJob: id).isEmpty && Date() < deadline { usleep(10_000) }
+        let first = try XCTUnwrap(try harness.service.store.callbackAttempts(ofJob: id).first)
+        XCTAssertNil(first.status)
+        XCTAssertTrue(first.error?.contains("127.0.0.1, which is not a public address") == true, first.error ?? "")
+        XCTAssertEqual(receiver.waitFor(1, seconds: 0.5).count, 0, "nothing reached the loopback receiver")
+
+        // Refused at submission: a name answering with any non-public address, literals of
+        // loopback, private or metadata addresses, and names that do not resolve.
+        for url in ["http://hooks.test:\(port)/hook", "http://[::1]:\(port)/", "http://169.254.169.254/latest", "http://nowhere.test/"] {
+            let refused = try harness.request("POST", "/v1/segmentations?callback_url=\(url)", headers: [("Content-Type", "image/png")],
+                                              body: try pngBytes())
+            XCTAssertEqual(refused.status, 400, url)
+        }
+    }
+
+    /// With loopback allowed, a delivery by name connects to the address it resolved to and
+    /// keeps the name, with its port, in the Host field.
+    func testADeliveryByNameKeepsItsHostField() throws {
+        let receiver = try Receiver()
+        defer { receiver.stop() }
+        let port = receiver.server.localAddress!.port
+        let harness = try ServiceHarness(.inProcess, configure: { c in
+            self.allowing(&c)
+            c.callbacks.allowedHosts = ["hooks.test"]
+        }, resolve: { name in name == "hooks.test" ? [NetworkAddress(ipv4: "127.0.0.1")!] : [] })
+        defer { harness.stop() }
+        _ = try harness.submit(body: ("image/png", try pngBytes()), query: "?steps=1&callback_url=http://hooks.test:\(port)/hook")
+        let got = receiver.waitFor(1)
+        XCTAssertEqual(got.first?.headers["Host"], "hooks.test:\(port)")
+        XCTAssertEqual(got.first?.path, "/hook")
     }
 
     func testPendingDeliveriesResumeAfterARestart() throws {
@@ -127,8 +186,8 @@ final class CallbackTests: XCTestCase {
 
         let on = try ServiceHarness(.inProcess, configure: allowing)
         defer { on.stop() }
-        for (url, message) in [("http://169.254.169.254/latest", "not allowed"), ("ftp://127.0.0.1/x", "http or https"),
-                               ("http://user:pw@127.0.0.1/x", "no credentials")] {
+        for (url, message) in [("http://169.254.169.254/latest", "not allowed"), ("ftp://127.0.0.1/x", "http:// or https://"),
+                               ("http://user:pw@127.0.0.1/x", "user info")] {
             let answer = try on.request("POST", "/v1/segmentations?callback_url=\(url)", headers: [("Content-Type", "image/png")], body: png)
             XCTAssertEqual(answer.status, 400, url)
             XCTAssertTrue(answer.text.contains(message), answer.text)

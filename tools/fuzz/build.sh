@@ -25,6 +25,9 @@ build() {
         "${CLANG[@]}" -c Sources/CImageShims/jpeg_shim.c -I Sources/CImageShims/include -o "$OUT/jpeg_shim.o"
         "${SWIFT[@]}" -module-name Imaging Sources/Imaging/*.swift tools/fuzz/ImageDecoderFuzz.swift \
             -I Sources/CPNG -I "$OUT/modules/CImageShims" "$OUT/jpeg_shim.o" -lpng -ljpeg -o "$OUT/fuzz-$name" ;;
+    callback-url)
+        "${SWIFT[@]}" -module-name Service Sources/Service/Callbacks/CallbackURL.swift Sources/Service/Callbacks/NetworkAddress.swift \
+            tools/fuzz/CallbackURLFuzz.swift -o "$OUT/fuzz-$name" ;;
     safetensors)
         "${SWIFT[@]}" -module-name NNRuntime Sources/NNRuntime/SafeTensors/SafeTensorsFile.swift \
             Sources/NNRuntime/Tensor/Tensor.swift Sources/NNRuntime/Support/NNError.swift \
@@ -34,5 +37,5 @@ build() {
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(request-parser multipart image-decoder safetensors)
+[ ${#names[@]} -gt 0 ] || names=(request-parser multipart image-decoder safetensors callback-url)
 for name in "${names[@]}"; do build "$name"; done

@@ -372,3 +372,23 @@ def test_a_small_upload_does_not_wait_behind_large_ones(release_server):
     assert status == 202 and all(s == 202 for _, s in done), (status, done)
     assert small - started < 2, f"the small upload waited {small - started:.1f} s"
     assert small < max(t for t, _ in done), "the large ones were still decoding"
+
+
+def test_callback_urls_are_checked_strictly_and_by_address(tmp_path):
+    """With callbacks on for loopback names, a URL with a NUL byte, an integer or short-form
+    IPv4 host, or a host that is a non-public address is refused at submission with the reason."""
+    from urllib.parse import quote
+
+    with serve("release", CALLBACKS_ALLOWED_HOSTS="127.0.0.1,::1,localhost", CALLBACKS_SECRET="s") as (base, proc):
+        for url, reason in [("http://127.0.0.1/a\0b", b"byte 0x0"), ("http://2130706433:9/", b"four decimal numbers"),
+                            ("http://127.1/", b"four decimal numbers"), ("http://[::1]:9/", b"not a public address"),
+                            ("http://localhost:9/", b"not a public address"), ("http://127.0.0.1:9/", b"not a public address")]:
+            request = urllib.request.Request(f"{base}/v1/segmentations?callback_url={quote(url, safe='')}", data=png(),
+                                             method="POST", headers={"Content-Type": "image/png"})
+            try:
+                urllib.request.urlopen(request, timeout=30)
+                raise AssertionError(f"{url!r} was accepted")
+            except urllib.error.HTTPError as error:
+                body = error.read()
+                assert error.code == 400 and reason in body, (url, body)
+        assert proc.poll() is None

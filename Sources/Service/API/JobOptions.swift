@@ -178,18 +178,18 @@ struct JobOptions: Codable, Equatable, Sendable {
             precision = value
         }
         if let raw = values["callback_url"] {
-            guard case .string(let text) = raw, text.count <= 512, let url = URLComponents(string: text),
-                  ["http", "https"].contains(url.scheme?.lowercased() ?? ""), let host = url.host, !host.isEmpty,
-                  url.user == nil, url.password == nil else {
-                throw .badRequest("\(source): option 'callback_url' must be an http or https URL with a host and no credentials, at most 512 characters; got \(raw)",
-                                  slug: "invalid-option")
+            guard case .string(let text) = raw else {
+                throw .badRequest("\(source): option 'callback_url' must be a string; got \(raw)", slug: "invalid-option")
+            }
+            do { _ = try CallbackURL(parsing: text) } catch {
+                throw .badRequest("\(source): option 'callback_url' \(error.reason)", slug: "invalid-option")
             }
             callbackURL = text
         }
     }
 
-    /// The host of `callbackURL`.
-    var callbackHost: String? { callbackURL.flatMap { URLComponents(string: $0)?.host } }
+    /// `callbackURL` parsed (it was checked when set).
+    var callback: CallbackURL? { callbackURL.flatMap { try? CallbackURL(parsing: $0) } }
 
     /// Parses a JSON object of options; a name given twice is a 400, not a silent choice.
     static func values(fromJSON bytes: [UInt8], source: String) throws(APIError) -> [String: Value] {

@@ -11,9 +11,25 @@ struct JobRepresentation: Encodable {
     }
     /// How the job's callback stands (jobs submitted with a `callback_url`).
     struct CallbackStatus: Encodable {
+        /// One delivery attempt: the receiver's status, or why there was none.
+        struct Delivery: Encodable {
+            var attempt: Int
+            var attemptedAt: String
+            var status: Int?
+            var error: String?
+            enum CodingKeys: String, CodingKey { case attempt, attemptedAt = "attempted_at", status, error }
+            func encode(to encoder: Encoder) throws {
+                var c = encoder.container(keyedBy: CodingKeys.self)
+                try c.encode(attempt, forKey: .attempt)
+                try c.encode(attemptedAt, forKey: .attemptedAt)
+                try c.encode(status, forKey: .status)
+                try c.encode(error, forKey: .error)
+            }
+        }
         var url: String
         var state: String
         var attempts: Int
+        var deliveries: [Delivery]
     }
 
     var id: String
@@ -34,8 +50,12 @@ struct JobRepresentation: Encodable {
         case startedAt = "started_at", finishedAt = "finished_at", error, links, callback
     }
 
-    init(_ job: Job, queuePosition: Int?, callback: Callback? = nil) {
-        self.callback = callback.map { CallbackStatus(url: $0.url, state: $0.state.rawValue, attempts: $0.attempts) }
+    init(_ job: Job, queuePosition: Int?, callback: Callback? = nil, deliveries: [CallbackAttempt] = []) {
+        self.callback = callback.map {
+            CallbackStatus(url: $0.url, state: $0.state.rawValue, attempts: $0.attempts, deliveries: deliveries.map {
+                .init(attempt: $0.attempt, attemptedAt: Self.timestamp($0.attemptedAt), status: $0.status, error: $0.error)
+            })
+        }
         id = job.id
         kind = job.kind
         state = job.state

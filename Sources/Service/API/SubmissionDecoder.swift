@@ -28,6 +28,8 @@ struct SubmissionDecoder: Sendable {
     var limits = ServiceConfiguration.Limits()
     /// Which hosts a `callback_url` may name (none: callbacks are off).
     var callbacks = ServiceConfiguration.Callbacks()
+    /// Host name -> addresses, for the callback address check.
+    var resolve: @Sendable (String) -> [NetworkAddress] = NetworkAddress.resolve
 
     func decode(_ request: HTTPRequest, kind: JobKind) throws(APIError) -> Submission {
         guard request.headers["Content-Length"] != nil || request.headers.contains("Transfer-Encoding") else {
@@ -57,10 +59,16 @@ struct SubmissionDecoder: Sendable {
             throw .unsupportedMediaType("Content-Type \(mediaType) is not accepted; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")
         }
         try checkLimits(options)
-        if let host = options.callbackHost, !callbacks.allows(host: host) {
-            throw .badRequest(callbacks.allowedHosts.isEmpty ? "callbacks are off on this server (callbacks.allowed_hosts is empty)"
-                              : "callback host \(host) is not allowed here; allowed: \(callbacks.allowedHosts.joined(separator: ", "))",
-                              slug: "callback-not-allowed")
+        if let callback = options.callback {
+            let host = callback.hostText.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            guard callbacks.allows(host: host) else {
+                throw .badRequest(callbacks.allowedHosts.isEmpty ? "callbacks are off on this server (callbacks.allowed_hosts is empty)"
+                                  : "callback host \(host) is not allowed here; allowed: \(callbacks.allowedHosts.joined(separator: ", "))",
+                                  slug: "callback-not-allowed")
+            }
+            if case .failure(let refused) = callbacks.address(for: callback, resolve: resolve) {
+                throw .badRequest("callback_url \(refused.reason)", slug: "callback-not-allowed")
+            }
         }
         guard let imageBytes = parts["image"] else { throw .badRequest("the multipart body has no 'image' part") }
         if kind == .inpainting && parts["mask"] == nil { throw .badRequest("the multipart body has no 'mask' part") }

@@ -33,6 +33,16 @@ extension ServiceConfiguration {
             }
         }
 
+        /// A list of address ranges in CIDR form (`10.0.0.0/8`, `fd00::/8`).
+        static func networks(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, [Network]> & Sendable) -> Setting {
+            Setting(key: key, environment: variable(key), isList: true) { config, text in
+                config[keyPath: path] = try text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }.map {
+                    guard let network = Network(parsing: $0) else { throw ConfigurationError("\(key): '\($0)' is not an address range such as 10.0.0.0/8 or fd00::/8") }
+                    return network
+                }
+            }
+        }
+
         static func int(_ key: String, _ path: WritableKeyPath<ServiceConfiguration, Int> & Sendable,
                         _ range: ClosedRange<Int>, env: String? = nil) -> Setting {
             Setting(key: key, environment: env ?? variable(key)) { config, text in
@@ -125,6 +135,7 @@ extension ServiceConfiguration {
         .optionalString("database.url", \.databaseURL),
         .role("role", \.role),
         .list("callbacks.allowed_hosts", \.callbacks.allowedHosts),
+        .networks("callbacks.allowed_networks", \.callbacks.allowedNetworks),
         .optionalString("callbacks.secret", \.callbacks.secret),
         .int("callbacks.max_attempts", \.callbacks.maxAttempts, 1...100),
         .seconds("callbacks.retry_base", \.callbacks.retryBase),

@@ -102,6 +102,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public struct Callbacks: Sendable, Equatable {
         /// Host names (no port) a `callback_url` may name (default none: callbacks off -> 400).
         public var allowedHosts: [String] = []
+        /// Address ranges a callback may reach although they are not public (loopback, private,
+        /// link-local, ...): by default none, so a callback reaches only public addresses.
+        var allowedNetworks: [Network] = []
         /// HMAC-SHA256 key of `X-Segserve-Signature`; needed once hosts are listed.
         public var secret: String?
         /// Deliveries tried before giving up (default 6).
@@ -113,6 +116,25 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
         /// Whether a `callback_url` may name `host` (names compare case-insensitively).
         func allows(host: String) -> Bool { allowedHosts.contains { $0.lowercased() == host.lowercased() } }
+
+        /// Whether a callback may connect to `address`: a public one, or one in `allowedNetworks`.
+        func allows(address: NetworkAddress) -> Bool { address.isPublic || allowedNetworks.contains { $0.contains(address) } }
+
+        /// The address a delivery to `url` connects to, decided on what the host resolves to now
+        /// (every address must be allowed, so a name cannot mix a public answer with a private
+        /// one), or why there is none. Checked at submission and again before every attempt.
+        func address(for url: CallbackURL, resolve: (String) -> [NetworkAddress] = NetworkAddress.resolve) -> Result<NetworkAddress, CallbackURL.Invalid> {
+            let addresses: [NetworkAddress]
+            switch url.host {
+            case .address(let address): addresses = [address]
+            case .name(let name): addresses = resolve(name)
+            }
+            guard let first = addresses.first else { return .failure(.init(reason: "has host '\(url.hostText)', which does not resolve")) }
+            if let refused = addresses.first(where: { !allows(address: $0) }) {
+                return .failure(.init(reason: "reaches \(refused), which is not a public address; list its range in callbacks.allowed_networks to allow it"))
+            }
+            return .success(first)
+        }
     }
 
     public struct Retention: Sendable, Equatable {

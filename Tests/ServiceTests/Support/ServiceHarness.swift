@@ -26,7 +26,8 @@ final class ServiceHarness {
     /// The bound port (sockets only).
     let port: Int
 
-    init(_ transport: Transport = .sockets, configure: (inout ServiceConfiguration) -> Void = { _ in }) throws {
+    init(_ transport: Transport = .sockets, configure: (inout ServiceConfiguration) -> Void = { _ in },
+         resolve: @escaping @Sendable (String) -> [NetworkAddress] = NetworkAddress.resolve) throws {
         self.transport = transport
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("segserve-\(UUID().uuidString)")
         var configuration = ServiceConfiguration()
@@ -40,7 +41,8 @@ final class ServiceHarness {
         var logger = Logger(label: "segserve-test")
         logger.logLevel = .critical
         service = try SegmentationService(configuration: configuration, model: try LDMSegModel(directory: configuration.model.path),
-                                          store: try JobStore(path: configuration.databasePath), logger: logger)
+                                          store: try JobStore(path: configuration.databasePath), logger: logger,
+                                          resolveCallbackHost: resolve)
         switch transport {
         case .sockets: port = try XCTUnwrap(service.start()).port
         case .inProcess: try service.startWork(); port = 0

@@ -12,21 +12,29 @@ import Synchronization
 /// anything else (or no answer within the timeout) is retried after `retry_base` seconds,
 /// doubling, up to `max_attempts`. Every attempt is recorded in the store, which also holds
 /// what is pending, so deliveries resume after a restart.
+///
+/// Before each attempt the host is resolved again and every address checked
+/// (`Callbacks.address(for:)`), so a name that turned private since submission (DNS
+/// rebinding) is refused; a plain-http delivery then connects to the very address checked,
+/// with the name in its Host field.
 final class CallbackDispatcher: Sendable {
     private let store: JobStore
     private let settings: ServiceConfiguration.Callbacks
     private let logger: Logger
     private let session: URLSession
+    private let resolve: @Sendable (String) -> [NetworkAddress]
     private let loop = Mutex<Task<Void, Never>?>(nil)
 
     /// How often the store is asked for callbacks that are due.
     static let interval: Duration = .milliseconds(200)
     static let maxRetryDelay = 300.0
 
-    init(store: JobStore, settings: ServiceConfiguration.Callbacks, logger: Logger) {
+    init(store: JobStore, settings: ServiceConfiguration.Callbacks, logger: Logger,
+         resolve: @escaping @Sendable (String) -> [NetworkAddress] = NetworkAddress.resolve) {
         self.store = store
         self.settings = settings
         self.logger = logger
+        self.resolve = resolve
         let configuration = URLSessionConfiguration.ephemeral
         configuration.timeoutIntervalForRequest = settings.timeout
         configuration.httpCookieStorage = nil
@@ -82,10 +90,15 @@ final class CallbackDispatcher: Sendable {
         guard let job = try? store.job(id: callback.jobID), let body = representation(job) else { return }
         var status: Int?
         var failure: String?
-        let url = URL(string: callback.url)
-        let hostAllowed = url?.host.map(settings.allows) ?? false
-        if let url, hostAllowed {
+        let parsed = try? CallbackURL(parsing: callback.url)
+        let hostAllowed = parsed.map { settings.allows(host: $0.hostText.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) } ?? false
+        let target = parsed.map { settings.address(for: $0, resolve: resolve) }
+        if let parsed, hostAllowed, case .success(let address)? = target,
+           let url = URL(string: parsed.isHTTPS ? callback.url : parsed.url(connectingTo: address)) {
             var request = URLRequest(url: url, timeoutInterval: settings.timeout)
+            if !parsed.isHTTPS {
+                request.setValue(parsed.port == 80 ? parsed.hostText : "\(parsed.hostText):\(parsed.port)", forHTTPHeaderField: "Host")
+            }
             request.httpMethod = "POST"
             request.httpBody = Data(body)
             request.setValue("application/json", forHTTPHeaderField: "Content-Type")
@@ -97,6 +110,8 @@ final class CallbackDispatcher: Sendable {
             } catch {
                 failure = "\(error.localizedDescription)"
             }
+        } else if case .failure(let refused)? = target, hostAllowed {
+            failure = "the callback URL \(refused.reason)"
         } else {
             failure = "the callback host is no longer allowed (callbacks.allowed_hosts)"
         }
