@@ -78,7 +78,7 @@ let package = Package(
         // Test targets: one per source target, added as each gains tests.
         .target(name: "TestSupport", dependencies: ["NNRuntime", "HTTPServer"], path: "Tests/TestSupport"),
         .testTarget(name: "NNRuntimeTests", dependencies: ["NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
-        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "TestSupport"], resources: [.copy("Fixtures")]),
+        .testTarget(name: "ImagingTests", dependencies: ["Imaging", "NNRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "LDMSeg", "Imaging"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),

@@ -1,5 +1,5 @@
 import Foundation
-import TestSupport
+import NNRuntime
 import XCTest
 @testable import Imaging
 

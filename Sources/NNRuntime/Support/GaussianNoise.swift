@@ -3,17 +3,11 @@ import Foundation
 /// Seeded standard-normal noise: SplitMix64 bits, Box-Muller pairs. Same seed, same tensor,
 /// on every platform.
 public struct GaussianNoise: Sendable {
-    private var state: UInt64
+    private var bits: SplitMix64
 
-    public init(seed: UInt64) { state = seed }
+    public init(seed: UInt64) { bits = SplitMix64(seed: seed) }
 
-    private mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
+    private mutating func next() -> UInt64 { bits.next() }
 
     /// A uniform double in (0, 1].
     private mutating func uniform() -> Double { (Double(next() >> 11) + 1) / 9_007_199_254_740_992 }

@@ -20,12 +20,10 @@ class AsyncClient:
     def __init__(self, base_url: str = "http://127.0.0.1:8080", api_key: Optional[str] = None, *,
                  timeout: float = 60.0, max_retries: int = 5, max_retry_delay: float = 60.0,
                  transport: Optional[httpx.AsyncBaseTransport] = None) -> None:
-        headers = {"User-Agent": f"segserve-client/{__version__}"}
-        if api_key:
-            headers["Authorization"] = f"Bearer {api_key}"
         self.max_retries = max_retries
         self.max_retry_delay = max_retry_delay
-        self.http = httpx.AsyncClient(base_url=base_url, headers=headers, timeout=timeout, transport=transport)
+        self.http = httpx.AsyncClient(base_url=base_url, headers=protocol.client_headers(api_key, __version__), timeout=timeout,
+                                      transport=transport)
 
     async def aclose(self) -> None:
         await self.http.aclose()
@@ -38,21 +36,22 @@ class AsyncClient:
 
     async def request(self, method: str, path: str, *, retries: Optional[int] = None, **kwargs: Any) -> httpx.Response:
         retries = self.max_retries if retries is None else retries
-        for attempt in range(retries + 1):
+        attempt = 0
+        while True:
             try:
                 response = await self.http.request(method, path, **kwargs)
             except httpx.TransportError:
-                if attempt == retries:
+                wait = protocol.retry_wait(attempt, retries, self.max_retry_delay)
+                if wait is None:
                     raise
-                await asyncio.sleep(min(self.max_retry_delay, 0.5 * 2 ** attempt))
-                continue
-            if response.status_code in protocol.RETRIED_STATUSES and attempt < retries:
-                await asyncio.sleep(protocol.retry_delay(response, attempt, self.max_retry_delay))
-                continue
-            if response.status_code >= 400:
-                raise protocol.problem(response)
-            return response
-        raise AssertionError("unreachable")
+            else:
+                wait = protocol.retry_wait(attempt, retries, self.max_retry_delay, response)
+                if wait is None:
+                    if response.status_code >= 400:
+                        raise protocol.problem(response)
+                    return response
+            await asyncio.sleep(wait)
+            attempt += 1
 
     async def segment(self, image: protocol.ImageInput, *, wait: Optional[float] = None,
                       idempotency_key: Optional[str] = None, **options: Any) -> "AsyncJob":

@@ -113,6 +113,24 @@ def inpainting_files(image: ImageInput, mask: MaskInput, known: Optional[MaskInp
     return files
 
 
+def client_headers(api_key: Optional[str], version: str) -> Dict[str, str]:
+    """The headers every request of a client carries."""
+    headers = {"User-Agent": f"segserve-client/{version}"}
+    if api_key:
+        headers["Authorization"] = f"Bearer {api_key}"
+    return headers
+
+
+def retry_wait(attempt: int, retries: int, max_delay: float, response: Optional[httpx.Response] = None) -> Optional[float]:
+    """Seconds to wait before trying again after attempt `attempt` (0-based), or None to stop:
+    a connection error (no `response`) or a 429 or 503 answer is retried, `retries` times."""
+    if attempt >= retries:
+        return None
+    if response is None:
+        return min(max_delay, 0.5 * 2.0 ** attempt)
+    return retry_delay(response, attempt, max_delay) if response.status_code in RETRIED_STATUSES else None
+
+
 def retry_after(response: httpx.Response) -> Optional[float]:
     """Seconds from a Retry-After header (delta or HTTP date), if any."""
     value = response.headers.get("Retry-After")
@@ -127,7 +145,7 @@ def retry_after(response: httpx.Response) -> Optional[float]:
 def retry_delay(response: httpx.Response, attempt: int, max_delay: float) -> float:
     """How long to wait before retry `attempt` (0-based): Retry-After, else exponential backoff."""
     after = retry_after(response)
-    return min(max_delay, after if after is not None else 0.5 * 2 ** attempt)
+    return min(max_delay, after if after is not None else 0.5 * 2.0 ** attempt)
 
 
 def problem(response: httpx.Response) -> APIError:

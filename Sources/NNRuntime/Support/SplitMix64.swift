@@ -1,6 +1,6 @@
-/// A seeded random number generator (SplitMix64), so a test's random inputs are the same on
-/// every run and a failure can be found again.
-public struct SplitMix64: RandomNumberGenerator {
+/// SplitMix64: a seeded 64-bit generator, the same stream on every platform. It draws the
+/// sampler's noise (`GaussianNoise`) and any other seeded randomness.
+public struct SplitMix64: RandomNumberGenerator, Sendable {
     private var state: UInt64
 
     public init(seed: UInt64) { state = seed }
