@@ -120,7 +120,8 @@ final class LiveProtocolTests: XCTestCase {
 
     func testLargeUploadAndLargeDownloadWithASlowReader() throws {
         let upload = [UInt8](repeating: 0x61, count: 3 * 1024 * 1024 + 11)
-        let client = try live.client()
+        // Megabytes each way: a loaded machine may take more than the usual 5 s per read.
+        let client = try live.client(timeout: 30)
         try client.send(Array("POST /echo-size HTTP/1.1\r\nHost: t\r\nContent-Length: \(upload.count)\r\n\r\n".utf8) + upload)
         XCTAssertEqual(try client.readResponse().text, "\(upload.count)")
         // 8 MiB does not fit the socket buffers, so the server must wait for writability.
