@@ -344,15 +344,16 @@ def test_a_huge_image_with_few_steps_is_neither_free_nor_slow(release_server, tm
 
 
 def test_a_small_upload_does_not_wait_behind_large_ones(release_server):
-    """Three 9-megapixel PNGs of noise uploaded at once, then a 1 KB JPEG: the JPEG's 202 comes
-    while the large ones still decode one after another."""
+    """Eight 36-megapixel PNGs uploaded at once (flat colour: small files, seconds of decoding
+    together), then a 1 KB JPEG: the JPEG's 202 comes while the large ones still decode one
+    after another."""
     import io
     import threading
     from PIL import Image
 
     base, _ = release_server
     out = io.BytesIO()
-    Image.effect_noise((3000, 3000), 64).convert("RGB").save(out, format="PNG", compress_level=1)
+    Image.new("RGB", (6000, 6000), (90, 120, 150)).save(out, format="PNG")
     large = out.getvalue()
     done = []
 
@@ -360,10 +361,10 @@ def test_a_small_upload_does_not_wait_behind_large_ones(release_server):
         status, _, _ = post(base, large, "image/png")
         done.append((time.monotonic(), status))
 
-    threads = [threading.Thread(target=upload) for _ in range(3)]
+    threads = [threading.Thread(target=upload) for _ in range(8)]
     for t in threads:
         t.start()
-    time.sleep(0.5)  # the large bodies are in
+    time.sleep(1.0)  # the large bodies are in and queued
     started = time.monotonic()
     status, _, _ = post(base, BASELINE)
     small = time.monotonic()
@@ -372,6 +373,7 @@ def test_a_small_upload_does_not_wait_behind_large_ones(release_server):
     assert status == 202 and all(s == 202 for _, s in done), (status, done)
     assert small - started < 2, f"the small upload waited {small - started:.1f} s"
     assert small < max(t for t, _ in done), "the large ones were still decoding"
+
 
 
 def test_callback_urls_are_checked_strictly_and_by_address(tmp_path):
