@@ -3,9 +3,9 @@
 
 Writes Tests/Fixtures/:
   data/    a miniature data root with the layout of the real one (docs/model.md, Training data):
-           a few images of each set the tests read, their annotations as the sets give them
-           (COCO annotations are CC BY 4.0), and for each image a flat grey stand-in of its
-           size in place of the photo, since these tests read labels, not pixels
+           a few images of each set the tests read, their annotations (COCO annotations are
+           CC BY 4.0; panoptic maps at half size), and for each image a flat grey stand-in of
+           its size in place of the photo, since these tests read labels, not pixels
   photos/  photos for tests that need real pixels: COCO val2017 images under CC BY (Flickr
            licence id 4), resized to 320 px on their longest side; ATTRIBUTION.md credits them
   mobilenet_v2_layout.json
@@ -22,6 +22,7 @@ import shutil
 import numpy as np
 from PIL import Image
 
+from segtools import codec
 from segtools.train import data
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -68,19 +69,31 @@ def instance_set(root, name, split, ids):
 
 
 def panoptic_set(root, name, ids):
+    """A panoptic set's chosen images at half size: the id maps subsampled, each segment's area
+    and box measured again, segments that vanish dropped."""
     source = os.path.join(root, "panoptic-train", name)
     with open(os.path.join(source, "panoptic.json")) as f:
         full = json.load(f)
     images = chosen(full["images"], ids)
-    keep = {i["id"] for i in images}
-    annotations = [a for a in full["annotations"] if a["image_id"] in keep]
+    by_image = {a["image_id"]: a for a in full["annotations"]}
     out = os.path.join(OUT, "data", "panoptic-train", name)
     os.makedirs(os.path.join(out, "panoptic"), exist_ok=True)
+    annotations = []
+    for info in images:
+        ann = by_image[info["id"]]
+        small = codec.read_ids(os.path.join(source, "panoptic", ann["file_name"]))[::2, ::2]
+        info.update(height=small.shape[0], width=small.shape[1])
+        segments = []
+        for segment in ann["segments_info"]:
+            ys, xs = np.nonzero(small == segment["id"])
+            if len(ys):
+                box = [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+                segments.append(dict(segment, area=int(len(ys)), bbox=box))
+        annotations.append(dict(ann, segments_info=segments))
+        codec.write_ids(small, os.path.join(out, "panoptic", ann["file_name"]))
+        stand_in(info["width"], info["height"], os.path.join(out, "images", info["file_name"]))
     with open(os.path.join(out, "panoptic.json"), "w") as f:
         json.dump(dict(full, images=images, annotations=annotations), f)
-    for info, ann in zip(images, sorted(annotations, key=lambda a: a["image_id"])):
-        shutil.copyfile(os.path.join(source, "panoptic", ann["file_name"]), os.path.join(out, "panoptic", ann["file_name"]))
-        stand_in(info["width"], info["height"], os.path.join(out, "images", info["file_name"]))
 
 
 def photos(root):
