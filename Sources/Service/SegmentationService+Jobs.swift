@@ -21,8 +21,13 @@ extension SegmentationService {
             throw APIError.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
         }
         let submission: Submission
-        let pixels = submissions.declaredPixels(request, kind: kind)
-        do { submission = try await decodeQueue.run(pixels: pixels) { [submissions] () throws(APIError) in try submissions.decode(request, kind: kind) } } catch {
+        do {
+            // The body is split into parts once, here; its images decode in the lane their headers pick.
+            let parts = try submissions.parts(of: request, kind: kind)
+            submission = try await decodeQueue.run(pixels: SubmissionDecoder.declaredPixels(parts)) { [submissions] () throws(APIError) in
+                try submissions.decode(request, parts: parts, kind: kind)
+            }
+        } catch {
             metrics.rejected(reason: error.slug ?? "invalid")
             throw error
         }

@@ -155,11 +155,14 @@ final class SubmissionDecoderTests: XCTestCase {
     /// The decode lane is chosen from the headers alone: the largest image a request declares.
     func testDeclaredPixelsReadOnlyTheHeaders() throws {
         let png = try pngBytes(testImage(width: 30, height: 20))
-        XCTAssertEqual(decoder.declaredPixels(request(contentType: "image/png", body: png), kind: .segmentation), 600)
+        func declared(_ request: HTTPRequest, _ kind: JobKind) throws -> Int {
+            SubmissionDecoder.declaredPixels(try decoder.parts(of: request, kind: kind))
+        }
+        XCTAssertEqual(try declared(request(contentType: "image/png", body: png), .segmentation), 600)
         let mask = try pngBytes(testImage(width: 40, height: 25))
         let body = multipart([("image", "image/png", png), ("mask", "image/png", mask)])
-        XCTAssertEqual(decoder.declaredPixels(request("/v1/inpaintings", contentType: body.contentType, body: body.bytes), kind: .inpainting), 1000)
-        XCTAssertEqual(decoder.declaredPixels(request(contentType: "image/png", body: Array("not an image".utf8)), kind: .segmentation), 0)
+        XCTAssertEqual(try declared(request("/v1/inpaintings", contentType: body.contentType, body: body.bytes), .inpainting), 1000)
+        XCTAssertEqual(try declared(request(contentType: "image/png", body: Array("not an image".utf8)), .segmentation), 0)
     }
 
     func testJSONObjectKeysFindsRepeatedMembersOnly() {

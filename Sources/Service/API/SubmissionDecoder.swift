@@ -32,35 +32,46 @@ struct SubmissionDecoder: Sendable {
     var resolve: @Sendable (String) -> [NetworkAddress] = NetworkAddress.resolve
 
     func decode(_ request: HTTPRequest, kind: JobKind) throws(APIError) -> Submission {
+        try decode(request, parts: try parts(of: request, kind: kind), kind: kind)
+    }
+
+    /// A POST's parts by name (`image` alone for a raw image body): framing and media type
+    /// checked, a multipart body parsed; no image decoded. Cheap enough for the request path,
+    /// where it picks the decode lane (`declaredPixels`).
+    func parts(of request: HTTPRequest, kind: JobKind) throws(APIError) -> [String: [UInt8]] {
         guard request.headers["Content-Length"] != nil || request.headers.contains("Transfer-Encoding") else {
             throw .lengthRequired()
         }
-        var options = JobOptions(defaults, kind: kind)
-        let query = try JobOptions.values(fromQuery: request.queryItems)
-        try options.apply(query, source: "query")
         let mediaType = (request.headers["Content-Type"] ?? "").split(separator: ";").first
             .map { $0.trimmingCharacters(in: .whitespaces).lowercased() } ?? ""
-        var parts: [String: [UInt8]] = [:]
         switch mediaType {
         case "image/png" where kind == .segmentation, "image/jpeg" where kind == .segmentation:
-            parts["image"] = request.body
+            return ["image": request.body]
         case "multipart/form-data":
-            parts = try formParts(request, kind: kind)
-            if let json = parts.removeValue(forKey: "options") {
-                let part = try JobOptions.values(fromJSON: json, source: "options part")
-                if let both = part.keys.sorted().first(where: { query[$0] != nil }) {
-                    throw .badRequest("option '\(both)' is given in the query and in the options part; give it once", slug: "invalid-option")
-                }
-                try options.apply(part, source: "options part")
-            }
+            return try formParts(request, kind: kind)
         case "":
             throw .unsupportedMediaType("no Content-Type; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")
         default:
             throw .unsupportedMediaType("Content-Type \(mediaType) is not accepted; send \(kind == .segmentation ? "image/jpeg, image/png or " : "")multipart/form-data")
         }
+    }
+
+    /// The submission of `request`, whose `parts` came from `parts(of:kind:)`.
+    func decode(_ request: HTTPRequest, parts: [String: [UInt8]], kind: JobKind) throws(APIError) -> Submission {
+        var parts = parts
+        var options = JobOptions(defaults, kind: kind)
+        let query = try JobOptions.values(fromQuery: request.queryItems)
+        try options.apply(query, source: "query")
+        if let json = parts.removeValue(forKey: "options") {
+            let part = try JobOptions.values(fromJSON: json, source: "options part")
+            if let both = part.keys.sorted().first(where: { query[$0] != nil }) {
+                throw .badRequest("option '\(both)' is given in the query and in the options part; give it once", slug: "invalid-option")
+            }
+            try options.apply(part, source: "options part")
+        }
         try checkLimits(options)
         if let callback = options.callback {
-            let host = callback.hostText.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))
+            let host = callback.hostName
             guard callbacks.allows(host: host) else {
                 throw .badRequest(callbacks.allowedHosts.isEmpty ? "callbacks are off on this server (callbacks.allowed_hosts is empty)"
                                   : "callback host \(host) is not allowed here; allowed: \(callbacks.allowedHosts.joined(separator: ", "))",
@@ -111,12 +122,11 @@ struct SubmissionDecoder: Sendable {
         }
     }
 
-    /// The pixels the request's largest image declares in its header, without decoding any;
-    /// 0 when there is no readable header (decoding then fails at once).
-    func declaredPixels(_ request: HTTPRequest, kind: JobKind) -> Int {
-        let images = (try? formParts(request, kind: kind)).map { parts in ["image", "mask", "known", "semantic"].compactMap { parts[$0] } }
-            ?? [request.body]
-        return images.compactMap { try? ImageDecoder.size($0) }.map { $0.width * $0.height }.max() ?? 0
+    /// The pixels the largest image part declares in its header, without decoding any; 0 when
+    /// there is no readable header (decoding then fails at once).
+    static func declaredPixels(_ parts: [String: [UInt8]]) -> Int {
+        ["image", "mask", "known", "semantic"].compactMap { parts[$0] }.compactMap { try? ImageDecoder.size($0) }
+            .map { $0.width * $0.height }.max() ?? 0
     }
 
     /// The named parts of a multipart body; unknown and repeated names are 400s.

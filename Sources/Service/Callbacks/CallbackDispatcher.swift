@@ -91,7 +91,7 @@ final class CallbackDispatcher: Sendable {
         var status: Int?
         var failure: String?
         let parsed = try? CallbackURL(parsing: callback.url)
-        let hostAllowed = parsed.map { settings.allows(host: $0.hostText.trimmingCharacters(in: CharacterSet(charactersIn: "[]"))) } ?? false
+        let hostAllowed = parsed.map { settings.allows(host: $0.hostName) } ?? false
         let target = parsed.map { settings.address(for: $0, resolve: resolve) }
         if let parsed, hostAllowed, case .success(let address)? = target,
            let url = URL(string: parsed.isHTTPS ? callback.url : parsed.url(connectingTo: address)) {

@@ -116,6 +116,14 @@ struct CallbackURL: Sendable, Equatable {
         }
     }
 
+    /// The host as `callbacks.allowed_hosts` lists it: a name, or an address without brackets.
+    var hostName: String {
+        switch host {
+        case .name(let name): name
+        case .address(let address): "\(address)"
+        }
+    }
+
     /// The host as it goes into a URL and a Host field.
     var hostText: String {
         switch host {
