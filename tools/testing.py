@@ -1,8 +1,11 @@
 """What the Python tests share: a real `segserve serve` on a free loopback port (`serve`), a
-private PostgreSQL server (`postgres`), and request bodies (`png`, `multipart`)."""
+private PostgreSQL server (`postgres`), request bodies (`png`, `multipart`), and a folder of
+random stand-ins for the pretrained weights training starts from (`random_weights`)."""
 import contextlib
 import glob
 import io
+import json
+import math
 import os
 import random
 import re
@@ -22,6 +25,8 @@ TINY_MODEL = os.path.join(REPO, "Tests", "LDMSegTests", "Fixtures", "tiny_model"
 # A miniature data root and CC BY photos (tools/reference/make_data_fixtures.py).
 DATA = os.path.join(REPO, "Tests", "Fixtures", "data")
 PHOTOS = sorted(glob.glob(os.path.join(REPO, "Tests", "Fixtures", "photos", "*.jpg")))
+# torchvision's MobileNetV2 tensor names and shapes (tools/reference/make_data_fixtures.py).
+MOBILENET_V2_LAYOUT = os.path.join(REPO, "Tests", "Fixtures", "mobilenet_v2_layout.json")
 
 
 def binary(configuration):
@@ -66,6 +71,32 @@ def png(width=72, height=48, mode="RGB", fill=None):
     out = io.BytesIO()
     image.save(out, format="PNG")
     return out.getvalue()
+
+
+def random_weights(folder, seed=0):
+    """`folder` laid out as training's --inputs (weights/taef2, weights/mobilenet_v2) with
+    randomly initialised weights of the right names and shapes, so training runs without the
+    pretrained files."""
+    import torch
+    from segtools.reference import ldmseg_reference as ref
+    torch.manual_seed(seed)
+    taef2 = os.path.join(folder, "weights", "taef2")
+    os.makedirs(taef2, exist_ok=True)
+    torch.save(ref.tiny_encoder(width=64, latent=32).state_dict(), os.path.join(taef2, "taef2_encoder.pth"))
+    with open(MOBILENET_V2_LAYOUT) as f:
+        layout = json.load(f)
+    state = {}
+    for name, shape in layout.items():
+        if name.endswith("num_batches_tracked"):
+            state[name] = torch.zeros(shape, dtype=torch.long)
+        elif len(shape) > 1:  # LeCun-normal: with He-normal, activations grow through the 19 blocks
+            state[name] = torch.randn(shape) * math.sqrt(1 / math.prod(shape[1:]))
+        else:  # BatchNorm: identity
+            state[name] = torch.ones(shape) if name.endswith(("weight", "running_var")) else torch.zeros(shape)
+    mobilenet = os.path.join(folder, "weights", "mobilenet_v2")
+    os.makedirs(mobilenet, exist_ok=True)
+    torch.save(state, os.path.join(mobilenet, "mobilenet_v2-b0353104.pth"))
+    return str(folder)
 
 
 def multipart(parts):

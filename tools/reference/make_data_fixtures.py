@@ -31,6 +31,7 @@ OUT = os.path.join(REPO, "Tests", "Fixtures")
 # file is listed once; a partial set tests that the fully annotated lists leave it out.
 INSTANCE_SETS = [
     ("coco-mini", "val2017", [139, 435206]),
+    ("coco-mini", "train2017", None),
     ("coco-tiny", "val2017", [5001, 435206]),
     ("lizhogn-tiny-coco", "val2017", [6818]),
     ("coco128", "train2017", None),

@@ -125,8 +125,8 @@ def test_validation_data_is_never_returned_for_training(tmp_path):
 def test_the_data_sets_list_no_validation_set():
     """On a miniature copy of the data root: train and val sets of every kind, one val image in two sets."""
     names = [s.name for s in data.training_sources(DATA)]
-    assert names == ["panoptic-train/cocostuff-taming-train", "coco-instances/coco128/train2017",
-                     "coco-instances/atss-person-partial/train2017"]
+    assert names == ["panoptic-train/cocostuff-taming-train", "coco-instances/coco-mini/train2017",
+                     "coco-instances/coco128/train2017", "coco-instances/atss-person-partial/train2017"]
     val_ids = data.val_image_ids(DATA)
     assert val_ids == {39769, 10092, 10363, 139, 435206, 5001, 6818}
     for source in data.training_sources(DATA):

@@ -13,12 +13,10 @@ from PIL import Image
 import pytest
 
 from segtools.reference.mobilenet_v2 import MobileNetV2Encoder
-from segtools.testing import PHOTOS, REPO
+from segtools.testing import MOBILENET_V2_LAYOUT, PHOTOS
 from segtools.train.data import DEFAULT_INPUTS
 
 WEIGHTS = os.path.join(DEFAULT_INPUTS, "weights", "mobilenet_v2", "mobilenet_v2-b0353104.pth")
-# torchvision's tensor names and shapes (tools/reference/make_data_fixtures.py).
-LAYOUT = os.path.join(REPO, "Tests", "Fixtures", "mobilenet_v2_layout.json")
 
 
 def imagenet_probabilities(encoder, state, x):
@@ -42,7 +40,7 @@ def photo_batch(path):
 @torch.no_grad()
 def test_torchvision_layout_loads():
     """Every backbone tensor of torchvision's state dict has its place and shape here (strict load)."""
-    with open(LAYOUT) as f:
+    with open(MOBILENET_V2_LAYOUT) as f:
         layout = json.load(f)
     torch.manual_seed(0)
     state = {k: torch.zeros(shape, dtype=torch.long) if k.endswith("num_batches_tracked") else torch.rand(shape) + 0.5

@@ -5,21 +5,35 @@ import os
 import subprocess
 
 import torch
+import torch.nn.functional as F
 
 from segtools import testing
 from segtools.testing import PHOTOS
 
-REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
-from segtools.train import parity
-from segtools.train import train
+from segtools.reference import ldmseg_reference as ref
+from segtools.train import data, parity, train
+
+
+@torch.no_grad()
+def mask_ae_loss(ae):
+    """The mask auto-encoder's reconstruction loss on 16 fixed crops of the first training images."""
+    crops = data.SegmentationCrops(data.load_splits(testing.DATA, "train2017")[:2], 64, seed=123, length=16)
+    slots = torch.stack([crops[i][1] for i in range(16)])
+    logits = ae.decode_full(ae.encode(torch.stack([ref.bit_encode(s) for s in slots])))
+    return F.cross_entropy(logits, torch.where(slots > 0, slots, -100), ignore_index=-100).item()
+
+
+def inputs(tmp_path):
+    """Training's data and weights options: the miniature data root, random weights."""
+    return ["--data-root", testing.DATA, "--inputs", testing.random_weights(tmp_path / "inputs")]
 
 
 def test_stages_run_loss_falls_and_export_loads(tmp_path):
     work, out = tmp_path / "work", tmp_path / "model"
-    args = ["--work", str(work), "--out", str(out), "--limit-images", "2", "--batch", "2",
+    args = inputs(tmp_path) + ["--work", str(work), "--out", str(out), "--limit-images", "2", "--batch", "2",
             "--resolution", "64", "--ae-resolution", "64", "--crops-per-image", "2",
-            "--steps-encoder", "3", "--steps-ae", "40", "--lr-ae", "3e-3"]
+            "--steps-encoder", "3", "--steps-ae", "40", "--lr-ae", "1e-3"]
     train.main(args + ["--steps-unet", "5"])
     # Resumes: two more UNet steps, all practising inpainting; no other stage runs.
     train.main(args + ["--steps-unet", "7", "--inpaint-fraction", "1"])
@@ -37,9 +51,13 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
     for key in ("image", "mask", "partial", "cells"):
         assert grown[key].shape[0] == 6 and torch.equal(grown[key][:4], cache[key])
     assert torch.equal(grown["mask_std"], cache["mask_std"])
-    ae = [float(r[3]) for r in rows if r[1] == "ae"]
-    assert len(ae) == 40
-    assert sum(ae[-5:]) / 5 < sum(ae[:5]) / 5, "mask auto-encoder loss did not fall"
+    assert len([r for r in rows if r[1] == "ae"]) == 40
+    # Batches differ too much in difficulty to compare the logged losses: score a fixed batch.
+    torch.manual_seed(0)
+    fresh = train.init_mask_autoencoder(ref.MaskAutoencoder()).eval()
+    trained = ref.MaskAutoencoder().eval()
+    trained.load_state_dict(torch.load(work / "ae.pt")["model"])
+    assert mask_ae_loss(trained) < 0.9 * mask_ae_loss(fresh), "mask auto-encoder loss did not fall"
     assert any(r[1] == "unet" for r in rows) and any(r[1] == "encoder" for r in rows)
 
     config = json.loads((out / "config.json").read_text())
@@ -62,7 +80,7 @@ def test_stages_run_loss_falls_and_export_loads(tmp_path):
 
 
 def test_self_conditioned_fine_tune_exports_and_matches(tmp_path):
-    base = ["--limit-images", "2", "--batch", "2", "--resolution", "64", "--ae-resolution", "64",
+    base = inputs(tmp_path) + ["--limit-images", "2", "--batch", "2", "--resolution", "64", "--ae-resolution", "64",
             "--crops-per-image", "2", "--steps-encoder", "2", "--steps-ae", "5"]
     train.main(base + ["--work", str(tmp_path / "w0"), "--out", str(tmp_path / "plain"), "--steps-unet", "2"])
     out = tmp_path / "model"
@@ -85,7 +103,7 @@ def test_edge_conditioned_fine_tune_exports_and_matches(tmp_path):
     torch.manual_seed(0)
     edges = tmp_path / "edges.safetensors"
     save_file({k: v.half().contiguous() for k, v in hed.HED().state_dict().items()}, str(edges))
-    base = ["--limit-images", "2", "--batch", "2", "--resolution", "64", "--ae-resolution", "64",
+    base = inputs(tmp_path) + ["--limit-images", "2", "--batch", "2", "--resolution", "64", "--ae-resolution", "64",
             "--crops-per-image", "2", "--steps-encoder", "2", "--steps-ae", "5"]
     train.main(base + ["--work", str(tmp_path / "w0"), "--out", str(tmp_path / "plain"), "--steps-unet", "2"])
     out = tmp_path / "model"
@@ -106,7 +124,8 @@ def test_mobilenet_v2_encoder_trains_exports_and_matches(tmp_path):
     """The ImageNet MobileNetV2 encoder: backbone maps cached, fusion head trained with the
     UNet, BatchNorm folded at export; Swift segments like PyTorch with it."""
     work, out = tmp_path / "work", tmp_path / "model"
-    args = ["--work", str(work), "--out", str(out), "--limit-images", "2", "--batch", "2", "--encoder", "mobilenet_v2",
+    args = inputs(tmp_path) + ["--work", str(work), "--out", str(out), "--limit-images", "2", "--batch", "2",
+            "--encoder", "mobilenet_v2",
             "--resolution", "64", "--ae-resolution", "64", "--crops-per-image", "2", "--steps-ae", "5", "--steps-unet", "4"]
     train.main(args)
     cache = torch.load(work / "latents-mobilenet_v2.pt")
