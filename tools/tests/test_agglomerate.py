@@ -1,0 +1,81 @@
+"""Learned agglomeration (tools/train/agglomerate.py): the region graph's bookkeeping, the oracle,
+and a whole run on the miniature data root with random weights."""
+import shutil
+
+import numpy as np
+import torch
+from PIL import Image
+from safetensors.torch import save_file
+
+from segtools import testing
+from segtools.reference import hed
+from segtools.train import agglomerate as ag
+
+
+def stripes(gt=(5, 5, 7)):
+    """Three vertical regions 1 | 2 | 3 of a 4 x 6 map; regions 1 and 2 are ground-truth segment
+    `gt[0]` and `gt[1]`, region 3 `gt[2]`."""
+    regions = np.repeat(np.array([[1, 1, 2, 2, 3, 3]], np.int32), 4, 0)
+    n, deep = 3, sum(ag.DEEP_CHANNELS)
+    rng = np.random.default_rng(0)
+    ids = sorted(set(gt))
+    counts = np.zeros((n, len(ids)), np.int64)
+    for r, g in enumerate(gt):
+        counts[r, ids.index(g)] = 8
+    return dict(regions=regions, area=np.full(n, 8.0), lab=rng.random((n, 3)) * 8, lab2=rng.random((n, 3)) * 80,
+                inside=rng.random(n), deep=rng.random((n, deep)), cells=np.ones(n),
+                lo=np.array([0] * 4 + [1] * 4, np.int32), hi=np.array([1] * 4 + [2] * 4, np.int32),
+                v=np.array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8], np.float32), s=np.full((5, 8), 0.5, np.float32),
+                gt=counts, gt_ids=np.array(ids))
+
+
+def test_merging_adds_sums_and_joins_boundaries():
+    stats = stripes()
+    graph = ag.Graph(stats)
+    assert set(graph.edges) == {(0, 1), (1, 2)}
+    assert graph.features(list(graph.edges)).shape == (2, ag.FEATURES)
+    graph.merge(0, 1)
+    assert set(graph.edges) == {(0, 2)} and graph.adj[0] == {2} and graph.adj[2] == {0}
+    assert graph.nodes["area"][0] == 16
+    np.testing.assert_allclose(graph.nodes["deep"][0], stats["deep"][0] + stats["deep"][1])
+    np.testing.assert_allclose(graph.edges[(0, 2)][0], [0.5, 0.6, 0.7, 0.8])
+    x = graph.features([(0, 2)])[0]
+    assert np.isclose(x[0], np.log(4)) and np.isclose(x[1], 0.65) and np.isclose(x[13], np.log(8)) and np.isclose(x[14], np.log(16))
+    assert np.array_equal(graph.labels(), np.repeat(np.array([[1, 1, 1, 1, 3, 3]]), 4, 0))
+
+
+def test_the_oracle_merges_only_one_segment_and_collects_labels():
+    collected = []
+    graph = ag.agglomerate(ag.Graph(stripes()), lambda x: np.ones(len(x)), 0.5, oracle=True, collect=collected)
+    assert len(np.unique(graph.labels())) == 2
+    assert [y for _, y, _ in collected] == [1.0, 0.0, 0.0]  # the two pairs, then the merged region's one
+    # A score under the threshold merges nothing.
+    graph = ag.agglomerate(ag.Graph(stripes()), lambda x: np.full(len(x), 0.2), 0.5)
+    assert len(np.unique(graph.labels())) == 3
+
+
+def test_void_pairs_are_unknown_in_panoptic_images_only():
+    graph = ag.Graph(stripes(gt=(0, 5, 5)), panoptic=True)
+    assert not graph.truth(0, 1)[1] and graph.truth(1, 2) == (1.0, True, 1.0)
+    assert ag.Graph(stripes(gt=(0, 5, 5)), panoptic=False).truth(0, 1) == (0.0, True, 1.0)
+
+
+def test_trains_and_scores_the_dev_split(tmp_path):
+    """A whole run on the miniature data root, its grey stand-in images replaced by photos so that
+    random HED weights still find edges."""
+    root = tmp_path / "data"
+    shutil.copytree(testing.DATA, root)
+    photos = [Image.open(p).convert("RGB") for p in testing.PHOTOS]
+    for k, path in enumerate(sorted(root.rglob("*.jpg"))):
+        size = Image.open(path).size
+        photos[k % len(photos)].resize(size).save(path)
+    torch.manual_seed(0)
+    edges = tmp_path / "edges.safetensors"
+    save_file({k: v.half().contiguous() for k, v in hed.HED().state_dict().items()}, str(edges))
+    inputs = testing.random_weights(tmp_path / "inputs")
+    report = ag.main(["--work", str(tmp_path / "work"), "--edges", str(edges), "--inputs", inputs, "--data-root", str(root),
+                      "--resolution", "96", "--sigma", "0", "--h", "0.001", "--min-area", "0", "--steps", "20", "--rounds", "1", "--thresholds", "0.5"])
+    assert report["pairs"] > 0
+    for kind in ("panoptic", "things"):
+        assert 0 <= report["dev"][kind]["0.5"]["pq"] <= 100
+    assert list((tmp_path / "work").glob("*/merger.pt"))

@@ -1,0 +1,371 @@
+#!/usr/bin/env python3
+"""Learned agglomeration of edge-prior regions: which adjacent watershed regions are one segment.
+
+Regions: HED's fused edge probability at `resolution` px, smoothed (sigma), h-minima markers
+(h), a watershed (`edge_prior.watershed_regions`); deliberately finer than the edge-prior
+baseline's, so that merging, not splitting, is left to learn. Per region: area, CIELAB sums,
+mean edge probability inside, and sums of deep feature maps on a 1/4 grid: HED's VGG blocks 3-5
+and ImageNet MobileNetV2's stride-8/16/32 maps. Per adjacent pair: boundary length, the fused
+edge probability along it (mean and quantiles) and each side output's mean, the two areas, colour
+distance and spread, and the cosine similarity of each deep map's region means (28 numbers).
+
+An MLP scores p(one segment) for a pair. Agglomeration merges the most likely pair, recomputes
+the merged region's pairs, and stops when the best p is under a threshold; regions under
+`min_area` original pixels become void. Training follows GALA (Nunez-Iglesias et al., PLoS ONE
+2013): round 0 learns from the initial pairs, each further round also from every pair met while
+agglomerating the training images in the current classifier's order with the ground truth deciding
+each merge. Labels: do both regions' majority ground-truth segments agree; pairs of two void
+regions are unknown, as are pairs with a void region in panoptic images (void there is
+unlabelled; in instance images it is "no object").
+
+Training images: every training set but the partially annotated ones, the dev images held out
+(`data.training_sets`); the threshold is chosen on the dev split (`data.dev_samples`).
+
+    python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES [--rounds 2] [--json report.json]
+"""
+import argparse
+import contextlib
+import glob
+import heapq
+import json
+import os
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from PIL import Image
+
+from segtools.reference import hed as hed_ref
+from segtools.reference import mobilenet_v2 as mnv2
+from segtools.train import data, edge_prior
+
+QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
+# HED's VGG blocks 3-5, then MobileNetV2's stride-8/16/32 taps: channels of the region feature sums.
+DEEP_CHANNELS = (256, 512, 512, 32, 96, 320)
+FEATURES = 22 + len(DEEP_CHANNELS)
+
+
+class Networks:
+    """HED (edges and VGG features) and the MobileNetV2 backbone, frozen, on CPU."""
+
+    def __init__(self, edges, inputs):
+        self.hed = hed_ref.from_safetensors(edges)
+        self.mobilenet = mnv2.MobileNetV2Encoder()
+        path = os.path.join(inputs, "weights", "mobilenet_v2", "mobilenet_v2-b0353104.pth")
+        self.mobilenet.load_torchvision(torch.load(path, map_location="cpu", weights_only=True))
+        self.mobilenet.eval()
+
+    @torch.no_grad()
+    def maps(self, image):
+        """(fused probability [H, W], side probabilities [5, H, W], deep maps) of an RGB image."""
+        rgb = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+        x = hed_ref.preprocess(rgb)
+        feats = self.hed.features(x)
+        sides = [getattr(self.hed, f"dsn{b}")(f) for b, f in enumerate(feats, start=1)]
+        sides = [s if s.shape[-2:] == x.shape[-2:] else
+                 F.interpolate(s, size=x.shape[-2:], mode="bilinear", align_corners=False) for s in sides]
+        fused = torch.sigmoid(self.hed.fuse(torch.cat(sides, 1)))[0, 0].numpy()
+        taps = self.mobilenet.taps(rgb / 255)
+        return fused, torch.sigmoid(torch.cat(sides, 1))[0].numpy(), [f[0] for f in feats[2:] + taps]
+
+
+def grid_sums(regions, maps):
+    """Per region (labels 1..n) sums of feature maps sampled on the 1/4 grid (coarser maps
+    upsampled bilinearly to it), and the cells counted; a region the grid misses gets the cell at
+    its centroid with weight 1e-3."""
+    from scipy import sparse
+    height, width = regions.shape
+    h4, w4 = -(-height // 4), -(-width // 4)
+    n = int(regions.max())
+    grid = (regions[np.minimum(np.arange(h4) * 4 + 2, height - 1)][:, np.minimum(np.arange(w4) * 4 + 2, width - 1)] - 1).ravel()
+    deep = torch.cat([m if m.shape[-2:] == (h4, w4) else
+                      F.interpolate(m[None], size=(h4, w4), mode="bilinear", align_corners=False)[0] for m in maps])
+    deep = deep.reshape(deep.shape[0], -1).numpy().astype(np.float64)
+    onehot = sparse.csr_matrix((np.ones(len(grid)), (grid, np.arange(len(grid)))), shape=(n, len(grid)))
+    sums, counts = np.asarray(onehot @ deep.T), np.bincount(grid, minlength=n).astype(np.float64)
+    flat = regions.ravel() - 1
+    ys, xs = np.divmod(np.arange(flat.size), width)
+    for r in np.nonzero(counts == 0)[0]:
+        cy, cx = ys[flat == r].mean(), xs[flat == r].mean()
+        cell = min(int(cy / 4), h4 - 1) * w4 + min(int(cx / 4), w4 - 1)
+        sums[r], counts[r] = deep[:, cell] * 1e-3, 1e-3
+    return sums, counts
+
+
+def region_statistics(networks, path, settings, ids=None):
+    """Regions and the raw statistics a `Graph` is built from (and, given the ground truth
+    `ids`, each region's pixel count of every ground-truth id)."""
+    from skimage.color import rgb2lab
+    image = edge_prior.resized(Image.open(path).convert("RGB"), settings["resolution"])
+    prob, sides, deep = networks.maps(image)
+    regions = edge_prior.watershed_regions(prob, settings["sigma"], settings["h"])
+    n = int(regions.max())
+    flat = regions.ravel() - 1
+    lab = rgb2lab(np.asarray(image)).transpose(2, 0, 1).reshape(3, -1)
+    stats = dict(regions=regions.astype(np.int32), area=np.bincount(flat, minlength=n).astype(np.float64),
+                 lab=np.stack([np.bincount(flat, weights=c, minlength=n) for c in lab], 1),
+                 lab2=np.stack([np.bincount(flat, weights=c * c, minlength=n) for c in lab], 1),
+                 inside=np.bincount(flat, weights=prob.ravel().astype(np.float64), minlength=n))
+    stats["deep"], stats["cells"] = grid_sums(regions, deep)
+    # Boundary pixel pairs (4-neighbours in different regions): the larger of the two probabilities.
+    pairs = [(regions[:, :-1], regions[:, 1:], (slice(None), slice(None, -1)), (slice(None), slice(1, None))),
+             (regions[:-1, :], regions[1:, :], (slice(None, -1), slice(None)), (slice(1, None), slice(None)))]
+    lo, hi, v, s = [], [], [], []
+    for a, b, ia, ib in pairs:
+        keep = a != b
+        lo.append(np.minimum(a, b)[keep] - 1)
+        hi.append(np.maximum(a, b)[keep] - 1)
+        v.append(np.maximum(prob[ia], prob[ib])[keep])
+        s.append(np.maximum(sides[(slice(None),) + ia], sides[(slice(None),) + ib])[:, keep])
+    lo, hi, v, s = np.concatenate(lo), np.concatenate(hi), np.concatenate(v), np.concatenate(s, 1)
+    order = np.lexsort((v, hi, lo))
+    stats.update(lo=lo[order].astype(np.int32), hi=hi[order].astype(np.int32), v=v[order], s=s[:, order])
+    if ids is not None:
+        small = np.asarray(Image.fromarray(ids.astype(np.int32)).resize(regions.shape[::-1], Image.NEAREST))
+        gt_ids, inverse = np.unique(small, return_inverse=True)
+        counts = np.bincount(flat * len(gt_ids) + inverse.ravel(), minlength=n * len(gt_ids))
+        stats.update(gt=counts.reshape(n, len(gt_ids)), gt_ids=gt_ids)
+    return stats
+
+
+class Graph:
+    """Regions (nodes 0..n-1) and their boundaries as they merge; the features of adjacent pairs."""
+
+    def __init__(self, stats, panoptic=True):
+        self.regions, self.panoptic = stats["regions"], panoptic
+        self.nodes = {k: np.array(stats[k], dtype=np.float64) for k in ("area", "lab", "lab2", "inside", "deep", "cells")}
+        self.gt, self.gt_ids = (stats["gt"].astype(np.int64), stats["gt_ids"]) if "gt" in stats else (None, None)
+        self.parent = np.arange(len(self.nodes["area"]))
+        self.adj = [set() for _ in self.parent]
+        self.edges = {}  # (u, w), u < w -> (sorted boundary probabilities, side-output sums)
+        lo, hi, v, s = stats["lo"], stats["hi"], stats["v"], stats["s"]
+        starts = np.nonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])[0] if len(lo) else []
+        for st, en in zip(starts, np.r_[starts[1:], len(lo)]):
+            u, w = int(lo[st]), int(hi[st])
+            self.edges[(u, w)] = (v[st:en].astype(np.float64), s[:, st:en].sum(1, dtype=np.float64))
+            self.adj[u].add(w)
+            self.adj[w].add(u)
+        self.splits = np.cumsum((0,) + DEEP_CHANNELS)
+
+    def features(self, pairs):
+        """[len(pairs), FEATURES] float32."""
+        nd = self.nodes
+        out = np.zeros((len(pairs), FEATURES), np.float32)
+        for row, (u, w) in enumerate(pairs):
+            values, sides = self.edges[(u, w)]
+            c = len(values)
+            au, aw = nd["area"][u], nd["area"][w]
+            mu, mw = nd["lab"][u] / au, nd["lab"][w] / aw
+            su = np.sqrt(np.maximum(nd["lab2"][u] / au - mu ** 2, 0)).sum()
+            sw = np.sqrt(np.maximum(nd["lab2"][w] / aw - mw ** 2, 0)).sum()
+            iu, iw = nd["inside"][u] / au, nd["inside"][w] / aw
+            du, dw = nd["deep"][u], nd["deep"][w]  # cosines are scale-free: sums will do
+            cos = [du[a:b] @ dw[a:b] / (np.linalg.norm(du[a:b]) * np.linalg.norm(dw[a:b]) + 1e-8)
+                   for a, b in zip(self.splits[:-1], self.splits[1:])]
+            small, large = np.log(min(au, aw)), np.log(max(au, aw))
+            out[row] = [np.log(c), values.mean(), *(values[min(round(q * (c - 1)), c - 1)] for q in QUANTILES),
+                        *(sides / c), small, large, np.log(c) - 0.5 * small, np.linalg.norm(mu - mw) / 10,
+                        abs(mu[0] - mw[0]) / 10, min(su, sw) / 10, max(su, sw) / 10, min(iu, iw), max(iu, iw), *cos]
+        return out
+
+    def truth(self, u, w):
+        """(same segment, known, weight: the smaller share of a region's majority)."""
+        gu, gw = self.gt[u], self.gt[w]
+        tu, tw = self.gt_ids[gu.argmax()], self.gt_ids[gw.argmax()]
+        known = (tu != 0 and tw != 0) if self.panoptic else (tu != 0 or tw != 0)
+        return float(tu == tw), known, min(gu.max() / max(gu.sum(), 1), gw.max() / max(gw.sum(), 1))
+
+    def merge(self, u, w):
+        """Merges region w into u (u < w): sums add, boundaries with common neighbours join."""
+        self.parent[w] = u
+        for values in self.nodes.values():
+            values[u] += values[w]
+        if self.gt is not None:
+            self.gt[u] += self.gt[w]
+        del self.edges[(u, w)]
+        self.adj[u].discard(w)
+        for k in self.adj[w] - {u}:
+            edge = self.edges.pop((min(w, k), max(w, k)))
+            self.adj[k].discard(w)
+            key = (min(u, k), max(u, k))
+            if key in self.edges:
+                old = self.edges[key]
+                edge = (np.sort(np.concatenate([old[0], edge[0]])), old[1] + edge[1])
+            self.edges[key] = edge
+            self.adj[u].add(k)
+            self.adj[k].add(u)
+        self.adj[w] = set()
+
+    def labels(self):
+        """The merged regions as an id map (1..) at the regions' size."""
+        roots = self.parent.copy()
+        while not np.array_equal(roots, roots[roots]):
+            roots = roots[roots]
+        return (roots + 1)[self.regions - 1].astype(np.int32)
+
+
+def agglomerate(graph, score, threshold, oracle=False, collect=None):
+    """Merges the most likely adjacent pair while its p >= threshold. `oracle`: the ground truth
+    decides each merge; `collect` (a list) gathers (features, label, weight) of known scored pairs."""
+    heap, version, refused = [], {}, set()
+
+    def push(pairs):
+        if not pairs:
+            return
+        x = graph.features(pairs)
+        for pair, p, features in zip(pairs, score(x), x):
+            version[pair] = version.get(pair, 0) + 1
+            refused.discard(pair)
+            heapq.heappush(heap, (-p, pair, version[pair]))
+            if collect is not None:
+                y, known, weight = graph.truth(*pair)
+                if known:
+                    collect.append((features, y, weight))
+    push(list(graph.edges))
+    while heap:
+        negative, pair, ver = heapq.heappop(heap)
+        if pair not in graph.edges or version[pair] != ver or pair in refused:
+            continue
+        if -negative < threshold:
+            break
+        if oracle:
+            y, known, _ = graph.truth(*pair)
+            if not (known and y > 0):
+                refused.add(pair)
+                continue
+        graph.merge(*pair)
+        u = pair[0]
+        push([(min(u, k), max(u, k)) for k in graph.adj[u]])
+    return graph
+
+
+class Merger(nn.Module):
+    """p(one segment) of a pair as a logit: standardised features, two hidden ReLU layers."""
+
+    def __init__(self, features=FEATURES, width=64):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(features))
+        self.register_buffer("std", torch.ones(features))
+        self.net = nn.Sequential(nn.Linear(features, width), nn.ReLU(), nn.Linear(width, width), nn.ReLU(),
+                                 nn.Linear(width, 1))
+
+    def forward(self, x):
+        return self.net((x - self.mean) / self.std)[:, 0]
+
+    def probability(self, x):
+        with torch.no_grad():
+            return torch.sigmoid(self(torch.from_numpy(x))).numpy()
+
+
+def fit(examples, steps=4000, lr=3e-3, seed=0):
+    """A Merger trained on (features, label, weight) examples: weighted cross-entropy, AdamW,
+    batches of 1,024, cosine schedule."""
+    if not examples:
+        raise ValueError("no labelled region pairs to learn from: are there training images with segments?")
+    torch.manual_seed(seed)
+    x = torch.from_numpy(np.stack([e[0] for e in examples]))
+    y = torch.tensor([e[1] for e in examples], dtype=torch.float32)
+    w = torch.tensor([e[2] for e in examples], dtype=torch.float32)
+    net = Merger()
+    net.mean.copy_(x.mean(0))
+    net.std.copy_(x.std(0) + 1e-6)
+    opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
+    for step in range(steps):
+        for group in opt.param_groups:
+            group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * step / steps))
+        idx = torch.randint(0, len(x), (1024,))
+        loss = (F.binary_cross_entropy_with_logits(net(x[idx]), y[idx], reduction="none") * w[idx]).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return net.eval()
+
+
+def cached(work, networks, settings, name, sample, panoptic):
+    """The statistics of one image, computed once into `work`."""
+    path = os.path.join(work, f"{name}-{sample.image_id}.npz")
+    if not os.path.exists(path):
+        np.savez(path, panoptic=panoptic, **region_statistics(networks, sample.path, settings, sample.ids))
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def segment(stats, merger, threshold, shape, min_area):
+    """The id map at `shape` of one image's statistics."""
+    graph = agglomerate(Graph(stats), merger.probability, threshold)
+    return edge_prior.drop_small(edge_prior.upsampled(graph.labels(), shape), min_area)
+
+
+def pq(images, maps):
+    from segtools.train import evaluate
+    with tempfile.TemporaryDirectory() as tmp:
+        gt_json, gt_dir = evaluate.write_set(tmp, "gt", images, [ids for _, ids in images])
+        pred_json, pred_dir = evaluate.write_set(tmp, "pred", images, maps)
+        with contextlib.redirect_stdout(sys.stderr):  # panopticapi's progress lines
+            return evaluate.pq(gt_json, gt_dir, pred_json, pred_dir)
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--work", required=True, help="statistics cache and outputs")
+    ap.add_argument("--edges", required=True, help="an edges.safetensors (tools/export_hed.py)")
+    ap.add_argument("--inputs", default=data.DEFAULT_INPUTS, help="the folder of weights/ (MobileNetV2)")
+    ap.add_argument("--data-root", default=data.DEFAULT_DATA)
+    ap.add_argument("--resolution", type=int, default=384)
+    ap.add_argument("--sigma", type=float, default=1.0)
+    ap.add_argument("--h", type=float, default=0.2)
+    ap.add_argument("--min-area", type=int, default=4000)
+    ap.add_argument("--rounds", type=int, default=2, help="GALA rounds after round 0")
+    ap.add_argument("--steps", type=int, default=4000)
+    ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7])
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--json", help="write the dev scores here")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    settings = {"resolution": args.resolution, "sigma": args.sigma, "h": args.h}
+    work = os.path.join(args.work, f"r{args.resolution}-s{args.sigma:g}-h{args.h:g}")
+    os.makedirs(work, exist_ok=True)
+    networks = Networks(args.edges, args.inputs)
+    start = time.time()
+    train = [cached(work, networks, settings, "train", s, t.kind == "panoptic")
+             for t in data.training_sets(args.data_root) if t.kind != "partial" for s in t.samples]
+    dev = {kind: [(s, cached(work, networks, settings, f"dev-{kind}", s, kind == "panoptic"))
+                  for s in data.dev_samples(args.data_root, kind)] for kind in ("panoptic", "things")}
+    print(f"statistics of {len(train)} training and {sum(map(len, dev.values()))} dev images: "
+          f"{time.time() - start:.0f} s", flush=True)
+    first = []
+    for stats in train:
+        graph = Graph(stats, bool(stats["panoptic"]))
+        pairs = list(graph.edges)
+        for pair, x in zip(pairs, graph.features(pairs)):
+            y, known, weight = graph.truth(*pair)
+            if known:
+                first.append((x, y, weight))
+    merger, examples = fit(first, args.steps), first
+    for _ in range(args.rounds):
+        more = []
+        for stats in train:
+            agglomerate(Graph(stats, bool(stats["panoptic"])), merger.probability, 0.0, oracle=True, collect=more)
+        examples = first + more
+        merger = fit(examples, args.steps)
+    print(f"{len(examples)} training pairs, {time.time() - start:.0f} s", flush=True)
+    report = {"settings": dict(settings, min_area=args.min_area, rounds=args.rounds), "pairs": len(examples), "dev": {}}
+    for kind, items in dev.items():
+        images = [(s.path, s.ids) for s, _ in items]
+        for t in args.thresholds:
+            scores = pq(images, [segment(stats, merger, t, s.ids.shape, args.min_area) for s, stats in items])
+            report["dev"].setdefault(kind, {})[f"{t:g}"] = scores
+            print(f"{kind} dev, threshold {t:g}: PQ {scores['pq']:.1f} SQ {scores['sq']:.1f} RQ {scores['rq']:.1f}", flush=True)
+    torch.save(merger.state_dict(), os.path.join(work, "merger.pt"))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+    return report
+
+
+if __name__ == "__main__":
+    main()
