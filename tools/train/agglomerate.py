@@ -25,7 +25,6 @@ Training images: every training set but the partially annotated ones, the dev im
 """
 import argparse
 import contextlib
-import glob
 import heapq
 import json
 import os
