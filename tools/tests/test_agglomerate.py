@@ -8,6 +8,7 @@ from PIL import Image
 from safetensors.torch import save_file
 
 from segtools import testing
+from segtools.codec import write_ids
 from segtools.reference import hed
 from segtools.train import agglomerate as ag
 
@@ -54,6 +55,18 @@ def test_the_oracle_merges_only_one_segment_and_collects_labels():
     assert len(np.unique(graph.labels())) == 3
 
 
+def test_a_models_votes_add_three_features_and_merge():
+    # The model puts regions 1 and 2 in its segment 4 (region 2 half void), region 3 in segment 9.
+    votes = ag.vote_counts(stripes()["regions"], np.repeat(np.array([[4, 4, 0, 4, 9, 9]]), 4, 0))
+    assert votes.tolist() == [[0, 8, 0], [4, 4, 0], [0, 0, 8]]
+    graph = ag.Graph(dict(stripes(), votes=votes))
+    x = graph.features([(0, 1), (1, 2)])
+    assert x.shape == (2, ag.FEATURES + len(ag.VOTE_FEATURES))
+    np.testing.assert_allclose(x[:, ag.FEATURES:], [[1, 1, 0.5], [0, 0, 0.5]])
+    graph.merge(0, 1)
+    np.testing.assert_allclose(graph.features([(0, 2)])[0, ag.FEATURES:], [0, 0, 0.25])
+
+
 def test_void_pairs_are_unknown_in_panoptic_images_only():
     graph = ag.Graph(stripes(gt=(0, 5, 5)), panoptic=True)
     assert not graph.truth(0, 1)[1] and graph.truth(1, 2) == (1.0, True, 1.0)
@@ -62,20 +75,24 @@ def test_void_pairs_are_unknown_in_panoptic_images_only():
 
 def test_trains_and_scores_the_dev_split(tmp_path):
     """A whole run on the miniature data root, its grey stand-in images replaced by photos so that
-    random HED weights still find edges."""
+    random HED weights still find edges, with a 2 x 2 grid as the model's votes."""
     root = tmp_path / "data"
     shutil.copytree(testing.DATA, root)
     photos = [Image.open(p).convert("RGB") for p in testing.PHOTOS]
+    (tmp_path / "votes" / "panoptic").mkdir(parents=True)
     for k, path in enumerate(sorted(root.rglob("*.jpg"))):
-        size = Image.open(path).size
-        photos[k % len(photos)].resize(size).save(path)
+        width, height = Image.open(path).size
+        photos[k % len(photos)].resize((width, height)).save(path)
+        grid = 1 + (np.arange(height)[:, None] * 2 // height) * 2 + np.arange(width)[None, :] * 2 // width
+        write_ids(grid.astype(np.int32), str(tmp_path / "votes" / "panoptic" / (path.stem + ".png")))
     torch.manual_seed(0)
     edges = tmp_path / "edges.safetensors"
     save_file({k: v.half().contiguous() for k, v in hed.HED().state_dict().items()}, str(edges))
     inputs = testing.random_weights(tmp_path / "inputs")
     report = ag.main(["--work", str(tmp_path / "work"), "--edges", str(edges), "--inputs", inputs, "--data-root", str(root),
-                      "--resolution", "96", "--sigma", "0", "--h", "0.001", "--min-area", "0", "--steps", "20", "--rounds", "1", "--thresholds", "0.5"])
-    assert report["pairs"] > 0
+                      "--resolution", "96", "--sigma", "0", "--h", "0.001", "--min-area", "0", "--steps", "20", "--rounds", "1", "--thresholds", "0.5",
+                      "--votes", str(tmp_path / "votes")])
+    assert report["pairs"] > 0 and report["settings"]["votes"]
     for kind in ("panoptic", "things"):
         assert 0 <= report["dev"][kind]["0.5"]["pq"] <= 100
     assert list((tmp_path / "work").glob("*/merger.pt"))

@@ -7,7 +7,9 @@ baseline's, so that merging, not splitting, is left to learn. Per region: area, 
 mean edge probability inside, and sums of deep feature maps on a 1/4 grid: HED's VGG blocks 3-5
 and ImageNet MobileNetV2's stride-8/16/32 maps. Per adjacent pair: boundary length, the fused
 edge probability along it (mean and quantiles) and each side output's mean, the two areas, colour
-distance and spread, and the cosine similarity of each deep map's region means (28 numbers).
+distance and spread, and the cosine similarity of each deep map's region means (28 numbers). With
+`--votes`, a model's segmentations of the same images add three: how far the model puts the two
+regions in one segment.
 
 An MLP scores p(one segment) for a pair. Agglomeration merges the most likely pair, recomputes
 the merged region's pairs, and stops when the best p is under a threshold; regions under
@@ -22,6 +24,7 @@ Training images: every training set but the partially annotated ones, the dev im
 (`data.training_sets`); the threshold is chosen on the dev split (`data.dev_samples`).
 
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES [--rounds 2] [--json report.json]
+    python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --votes PREDICTIONS
 """
 import argparse
 import contextlib
@@ -46,6 +49,8 @@ QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 # HED's VGG blocks 3-5, then MobileNetV2's stride-8/16/32 taps: channels of the region feature sums.
 DEEP_CHANNELS = (256, 512, 512, 32, 96, 320)
 FEATURES = 22 + len(DEEP_CHANNELS)
+# With a model's segmentations (--votes): three more features per pair (Graph.vote_features).
+VOTE_FEATURES = ("overlap", "same_segment", "void_share")
 
 
 class Networks:
@@ -138,6 +143,9 @@ class Graph:
         self.regions, self.panoptic = stats["regions"], panoptic
         self.nodes = {k: np.array(stats[k], dtype=np.float64) for k in ("area", "lab", "lab2", "inside", "deep", "cells")}
         self.gt, self.gt_ids = (stats["gt"].astype(np.int64), stats["gt_ids"]) if "gt" in stats else (None, None)
+        if "votes" in stats:  # a model's segmentation: per region, pixels of each of its ids (column 0 void)
+            self.nodes["votes"] = np.array(stats["votes"], dtype=np.float64)
+        self.width = FEATURES + (len(VOTE_FEATURES) if "votes" in stats else 0)
         self.parent = np.arange(len(self.nodes["area"]))
         self.adj = [set() for _ in self.parent]
         self.edges = {}  # (u, w), u < w -> (sorted boundary probabilities, side-output sums)
@@ -151,9 +159,9 @@ class Graph:
         self.splits = np.cumsum((0,) + DEEP_CHANNELS)
 
     def features(self, pairs):
-        """[len(pairs), FEATURES] float32."""
+        """[len(pairs), self.width] float32."""
         nd = self.nodes
-        out = np.zeros((len(pairs), FEATURES), np.float32)
+        out = np.zeros((len(pairs), self.width), np.float32)
         for row, (u, w) in enumerate(pairs):
             values, sides = self.edges[(u, w)]
             c = len(values)
@@ -168,8 +176,17 @@ class Graph:
             small, large = np.log(min(au, aw)), np.log(max(au, aw))
             out[row] = [np.log(c), values.mean(), *(values[min(round(q * (c - 1)), c - 1)] for q in QUANTILES),
                         *(sides / c), small, large, np.log(c) - 0.5 * small, np.linalg.norm(mu - mw) / 10,
-                        abs(mu[0] - mw[0]) / 10, min(su, sw) / 10, max(su, sw) / 10, min(iu, iw), max(iu, iw), *cos]
+                        abs(mu[0] - mw[0]) / 10, min(su, sw) / 10, max(su, sw) / 10, min(iu, iw), max(iu, iw), *cos,
+                        *(self.vote_features(u, w) if "votes" in nd else ())]
         return out
+
+    def vote_features(self, u, w):
+        """How far the model puts both regions in one segment: the overlap of their segment
+        histograms (void left out), whether their largest segment is the same, the larger void share."""
+        vu, vw = self.nodes["votes"][u], self.nodes["votes"][w]
+        pu, pw = vu[1:] / max(vu[1:].sum(), 1), vw[1:] / max(vw[1:].sum(), 1)
+        same = float(vu[1:].any() and vw[1:].any() and pu.argmax() == pw.argmax())
+        return np.minimum(pu, pw).sum(), same, max(vu[0] / vu.sum(), vw[0] / vw.sum())
 
     def truth(self, u, w):
         """(same segment, known, weight: the smaller share of a region's majority)."""
@@ -245,7 +262,7 @@ def agglomerate(graph, score, threshold, oracle=False, collect=None):
 class Merger(nn.Module):
     """p(one segment) of a pair as a logit: standardised features, two hidden ReLU layers."""
 
-    def __init__(self, features=FEATURES, width=64):
+    def __init__(self, features, width=64):
         super().__init__()
         self.register_buffer("mean", torch.zeros(features))
         self.register_buffer("std", torch.ones(features))
@@ -269,7 +286,7 @@ def fit(examples, steps=4000, lr=3e-3, seed=0):
     x = torch.from_numpy(np.stack([e[0] for e in examples]))
     y = torch.tensor([e[1] for e in examples], dtype=torch.float32)
     w = torch.tensor([e[2] for e in examples], dtype=torch.float32)
-    net = Merger()
+    net = Merger(x.shape[1])
     net.mean.copy_(x.mean(0))
     net.std.copy_(x.std(0) + 1e-6)
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
@@ -291,6 +308,24 @@ def cached(work, networks, settings, name, sample, panoptic):
         np.savez(path, panoptic=panoptic, **region_statistics(networks, sample.path, settings, sample.ids))
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
+
+
+def vote_counts(regions, ids):
+    """Per region, its pixels of each id of a segmentation `ids` (column 0: void), the
+    segmentation resized to the regions' size (nearest)."""
+    small = np.asarray(Image.fromarray(ids.astype(np.int32)).resize(regions.shape[::-1], Image.NEAREST))
+    values = np.unique(np.r_[0, small.ravel()])
+    index = np.searchsorted(values, small.ravel())
+    n = int(regions.max())
+    return np.bincount((regions.ravel() - 1) * len(values) + index, minlength=n * len(values)).reshape(n, len(values))
+
+
+def with_votes(stats, sample, votes):
+    """`stats` with the votes of the segmentation `<votes>/panoptic/<image name>.png` (`segserve
+    predict`'s layout), or None where there is none."""
+    from segtools.codec import read_ids
+    path = os.path.join(votes, "panoptic", os.path.splitext(os.path.basename(sample.path))[0] + ".png")
+    return dict(stats, votes=vote_counts(stats["regions"], read_ids(path))) if os.path.exists(path) else None
 
 
 def segment(stats, merger, threshold, shape, min_area):
@@ -322,6 +357,8 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=4000)
     ap.add_argument("--thresholds", type=float, nargs="+", default=[0.3, 0.4, 0.5, 0.6, 0.7])
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--votes", help="a model's segmentations of the training and dev images (`segserve predict` "
+                                    "output): pairs get its votes as features; training images without one are left out")
     ap.add_argument("--json", help="write the dev scores here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -330,10 +367,17 @@ def main(argv=None):
     os.makedirs(work, exist_ok=True)
     networks = Networks(args.edges, args.inputs)
     start = time.time()
-    train = [cached(work, networks, settings, "train", s, t.kind == "panoptic")
+    train = [(s, cached(work, networks, settings, "train", s, t.kind == "panoptic"))
              for t in data.training_sets(args.data_root) if t.kind != "partial" for s in t.samples]
     dev = {kind: [(s, cached(work, networks, settings, f"dev-{kind}", s, kind == "panoptic"))
                   for s in data.dev_samples(args.data_root, kind)] for kind in ("panoptic", "things")}
+    if args.votes:
+        train = [(s, v) for s, v in ((s, with_votes(stats, s, args.votes)) for s, stats in train) if v is not None]
+        dev = {kind: [(s, with_votes(stats, s, args.votes)) for s, stats in items] for kind, items in dev.items()}
+        missing = [s.path for items in dev.values() for s, v in items if v is None]
+        if missing:
+            sys.exit(f"no segmentation under {args.votes} for {len(missing)} dev images, such as {missing[0]}")
+    train = [stats for _, stats in train]
     print(f"statistics of {len(train)} training and {sum(map(len, dev.values()))} dev images: "
           f"{time.time() - start:.0f} s", flush=True)
     first = []
@@ -352,7 +396,8 @@ def main(argv=None):
         examples = first + more
         merger = fit(examples, args.steps)
     print(f"{len(examples)} training pairs, {time.time() - start:.0f} s", flush=True)
-    report = {"settings": dict(settings, min_area=args.min_area, rounds=args.rounds), "pairs": len(examples), "dev": {}}
+    report = {"settings": dict(settings, min_area=args.min_area, rounds=args.rounds, votes=bool(args.votes)),
+              "pairs": len(examples), "dev": {}}
     for kind, items in dev.items():
         images = [(s.path, s.ids) for s, _ in items]
         for t in args.thresholds:
