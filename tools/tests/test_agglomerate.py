@@ -57,8 +57,8 @@ def test_the_oracle_merges_only_one_segment_and_collects_labels():
 
 def test_a_models_votes_add_three_features_and_merge():
     # The model puts regions 1 and 2 in its segment 4 (region 2 half void), region 3 in segment 9.
-    votes = ag.vote_counts(stripes()["regions"], np.repeat(np.array([[4, 4, 0, 4, 9, 9]]), 4, 0))
-    assert votes.tolist() == [[0, 8, 0], [4, 4, 0], [0, 0, 8]]
+    votes, values = ag.id_counts(stripes()["regions"], np.repeat(np.array([[4, 4, 0, 4, 9, 9]]), 4, 0))
+    assert votes.tolist() == [[0, 8, 0], [4, 4, 0], [0, 0, 8]] and values.tolist() == [0, 4, 9]
     graph = ag.Graph(dict(stripes(), votes=votes))
     x = graph.features([(0, 1), (1, 2)])
     assert x.shape == (2, ag.FEATURES + len(ag.VOTE_FEATURES))

@@ -129,11 +129,19 @@ def region_statistics(networks, path, settings, ids=None):
     order = np.lexsort((v, hi, lo))
     stats.update(lo=lo[order].astype(np.int32), hi=hi[order].astype(np.int32), v=v[order], s=s[:, order])
     if ids is not None:
-        small = np.asarray(Image.fromarray(ids.astype(np.int32)).resize(regions.shape[::-1], Image.NEAREST))
-        gt_ids, inverse = np.unique(small, return_inverse=True)
-        counts = np.bincount(flat * len(gt_ids) + inverse.ravel(), minlength=n * len(gt_ids))
-        stats.update(gt=counts.reshape(n, len(gt_ids)), gt_ids=gt_ids)
+        stats["gt"], stats["gt_ids"] = id_counts(regions, ids)
     return stats
+
+
+def id_counts(regions, ids):
+    """Per region (labels 1..n), its pixels of each id of a segmentation `ids` resized to the
+    regions' size (nearest): ([n, k] counts, the k ids in order, 0 (void) first)."""
+    small = np.asarray(Image.fromarray(ids.astype(np.int32)).resize(regions.shape[::-1], Image.NEAREST))
+    values = np.unique(np.r_[0, small.ravel()])
+    index = np.searchsorted(values, small.ravel())
+    n = int(regions.max())
+    counts = np.bincount((regions.ravel() - 1) * len(values) + index, minlength=n * len(values))
+    return counts.reshape(n, len(values)), values
 
 
 class Graph:
@@ -310,22 +318,12 @@ def cached(work, networks, settings, name, sample, panoptic):
         return {k: z[k] for k in z.files}
 
 
-def vote_counts(regions, ids):
-    """Per region, its pixels of each id of a segmentation `ids` (column 0: void), the
-    segmentation resized to the regions' size (nearest)."""
-    small = np.asarray(Image.fromarray(ids.astype(np.int32)).resize(regions.shape[::-1], Image.NEAREST))
-    values = np.unique(np.r_[0, small.ravel()])
-    index = np.searchsorted(values, small.ravel())
-    n = int(regions.max())
-    return np.bincount((regions.ravel() - 1) * len(values) + index, minlength=n * len(values)).reshape(n, len(values))
-
-
 def with_votes(stats, sample, votes):
     """`stats` with the votes of the segmentation `<votes>/panoptic/<image name>.png` (`segserve
     predict`'s layout), or None where there is none."""
     from segtools.codec import read_ids
     path = os.path.join(votes, "panoptic", os.path.splitext(os.path.basename(sample.path))[0] + ".png")
-    return dict(stats, votes=vote_counts(stats["regions"], read_ids(path))) if os.path.exists(path) else None
+    return dict(stats, votes=id_counts(stats["regions"], read_ids(path))[0]) if os.path.exists(path) else None
 
 
 def segment(stats, merger, threshold, shape, min_area):
