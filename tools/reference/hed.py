@@ -48,12 +48,15 @@ class HED(nn.Module):
 
     def side_logits(self, x):
         """The five side outputs and the fused output as logits, each `[B, 1, H, W]`."""
-        h, w = x.shape[-2:]
+        return self.side_logits_of(self.features(x), x.shape[-2:])
+
+    def side_logits_of(self, features, size):
+        """`side_logits` from the blocks' outputs (`features`) of an input of `size` (H, W)."""
         sides = []
-        for b, f in enumerate(self.features(x), start=1):
+        for b, f in enumerate(features, start=1):
             s = getattr(self, f"dsn{b}")(f)
             if b > 1:
-                s = F.interpolate(s, size=(h, w), mode="bilinear", align_corners=False)
+                s = F.interpolate(s, size=tuple(size), mode="bilinear", align_corners=False)
             sides.append(s)
         return sides + [self.fuse(torch.cat(sides, dim=1))]
 

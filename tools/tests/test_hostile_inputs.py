@@ -375,7 +375,6 @@ def test_a_small_upload_does_not_wait_behind_large_ones(release_server):
     assert small < max(t for t, _ in done), "the large ones were still decoding"
 
 
-
 def test_callback_urls_are_checked_strictly_and_by_address(tmp_path):
     """With callbacks on for loopback names, a URL with a NUL byte, an integer or short-form
     IPv4 host, or a host that is a non-public address is refused at submission with the reason."""

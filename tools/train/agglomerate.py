@@ -44,6 +44,7 @@ from PIL import Image
 from segtools.reference import hed as hed_ref
 from segtools.reference import mobilenet_v2 as mnv2
 from segtools.train import data, edge_prior
+from segtools.train.train import cosine_lr
 
 QUANTILES = (0.0, 0.1, 0.25, 0.5, 0.75, 1.0)
 # HED's VGG blocks 3-5, then MobileNetV2's stride-8/16/32 taps: channels of the region feature sums.
@@ -69,12 +70,10 @@ class Networks:
         rgb = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
         x = hed_ref.preprocess(rgb)
         feats = self.hed.features(x)
-        sides = [getattr(self.hed, f"dsn{b}")(f) for b, f in enumerate(feats, start=1)]
-        sides = [s if s.shape[-2:] == x.shape[-2:] else
-                 F.interpolate(s, size=x.shape[-2:], mode="bilinear", align_corners=False) for s in sides]
-        fused = torch.sigmoid(self.hed.fuse(torch.cat(sides, 1)))[0, 0].numpy()
+        logits = self.hed.side_logits_of(feats, x.shape[-2:])
         taps = self.mobilenet.taps(rgb / 255)
-        return fused, torch.sigmoid(torch.cat(sides, 1))[0].numpy(), [f[0] for f in feats[2:] + taps]
+        return (torch.sigmoid(logits[-1])[0, 0].numpy(), torch.sigmoid(torch.cat(logits[:-1], 1))[0].numpy(),
+                [f[0] for f in feats[2:] + taps])
 
 
 def grid_sums(regions, maps):
@@ -300,7 +299,7 @@ def fit(examples, steps=4000, lr=3e-3, seed=0):
     opt = torch.optim.AdamW(net.parameters(), lr=lr, weight_decay=1e-4)
     for step in range(steps):
         for group in opt.param_groups:
-            group["lr"] = lr * 0.5 * (1 + np.cos(np.pi * step / steps))
+            group["lr"] = cosine_lr(step, steps, lr, warmup=0, floor=0.0)
         idx = torch.randint(0, len(x), (1024,))
         loss = (F.binary_cross_entropy_with_logits(net(x[idx]), y[idx], reduction="none") * w[idx]).mean()
         opt.zero_grad()
