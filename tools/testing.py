@@ -27,6 +27,7 @@ DATA = os.path.join(REPO, "Tests", "Fixtures", "data")
 PHOTOS = sorted(glob.glob(os.path.join(REPO, "Tests", "Fixtures", "photos", "*.jpg")))
 # torchvision's MobileNetV2 tensor names and shapes (tools/reference/make_data_fixtures.py).
 MOBILENET_V2_LAYOUT = os.path.join(REPO, "Tests", "Fixtures", "mobilenet_v2_layout.json")
+ESPNETV2_LAYOUT = os.path.join(REPO, "Tests", "Fixtures", "espnetv2_layout.json")
 
 
 def binary(configuration):
@@ -74,7 +75,7 @@ def png(width=72, height=48, mode="RGB", fill=None):
 
 
 def random_weights(folder, seed=0):
-    """`folder` laid out as training's --inputs (weights/taef2, weights/mobilenet_v2) with
+    """`folder` laid out as training's --inputs (weights/taef2, weights/mobilenet_v2, weights/espnetv2) with
     randomly initialised weights of the right names and shapes, so training runs without the
     pretrained files."""
     import torch
@@ -96,6 +97,9 @@ def random_weights(folder, seed=0):
     mobilenet = os.path.join(folder, "weights", "mobilenet_v2")
     os.makedirs(mobilenet, exist_ok=True)
     torch.save(state, os.path.join(mobilenet, "mobilenet_v2-b0353104.pth"))
+    from segtools.reference import espnetv2
+    os.makedirs(os.path.join(folder, "weights", "espnetv2"), exist_ok=True)
+    torch.save(espnetv2.ESPNetv2Segmentation().state_dict(), os.path.join(folder, "weights", "espnetv2", espnetv2.CHECKPOINT))
     return str(folder)
 
 

@@ -8,9 +8,9 @@ Writes Tests/Fixtures/:
            its size in place of the photo, since these tests read labels, not pixels
   photos/  photos for tests that need real pixels: COCO val2017 images under CC BY (Flickr
            licence id 4), resized to 320 px on their longest side; ATTRIBUTION.md credits them
-  mobilenet_v2_layout.json
-           the tensor names and shapes of torchvision's ImageNet MobileNetV2 state dict (the
-           weights themselves stay out of the repository)
+  mobilenet_v2_layout.json, espnetv2_layout.json
+           the tensor names and shapes of torchvision's ImageNet MobileNetV2 and of EdgeNets'
+           Pascal VOC ESPNetv2 state dicts (the weights themselves stay out of the repository)
 
     python3 tools/reference/make_data_fixtures.py [--inputs INPUTS]
 """
@@ -118,10 +118,10 @@ def photos(root):
         f.write("\n".join(lines) + "\n")
 
 
-def mobilenet_layout(path):
+def weight_layout(path, name):
     import torch
     state = torch.load(path, map_location="cpu", weights_only=True)
-    with open(os.path.join(OUT, "mobilenet_v2_layout.json"), "w") as f:
+    with open(os.path.join(OUT, name), "w") as f:
         json.dump({k: list(v.shape) for k, v in state.items()}, f, indent=0)
 
 
@@ -136,7 +136,9 @@ def main():
     for name, ids in PANOPTIC_SETS:
         panoptic_set(root, name, ids)
     photos(root)
-    mobilenet_layout(os.path.join(args.inputs, "weights", "mobilenet_v2", "mobilenet_v2-b0353104.pth"))
+    weights = os.path.join(args.inputs, "weights")
+    weight_layout(os.path.join(weights, "mobilenet_v2", "mobilenet_v2-b0353104.pth"), "mobilenet_v2_layout.json")
+    weight_layout(os.path.join(weights, "espnetv2", "espnetv2_s_2.0_pascal_384x384.pth"), "espnetv2_layout.json")
 
 
 if __name__ == "__main__":

@@ -67,6 +67,21 @@ def test_a_models_votes_add_three_features_and_merge():
     np.testing.assert_allclose(graph.features([(0, 2)])[0, ag.FEATURES:], [0, 0, 0.25])
 
 
+def test_class_probabilities_add_six_features_and_merge():
+    # Regions 1 and 2 lean to person (class 15), region 3 to background.
+    semantic = np.zeros((3, 21))
+    semantic[0, [0, 15]] = [2, 6]
+    semantic[1, [0, 15, 12]] = [1, 5, 2]
+    semantic[2, [0, 12]] = [6, 2]
+    graph = ag.Graph(dict(stripes(), semantic=semantic))
+    x = graph.features([(0, 1), (1, 2)])
+    assert x.shape == (2, ag.FEATURES + len(ag.SEMANTIC_FEATURES))
+    np.testing.assert_allclose(x[:, ag.FEATURES:], [[0.125 + 0.625, 1, 0.125, 0.25, 0.625, 0.75],
+                                                     [0.125 + 0.25, 0, 0.125, 0.75, 0.25, 0.625]])
+    graph.merge(0, 1)  # the merged region: background 3/16, person 11/16, dog 2/16
+    np.testing.assert_allclose(graph.features([(0, 2)])[0, ag.FEATURES:], [3 / 16 + 2 / 16, 0, 3 / 16, 0.75, 0.25, 11 / 16])
+
+
 def test_void_pairs_are_unknown_in_panoptic_images_only():
     graph = ag.Graph(stripes(gt=(0, 5, 5)), panoptic=True)
     assert not graph.truth(0, 1)[1] and graph.truth(1, 2) == (1.0, True, 1.0)
@@ -75,7 +90,8 @@ def test_void_pairs_are_unknown_in_panoptic_images_only():
 
 def test_trains_and_scores_the_dev_split(tmp_path):
     """A whole run on the miniature data root, its grey stand-in images replaced by photos so that
-    random HED weights still find edges, with a 2 x 2 grid as the model's votes."""
+    random HED weights still find edges, with a 2 x 2 grid as the model's votes and random
+    ESPNetv2 weights for the class probabilities."""
     root = tmp_path / "data"
     shutil.copytree(testing.DATA, root)
     photos = [Image.open(p).convert("RGB") for p in testing.PHOTOS]
@@ -91,8 +107,8 @@ def test_trains_and_scores_the_dev_split(tmp_path):
     inputs = testing.random_weights(tmp_path / "inputs")
     report = ag.main(["--work", str(tmp_path / "work"), "--edges", str(edges), "--inputs", inputs, "--data-root", str(root),
                       "--resolution", "96", "--sigma", "0", "--h", "0.001", "--min-area", "0", "--steps", "20", "--rounds", "1", "--thresholds", "0.5",
-                      "--votes", str(tmp_path / "votes")])
-    assert report["pairs"] > 0 and report["settings"]["votes"]
+                      "--votes", str(tmp_path / "votes"), "--semantic"])
+    assert report["pairs"] > 0 and report["settings"]["votes"] and report["settings"]["semantic"]
     for kind in ("panoptic", "things"):
         assert 0 <= report["dev"][kind]["0.5"]["pq"] <= 100
     assert list((tmp_path / "work").glob("*/merger.pt"))

@@ -9,7 +9,9 @@ and ImageNet MobileNetV2's stride-8/16/32 maps. Per adjacent pair: boundary leng
 edge probability along it (mean and quantiles) and each side output's mean, the two areas, colour
 distance and spread, and the cosine similarity of each deep map's region means (28 numbers). With
 `--votes`, a model's segmentations of the same images add three: how far the model puts the two
-regions in one segment.
+regions in one segment. With `--semantic`, ESPNetv2's Pascal VOC class probabilities
+(`tools/reference/espnetv2.py`) summed per region add six: how alike the two class distributions
+are, and how sure each region is of background or of its top object class.
 
 An MLP scores p(one segment) for a pair. Agglomeration merges the most likely pair, recomputes
 the merged region's pairs, and stops when the best p is under a threshold; regions under
@@ -25,6 +27,7 @@ Training images: every training set but the partially annotated ones, the dev im
 
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES [--rounds 2] [--json report.json]
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --votes PREDICTIONS
+    python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic
 """
 import argparse
 import contextlib
@@ -41,6 +44,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from PIL import Image
 
+from segtools.reference import espnetv2
 from segtools.reference import hed as hed_ref
 from segtools.reference import mobilenet_v2 as mnv2
 from segtools.train import data, edge_prior
@@ -52,6 +56,9 @@ DEEP_CHANNELS = (256, 512, 512, 32, 96, 320)
 FEATURES = 22 + len(DEEP_CHANNELS)
 # With a model's segmentations (--votes): three more features per pair (Graph.vote_features).
 VOTE_FEATURES = ("overlap", "same_segment", "void_share")
+# With Pascal VOC class probabilities (--semantic): six more (Graph.semantic_features).
+SEMANTIC_FEATURES = ("class_overlap", "same_object_class", "min_background", "max_background",
+                     "min_top_object", "max_top_object")
 
 
 class Networks:
@@ -152,7 +159,10 @@ class Graph:
         self.gt, self.gt_ids = (stats["gt"].astype(np.int64), stats["gt_ids"]) if "gt" in stats else (None, None)
         if "votes" in stats:  # a model's segmentation: per region, pixels of each of its ids (column 0 void)
             self.nodes["votes"] = np.array(stats["votes"], dtype=np.float64)
-        self.width = FEATURES + (len(VOTE_FEATURES) if "votes" in stats else 0)
+        if "semantic" in stats:  # per region, sums of the 21 Pascal VOC class probabilities
+            self.nodes["semantic"] = np.array(stats["semantic"], dtype=np.float64)
+        self.width = (FEATURES + (len(VOTE_FEATURES) if "votes" in stats else 0)
+                      + (len(SEMANTIC_FEATURES) if "semantic" in stats else 0))
         self.parent = np.arange(len(self.nodes["area"]))
         self.adj = [set() for _ in self.parent]
         self.edges = {}  # (u, w), u < w -> (sorted boundary probabilities, side-output sums)
@@ -184,7 +194,8 @@ class Graph:
             out[row] = [np.log(c), values.mean(), *(values[min(round(q * (c - 1)), c - 1)] for q in QUANTILES),
                         *(sides / c), small, large, np.log(c) - 0.5 * small, np.linalg.norm(mu - mw) / 10,
                         abs(mu[0] - mw[0]) / 10, min(su, sw) / 10, max(su, sw) / 10, min(iu, iw), max(iu, iw), *cos,
-                        *(self.vote_features(u, w) if "votes" in nd else ())]
+                        *(self.vote_features(u, w) if "votes" in nd else ()),
+                        *(self.semantic_features(u, w) if "semantic" in nd else ())]
         return out
 
     def vote_features(self, u, w):
@@ -194,6 +205,16 @@ class Graph:
         pu, pw = vu[1:] / max(vu[1:].sum(), 1), vw[1:] / max(vw[1:].sum(), 1)
         same = float(vu[1:].any() and vw[1:].any() and pu.argmax() == pw.argmax())
         return np.minimum(pu, pw).sum(), same, max(vu[0] / vu.sum(), vw[0] / vw.sum())
+
+    def semantic_features(self, u, w):
+        """How alike the regions' class distributions are: their overlap, whether both lean to
+        the same object class, and each one's background and top object-class probabilities."""
+        pu = self.nodes["semantic"][u] / self.nodes["area"][u]
+        pw = self.nodes["semantic"][w] / self.nodes["area"][w]
+        cu, cw = pu[1:].argmax(), pw[1:].argmax()
+        same = float(cu == cw and pu[1 + cu] > pu[0] and pw[1 + cw] > pw[0])
+        return (np.minimum(pu, pw).sum(), same, min(pu[0], pw[0]), max(pu[0], pw[0]),
+                min(pu[1 + cu], pw[1 + cw]), max(pu[1 + cu], pw[1 + cw]))
 
     def truth(self, u, w):
         """(same segment, known, weight: the smaller share of a region's majority)."""
@@ -325,6 +346,19 @@ def with_votes(stats, sample, votes):
     return dict(stats, votes=id_counts(stats["regions"], read_ids(path))[0]) if os.path.exists(path) else None
 
 
+def with_semantics(stats, sample, model, cache, name, resolution):
+    """`stats` with each region's sums of ESPNetv2's Pascal VOC class probabilities (the image
+    resized as for the regions, the network at its own 384 x 384), computed once into `cache`."""
+    path = os.path.join(cache, f"{name}-{sample.image_id}.npy")
+    if not os.path.exists(path):
+        image = np.asarray(edge_prior.resized(Image.open(sample.path).convert("RGB"), resolution))
+        probs = espnetv2.predict(model, image)  # [21, h, w] at the regions' size
+        flat = stats["regions"].ravel() - 1
+        n = int(stats["regions"].max())
+        np.save(path, np.stack([np.bincount(flat, weights=p.ravel().astype(np.float64), minlength=n) for p in probs], 1))
+    return dict(stats, semantic=np.load(path))
+
+
 def segment(stats, merger, threshold, shape, min_area):
     """The id map at `shape` of one image's statistics."""
     graph = agglomerate(Graph(stats), merger.probability, threshold)
@@ -356,6 +390,8 @@ def main(argv=None):
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--votes", help="a model's segmentations of the training and dev images (`segserve predict` "
                                     "output): pairs get its votes as features; training images without one are left out")
+    ap.add_argument("--semantic", action="store_true",
+                    help="pairs get ESPNetv2's Pascal VOC class probabilities as features (weights/espnetv2 under --inputs)")
     ap.add_argument("--json", help="write the dev scores here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -374,6 +410,13 @@ def main(argv=None):
         missing = [s.path for items in dev.values() for s, v in items if v is None]
         if missing:
             sys.exit(f"no segmentation under {args.votes} for {len(missing)} dev images, such as {missing[0]}")
+    if args.semantic:
+        model = espnetv2.from_checkpoint(os.path.join(args.inputs, "weights", "espnetv2", espnetv2.CHECKPOINT))
+        cache = os.path.join(work, "espnetv2")
+        os.makedirs(cache, exist_ok=True)
+        train = [(s, with_semantics(stats, s, model, cache, "train", args.resolution)) for s, stats in train]
+        dev = {kind: [(s, with_semantics(stats, s, model, cache, f"dev-{kind}", args.resolution)) for s, stats in items]
+               for kind, items in dev.items()}
     train = [stats for _, stats in train]
     print(f"statistics of {len(train)} training and {sum(map(len, dev.values()))} dev images: "
           f"{time.time() - start:.0f} s", flush=True)
@@ -393,7 +436,8 @@ def main(argv=None):
         examples = first + more
         merger = fit(examples, args.steps)
     print(f"{len(examples)} training pairs, {time.time() - start:.0f} s", flush=True)
-    report = {"settings": dict(settings, min_area=args.min_area, rounds=args.rounds, votes=bool(args.votes)),
+    report = {"settings": dict(settings, min_area=args.min_area, rounds=args.rounds, votes=bool(args.votes),
+                               semantic=args.semantic),
               "pairs": len(examples), "dev": {}}
     for kind, items in dev.items():
         images = [(s.path, s.ids) for s, _ in items]
