@@ -107,8 +107,10 @@ def test_trains_and_scores_the_dev_split(tmp_path):
     inputs = testing.random_weights(tmp_path / "inputs")
     report = ag.main(["--work", str(tmp_path / "work"), "--edges", str(edges), "--inputs", inputs, "--data-root", str(root),
                       "--resolution", "96", "--sigma", "0", "--h", "0.001", "--min-area", "0", "--steps", "20", "--rounds", "1", "--thresholds", "0.5",
-                      "--votes", str(tmp_path / "votes"), "--semantic"])
+                      "--votes", str(tmp_path / "votes"), "--semantic", "--val"])
     assert report["pairs"] > 0 and report["settings"]["votes"] and report["settings"]["semantic"]
     for kind in ("panoptic", "things"):
         assert 0 <= report["dev"][kind]["0.5"]["pq"] <= 100
+        assert 0 <= report["val"][kind]["pq"] <= 100
+    assert report["val"]["threshold"] == 0.5
     assert list((tmp_path / "work").glob("*/merger.pt"))

@@ -359,6 +359,13 @@ def with_semantics(stats, sample, model, cache, name, resolution):
     return dict(stats, semantic=np.load(path))
 
 
+def val_samples(data_root, kind):
+    """The images of one val split as `data.Sample`s keyed by their file name's number."""
+    from segtools.train import evaluate
+    return [data.Sample(path, ids, image_id=int("".join(filter(str.isdigit, os.path.basename(path))) or k))
+            for k, (path, ids) in enumerate(evaluate.load_images(data_root, kind))]
+
+
 def segment(stats, merger, threshold, shape, min_area):
     """The id map at `shape` of one image's statistics."""
     graph = agglomerate(Graph(stats), merger.probability, threshold)
@@ -392,6 +399,8 @@ def main(argv=None):
                                     "output): pairs get its votes as features; training images without one are left out")
     ap.add_argument("--semantic", action="store_true",
                     help="pairs get ESPNetv2's Pascal VOC class probabilities as features (weights/espnetv2 under --inputs)")
+    ap.add_argument("--val", action="store_true",
+                    help="also score both val splits, at the threshold with the best mean dev PQ (to confirm, never to choose)")
     ap.add_argument("--json", help="write the dev scores here")
     args = ap.parse_args(argv)
     torch.set_num_threads(args.threads)
@@ -445,6 +454,22 @@ def main(argv=None):
             scores = pq(images, [segment(stats, merger, t, s.ids.shape, args.min_area) for s, stats in items])
             report["dev"].setdefault(kind, {})[f"{t:g}"] = scores
             print(f"{kind} dev, threshold {t:g}: PQ {scores['pq']:.1f} SQ {scores['sq']:.1f} RQ {scores['rq']:.1f}", flush=True)
+    if args.val:
+        best = max(args.thresholds, key=lambda t: sum(report["dev"][kind][f"{t:g}"]["pq"] for kind in dev))
+        report["val"] = {"threshold": best}
+        for kind in ("panoptic", "things"):
+            items = [(s, cached(work, networks, settings, f"val-{kind}", s, kind == "panoptic"))
+                     for s in val_samples(args.data_root, kind)]
+            if args.votes:
+                items = [(s, with_votes(stats, s, args.votes)) for s, stats in items]
+                if any(v is None for _, v in items):
+                    sys.exit(f"no segmentation under {args.votes} for some {kind} val images")
+            if args.semantic:
+                items = [(s, with_semantics(stats, s, model, cache, f"val-{kind}", args.resolution)) for s, stats in items]
+            scores = pq([(s.path, s.ids) for s, _ in items],
+                        [segment(stats, merger, best, s.ids.shape, args.min_area) for s, stats in items])
+            report["val"][kind] = scores
+            print(f"{kind} val, threshold {best:g}: PQ {scores['pq']:.1f} SQ {scores['sq']:.1f} RQ {scores['rq']:.1f}", flush=True)
     torch.save(merger.state_dict(), os.path.join(work, "merger.pt"))
     if args.json:
         with open(args.json, "w") as f:
