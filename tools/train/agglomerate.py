@@ -408,24 +408,35 @@ def main(argv=None):
     work = os.path.join(args.work, f"r{args.resolution}-s{args.sigma:g}-h{args.h:g}")
     os.makedirs(work, exist_ok=True)
     networks = Networks(args.edges, args.inputs)
-    start = time.time()
-    train = [(s, cached(work, networks, settings, "train", s, t.kind == "panoptic"))
-             for t in data.training_sets(args.data_root) if t.kind != "partial" for s in t.samples]
-    dev = {kind: [(s, cached(work, networks, settings, f"dev-{kind}", s, kind == "panoptic"))
-                  for s in data.dev_samples(args.data_root, kind)] for kind in ("panoptic", "things")}
-    if args.votes:
-        train = [(s, v) for s, v in ((s, with_votes(stats, s, args.votes)) for s, stats in train) if v is not None]
-        dev = {kind: [(s, with_votes(stats, s, args.votes)) for s, stats in items] for kind, items in dev.items()}
-        missing = [s.path for items in dev.values() for s, v in items if v is None]
-        if missing:
-            sys.exit(f"no segmentation under {args.votes} for {len(missing)} dev images, such as {missing[0]}")
+    semantic = None
     if args.semantic:
-        model = espnetv2.from_checkpoint(os.path.join(args.inputs, "weights", "espnetv2", espnetv2.CHECKPOINT))
-        cache = os.path.join(work, "espnetv2")
-        os.makedirs(cache, exist_ok=True)
-        train = [(s, with_semantics(stats, s, model, cache, "train", args.resolution)) for s, stats in train]
-        dev = {kind: [(s, with_semantics(stats, s, model, cache, f"dev-{kind}", args.resolution)) for s, stats in items]
-               for kind, items in dev.items()}
+        semantic = (espnetv2.from_checkpoint(os.path.join(args.inputs, "weights", "espnetv2", espnetv2.CHECKPOINT)),
+                    os.path.join(work, "espnetv2"))
+        os.makedirs(semantic[1], exist_ok=True)
+
+    def statistics(samples, name, panoptic):
+        """(sample, statistics) of each sample with the extra features asked for; the statistics
+        are None where --votes has no segmentation of the image."""
+        out = []
+        for s in samples:
+            stats = cached(work, networks, settings, name, s, panoptic)
+            stats = with_votes(stats, s, args.votes) if args.votes else stats
+            if stats is not None and semantic:
+                stats = with_semantics(stats, s, *semantic, name, args.resolution)
+            out.append((s, stats))
+        return out
+
+    def complete(items, split):
+        missing = [s.path for s, stats in items if stats is None]
+        if missing:
+            sys.exit(f"no segmentation under {args.votes} for {len(missing)} {split} images, such as {missing[0]}")
+        return items
+
+    start = time.time()
+    train = [item for t in data.training_sets(args.data_root) if t.kind != "partial"
+             for item in statistics(t.samples, "train", t.kind == "panoptic") if item[1] is not None]
+    dev = {kind: complete(statistics(data.dev_samples(args.data_root, kind), f"dev-{kind}", kind == "panoptic"), "dev")
+           for kind in ("panoptic", "things")}
     train = [stats for _, stats in train]
     print(f"statistics of {len(train)} training and {sum(map(len, dev.values()))} dev images: "
           f"{time.time() - start:.0f} s", flush=True)
@@ -458,14 +469,7 @@ def main(argv=None):
         best = max(args.thresholds, key=lambda t: sum(report["dev"][kind][f"{t:g}"]["pq"] for kind in dev))
         report["val"] = {"threshold": best}
         for kind in ("panoptic", "things"):
-            items = [(s, cached(work, networks, settings, f"val-{kind}", s, kind == "panoptic"))
-                     for s in val_samples(args.data_root, kind)]
-            if args.votes:
-                items = [(s, with_votes(stats, s, args.votes)) for s, stats in items]
-                if any(v is None for _, v in items):
-                    sys.exit(f"no segmentation under {args.votes} for some {kind} val images")
-            if args.semantic:
-                items = [(s, with_semantics(stats, s, model, cache, f"val-{kind}", args.resolution)) for s, stats in items]
+            items = complete(statistics(val_samples(args.data_root, kind), f"val-{kind}", kind == "panoptic"), "val")
             scores = pq([(s.path, s.ids) for s, _ in items],
                         [segment(stats, merger, best, s.ids.shape, args.min_area) for s, stats in items])
             report["val"][kind] = scores
