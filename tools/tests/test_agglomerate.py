@@ -88,7 +88,7 @@ def test_void_pairs_are_unknown_in_panoptic_images_only():
     assert ag.Graph(stripes(gt=(0, 5, 5)), panoptic=False).truth(0, 1) == (0.0, True, 1.0)
 
 
-def test_trains_and_scores_the_dev_split(tmp_path):
+def test_trains_and_scores_the_dev_val_and_cross_validation(tmp_path):
     """A whole run on the miniature data root, its grey stand-in images replaced by photos so that
     random HED weights still find edges, with a 2 x 2 grid as the model's votes and random
     ESPNetv2 weights for the class probabilities."""
@@ -114,3 +114,10 @@ def test_trains_and_scores_the_dev_split(tmp_path):
         assert 0 <= report["val"][kind]["pq"] <= 100
     assert report["val"]["threshold"] == 0.5
     assert list((tmp_path / "work").glob("*/merger.pt"))
+    # Cross-validation over the same training images, from the cached statistics.
+    report = ag.main(["--work", str(tmp_path / "work"), "--edges", str(edges), "--inputs", inputs, "--data-root", str(root),
+                      "--resolution", "96", "--sigma", "0", "--h", "0.001", "--min-area", "0", "--steps", "20", "--rounds", "0",
+                      "--thresholds", "0.5", "--semantic", "--folds", "2"])
+    assert report["settings"]["folds"] == 2 and report["cv"]
+    for scores in report["cv"].values():
+        assert scores["images"] > 0 and 0 <= scores["edge_prior"]["pq"] <= 100 and 0 <= scores["0.5"]["pq"] <= 100

@@ -23,11 +23,15 @@ regions are unknown, as are pairs with a void region in panoptic images (void th
 unlabelled; in instance images it is "no object").
 
 Training images: every training set but the partially annotated ones, the dev images held out
-(`data.training_sets`); the threshold is chosen on the dev split (`data.dev_samples`).
+(`data.training_sets`); the threshold is chosen on the dev split (`data.dev_samples`). `--folds K`
+compares recipes by K-fold cross-validation over the training images instead (the dev split has
+30 images per kind), next to the edge prior on the same images; `--val` confirms a merger on both
+val splits at the threshold with the best dev PQ.
 
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES [--rounds 2] [--json report.json]
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --votes PREDICTIONS
-    python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic
+    python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic --min-area 1000 --folds 5
+    python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic --min-area 1000 --rounds 1 --val
 """
 import argparse
 import contextlib
@@ -329,6 +333,65 @@ def fit(examples, steps=4000, lr=3e-3, seed=0):
     return net.eval()
 
 
+def train_merger(train, steps, rounds):
+    """A Merger learnt from the statistics of the training images, and its number of pairs:
+    round 0 on the initial pairs, each GALA round adding the pairs met while the ground truth
+    agglomerates in the current merger's order."""
+    first = []
+    for stats in train:
+        graph = Graph(stats, bool(stats["panoptic"]))
+        pairs = list(graph.edges)
+        for pair, x in zip(pairs, graph.features(pairs)):
+            y, known, weight = graph.truth(*pair)
+            if known:
+                first.append((x, y, weight))
+    merger, examples = fit(first, steps), first
+    for _ in range(rounds):
+        more = []
+        for stats in train:
+            agglomerate(Graph(stats, bool(stats["panoptic"])), merger.probability, 0.0, oracle=True, collect=more)
+        examples = first + more
+        merger = fit(examples, steps)
+    return merger, len(examples)
+
+
+def cross_validate(train, args):
+    """PQ of each training-image kind by K-fold cross-validation (image k in fold k mod K, scored
+    by the merger trained on the other folds), next to the edge prior as `evaluate.py` runs it."""
+    from segtools.train import evaluate
+    maps = {t: [None] * len(train) for t in args.thresholds}
+    for fold in range(args.folds):
+        merger, _ = train_merger([stats for k, (_, stats) in enumerate(train) if k % args.folds != fold],
+                                 args.steps, args.rounds)
+        for k, (s, stats) in enumerate(train):
+            if k % args.folds == fold:
+                for t in args.thresholds:
+                    maps[t][k] = segment(stats, merger, t, s.ids.shape, args.min_area)
+        print(f"fold {fold + 1} of {args.folds}", flush=True)
+    prior = edge_prior.edge_prior_maps([(s.path, s.ids) for s, _ in train], evaluate.EDGE_SETTINGS, args.edges)
+    report = {"settings": dict(folds=args.folds, min_area=args.min_area, rounds=args.rounds, votes=bool(args.votes),
+                               semantic=args.semantic), "cv": {}}
+    for kind, panoptic in (("panoptic", True), ("instances", False)):
+        index = [k for k, (_, stats) in enumerate(train) if bool(stats["panoptic"]) == panoptic]
+        if not index:
+            continue
+        images = [(train[k][0].path, train[k][0].ids) for k in index]
+        scores = {"images": len(index), "edge_prior": pq(images, [prior[k] for k in index])}
+        scores.update({f"{t:g}": pq(images, [maps[t][k] for k in index]) for t in args.thresholds})
+        report["cv"][kind] = scores
+        print(f"{kind} ({len(index)} images): " + "  ".join(
+            f"{name} PQ {v['pq']:.1f}" for name, v in scores.items() if name != "images"), flush=True)
+    return report
+
+
+def written(report, path):
+    """`report`, also written to `path` as JSON when one is given."""
+    if path:
+        with open(path, "w") as f:
+            json.dump(report, f, indent=2)
+    return report
+
+
 def cached(work, networks, settings, name, sample, panoptic):
     """The statistics of one image, computed once into `work`."""
     path = os.path.join(work, f"{name}-{sample.image_id}.npz")
@@ -399,10 +462,15 @@ def main(argv=None):
                                     "output): pairs get its votes as features; training images without one are left out")
     ap.add_argument("--semantic", action="store_true",
                     help="pairs get ESPNetv2's Pascal VOC class probabilities as features (weights/espnetv2 under --inputs)")
+    ap.add_argument("--folds", type=int, default=0,
+                    help="instead of the dev split, score K-fold cross-validation over the training images, "
+                         "next to the edge prior")
     ap.add_argument("--val", action="store_true",
                     help="also score both val splits, at the threshold with the best mean dev PQ (to confirm, never to choose)")
-    ap.add_argument("--json", help="write the dev scores here")
+    ap.add_argument("--json", help="write the scores here")
     args = ap.parse_args(argv)
+    if args.folds and args.val:
+        ap.error("--val confirms a merger chosen on the dev split; --folds trains one per fold")
     torch.set_num_threads(args.threads)
     settings = {"resolution": args.resolution, "sigma": args.sigma, "h": args.h}
     work = os.path.join(args.work, f"r{args.resolution}-s{args.sigma:g}-h{args.h:g}")
@@ -437,28 +505,15 @@ def main(argv=None):
              for item in statistics(t.samples, "train", t.kind == "panoptic") if item[1] is not None]
     dev = {kind: complete(statistics(data.dev_samples(args.data_root, kind), f"dev-{kind}", kind == "panoptic"), "dev")
            for kind in ("panoptic", "things")}
-    train = [stats for _, stats in train]
     print(f"statistics of {len(train)} training and {sum(map(len, dev.values()))} dev images: "
           f"{time.time() - start:.0f} s", flush=True)
-    first = []
-    for stats in train:
-        graph = Graph(stats, bool(stats["panoptic"]))
-        pairs = list(graph.edges)
-        for pair, x in zip(pairs, graph.features(pairs)):
-            y, known, weight = graph.truth(*pair)
-            if known:
-                first.append((x, y, weight))
-    merger, examples = fit(first, args.steps), first
-    for _ in range(args.rounds):
-        more = []
-        for stats in train:
-            agglomerate(Graph(stats, bool(stats["panoptic"])), merger.probability, 0.0, oracle=True, collect=more)
-        examples = first + more
-        merger = fit(examples, args.steps)
-    print(f"{len(examples)} training pairs, {time.time() - start:.0f} s", flush=True)
+    if args.folds:
+        return written(cross_validate(train, args), args.json)
+    merger, examples = train_merger([stats for _, stats in train], args.steps, args.rounds)
+    print(f"{examples} training pairs, {time.time() - start:.0f} s", flush=True)
     report = {"settings": dict(settings, min_area=args.min_area, rounds=args.rounds, votes=bool(args.votes),
                                semantic=args.semantic),
-              "pairs": len(examples), "dev": {}}
+              "pairs": examples, "dev": {}}
     for kind, items in dev.items():
         images = [(s.path, s.ids) for s, _ in items]
         for t in args.thresholds:
@@ -475,10 +530,7 @@ def main(argv=None):
             report["val"][kind] = scores
             print(f"{kind} val, threshold {best:g}: PQ {scores['pq']:.1f} SQ {scores['sq']:.1f} RQ {scores['rq']:.1f}", flush=True)
     torch.save(merger.state_dict(), os.path.join(work, "merger.pt"))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump(report, f, indent=2)
-    return report
+    return written(report, args.json)
 
 
 if __name__ == "__main__":
