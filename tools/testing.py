@@ -25,7 +25,7 @@ TINY_MODEL = os.path.join(REPO, "Tests", "LDMSegTests", "Fixtures", "tiny_model"
 # A miniature data root and CC BY photos (tools/reference/make_data_fixtures.py).
 DATA = os.path.join(REPO, "Tests", "Fixtures", "data")
 PHOTOS = sorted(glob.glob(os.path.join(REPO, "Tests", "Fixtures", "photos", "*.jpg")))
-# torchvision's MobileNetV2 tensor names and shapes (tools/reference/make_data_fixtures.py).
+# torchvision's MobileNetV2 and EdgeNets' ESPNetv2 tensor names and shapes (tools/reference/make_data_fixtures.py).
 MOBILENET_V2_LAYOUT = os.path.join(REPO, "Tests", "Fixtures", "mobilenet_v2_layout.json")
 ESPNETV2_LAYOUT = os.path.join(REPO, "Tests", "Fixtures", "espnetv2_layout.json")
 
@@ -79,6 +79,7 @@ def random_weights(folder, seed=0):
     randomly initialised weights of the right names and shapes, so training runs without the
     pretrained files."""
     import torch
+    from segtools.reference import espnetv2
     from segtools.reference import ldmseg_reference as ref
     torch.manual_seed(seed)
     taef2 = os.path.join(folder, "weights", "taef2")
@@ -97,7 +98,6 @@ def random_weights(folder, seed=0):
     mobilenet = os.path.join(folder, "weights", "mobilenet_v2")
     os.makedirs(mobilenet, exist_ok=True)
     torch.save(state, os.path.join(mobilenet, "mobilenet_v2-b0353104.pth"))
-    from segtools.reference import espnetv2
     os.makedirs(os.path.join(folder, "weights", "espnetv2"), exist_ok=True)
     torch.save(espnetv2.ESPNetv2Segmentation().state_dict(), os.path.join(folder, "weights", "espnetv2", espnetv2.CHECKPOINT))
     return str(folder)
