@@ -369,8 +369,9 @@ def cross_validate(train, args):
                     maps[t][k] = segment(stats, merger, t, s.ids.shape, args.min_area)
         print(f"fold {fold + 1} of {args.folds}", flush=True)
     prior = edge_prior.edge_prior_maps([(s.path, s.ids) for s, _ in train], evaluate.EDGE_SETTINGS, args.edges)
-    report = {"settings": dict(folds=args.folds, min_area=args.min_area, rounds=args.rounds, votes=bool(args.votes),
-                               semantic=args.semantic), "cv": {}}
+    report = {"settings": dict(resolution=args.resolution, sigma=args.sigma, h=args.h, min_area=args.min_area,
+                               rounds=args.rounds, votes=bool(args.votes), semantic=args.semantic, folds=args.folds),
+              "cv": {}}
     for kind, panoptic in (("panoptic", True), ("instances", False)):
         index = [k for k, (_, stats) in enumerate(train) if bool(stats["panoptic"]) == panoptic]
         if not index:
