@@ -377,8 +377,9 @@ def cross_validate(train, args):
         if not index:
             continue
         images = [(train[k][0].path, train[k][0].ids) for k in index]
-        scores = {"images": len(index), "edge_prior": pq(images, [prior[k] for k in index])}
-        scores.update({f"{t:g}": pq(images, [maps[t][k] for k in index]) for t in args.thresholds})
+        names = ["edge_prior"] + [f"{t:g}" for t in args.thresholds]
+        results = pq(images, [prior[k] for k in index], *([maps[t][k] for k in index] for t in args.thresholds))
+        scores = {"images": len(index), **dict(zip(names, results))}
         report["cv"][kind] = scores
         print(f"{kind} ({len(index)} images): " + "  ".join(
             f"{name} PQ {v['pq']:.1f}" for name, v in scores.items() if name != "images"), flush=True)
@@ -436,13 +437,17 @@ def segment(stats, merger, threshold, shape, min_area):
     return edge_prior.drop_small(edge_prior.upsampled(graph.labels(), shape), min_area)
 
 
-def pq(images, maps):
+def pq(images, *predictions):
+    """PQ / SQ / RQ of each list of id maps for `images`, the ground truth written once."""
     from segtools.train import evaluate
     with tempfile.TemporaryDirectory() as tmp:
         gt_json, gt_dir = evaluate.write_set(tmp, "gt", images, [ids for _, ids in images])
-        pred_json, pred_dir = evaluate.write_set(tmp, "pred", images, maps)
-        with contextlib.redirect_stdout(sys.stderr):  # panopticapi's progress lines
-            return evaluate.pq(gt_json, gt_dir, pred_json, pred_dir)
+        scores = []
+        for k, maps in enumerate(predictions):
+            pred_json, pred_dir = evaluate.write_set(tmp, f"pred{k}", images, maps)
+            with contextlib.redirect_stdout(sys.stderr):  # panopticapi's progress lines
+                scores.append(evaluate.pq(gt_json, gt_dir, pred_json, pred_dir))
+        return scores
 
 
 def main(argv=None):
@@ -516,9 +521,9 @@ def main(argv=None):
                                semantic=args.semantic),
               "pairs": examples, "dev": {}}
     for kind, items in dev.items():
-        images = [(s.path, s.ids) for s, _ in items]
-        for t in args.thresholds:
-            scores = pq(images, [segment(stats, merger, t, s.ids.shape, args.min_area) for s, stats in items])
+        results = pq([(s.path, s.ids) for s, _ in items],
+                     *([segment(stats, merger, t, s.ids.shape, args.min_area) for s, stats in items] for t in args.thresholds))
+        for t, scores in zip(args.thresholds, results):
             report["dev"].setdefault(kind, {})[f"{t:g}"] = scores
             print(f"{kind} dev, threshold {t:g}: PQ {scores['pq']:.1f} SQ {scores['sq']:.1f} RQ {scores['rq']:.1f}", flush=True)
     if args.val:
@@ -526,8 +531,8 @@ def main(argv=None):
         report["val"] = {"threshold": best}
         for kind in ("panoptic", "things"):
             items = complete(statistics(val_samples(args.data_root, kind), f"val-{kind}", kind == "panoptic"), "val")
-            scores = pq([(s.path, s.ids) for s, _ in items],
-                        [segment(stats, merger, best, s.ids.shape, args.min_area) for s, stats in items])
+            scores, = pq([(s.path, s.ids) for s, _ in items],
+                         [segment(stats, merger, best, s.ids.shape, args.min_area) for s, stats in items])
             report["val"][kind] = scores
             print(f"{kind} val, threshold {best:g}: PQ {scores['pq']:.1f} SQ {scores['sq']:.1f} RQ {scores['rq']:.1f}", flush=True)
     torch.save(merger.state_dict(), os.path.join(work, "merger.pt"))
