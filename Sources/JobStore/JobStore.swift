@@ -143,11 +143,26 @@ public final class JobStore: Sendable {
         try db.readStatement { db in try db.fetchOne("SELECT * FROM job WHERE id = ?", id).map(Job.init(row:)) }
     }
 
-    /// How many queued jobs are ahead of `job` (0: next), nil unless it is queued.
+    /// The queue's order, fair between owners (API keys): each queued or running job's `turn` is
+    /// its place among its owner's queued and running jobs, and the queue is served by turn, then
+    /// by submission. So one key's backlog takes one worker in turn with every other key's next
+    /// job, instead of everything submitted after it waiting for all of it; without keys (one
+    /// owner) the order is submission order. A common table expression named `fair` (seq, state, turn).
+    static let fairOrder = """
+        fair AS (SELECT seq, state, ROW_NUMBER() OVER (PARTITION BY owner ORDER BY seq) AS turn
+                 FROM job WHERE state IN ('queued', 'running'))
+        """
+
+    /// How many queued jobs are ahead of `job` in the fair order (0: next), nil unless it is
+    /// queued. A key's first job can go ahead of other keys' later ones, so it may grow.
     public func queuePosition(of job: Job) throws -> Int? {
         guard job.state == .queued else { return nil }
         return try db.readStatement { db in
-            try db.fetchOne("SELECT COUNT(*) AS n FROM job WHERE state = 'queued' AND seq < ?", job.seq)?.int("n")
+            try db.fetchOne("""
+                WITH \(Self.fairOrder), me AS (SELECT turn, seq FROM fair WHERE seq = ?)
+                SELECT COUNT(*) AS n FROM fair, me
+                WHERE fair.state = 'queued' AND (fair.turn < me.turn OR (fair.turn = me.turn AND fair.seq < me.seq))
+                """, job.seq)?.int("n")
         }
     }
 

@@ -114,6 +114,27 @@ final class JobStoreTests: XCTestCase {
         }
     }
 
+    /// One key's backlog does not hold another key's job behind all of it: the queue takes each
+    /// owner's jobs in turn, and queue positions follow that order.
+    func testQueueTakesEachOwnersJobsInTurn() throws {
+        try onEachBackend {
+            func submit(_ n: Int, owner: String) throws -> Job {
+                var new = newJob(n)
+                new.owner = owner
+                return try submitted(new)
+            }
+            let b1 = try submit(1, owner: "bob"), b2 = try submit(2, owner: "bob"), b3 = try submit(3, owner: "bob")
+            XCTAssertEqual(try store.claimNext()?.0.id, b1.id)
+            let a1 = try submit(4, owner: "alice"), a2 = try submit(5, owner: "alice")
+            let c1 = try submit(6, owner: "carol")
+            // Turns: b2 2nd of bob's (b1 runs), b3 3rd; a1 1st, a2 2nd; c1 1st.
+            XCTAssertEqual(try [a1, c1, b2, a2, b3].map { try store.queuePosition(of: $0) }, [0, 1, 2, 3, 4])
+            var order: [String] = []  // claimed by as many workers, all still running
+            while let (job, _) = try store.claimNext() { order.append(job.id) }
+            XCTAssertEqual(order, [a1, c1, b2, a2, b3].map(\.id))
+        }
+    }
+
     func testIdempotencyKeyReturnsTheSameJobOrReportsReuse() throws {
         try onEachBackend {
             let job = try submitted(newJob(1, key: "k1", hash: "h1"))
