@@ -6,16 +6,19 @@ extension SegmentationService {
     /// POST /v1/segmentations and /v1/inpaintings.
     func submit(_ request: HTTPRequest, kind: JobKind, as caller: Caller) async throws -> HTTPResponse {
         guard !isDraining else { throw APIError.unavailable("the service is shutting down; submit again shortly") }
-        var charged: String?  // the key whose rate token this submission holds until it is accepted
-        if let key = caller.key, let perMinute = key.jobsPerMinute {
-            if let wait = rateLimiter.take(key.name, perMinute: perMinute) {
+        // The rate tokens this submission holds until it is accepted (bucket, amount).
+        var charged: [(String, Double)] = []
+        defer { for (bucket, amount) in charged { rateLimiter.refund(bucket, amount) } }
+        func charge(_ amount: Int, perMinute: Int?, bucket: String, what: String) throws {
+            guard let key = caller.key, let perMinute else { return }
+            if let wait = rateLimiter.take(bucket + key.name, Double(amount), perMinute: perMinute) {
                 metrics.rejected(reason: "rate-limited")
                 throw APIError(status: .tooManyRequests, slug: "rate-limited",
-                               detail: "API key '\(key.name)' may submit \(perMinute) jobs a minute; retry in \(wait) s", headers: ["Retry-After": "\(wait)"])
+                               detail: "API key '\(key.name)' may submit \(what); retry in \(wait) s", headers: ["Retry-After": "\(wait)"])
             }
-            charged = key.name
+            charged.append((bucket + key.name, Double(amount)))
         }
-        defer { if let charged { rateLimiter.refund(charged) } }
+        try charge(1, perMinute: caller.key?.jobsPerMinute, bucket: "jobs:", what: "\(caller.key?.jobsPerMinute ?? 0) jobs a minute")
         let key = request.headers["Idempotency-Key"]
         if let key, key.isEmpty || key.utf8.count > 255 || key.unicodeScalars.contains(where: { $0.value < 0x21 || $0.value > 0x7E }) {
             throw APIError.badRequest("Idempotency-Key must be 1 to 255 visible ASCII characters")
@@ -31,6 +34,8 @@ extension SegmentationService {
             metrics.rejected(reason: error.slug ?? "invalid")
             throw error
         }
+        try charge(submission.cost, perMinute: caller.key?.costPerMinute, bucket: "cost:",
+                   what: "jobs costing \(caller.key?.costPerMinute ?? 0) a minute (cost_per_minute) and this one costs \(submission.cost)")
         let new = NewJob(kind: kind, options: submission.options.json, steps: submission.options.totalSteps, input: submission.input,
                          idempotencyKey: key, requestHash: submission.digest, owner: caller.key?.name,
                          callbackURL: submission.options.callbackURL)
@@ -38,7 +43,7 @@ extension SegmentationService {
         switch try store.submit(new, maxQueued: configuration.queue.maxQueued, maxActiveForOwner: caller.key?.maxActive) {
         case .created(let created):
             job = created
-            charged = nil
+            charged = []
             metrics.submitted(kind)
             workers.wake()
             logger.info("job queued", metadata: ["job": "\(job.id)", "kind": "\(kind.rawValue)"])

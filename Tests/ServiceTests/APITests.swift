@@ -308,11 +308,12 @@ final class APITests: XCTestCase {
     func testAPIKeysOwnJobsAndQuotas() throws {
         let keys = FileManager.default.temporaryDirectory.appendingPathComponent("segserve-keys-\(UUID().uuidString).yaml")
         addTeardownBlock { try? FileManager.default.removeItem(at: keys) }
-        // SHA-256 of "alice-secret", "bob-secret", "admin-secret".
+        // SHA-256 of "alice-secret", "bob-secret", "admin-secret", "carol-secret".
         try """
             - {name: alice, sha256: 0c848abb03307b06cf70cd4e29c157dc81af5e94ab3eb1d0c59a120269572376, max_active: 1}
             - {name: bob, sha256: 9f03ef1533a68d2f506f81ef463c1183a82a6bd40e45613f36e6fe1889cf1b99, jobs_per_minute: 2}
             - {name: admin, sha256: 16175223c8ddce5ace0493c948569c211b03c4c6bb3d3e484434999448cffe01, admin: true}
+            - {name: carol, sha256: 9e1d0a638ff9fd18986d8057aef3c36871aa54b27a6fcc6411fb32f8325675e2, cost_per_minute: 2000}
             """.write(to: keys, atomically: true, encoding: .utf8)
         harness.stop()
         harness = try ServiceHarness(.inProcess) { $0.authKeysFile = keys.path }
@@ -354,6 +355,17 @@ final class APITests: XCTestCase {
         XCTAssertEqual(limited.status, 429, "bob may submit 2 a minute")
         XCTAssertTrue(limited.text.contains("/problems/rate-limited"), limited.text)
         XCTAssertNotNil(Int(limited.headers["Retry-After"] ?? ""))
+
+        // A job's pixels count toward cost_per_minute: a megapixel image (cost 64 + 7,812) is let
+        // in on a full allowance of 2,000 and leaves it in debt, so a small job must wait.
+        let cheap = "/v1/segmentations?steps=1&resolution=64&ensemble_seeds=1&flip=false"
+        let large = try PNGCodec.encode(testImage(width: 1000, height: 1000))
+        let big = try harness.request("POST", cheap, headers: image + bearer("carol"), body: large)
+        XCTAssertEqual(big.status, 202, big.text)
+        let paying = try harness.request("POST", cheap + "&seed=5", headers: image + bearer("carol"), body: png)
+        XCTAssertEqual(paying.status, 429, paying.text)
+        XCTAssertTrue(paying.text.contains("cost_per_minute"), paying.text)
+        XCTAssertGreaterThan(Int(paying.headers["Retry-After"] ?? "") ?? 0, 60, "the debt takes minutes to pay off")
     }
 }
 

@@ -11,6 +11,8 @@ struct Submission: Sendable {
     var kind: JobKind
     var options: JobOptions
     var input: JobInput
+    /// What the job costs (`JobOptions.cost`), its image's pixels counted.
+    var cost: Int
     /// SHA-256 of kind, options and every input part: tells a repeat from a different request
     /// under one idempotency key.
     var digest: String
@@ -103,7 +105,8 @@ struct SubmissionDecoder: Sendable {
         try checkLimits(options, pixels: pixels)
         let input = JobInput(image: Data(imageBytes), mask: parts["mask"].map { Data($0) }, known: parts["known"].map { Data($0) },
                              semantic: parts["semantic"].map { Data($0) })
-        return Submission(kind: kind, options: options, input: input, digest: digest(kind, options, parts))
+        return Submission(kind: kind, options: options, input: input, cost: options.cost(pixels: pixels),
+                          digest: digest(kind, options, parts))
     }
 
     /// 400 for a job over the server's limits: its options before the image is decoded, then

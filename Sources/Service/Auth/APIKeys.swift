@@ -14,9 +14,12 @@ struct APIKey: Sendable, Equatable, Decodable {
     var maxActive: Int?
     /// Most submissions per minute (nil: unlimited).
     var jobsPerMinute: Int?
+    /// Most job cost per minute (nil: unlimited), counted as `limits.max_job_cost` counts it:
+    /// steps x latent cells plus the image's pixels, so large images use the allowance up sooner.
+    var costPerMinute: Int?
 
     enum CodingKeys: String, CodingKey {
-        case name, sha256, admin, maxActive = "max_active", jobsPerMinute = "jobs_per_minute"
+        case name, sha256, admin, maxActive = "max_active", jobsPerMinute = "jobs_per_minute", costPerMinute = "cost_per_minute"
     }
 
     init(from decoder: Decoder) throws {
@@ -26,6 +29,7 @@ struct APIKey: Sendable, Equatable, Decodable {
         admin = try c.decodeIfPresent(Bool.self, forKey: .admin) ?? false
         maxActive = try c.decodeIfPresent(Int.self, forKey: .maxActive)
         jobsPerMinute = try c.decodeIfPresent(Int.self, forKey: .jobsPerMinute)
+        costPerMinute = try c.decodeIfPresent(Int.self, forKey: .costPerMinute)
     }
 }
 
@@ -51,6 +55,9 @@ struct APIKeys: Sendable {
         for key in keys {
             guard key.sha256.count == 64, key.sha256.allSatisfy(\.isHexDigit) else {
                 throw ConfigurationError("API key '\(key.name)': sha256 must be 64 hex digits")
+            }
+            for (setting, value) in [("max_active", key.maxActive), ("jobs_per_minute", key.jobsPerMinute), ("cost_per_minute", key.costPerMinute)] {
+                if let value, value < 1 { throw ConfigurationError("API key '\(key.name)': \(setting) must be at least 1") }
             }
             guard byHash.updateValue(key, forKey: key.sha256) == nil else {
                 throw ConfigurationError("API key '\(key.name)': the same key is listed twice")
