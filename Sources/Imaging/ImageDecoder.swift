@@ -21,9 +21,14 @@ public enum ImageDecoder {
     public static func decode(_ data: [UInt8], maxPixels: Int = .max) throws -> RGBImage {
         switch ImageFormat(sniffing: data) {
         case .png?: return try PNGCodec.decode(data, maxPixels: maxPixels)
-        case .jpeg?: return ExifOrientation(jpeg: data).applied(to: try JPEGCodec.decode(data, maxPixels: maxPixels))
+        case .jpeg?: return orientation(data).applied(to: try JPEGCodec.decode(data, maxPixels: maxPixels))
         case nil: throw ImagingError.unsupportedFormat("not a PNG or JPEG (leading bytes \(data.prefix(4).map { String($0, radix: 16) }))")
         }
+    }
+
+    /// The EXIF orientation `decode` applies: a JPEG's own, `.up` for anything else.
+    public static func orientation(_ data: [UInt8]) -> ExifOrientation {
+        ImageFormat(sniffing: data) == .jpeg ? ExifOrientation(jpeg: data) : .up
     }
 
     /// Width and height as shown, from the header alone.
@@ -32,7 +37,7 @@ public enum ImageDecoder {
         case .png?: return try PNGCodec.size(data)
         case .jpeg?:
             let stored = try JPEGCodec.size(data)
-            return ExifOrientation(jpeg: data).swapsAxes ? (stored.height, stored.width) : stored
+            return orientation(data).swapsAxes ? (stored.height, stored.width) : stored
         case nil: throw ImagingError.unsupportedFormat("not a PNG or JPEG")
         }
     }

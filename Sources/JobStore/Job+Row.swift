@@ -14,6 +14,9 @@ extension Job {
         idempotencyKey = row.text("idempotency_key")
         requestHash = row.text("request_hash")
         owner = row.text("owner")
+        if let width = row.int("image_width"), let height = row.int("image_height") {
+            image = JobImage(width: width, height: height, exifOrientation: row.int("image_orientation") ?? 1)
+        }
         createdAt = row.date("created_at") ?? Date(timeIntervalSince1970: 0)
         startedAt = row.date("started_at")
         finishedAt = row.date("finished_at")

@@ -21,6 +21,20 @@ public struct JobFailure: Codable, Sendable, Equatable {
     }
 }
 
+/// The submitted image as the job sees it: its size as shown, which is the results' size, and
+/// the EXIF orientation (1-8, 1: none) that was applied to the stored pixels to show it so.
+public struct JobImage: Sendable, Equatable {
+    public var width: Int
+    public var height: Int
+    public var exifOrientation: Int
+
+    public init(width: Int, height: Int, exifOrientation: Int = 1) {
+        self.width = width
+        self.height = height
+        self.exifOrientation = exifOrientation
+    }
+}
+
 /// A job as stored, without its input and result blobs.
 public struct Job: Sendable, Equatable {
     public var id: String
@@ -39,6 +53,8 @@ public struct Job: Sendable, Equatable {
     public var requestHash: String?
     /// The name of the API key that submitted the job, when keys are in use.
     public var owner: String?
+    /// The submitted image (nil for jobs stored before it was recorded).
+    public var image: JobImage?
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -96,10 +112,13 @@ public struct NewJob: Sendable {
     public var owner: String?
     /// Where to POST the job once it ends (`JobStore+Callbacks.swift`).
     public var callbackURL: String?
+    /// The decoded image's size and orientation, shown with the job.
+    public var image: JobImage?
 
     public init(kind: JobKind, options: Data, steps: Int, input: JobInput, idempotencyKey: String? = nil, requestHash: String? = nil,
-                owner: String? = nil, callbackURL: String? = nil) {
+                owner: String? = nil, callbackURL: String? = nil, image: JobImage? = nil) {
         self.owner = owner
+        self.image = image
         self.callbackURL = callbackURL
         self.kind = kind
         self.options = options

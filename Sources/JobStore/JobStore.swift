@@ -117,9 +117,11 @@ public final class JobStore: Sendable {
             }
             let id = UUID().uuidString.lowercased()
             guard let row = try db.fetchOne("""
-                INSERT INTO job (id, kind, state, options, steps, idempotency_key, request_hash, owner, created_at)
-                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?) RETURNING *
-                """, id, new.kind.rawValue, new.options, new.steps, key, new.requestHash, new.owner, now) else {
+                INSERT INTO job (id, kind, state, options, steps, idempotency_key, request_hash, owner, created_at,
+                                 image_width, image_height, image_orientation)
+                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
+                """, id, new.kind.rawValue, new.options, new.steps, key, new.requestHash, new.owner, now,
+                new.image?.width, new.image?.height, new.image?.exifOrientation) else {
                 throw JobStoreError.unavailable(reason: "the new job was not returned")
             }
             let job = Job(row: row)

@@ -75,6 +75,9 @@ enum JobStoreMigrations {
         migrator.registerMigration(leases) { db in
             try db.execute(sql: leasesSQL)
         }
+        migrator.registerMigration(images) { db in
+            try db.execute(sql: imagesSQL)
+        }
         return migrator
     }
 
@@ -84,6 +87,14 @@ enum JobStoreMigrations {
         ALTER TABLE job ADD COLUMN lease_token TEXT;
         ALTER TABLE job ADD COLUMN lease_expires_at REAL;
         ALTER TABLE job ADD COLUMN node TEXT;
+        """
+
+    static let images = "v5: image sizes"
+    /// The submitted image's size as shown and the EXIF orientation applied (`JobImage`).
+    static let imagesSQL = """
+        ALTER TABLE job ADD COLUMN image_width INTEGER;
+        ALTER TABLE job ADD COLUMN image_height INTEGER;
+        ALTER TABLE job ADD COLUMN image_orientation INTEGER;
         """
 
     /// PostgreSQL: the same versions, in its types; applied under an advisory lock, so nodes
@@ -153,6 +164,7 @@ enum JobStoreMigrations {
             ALTER TABLE job ADD COLUMN node TEXT;
             CREATE INDEX job_running_leases ON job(lease_expires_at) WHERE state = 'running';
             """),
+        (images, imagesSQL),
     ]
 
     static let postgres = PostgresMigrator()

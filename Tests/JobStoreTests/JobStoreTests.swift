@@ -85,7 +85,10 @@ final class JobStoreTests: XCTestCase {
 
     func testSubmitStoresQueuedJobWithInput() throws {
         try onEachBackend {
-            let job = try submitted(newJob(7, kind: .inpainting))
+            var new = newJob(7, kind: .inpainting)
+            new.image = JobImage(width: 64, height: 96, exifOrientation: 6)
+            let job = try submitted(new)
+            XCTAssertEqual(job.image, JobImage(width: 64, height: 96, exifOrientation: 6))
             XCTAssertEqual(job.state, .queued)
             XCTAssertEqual(job.kind, .inpainting)
             XCTAssertEqual(job.steps, 4)

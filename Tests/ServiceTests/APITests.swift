@@ -17,6 +17,7 @@ final class APITests: XCTestCase {
     func testEnsembledSegmentation() throws {
         let job = try harness.submit(body: ("image/png", try pngBytes()), query: "?ensemble_seeds=2&flip=true")
         XCTAssertEqual((job["options"] as? [String: Any])?["ensemble_seeds"] as? Int, 2)
+        XCTAssertEqual(job["image"] as? [String: Int], ["width": 80, "height": 60, "exif_orientation": 1])
         let done = try harness.finished(job["id"] as! String)
         XCTAssertEqual(done["state"] as? String, "succeeded", "\(done)")
         let progress = try XCTUnwrap(done["progress"] as? [String: Int])

@@ -265,7 +265,8 @@ def test_a_second_process_on_the_same_database_is_refused_and_touches_nothing(tm
 
 
 def test_results_follow_the_exif_orientation(release_server):
-    """A phone photo stored 96x64 with Orientation 6 is shown 64x96: the results are too."""
+    """A phone photo stored 96x64 with Orientation 6 is shown 64x96: the results are too, and the
+    job says so."""
     import io
     from PIL import Image
 
@@ -279,6 +280,7 @@ def test_results_follow_the_exif_orientation(release_server):
     with urllib.request.urlopen(request, timeout=90) as response:
         job = json.loads(response.read())
     assert job["state"] == "succeeded", job
+    assert job["image"] == {"width": 64, "height": 96, "exif_orientation": 6}, job
     for part in ("panoptic.png", "overlay.png"):
         with urllib.request.urlopen(f"{base}/v1/jobs/{job['id']}/{part}", timeout=30) as response:
             assert Image.open(io.BytesIO(response.read())).size == (64, 96), part

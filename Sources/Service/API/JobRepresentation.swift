@@ -32,10 +32,18 @@ struct JobRepresentation: Encodable {
         var deliveries: [Delivery]
     }
 
+    /// The submitted image: its size as shown, which the results have, and the EXIF
+    /// orientation applied to get there.
+    struct Image: Encodable {
+        var width, height, exifOrientation: Int
+        enum CodingKeys: String, CodingKey { case width, height, exifOrientation = "exif_orientation" }
+    }
+
     var id: String
     var kind: JobKind
     var state: JobState
     var options: JobOptions?
+    var image: Image?
     var progress: Progress
     var queuePosition: Int?
     var createdAt: String
@@ -46,7 +54,7 @@ struct JobRepresentation: Encodable {
     var callback: CallbackStatus?
 
     enum CodingKeys: String, CodingKey {
-        case id, kind, state, options, progress, queuePosition = "queue_position", createdAt = "created_at"
+        case id, kind, state, options, image, progress, queuePosition = "queue_position", createdAt = "created_at"
         case startedAt = "started_at", finishedAt = "finished_at", error, links, callback
     }
 
@@ -60,6 +68,7 @@ struct JobRepresentation: Encodable {
         kind = job.kind
         state = job.state
         options = JobOptions.decoded(from: job.options)
+        image = job.image.map { Image(width: $0.width, height: $0.height, exifOrientation: $0.exifOrientation) }
         progress = Progress(step: job.step, steps: job.steps)
         self.queuePosition = queuePosition
         createdAt = Self.timestamp(job.createdAt)
@@ -79,6 +88,7 @@ struct JobRepresentation: Encodable {
         try c.encode(kind, forKey: .kind)
         try c.encode(state, forKey: .state)
         try c.encodeIfPresent(options, forKey: .options)
+        try c.encodeIfPresent(image, forKey: .image)
         try c.encode(progress, forKey: .progress)
         try c.encode(queuePosition, forKey: .queuePosition)
         try c.encode(createdAt, forKey: .createdAt)

@@ -13,6 +13,8 @@ struct Submission: Sendable {
     var input: JobInput
     /// What the job costs (`JobOptions.cost`), its image's pixels counted.
     var cost: Int
+    /// The image's size as shown and the EXIF orientation applied.
+    var image: JobImage
     /// SHA-256 of kind, options and every input part: tells a repeat from a different request
     /// under one idempotency key.
     var digest: String
@@ -88,10 +90,10 @@ struct SubmissionDecoder: Sendable {
         if parts["semantic"] != nil && !acceptsSemantic {
             throw .badRequest("a 'semantic' part needs a categories file on the server (categories_path)", slug: "semantic-unavailable")
         }
-        let pixels: Int
+        let shown: JobImage
         do {
             let image = try InputDecoding.image(imageBytes, maxPixels: maxPixels)
-            pixels = image.width * image.height
+            shown = JobImage(width: image.width, height: image.height, exifOrientation: ImageDecoder.orientation(imageBytes).rawValue)
             if kind == .inpainting, let mask = parts["mask"] {
                 _ = try InputDecoding.mask(mask, known: parts["known"], encoding: options.maskEncoding ?? .coco, width: image.width,
                                            height: image.height, maxPixels: maxPixels, slotCapacity: slotCapacity)
@@ -102,10 +104,11 @@ struct SubmissionDecoder: Sendable {
         } catch {
             throw APIError(error)
         }
+        let pixels = shown.width * shown.height
         try checkLimits(options, pixels: pixels)
         let input = JobInput(image: Data(imageBytes), mask: parts["mask"].map { Data($0) }, known: parts["known"].map { Data($0) },
                              semantic: parts["semantic"].map { Data($0) })
-        return Submission(kind: kind, options: options, input: input, cost: options.cost(pixels: pixels),
+        return Submission(kind: kind, options: options, input: input, cost: options.cost(pixels: pixels), image: shown,
                           digest: digest(kind, options, parts))
     }
 
