@@ -59,7 +59,7 @@ public final class SegmentationService: Sendable {
         if !configuration.callbacks.allowedHosts.isEmpty && (configuration.callbacks.secret ?? "").isEmpty {
             throw ConfigurationError("callbacks.secret is needed once callbacks.allowed_hosts lists hosts: receivers check the signature")
         }
-        callbacks = CallbackDispatcher(store: store, settings: configuration.callbacks, logger: logger, resolve: resolveCallbackHost)
+        callbacks = try CallbackDispatcher(store: store, settings: configuration.callbacks, logger: logger, resolve: resolveCallbackHost)
         requestGuard = RequestGuard(configured: configuration.server.allowedHosts, boundHost: configuration.server.host)
         apiKeys = try configuration.authKeysFile.map(APIKeys.load) ?? APIKeys([])
         openAPI = FileManager.default.contents(atPath: configuration.openAPIPath).map { [UInt8]($0) }

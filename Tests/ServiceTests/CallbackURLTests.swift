@@ -13,8 +13,11 @@ final class CallbackURLTests: XCTestCase {
         XCTAssertEqual(try CallbackURL(parsing: "http://hooks.example.com.").host, .name("hooks.example.com"))
         XCTAssertEqual(try CallbackURL(parsing: "http://93.184.216.34/done").host, .address(NetworkAddress(ipv4: "93.184.216.34")!))
         let v6 = try CallbackURL(parsing: "http://[2001:4860:4860::8888]:8080/")
-        XCTAssertEqual(v6.url(connectingTo: NetworkAddress(ipv6: "2001:4860:4860::8888")!), "http://[2001:4860:4860::8888]:8080/")
         XCTAssertEqual(v6.hostText, "[2001:4860:4860::8888]")
+        XCTAssertEqual(v6.hostField, "[2001:4860:4860::8888]:8080")
+        XCTAssertEqual(v6.text, "http://[2001:4860:4860::8888]:8080/")
+        XCTAssertEqual(url.hostField, "a.b-c.example:8443")
+        XCTAssertEqual(try CallbackURL(parsing: "https://hooks.example.com:443/").hostField, "hooks.example.com")
     }
 
     func testAmbiguousOrHostileURLsAreRefusedWithTheReason() {

@@ -1,8 +1,5 @@
 import Crypto
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import JobStore
 import Logging
 import Synchronization
@@ -15,13 +12,13 @@ import Synchronization
 ///
 /// Before each attempt the host is resolved again and every address checked
 /// (`Callbacks.address(for:)`), so a name that turned private since submission (DNS
-/// rebinding) is refused; a plain-http delivery then connects to the very address checked,
-/// with the name in its Host field.
+/// rebinding) is refused; the delivery then connects to the very address checked
+/// (`CallbackClient`), with the name in its Host field and, for https, its TLS name check.
 final class CallbackDispatcher: Sendable {
     private let store: JobStore
     private let settings: ServiceConfiguration.Callbacks
     private let logger: Logger
-    private let session: URLSession
+    private let client: CallbackClient
     private let resolve: @Sendable (String) -> [NetworkAddress]
     private let loop = Mutex<Task<Void, Never>?>(nil)
 
@@ -29,24 +26,17 @@ final class CallbackDispatcher: Sendable {
     static let interval: Duration = .milliseconds(200)
     static let maxRetryDelay = 300.0
 
+    /// Throws when `callbacks.ca_file` cannot be read as PEM certificates.
     init(store: JobStore, settings: ServiceConfiguration.Callbacks, logger: Logger,
-         resolve: @escaping @Sendable (String) -> [NetworkAddress] = NetworkAddress.resolve) {
+         resolve: @escaping @Sendable (String) -> [NetworkAddress] = NetworkAddress.resolve) throws {
         self.store = store
         self.settings = settings
         self.logger = logger
         self.resolve = resolve
-        let configuration = URLSessionConfiguration.ephemeral
-        configuration.timeoutIntervalForRequest = settings.timeout
-        configuration.httpCookieStorage = nil
-        configuration.urlCache = nil
-        session = URLSession(configuration: configuration, delegate: NoRedirects(), delegateQueue: nil)
-    }
-
-    /// A redirect could lead a delivery to a host that is not allowed: it is answered as is.
-    private final class NoRedirects: NSObject, URLSessionTaskDelegate, @unchecked Sendable {
-        func urlSession(_ session: URLSession, task: URLSessionTask, willPerformHTTPRedirection response: HTTPURLResponse,
-                        newRequest request: URLRequest, completionHandler: @escaping (URLRequest?) -> Void) {
-            completionHandler(nil)
+        do {
+            client = try CallbackClient(caFile: settings.caFile, timeout: settings.timeout)
+        } catch {
+            throw ConfigurationError("callbacks.ca_file \(settings.caFile ?? ""): \(error)")
         }
     }
 
@@ -93,22 +83,14 @@ final class CallbackDispatcher: Sendable {
         let parsed = try? CallbackURL(parsing: callback.url)
         let hostAllowed = parsed.map { settings.allows(host: $0.hostName) } ?? false
         let target = parsed.map { settings.address(for: $0, resolve: resolve) }
-        if let parsed, hostAllowed, case .success(let address)? = target,
-           let url = URL(string: parsed.isHTTPS ? callback.url : parsed.url(connectingTo: address)) {
-            var request = URLRequest(url: url, timeoutInterval: settings.timeout)
-            if !parsed.isHTTPS {
-                request.setValue(parsed.port == 80 ? parsed.hostText : "\(parsed.hostText):\(parsed.port)", forHTTPHeaderField: "Host")
-            }
-            request.httpMethod = "POST"
-            request.httpBody = Data(body)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
-            request.setValue(Self.signature(body, secret: settings.secret ?? ""), forHTTPHeaderField: "X-Segserve-Signature")
-            request.setValue("\(job.id)/\(callback.attempts + 1)", forHTTPHeaderField: "X-Segserve-Delivery")
+        if let parsed, hostAllowed, case .success(let address)? = target {
+            let headers = [("Content-Type", "application/json"),
+                           ("X-Segserve-Signature", Self.signature(body, secret: settings.secret ?? "")),
+                           ("X-Segserve-Delivery", "\(job.id)/\(callback.attempts + 1)")]
             do {
-                let (_, response) = try await session.data(for: request)
-                status = (response as? HTTPURLResponse)?.statusCode
+                status = try await client.post(parsed, to: address, headers: headers, body: body)
             } catch {
-                failure = "\(error.localizedDescription)"
+                failure = String("\(error)".prefix(500))
             }
         } else if case .failure(let refused)? = target, hostAllowed {
             failure = "the callback URL \(refused.reason)"

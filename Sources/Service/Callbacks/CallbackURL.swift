@@ -132,17 +132,11 @@ struct CallbackURL: Sendable, Equatable {
         }
     }
 
-    /// The URL that reaches `address` for this URL's host: the host replaced by the address
-    /// checked, so the connection goes where the check looked (the Host field keeps the name).
-    func url(connectingTo address: NetworkAddress) -> String {
-        "\(isHTTPS ? "https" : "http")://\(address.isIPv6 ? "[\(address)]" : "\(address)"):\(port)\(target)"
-    }
+    /// The Host field of a delivery: the host, with the port when it is not the scheme's default.
+    var hostField: String { port == (isHTTPS ? 443 : 80) ? hostText : "\(hostText):\(port)" }
 
     /// The URL in canonical form: lower-case scheme and name, the port only when not the default.
-    var text: String {
-        let defaultPort = isHTTPS ? 443 : 80
-        return "\(isHTTPS ? "https" : "http")://\(hostText)\(port == defaultPort ? "" : ":\(port)")\(target)"
-    }
+    var text: String { "\(isHTTPS ? "https" : "http")://\(hostField)\(target)" }
 }
 
 private extension UInt8 {

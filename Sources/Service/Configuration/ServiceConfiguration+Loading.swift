@@ -140,6 +140,7 @@ extension ServiceConfiguration {
         .int("callbacks.max_attempts", \.callbacks.maxAttempts, 1...100),
         .seconds("callbacks.retry_base", \.callbacks.retryBase),
         .seconds("callbacks.timeout", \.callbacks.timeout),
+        .optionalString("callbacks.ca_file", \.callbacks.caFile),
         .string("openapi_path", \.openAPIPath),
         .string("web_root", \.webRoot),
         .optionalString("categories_path", \.categoriesPath),

@@ -113,6 +113,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         public var retryBase = 1.0
         /// Seconds a receiver has to answer (default 10).
         public var timeout = 10.0
+        /// PEM certificates that https receivers may chain to besides the system's trust roots
+        /// (a private CA); nil: the system's only.
+        public var caFile: String?
 
         /// Whether a `callback_url` may name `host` (names compare case-insensitively).
         func allows(host: String) -> Bool { allowedHosts.contains { $0.lowercased() == host.lowercased() } }
