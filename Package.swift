@@ -32,8 +32,8 @@ let package = Package(
         // System libraries.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        // libjpeg reports errors by longjmp, which Swift cannot catch: a small C shim does.
-        .target(name: "CImageShims", linkerSettings: [.linkedLibrary("jpeg")]),
+        // libjpeg and libpng report errors by longjmp, which Swift cannot catch: small C shims do.
+        .target(name: "CImageShims", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
 
         // AVX-512 kernels, chosen at run time by CPU feature.
         .target(name: "CKernels", cSettings: [.unsafeFlags(["-O3"])]),

@@ -1,14 +1,18 @@
 /// COCO panoptic PNGs: id = R + 256 G + 256^2 B per pixel, 0 = void.
 public enum PanopticPNG {
+    /// Encoded a row at a time, so no full-size RGB copy of the ids is made.
     public static func encode(ids: [UInt32], width: Int, height: Int) throws -> [UInt8] {
         precondition(ids.count == width * height, "\(ids.count) ids for \(width)x\(height)")
-        var rgb = [UInt8](repeating: 0, count: ids.count * 3)
-        for (i, id) in ids.enumerated() {
-            rgb[3 * i] = UInt8(id & 0xFF)
-            rgb[3 * i + 1] = UInt8((id >> 8) & 0xFF)
-            rgb[3 * i + 2] = UInt8((id >> 16) & 0xFF)
+        return try ids.withUnsafeBufferPointer { ids in
+            try PNGCodec.encodeRows(width: width, height: height, channels: 3) { y, row in
+                for x in 0..<width {
+                    let id = ids[y * width + x]
+                    row[3 * x] = UInt8(id & 0xFF)
+                    row[3 * x + 1] = UInt8((id >> 8) & 0xFF)
+                    row[3 * x + 2] = UInt8((id >> 16) & 0xFF)
+                }
+            }
         }
-        return try PNGCodec.encode(RGBImage(width: width, height: height, pixels: rgb))
     }
 
     public static func decode(_ data: [UInt8], maxPixels: Int = .max) throws -> (width: Int, height: Int, ids: [UInt32]) {

@@ -14,6 +14,7 @@ extension Job {
         idempotencyKey = row.text("idempotency_key")
         requestHash = row.text("request_hash")
         owner = row.text("owner")
+        fairStart = row.double("fair_start") ?? 0
         if let width = row.int("image_width"), let height = row.int("image_height") {
             image = JobImage(width: width, height: height, exifOrientation: row.int("image_orientation") ?? 1)
         }

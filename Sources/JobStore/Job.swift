@@ -55,6 +55,8 @@ public struct Job: Sendable, Equatable {
     public var owner: String?
     /// The submitted image (nil for jobs stored before it was recorded).
     public var image: JobImage?
+    /// Where the job starts in the fair queue's virtual time; the queue is served by it.
+    public var fairStart: Double
     public var createdAt: Date
     public var startedAt: Date?
     public var finishedAt: Date?
@@ -114,11 +116,14 @@ public struct NewJob: Sendable {
     public var callbackURL: String?
     /// The decoded image's size and orientation, shown with the job.
     public var image: JobImage?
+    /// The work the job asks for (at least 1): its owner's share of the queue is counted in it.
+    public var cost: Int
 
     public init(kind: JobKind, options: Data, steps: Int, input: JobInput, idempotencyKey: String? = nil, requestHash: String? = nil,
-                owner: String? = nil, callbackURL: String? = nil, image: JobImage? = nil) {
+                owner: String? = nil, callbackURL: String? = nil, image: JobImage? = nil, cost: Int = 1) {
         self.owner = owner
         self.image = image
+        self.cost = cost
         self.callbackURL = callbackURL
         self.kind = kind
         self.options = options

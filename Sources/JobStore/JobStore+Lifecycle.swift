@@ -1,15 +1,13 @@
 import Foundation
 
 extension JobStore {
-    /// Takes the next queued job in the fair order (`JobStore.fairOrder`) that no other node is
-    /// taking (running, attempts + 1) with its input, under a new lease that lapses `leaseTTL`
-    /// from now unless renewed; nil when none waits.
+    /// Takes the next queued job in the queue's order (fair between owners: `fairStart`) that no
+    /// other node is taking (running, attempts + 1) with its input, under a new lease that lapses
+    /// `leaseTTL` from now unless renewed; nil when none waits.
     public func claimNext(now: Date = Date(), leaseTTL: Duration = .seconds(30), node: String? = nil) throws -> (Job, JobInput)? {
         try db.write { db in
-            guard let row = try db.fetchOne("""
-                WITH \(Self.fairOrder) SELECT job.* FROM job JOIN fair ON fair.seq = job.seq
-                WHERE fair.state = 'queued' AND job.state = 'queued' ORDER BY fair.turn, job.seq LIMIT 1
-                """ + self.db.dialect.skipLocked(of: "job"))
+            guard let row = try db.fetchOne("SELECT * FROM job WHERE state = 'queued' ORDER BY fair_start, seq LIMIT 1"
+                                            + self.db.dialect.skipLocked)
             else { return nil }
             let queued = Job(row: row)
             guard let next = queued.state.after(.claim) else { return nil }

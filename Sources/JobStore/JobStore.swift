@@ -116,12 +116,13 @@ public final class JobStore: Sendable {
                 guard active < limit else { return .ownerQuotaFull(active: active) }
             }
             let id = UUID().uuidString.lowercased()
+            let start = try fairStart(db, owner: new.owner)
             guard let row = try db.fetchOne("""
                 INSERT INTO job (id, kind, state, options, steps, idempotency_key, request_hash, owner, created_at,
-                                 image_width, image_height, image_orientation)
-                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
+                                 image_width, image_height, image_orientation, fair_start, fair_finish)
+                VALUES (?, ?, 'queued', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING *
                 """, id, new.kind.rawValue, new.options, new.steps, key, new.requestHash, new.owner, now,
-                new.image?.width, new.image?.height, new.image?.exifOrientation) else {
+                new.image?.width, new.image?.height, new.image?.exifOrientation, start, start + Double(max(1, new.cost))) else {
                 throw JobStoreError.unavailable(reason: "the new job was not returned")
             }
             let job = Job(row: row)
@@ -145,26 +146,31 @@ public final class JobStore: Sendable {
         try db.readStatement { db in try db.fetchOne("SELECT * FROM job WHERE id = ?", id).map(Job.init(row:)) }
     }
 
-    /// The queue's order, fair between owners (API keys): each queued or running job's `turn` is
-    /// its place among its owner's queued and running jobs, and the queue is served by turn, then
-    /// by submission. So one key's backlog takes one worker in turn with every other key's next
-    /// job, instead of everything submitted after it waiting for all of it; without keys (one
-    /// owner) the order is submission order. A common table expression named `fair` (seq, state, turn).
-    static let fairOrder = """
-        fair AS (SELECT seq, state, ROW_NUMBER() OVER (PARTITION BY owner ORDER BY seq) AS turn
-                 FROM job WHERE state IN ('queued', 'running'))
-        """
+    /// A new job's place in the queue's order: start-time fair queuing (Goyal et al. 1996) between
+    /// owners. Each job spans [start, start + cost) in a virtual time; a new job starts where its
+    /// owner's last queued or running job finishes, but no earlier than the earliest start still
+    /// queued or running (the virtual time now), and the queue is served by start. So an owner's
+    /// backlog holds another owner's next job behind at most the work already started, and owners
+    /// share the workers in proportion to job cost, large images costing more. Without keys there
+    /// is one owner, and the order is submission order.
+    private func fairStart(_ db: any SQLConnection, owner: String?) throws -> Double {
+        let ownedBy = owner == nil ? "owner IS NULL" : "owner = ?"
+        let arguments: [SQLValue] = owner.map { [.text($0)] } ?? []
+        let active = "state IN ('queued', 'running')"
+        let now = try db.fetchOne("SELECT MIN(fair_start) AS v FROM job WHERE \(active)")?.double("v")
+            ?? db.fetchOne("SELECT MAX(fair_finish) AS v FROM job")?.double("v") ?? 0
+        let last = try db.fetch("SELECT MAX(fair_finish) AS v FROM job WHERE \(active) AND \(ownedBy)", arguments).first?.double("v")
+        return max(now, last ?? now)
+    }
 
-    /// How many queued jobs are ahead of `job` in the fair order (0: next), nil unless it is
-    /// queued. A key's first job can go ahead of other keys' later ones, so it may grow.
+    /// How many queued jobs are ahead of `job` in the queue's order (`fairStart`, then
+    /// submission; 0: next), nil unless it is queued. Another key's job can go ahead of it.
     public func queuePosition(of job: Job) throws -> Int? {
         guard job.state == .queued else { return nil }
         return try db.readStatement { db in
             try db.fetchOne("""
-                WITH \(Self.fairOrder), me AS (SELECT turn, seq FROM fair WHERE seq = ?)
-                SELECT COUNT(*) AS n FROM fair, me
-                WHERE fair.state = 'queued' AND (fair.turn < me.turn OR (fair.turn = me.turn AND fair.seq < me.seq))
-                """, job.seq)?.int("n")
+                SELECT COUNT(*) AS n FROM job WHERE state = 'queued' AND (fair_start < ? OR (fair_start = ? AND seq < ?))
+                """, job.fairStart, job.fairStart, job.seq)?.int("n")
         }
     }
 

@@ -75,8 +75,8 @@ enum JobStoreMigrations {
         migrator.registerMigration(leases) { db in
             try db.execute(sql: leasesSQL)
         }
-        migrator.registerMigration(images) { db in
-            try db.execute(sql: imagesSQL)
+        migrator.registerMigration(imagesAndFairQueue) { db in
+            try db.execute(sql: imagesAndFairQueueSQL)
         }
         return migrator
     }
@@ -89,12 +89,17 @@ enum JobStoreMigrations {
         ALTER TABLE job ADD COLUMN node TEXT;
         """
 
-    static let images = "v5: image sizes"
-    /// The submitted image's size as shown and the EXIF orientation applied (`JobImage`).
-    static let imagesSQL = """
+    static let imagesAndFairQueue = "v5: image sizes, fair queue"
+    /// The submitted image's size as shown and the EXIF orientation applied (`JobImage`), and
+    /// each job's span in the fair queue's virtual time (`JobStore.fairStart`); jobs from before
+    /// share start 0, so they keep submission order and go first.
+    static let imagesAndFairQueueSQL = """
         ALTER TABLE job ADD COLUMN image_width INTEGER;
         ALTER TABLE job ADD COLUMN image_height INTEGER;
         ALTER TABLE job ADD COLUMN image_orientation INTEGER;
+        ALTER TABLE job ADD COLUMN fair_start DOUBLE PRECISION NOT NULL DEFAULT 0;
+        ALTER TABLE job ADD COLUMN fair_finish DOUBLE PRECISION NOT NULL DEFAULT 0;
+        CREATE INDEX job_fair_queue ON job(state, fair_start, seq);
         """
 
     /// PostgreSQL: the same versions, in its types; applied under an advisory lock, so nodes
@@ -164,7 +169,7 @@ enum JobStoreMigrations {
             ALTER TABLE job ADD COLUMN node TEXT;
             CREATE INDEX job_running_leases ON job(lease_expires_at) WHERE state = 'running';
             """),
-        (images, imagesSQL),
+        (imagesAndFairQueue, imagesAndFairQueueSQL),
     ]
 
     static let postgres = PostgresMigrator()

@@ -38,7 +38,7 @@ extension SegmentationService {
                    what: "jobs costing \(caller.key?.costPerMinute ?? 0) a minute (cost_per_minute) and this one costs \(submission.cost)")
         let new = NewJob(kind: kind, options: submission.options.json, steps: submission.options.totalSteps, input: submission.input,
                          idempotencyKey: key, requestHash: submission.digest, owner: caller.key?.name,
-                         callbackURL: submission.options.callbackURL, image: submission.image)
+                         callbackURL: submission.options.callbackURL, image: submission.image, cost: submission.cost)
         var job: Job
         switch try store.submit(new, maxQueued: configuration.queue.maxQueued, maxActiveForOwner: caller.key?.maxActive) {
         case .created(let created):

@@ -23,6 +23,38 @@ final class ImagingTests: XCTestCase {
         XCTAssertEqual(try PNGCodec.decode(gray).pixels, [0, 0, 0, 128, 128, 128, 255, 255, 255, 7, 7, 7], "gray expands to RGB")
     }
 
+    /// Rows written one at a time make the same picture, also past libpng's first output buffer
+    /// (a large noisy image), and an empty image is a typed error.
+    func testPNGWrittenRowByRow() throws {
+        var generator = SystemRandomNumberGenerator()
+        let noise = RGBImage(width: 700, height: 500, pixels: (0..<(700 * 500 * 3)).map { _ in UInt8.random(in: 0...255, using: &generator) })
+        let png = try PNGCodec.encode(noise)
+        XCTAssertGreaterThan(png.count, 700 * 500 * 3, "noise does not compress")
+        XCTAssertEqual(try PNGCodec.decode(png), noise)
+        let rows = try PNGCodec.encodeRows(width: 3, height: 2, channels: 1) { y, row in
+            for x in 0..<3 { row[x] = UInt8(10 * y + x) }
+        }
+        XCTAssertEqual(try PNGCodec.decodeGray(rows).values, [0, 1, 2, 10, 11, 12])
+        XCTAssertThrowsError(try PNGCodec.encodeRows(width: 0, height: 2, channels: 3) { _, _ in }) {
+            XCTAssertEqual($0 as? ImagingError, .emptyImage)
+        }
+    }
+
+    /// The overlay: void pixels as they were, segment borders white, insides tinted halfway to
+    /// the segment's colour.
+    func testOverlayTintsSegmentsAndWhitensTheirBorders() throws {
+        let image = RGBImage(width: 6, height: 3, repeating: 100)
+        let ids: [UInt32] = [0, 0, 7, 7, 7, 7,
+                             0, 0, 7, 7, 7, 7,
+                             0, 0, 7, 7, 7, 7]
+        let overlay = try PNGCodec.decode(try PanopticOverlay.encodePNG(image, ids: ids))
+        func pixel(_ x: Int, _ y: Int) -> [UInt8] { Array(overlay.pixels[(3 * (y * 6 + x))..<(3 * (y * 6 + x) + 3)]) }
+        XCTAssertEqual(pixel(0, 1), [100, 100, 100], "void")
+        XCTAssertEqual(pixel(2, 1), [255, 255, 255], "border with void")
+        let c = PanopticOverlay.colour(7)
+        XCTAssertEqual(pixel(4, 1), [c.0, c.1, c.2].map { UInt8((100 + ($0 - 100) * PanopticOverlay.opacity).rounded()) })
+    }
+
     func testPanopticIdsRoundTrip() throws {
         let ids: [UInt32] = [0, 1, 255, 256, 65_536 + 3, 16_777_215]
         let png = try PanopticPNG.encode(ids: ids, width: 3, height: 2)

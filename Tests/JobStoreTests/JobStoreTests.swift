@@ -117,24 +117,41 @@ final class JobStoreTests: XCTestCase {
         }
     }
 
-    /// One key's backlog does not hold another key's job behind all of it: the queue takes each
-    /// owner's jobs in turn, and queue positions follow that order.
-    func testQueueTakesEachOwnersJobsInTurn() throws {
+    /// One key's backlog does not hold another key's job behind all of it: owners share the
+    /// queue by job cost (start-time fair queuing), positions follow that order, and without
+    /// owners the order is submission order.
+    func testOwnersShareTheQueueByJobCost() throws {
         try onEachBackend {
-            func submit(_ n: Int, owner: String) throws -> Job {
-                var new = newJob(n)
+            func submit(_ owner: String?, cost: Int) throws -> Job {
+                var new = newJob()
                 new.owner = owner
+                new.cost = cost
                 return try submitted(new)
             }
-            let b1 = try submit(1, owner: "bob"), b2 = try submit(2, owner: "bob"), b3 = try submit(3, owner: "bob")
-            XCTAssertEqual(try store.claimNext()?.0.id, b1.id)
-            let a1 = try submit(4, owner: "alice"), a2 = try submit(5, owner: "alice")
-            let c1 = try submit(6, owner: "carol")
-            // Turns: b2 2nd of bob's (b1 runs), b3 3rd; a1 1st, a2 2nd; c1 1st.
-            XCTAssertEqual(try [a1, c1, b2, a2, b3].map { try store.queuePosition(of: $0) }, [0, 1, 2, 3, 4])
-            var order: [String] = []  // claimed by as many workers, all still running
-            while let (job, _) = try store.claimNext() { order.append(job.id) }
-            XCTAssertEqual(order, [a1, c1, b2, a2, b3].map(\.id))
+            func claim() throws -> String? { try store.claimNext()?.0.id }
+            func finish(_ id: String?) throws {
+                try store.succeed(id: XCTUnwrap(id), result: JobResult(panopticPNG: Data(), segmentsJSON: Data(), overlayPNG: Data()))
+            }
+            let b1 = try submit("bob", cost: 100), b2 = try submit("bob", cost: 100), b3 = try submit("bob", cost: 100)
+            XCTAssertEqual(try claim(), b1.id)
+            let a1 = try submit("alice", cost: 10)
+            XCTAssertEqual(try [a1, b2, b3].map { try store.queuePosition(of: XCTUnwrap(store.job(id: $0.id))) }, [0, 1, 2])
+            try finish(b1.id)
+            XCTAssertEqual(try claim(), a1.id, "alice's job goes before bob's backlog")
+            // While bob's second runs, alice sends five small jobs: they fit in before bob's third
+            // (50 of 100 cost units), and bob's third still comes before her sixth.
+            try finish(a1.id)
+            XCTAssertEqual(try claim(), b2.id)
+            let small = try (0..<5).map { _ in try submit("alice", cost: 10) }
+            let late = try (0..<10).map { _ in try submit("alice", cost: 10) }
+            try finish(b2.id)
+            var order: [String] = []
+            while let id = try claim() { order.append(id); try finish(id) }
+            XCTAssertEqual(Array(order.prefix(5)), small.map(\.id))
+            XCTAssertLessThan(try XCTUnwrap(order.firstIndex(of: b3.id)), try XCTUnwrap(order.firstIndex(of: late[5].id)))
+
+            let plain = try (0..<3).map { _ in try submit(nil, cost: 1000) } + [try submit(nil, cost: 1)]
+            XCTAssertEqual(try (0..<4).compactMap { _ in try claim() }, plain.map(\.id), "one owner: submission order")
         }
     }
 

@@ -345,6 +345,45 @@ def test_a_huge_image_with_few_steps_is_neither_free_nor_slow(release_server, tm
     assert proc.poll() is None
 
 
+# A 36-megapixel job holds its decoded image (3 bytes a pixel) and its ids (4) at full size: 322
+# MiB at peak here on the tiny model with uploads checked meanwhile, against 453 for one job alone
+# before the ids were written once and the result PNGs encoded a row at a time.
+PEAK_36MP_BYTES = 420 << 20
+
+
+def test_a_key_sending_huge_images_holds_back_no_other_key(tmp_path):
+    """Bob sends three 6000x6000 PNGs with the cheapest options, then Alice a small photo: keys
+    share the queue by job cost, pixels counted, so Alice's job runs before Bob's last one (first
+    come, first served ran it after all three), and the server's memory stays bounded."""
+    import io
+    from datetime import datetime
+    from PIL import Image
+
+    keys = tmp_path / "keys.yaml"
+    keys.write_text(KEYS.replace(", jobs_per_minute: 2", ""))
+    out = io.BytesIO()
+    Image.new("RGB", (6000, 6000), (120, 100, 90)).save(out, format="PNG")
+    cheapest = "/v1/segmentations?steps=5&resolution=128&ensemble_seeds=1&flip=false"
+    with serve("release", AUTH_KEYS_FILE=str(keys)) as (base, proc):
+        def submit(body, who):
+            request = urllib.request.Request(base + cheapest, data=body, method="POST", headers={"Content-Type": "image/png", **bearer(who)})
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.loads(response.read())["id"]
+
+        bobs = [submit(out.getvalue(), "bob") for _ in range(3)]
+        alice = submit(png(), "alice")
+        jobs = {}
+        for job, who in [(alice, "alice")] + [(b, "bob") for b in bobs]:
+            request = urllib.request.Request(f"{base}/v1/jobs/{job}", headers={"Prefer": "wait=120", **bearer(who)})
+            with urllib.request.urlopen(request, timeout=150) as response:
+                jobs[job] = json.loads(response.read())
+        assert all(j["state"] == "succeeded" for j in jobs.values()), jobs
+        started = {job: datetime.fromisoformat(j["started_at"]) for job, j in jobs.items()}
+        assert started[alice] < started[bobs[2]], "alice's job waited for all of bob's"
+        peak = rss_bytes(proc.pid)
+        assert peak < PEAK_36MP_BYTES, f"peak RSS {peak >> 20} MiB"
+
+
 def test_a_small_upload_does_not_wait_behind_large_ones(release_server):
     """Eight 36-megapixel PNGs uploaded at once (flat colour: small files, seconds of decoding
     together), then a 1 KB JPEG: the JPEG's 202 comes while the large ones still decode one

@@ -11,4 +11,15 @@ int segserve_jpeg_size(const uint8_t *data, size_t length, int *width, int *heig
 int segserve_jpeg_decode_rgb(const uint8_t *data, size_t length, uint8_t *out, int width, int height,
                              char *err, size_t err_length);
 
+/// Fills `row` (width * channels bytes) with row `y` of the image being written.
+typedef void (*segserve_png_row_fn)(void *context, int y, uint8_t *row);
+
+/// Encodes an 8-bit gray (channels 1) or RGB (3) PNG whose rows `row_fn` supplies top to bottom,
+/// so the whole image is never held unencoded. Returns 0 and a buffer for segserve_png_free, or
+/// -1 with `err`.
+int segserve_png_write_rows(int width, int height, int channels, segserve_png_row_fn row_fn, void *context,
+                            uint8_t **out, size_t *out_length, char *err, size_t err_length);
+
+void segserve_png_free(uint8_t *data);
+
 #endif

@@ -37,7 +37,7 @@ extension Segmenter {
         let mean = sum!
         let scale = 1 / Float(e.runs)
         for i in 0..<mean.count { mean.data[i] *= scale }
-        return segments(postProcessor(options).slots(logits: mean, height: height, width: width, ws), frame: frames[0], options: options)
+        return segments(logits: mean, frame: frames[0], options: options)
     }
 
     /// An interleaved RGB image mirrored left-right.

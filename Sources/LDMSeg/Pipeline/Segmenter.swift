@@ -47,7 +47,7 @@ public final class Segmenter {
         let run = self.run(noise: noise?.copy() ?? generator.tensor(frame.latentShape), frame: frame, known: nil, options: options)
         try denoise([run], progress: progress, isCancelled: isCancelled)
         let latent = run.x
-        return (segments(decode(latent, frame: frame, options: options), frame: frame, options: options), frame.imageLatent, latent)
+        return (segments(logits: decodeLogits(latent, frame: frame), frame: frame, options: options), frame.imageLatent, latent)
     }
 
     /// Completes a partial panoptic map. `partial` holds an id per pixel (0 = void); `known`
@@ -232,13 +232,15 @@ public final class Segmenter {
 
     /// A segmentation's slots (-1 void) as its result: snapped to the image's edges first where
     /// the model says so (`edges.snap_depth`).
-    func segments(_ slots: [Int32], frame: Frame, options: SegmentationOptions) -> PanopticResult {
-        var slots = slots
-        if let depth = model.config.edges?.snapDepth, let edges = frame.edges {
-            slots = EdgeSnapping.snap(slots: slots, width: frame.width, height: frame.height, edges: edges,
+    func segments(logits: Tensor, frame: Frame, options: SegmentationOptions) -> PanopticResult {
+        let post = postProcessor(options)
+        guard let depth = model.config.edges?.snapDepth, let edges = frame.edges else {
+            return PanopticResult(width: frame.width, height: frame.height, ids: post.ids(logits: logits, height: frame.height, width: frame.width, ws))
+        }
+        let slots = EdgeSnapping.snap(slots: post.slots(logits: logits, height: frame.height, width: frame.width, ws),
+                                      width: frame.width, height: frame.height, edges: edges,
                                       edgeWidth: frame.workWidth, edgeHeight: frame.workHeight, depth: depth,
                                       minArea: options.postProcessing.countThreshold, firstFreeSlot: Int32(model.maskAutoencoder.slots))
-        }
         return PanopticResult(width: frame.width, height: frame.height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
     }
 

@@ -27,22 +27,32 @@ public struct PanopticPostProcessor: Sendable {
     /// `logits` is `[S, h, w]`; returns the slot of each of the `height x width` output pixels,
     /// -1 for void.
     public func slots(logits: Tensor, height: Int, width: Int, _ ws: Workspace) -> [Int32] {
-        guard height * width > Self.maxWorkPixels else { return slots(logits: logits, height: height, width: width, areaScale: 1, ws) }
+        output(logits: logits, height: height, width: width, ws) { $0 }
+    }
+
+    /// `slots` as panoptic ids (slot + 1, 0 for void), written straight at the output size: a
+    /// large image never holds its slots and its ids at once.
+    public func ids(logits: Tensor, height: Int, width: Int, _ ws: Workspace) -> [UInt32] {
+        output(logits: logits, height: height, width: width, ws) { UInt32(bitPattern: $0 &+ 1) }
+    }
+
+    /// The slots at the output size, each turned into `T` by `value`.
+    private func output<T>(logits: Tensor, height: Int, width: Int, _ ws: Workspace, _ value: (Int32) -> T) -> [T] {
+        guard height * width > Self.maxWorkPixels else { return slots(logits: logits, height: height, width: width, areaScale: 1, ws).map(value) }
         let scale = (Double(Self.maxWorkPixels) / Double(height * width)).squareRoot()
         let h = max(1, Int(Double(height) * scale)), w = max(1, Int(Double(width) * scale))
         let small = slots(logits: logits, height: h, width: w, areaScale: Double(height * width) / Double(h * w), ws)
-        var slot = [Int32](repeating: -1, count: height * width)
         let columns = (0..<width).map { $0 * w / width }
-        slot.withUnsafeMutableBufferPointer { out in
+        return [T](unsafeUninitializedCapacity: height * width) { out, count in
             let base = out.baseAddress!
             ws.forRange(height, minPerThread: 64) { rows in
                 for y in rows {
                     let from = (y * h / height) * w, to = y * width
-                    for x in 0..<width { base[to + x] = small[from + columns[x]] }
+                    for x in 0..<width { (base + to + x).initialize(to: value(small[from + columns[x]])) }
                 }
             }
+            count = height * width
         }
-        return slot
     }
 
     /// `slots` pixel by pixel at any size (the bounded path's reference).

@@ -16,6 +16,6 @@ public struct ResultFiles: Sendable {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         segmentsJSON = Array(try encoder.encode(annotation))
-        overlayPNG = try image.map { try PNGCodec.encode(PanopticOverlay.render($0, ids: result.ids)) }
+        overlayPNG = try image.map { try PanopticOverlay.encodePNG($0, ids: result.ids) }
     }
 }
