@@ -22,9 +22,11 @@ build() {
     image-decoder)
         printf 'module CImageShims {\n  header "%s"\n  export *\n}\n' "$ROOT/Sources/CImageShims/include/image_shims.h" \
             > "$OUT/modules/CImageShims/module.modulemap"
-        "${CLANG[@]}" -c Sources/CImageShims/jpeg_shim.c -I Sources/CImageShims/include -o "$OUT/jpeg_shim.o"
+        for shim in jpeg png; do
+            "${CLANG[@]}" -c "Sources/CImageShims/${shim}_shim.c" -I Sources/CImageShims/include -o "$OUT/${shim}_shim.o"
+        done
         "${SWIFT[@]}" -module-name Imaging Sources/Imaging/*.swift tools/fuzz/ImageDecoderFuzz.swift \
-            -I Sources/CPNG -I "$OUT/modules/CImageShims" "$OUT/jpeg_shim.o" -lpng -ljpeg -o "$OUT/fuzz-$name" ;;
+            -I Sources/CPNG -I "$OUT/modules/CImageShims" "$OUT/jpeg_shim.o" "$OUT/png_shim.o" -lpng -ljpeg -o "$OUT/fuzz-$name" ;;
     callback-url)
         "${SWIFT[@]}" -module-name Service Sources/Service/Callbacks/CallbackURL.swift Sources/Service/Callbacks/NetworkAddress.swift \
             tools/fuzz/CallbackURLFuzz.swift -o "$OUT/fuzz-$name" ;;
