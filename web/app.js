@@ -12,7 +12,8 @@ const S = {
   width: 0, height: 0,
   photo: null,         // Uint8ClampedArray RGBA of the base picture
   ids: null,           // Uint32Array segment id per pixel (0 void) of the result shown
-  segments: new Map(), // id -> {id, area, bbox} from segments.json
+  segments: new Map(), // id -> {id, area, bbox, score} from segments.json
+  uncertainty: null,   // Uint8Array per pixel, 255 where the model is least sure (uncertainty.png)
   index: null,         // Uint16Array: pixel -> segment slot (0 void), into `colours`
   slotOf: new Map(),   // id -> slot
   colours: [[0, 0, 0]],
@@ -146,14 +147,18 @@ function idsOfPixels(rgba) {
   return ids;
 }
 
-async function idsFrom(url) {
+async function pixelsFrom(url) {
   const blob = await (await api(url)).blob();
   const objectURL = URL.createObjectURL(blob);
   try {
-    return idsOfPixels(pixelsOf(await loadImage(objectURL)));
+    return pixelsOf(await loadImage(objectURL));
   } finally {
     URL.revokeObjectURL(objectURL);
   }
+}
+
+async function idsFrom(url) {
+  return idsOfPixels(await pixelsFrom(url));
 }
 
 // The grey of unknown pixels: diagonal stripes 8 px wide.
@@ -213,6 +218,7 @@ function draw() {
   const out = frame.data, photo = S.photo;
   const opacity = Number($("opacity").value);
   const edit = editing();
+  const unsure = $("show-uncertainty").checked && !edit ? S.uncertainty : null;
   const hoverSlot = S.slotOf.get(S.hover) || -1, isolatedSlot = S.slotOf.get(S.isolated) || -1;
   for (let i = 0, n = S.width * S.height; i < n; i++) {
     const o = 4 * i;
@@ -226,6 +232,10 @@ function draw() {
       const alpha = slot === hoverSlot ? Math.min(1, opacity + 0.35) : opacity;
       const c = S.colours[slot];
       r += (c[0] - r) * alpha; g += (c[1] - g) * alpha; b += (c[2] - b) * alpha;
+    }
+    if (unsure) {  // the unsure pixels turn magenta, the sure ones keep their colour
+      const u = unsure[i] / 255;
+      r += (255 - r) * u; g -= g * u; b += (255 - b) * u;
     }
     out[o] = r; out[o + 1] = g; out[o + 2] = b; out[o + 3] = 255;
   }
@@ -248,7 +258,8 @@ function describe(id) {
   }
   const s = S.segments.get(id);
   const area = s ? s.area : "?", bbox = s ? s.bbox.join(", ") : "?";
-  info.textContent = `Segment ${id}: area ${area} px, bbox [${bbox}]${S.isolated === id ? " (isolated)" : ""}`;
+  const score = s && s.score !== undefined ? `, score ${s.score.toFixed(2)}` : "";
+  info.textContent = `Segment ${id}: area ${area} px, bbox [${bbox}]${score}${S.isolated === id ? " (isolated)" : ""}`;
   info.dataset.segment = String(id);
 }
 
@@ -262,8 +273,44 @@ function pixelAt(event) {
 
 // ---------------------------------------------------------------- results
 
+// The segments by score, lowest first: a reviewer checks those first. Each isolates its segment.
+function listForReview(annotation) {
+  const list = $("review-list");
+  list.replaceChildren();
+  const scored = annotation.segments_info.filter((s) => s.score !== undefined).sort((a, b) => a.score - b.score || a.id - b.id);
+  const basis = annotation.scores;
+  $("review-basis").textContent = !basis ? "This result has no scores."
+    : `Scores from ${basis.runs === 1 ? "a single run (the model's confidence only)" : `${basis.runs} runs (confidence and agreement between runs)`}`
+      + `${basis.calibrated ? ", calibrated on training images" : ""}.`;
+  for (const s of scored) {
+    const item = document.createElement("li");
+    const button = document.createElement("button");
+    button.type = "button";
+    button.textContent = `Segment ${s.id}: score ${s.score.toFixed(2)}, ${s.area} px`;
+    button.dataset.segment = String(s.id);
+    button.addEventListener("click", () => {
+      S.isolated = S.isolated === s.id ? 0 : s.id;
+      describe(s.id);
+      redraw();
+    });
+    item.append(button);
+    list.append(item);
+  }
+}
+
+// uncertainty.png's grey per pixel.
+async function uncertaintyFrom(url) {
+  if (!url) return null;
+  const pixels = await pixelsFrom(url);
+  const u = new Uint8Array(pixels.length / 4);
+  for (let i = 0; i < u.length; i++) u[i] = pixels[4 * i];
+  return u;
+}
+
 async function showResult(job, photo) {
-  const [ids, annotation] = await Promise.all([idsFrom(job.links.panoptic), (await api(job.links.segments)).json()]);
+  const [ids, annotation, uncertainty] = await Promise.all([idsFrom(job.links.panoptic), (await api(job.links.segments)).json(),
+    uncertaintyFrom(job.links.uncertainty).catch(() => null)]);
+  S.uncertainty = uncertainty && uncertainty.length === ids.length ? uncertainty : null;
   S.width = annotation.width;
   S.height = annotation.height;
   S.photo = photo;
@@ -280,6 +327,10 @@ async function showResult(job, photo) {
   canvas.height = S.height;
   $("download-png").href = job.links.panoptic;
   $("download-json").href = job.links.segments;
+  $("download-uncertainty").href = job.links.uncertainty || "";
+  $("download-uncertainty").hidden = !S.uncertainty;
+  $("show-uncertainty").disabled = !S.uncertainty;
+  listForReview(annotation);
   $("result-section").hidden = false;
   $("inpaint").disabled = !S.file;
   $("inpaint").title = S.file ? "" : "Inpainting needs the original image: upload it above";
@@ -577,6 +628,7 @@ function init() {
   file.addEventListener("change", () => chooseFile(file.files[0]));
   $("options").addEventListener("submit", segment);
   $("opacity").addEventListener("input", redraw);
+  $("show-uncertainty").addEventListener("change", redraw);
 
   const view = $("view");
   view.addEventListener("pointermove", (e) => {

@@ -87,8 +87,11 @@ public struct JobResult: Sendable, Equatable {
     public var panopticPNG: Data
     public var segmentsJSON: Data
     public var overlayPNG: Data
+    /// 8-bit grey, 255 where the model is least sure (nil for results stored before it existed).
+    public var uncertaintyPNG: Data?
 
-    public init(panopticPNG: Data, segmentsJSON: Data, overlayPNG: Data) {
+    public init(panopticPNG: Data, segmentsJSON: Data, overlayPNG: Data, uncertaintyPNG: Data? = nil) {
+        self.uncertaintyPNG = uncertaintyPNG
         self.panopticPNG = panopticPNG
         self.segmentsJSON = segmentsJSON
         self.overlayPNG = overlayPNG
@@ -97,6 +100,7 @@ public struct JobResult: Sendable, Equatable {
     /// One of the result files.
     public enum Part: String, Sendable, CaseIterable {
         case panopticPNG = "panoptic_png", segmentsJSON = "segments_json", overlayPNG = "overlay_png"
+        case uncertaintyPNG = "uncertainty_png"
     }
 }
 

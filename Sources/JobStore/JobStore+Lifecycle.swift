@@ -51,8 +51,9 @@ extension JobStore {
     @discardableResult
     public func succeed(id: String, result: JobResult, lease: String? = nil, now: Date = Date()) throws -> Job {
         try transition(id, .succeed, lease: lease) { db, job, next in
-            try db.execute("INSERT INTO job_result (job_seq, panoptic_png, segments_json, overlay_png) VALUES (?, ?, ?, ?)",
-                           job.seq, result.panopticPNG, result.segmentsJSON, result.overlayPNG)
+            try db.execute("""
+                INSERT INTO job_result (job_seq, panoptic_png, segments_json, overlay_png, uncertainty_png) VALUES (?, ?, ?, ?, ?)
+                """, job.seq, result.panopticPNG, result.segmentsJSON, result.overlayPNG, result.uncertaintyPNG)
             return try finish(db, job, next, now, failure: nil, step: job.steps)
         }
     }

@@ -76,7 +76,7 @@ enum JobStoreMigrations {
             try db.execute(sql: leasesSQL)
         }
         migrator.registerMigration(imagesAndFairQueue) { db in
-            try db.execute(sql: imagesAndFairQueueSQL)
+            try db.execute(sql: imagesAndFairQueueSQL(blob: "BLOB"))
         }
         return migrator
     }
@@ -89,18 +89,19 @@ enum JobStoreMigrations {
         ALTER TABLE job ADD COLUMN node TEXT;
         """
 
-    static let imagesAndFairQueue = "v5: image sizes, fair queue"
-    /// The submitted image's size as shown and the EXIF orientation applied (`JobImage`), and
-    /// each job's span in the fair queue's virtual time (`JobStore.fairStart`); jobs from before
-    /// share start 0, so they keep submission order and go first.
-    static let imagesAndFairQueueSQL = """
+    static let imagesAndFairQueue = "v5: image sizes, fair queue, uncertainty maps"
+    /// The submitted image's size as shown and the EXIF orientation applied (`JobImage`),
+    /// each job's span in the fair queue's virtual time (`JobStore.fairStart`; jobs from before
+    /// share start 0, so they keep submission order and go first), and the uncertainty map.
+    static func imagesAndFairQueueSQL(blob: String) -> String { """
         ALTER TABLE job ADD COLUMN image_width INTEGER;
         ALTER TABLE job ADD COLUMN image_height INTEGER;
         ALTER TABLE job ADD COLUMN image_orientation INTEGER;
         ALTER TABLE job ADD COLUMN fair_start DOUBLE PRECISION NOT NULL DEFAULT 0;
         ALTER TABLE job ADD COLUMN fair_finish DOUBLE PRECISION NOT NULL DEFAULT 0;
         CREATE INDEX job_fair_queue ON job(state, fair_start, seq);
-        """
+        ALTER TABLE job_result ADD COLUMN uncertainty_png \(blob);
+        """ }
 
     /// PostgreSQL: the same versions, in its types; applied under an advisory lock, so nodes
     /// starting together migrate once.
@@ -169,7 +170,7 @@ enum JobStoreMigrations {
             ALTER TABLE job ADD COLUMN node TEXT;
             CREATE INDEX job_running_leases ON job(lease_expires_at) WHERE state = 'running';
             """),
-        (imagesAndFairQueue, imagesAndFairQueueSQL),
+        (imagesAndFairQueue, imagesAndFairQueueSQL(blob: "BYTEA")),
     ]
 
     static let postgres = PostgresMigrator()

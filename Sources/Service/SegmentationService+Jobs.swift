@@ -152,7 +152,7 @@ extension SegmentationService {
         return APIJSON.response(Page(jobs: try page.jobs.map(representation), nextCursor: page.next))
     }
 
-    /// GET /v1/jobs/{id}/panoptic.png, segments.json, overlay.png: 409 until the job has succeeded.
+    /// GET /v1/jobs/{id}/panoptic.png, segments.json, overlay.png, uncertainty.png: 409 until the job has succeeded.
     func result(_ id: String, _ part: JobResult.Part, as caller: Caller) throws -> HTTPResponse {
         let job = try existingJob(id, for: caller)
         guard job.state == .succeeded, let body = try store.result(part, ofJob: job.seq) else {

@@ -80,9 +80,9 @@ final class PanopticPostProcessorTests: XCTestCase {
         let exact = p.exactSlots(logits: t, height: height, width: width, .testing())
         let agree = zip(bounded, exact).filter { $0 == $1 }.count
         XCTAssertGreaterThan(Double(agree) / Double(exact.count), 0.97)
-        XCTAssertEqual(p.ids(logits: t, height: height, width: width, .testing()), bounded.map { $0 < 0 ? 0 : UInt32($0) + 1 },
+        XCTAssertEqual(p.ids(logits: t, height: height, width: width, .testing()).ids, bounded.map { $0 < 0 ? 0 : UInt32($0) + 1 },
                        "ids are the slots plus one, void 0")
-        XCTAssertEqual(p.ids(logits: t, height: h, width: w, .testing()),
+        XCTAssertEqual(p.ids(logits: t, height: h, width: w, .testing()).ids,
                        p.slots(logits: t, height: h, width: w, .testing()).map { $0 < 0 ? 0 : UInt32($0) + 1 }, "below the bound too")
         // A slot holding a fifth of the image survives a count_th of a tenth of the output's
         // pixels, which is more pixels than the reduced map has in all.

@@ -25,6 +25,43 @@ final class APITests: XCTestCase {
         XCTAssertEqual(progress["step"], progress["steps"])
     }
 
+    /// Every segment has a score, segments.json says what the scores rest on, uncertainty.png
+    /// covers the image, and min_score drops what it should (and is checked like any option).
+    func testScoresUncertaintyAndMinScore() throws {
+        let ensemble = try harness.finished(try harness.submit(body: ("image/png", try pngBytes()), query: "?ensemble_seeds=2&flip=false")["id"] as! String)
+        let id = ensemble["id"] as! String
+        let annotation = try harness.json(try harness.request("GET", "/v1/jobs/\(id)/segments.json"))
+        let segments = try XCTUnwrap(annotation["segments_info"] as? [[String: Any]])
+        XCTAssertFalse(segments.isEmpty)
+        let scores = segments.map { $0["score"] as? Double ?? -1 }
+        XCTAssertTrue(scores.allSatisfy { (0...1).contains($0) }, "\(scores)")
+        let basis = try XCTUnwrap(annotation["scores"] as? [String: Any])
+        XCTAssertEqual(basis["runs"] as? Int, 2)
+        XCTAssertEqual(basis["features"] as? [String], ["confidence", "agreement"])
+        XCTAssertEqual((ensemble["links"] as? [String: String])?["uncertainty"], "/v1/jobs/\(id)/uncertainty.png")
+        let map = try harness.request("GET", "/v1/jobs/\(id)/uncertainty.png")
+        XCTAssertEqual(map.status, 200)
+        XCTAssertEqual(map.headers["Content-Type"], "image/png")
+        let grey = try PNGCodec.decodeGray(map.body)
+        XCTAssertEqual([grey.width, grey.height], [80, 60])
+        XCTAssertGreaterThan(Set(grey.values).count, 1, "the model is surer in some places than in others")
+
+        let single = try harness.finished(try harness.submit(body: ("image/png", try pngBytes()), query: "?ensemble_seeds=1&flip=false")["id"] as! String)
+        let singleBasis = try harness.json(try harness.request("GET", "/v1/jobs/\(single["id"] as! String)/segments.json"))["scores"] as? [String: Any]
+        XCTAssertEqual(singleBasis?["runs"] as? Int, 1)
+        XCTAssertEqual(singleBasis?["features"] as? [String], ["confidence"])
+
+        let threshold = try XCTUnwrap(scores.sorted().last)
+        let strict = try harness.finished(try harness.submit(body: ("image/png", try pngBytes()),
+                                                             query: "?ensemble_seeds=2&min_score=\(threshold)")["id"] as! String)
+        XCTAssertEqual((strict["options"] as? [String: Any])?["min_score"] as? Double ?? 0, threshold, accuracy: 1e-6)
+        let kept = try harness.json(try harness.request("GET", "/v1/jobs/\(strict["id"] as! String)/segments.json"))["segments_info"] as? [[String: Any]]
+        XCTAssertEqual(kept?.count, scores.filter { $0 >= threshold }.count, "only the best-scored segments stay")
+        let refused = try harness.request("POST", "/v1/segmentations?min_score=1.5", headers: [("Content-Type", "image/png")], body: try pngBytes())
+        XCTAssertEqual(refused.status, 400)
+        XCTAssertTrue(refused.text.contains("min_score"), refused.text)
+    }
+
     func testInpaintingKeepsKnownPixels() throws {
         let image = testImage()
         var ids = [UInt32](repeating: 0, count: image.width * image.height)

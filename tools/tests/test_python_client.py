@@ -53,6 +53,11 @@ def test_segment_wait_and_results(base):
         assert {s["id"] for s in segments} == set(np.unique(ids).tolist()) - {0}
         assert sum(s["area"] for s in segments) == int((ids != 0).sum())
         assert job.overlay().size == (WIDTH, HEIGHT)
+        assert all(0 <= s["score"] <= 1 for s in segments)
+        uncertainty = job.uncertainty()
+        assert uncertainty.size == (WIDTH, HEIGHT) and uncertainty.mode == "L"
+        dropped = client.segment(png(WIDTH, HEIGHT), steps=2, ensemble_seeds=1, flip=False, min_score=1.0).wait(timeout=60)
+        assert dropped.options["min_score"] == 1.0 and all(s["score"] >= 1.0 for s in dropped.segments())
         assert client.job(job.id).state == "succeeded"
         assert client.models()[0]["name"] == "tiny-random"
 

@@ -113,11 +113,26 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     point_at(browser, view, x, y)
     info = browser.find_element(By.ID, "segment-info")
     wait.until(lambda d: info.get_attribute("data-segment") == str(largest["id"]))
-    assert f"Segment {largest['id']}: area {largest['area']} px, bbox [{', '.join(map(str, largest['bbox']))}]" in info.text
+    assert f"Segment {largest['id']}: area {largest['area']} px, bbox [{', '.join(map(str, largest['bbox']))}], " \
+           f"score {largest['score']:.2f}" in info.text
     ActionChains(browser).click().perform()
     wait.until(lambda d: "(isolated)" in info.text)
     shoot(browser, "segments.png")
     ActionChains(browser).click().perform()
+
+    # The review list puts the least certain first and isolates a segment on click; the
+    # uncertainty layer changes the picture.
+    review = [b.get_attribute("data-segment") for b in browser.find_elements(By.CSS_SELECTOR, "#review-list button")]
+    assert review == [str(s["id"]) for s in sorted(segments.values(), key=lambda s: (s["score"], s["id"]))]
+    assert "a single run" in browser.find_element(By.ID, "review-basis").text
+    browser.find_element(By.CSS_SELECTOR, f"#review-list button[data-segment='{review[0]}']").click()
+    wait.until(lambda d: info.text.startswith(f"Segment {review[0]}:") and "(isolated)" in info.text)
+    browser.find_element(By.CSS_SELECTOR, f"#review-list button[data-segment='{review[0]}']").click()
+    before = browser.execute_script("return document.getElementById('view').toDataURL()")
+    browser.find_element(By.ID, "show-uncertainty").click()
+    wait.until(lambda d: d.execute_script("return document.getElementById('view').toDataURL()") != before)
+    shoot(browser, "uncertainty.png")
+    browser.find_element(By.ID, "show-uncertainty").click()
 
     # Drop the largest segment and let the model complete it; the other segments stay as they were.
     browser.find_element(By.CSS_SELECTOR, "input[name=tool][value=toggle]").click()

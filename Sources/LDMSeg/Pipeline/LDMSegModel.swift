@@ -44,6 +44,9 @@ public final class LDMSegModel: Sendable {
                                               groups: config.maskAutoencoder.normNumGroups)
         unet = try UNet2DCondition(weights: try store(config.unet.weights), config: config.unet.config)
         scheduler = try DDIMScheduler(config: config.scheduler)
+        if let scoring = config.scoring, !scoring.isValid {
+            throw LDMSegError.invalidConfig("scoring needs 2 finite 'single' and 3 finite 'ensemble' coefficients")
+        }
         if let section = config.edges {
             guard section.type == "hed" else { throw LDMSegError.invalidConfig("edges.type '\(section.type)' (hed)") }
             if let depth = section.snapDepth, !(depth > 0 && depth <= 1) {

@@ -127,9 +127,11 @@ public struct ModelConfig: Sendable, Codable, Equatable {
     public var preprocessing: PreprocessingSection?
     /// Absent: the UNet is conditioned on the image latent alone.
     public var edges: EdgesSection?
+    /// Segment score calibration fitted on training images; absent: uncalibrated scores.
+    public var scoring: SegmentScoring?
 
     enum CodingKeys: String, CodingKey {
         case format, formatVersion = "format_version", name, imageEncoder = "image_encoder"
-        case maskAutoencoder = "mask_autoencoder", unet, scheduler, inference, preprocessing, edges
+        case maskAutoencoder = "mask_autoencoder", unet, scheduler, inference, preprocessing, edges, scoring
     }
 }

@@ -56,6 +56,9 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
         guard p.overlapThreshold >= 0, p.overlapThreshold <= 1 else {
             throw LDMSegError.invalidOption(name: "overlap_th", value: "\(p.overlapThreshold)", reason: "must be in [0, 1]")
         }
+        guard p.minScore >= 0, p.minScore <= 1 else {
+            throw LDMSegError.invalidOption(name: "min_score", value: "\(p.minScore)", reason: "must be in [0, 1]")
+        }
         guard (1...Ensemble.maxSeeds).contains(ensemble.seeds) else {
             throw LDMSegError.invalidOption(name: "ensemble_seeds", value: "\(ensemble.seeds)", reason: "must be in 1...\(Ensemble.maxSeeds)")
         }

@@ -20,24 +20,28 @@ extension Segmenter {
         try denoise(runs, progress: progress, isCancelled: isCancelled)
         // Each run's logits join the sum as they are decoded: at high resolution they are large.
         var sum: Tensor?
+        var matched: [[Int32]] = []   // each run's argmax slot per pixel, in the first run's slots
         decodeLogits(runs.map(\.x), frames: plan.map { frames[$0.frame] }) { i, decoded in
             let logits = plan[i].frame == 1 ? Segmenter.mirrored(decoded) : decoded   // [S, h', w']
+            let argmax = SlotMatching.argmax(logits)
             guard let acc = sum else {
                 sum = logits
+                matched.append(argmax)
                 return
             }
             let s = logits.shape[0], plane = logits.count / s
-            let target = SlotMatching.permutation(reference: SlotMatching.argmax(acc),
-                                                  candidate: SlotMatching.argmax(logits), slots: s)
+            let target = SlotMatching.permutation(reference: SlotMatching.argmax(acc), candidate: argmax, slots: s)
             for c in 0..<s {
                 let src = logits.data + c * plane, dst = acc.data + target[c] * plane
                 for p in 0..<plane { dst[p] += src[p] }
             }
+            matched.append(argmax.map { Int32(target[Int($0)]) })
         }
         let mean = sum!
         let scale = 1 / Float(e.runs)
         for i in 0..<mean.count { mean.data[i] *= scale }
-        return segments(logits: mean, frame: frames[0], options: options)
+        let agreement = e.runs > 1 ? SegmentScoring.agreement(final: SlotMatching.argmax(mean), runs: matched, slots: mean.shape[0]) : nil
+        return segments(logits: mean, frame: frames[0], options: options, runs: e.runs, agreement: agreement)
     }
 
     /// An interleaved RGB image mirrored left-right.

@@ -82,10 +82,13 @@ public final class Segmenter {
         let knownNoise = noise?.known ?? generator.tensor(frame.latentShape)
         let run = self.run(noise: x, frame: frame, known: (zKnown, cells, knownNoise), options: options)
         try denoise([run], progress: progress, isCancelled: isCancelled)
-        let slots = decode(run.x, frame: frame, options: options)
-        var ids = remap.ids(forSlots: slots)
+        let (slotIDs, confidence) = postProcessor(options).ids(logits: decodeLogits(run.x, frame: frame), height: height, width: width, ws)
+        var ids = remap.ids(forSlots: slotIDs.map { Int32(bitPattern: $0) &- 1 })
         for i in ids.indices where knownMask[i] { ids[i] = partial[i] }
-        return PanopticResult(width: width, height: height, ids: ids)
+        var result = PanopticResult(width: width, height: height, ids: ids)
+        result.evidence = ScoreEvidence(confidence: confidence)
+        result.score(calibration: model.config.scoring)
+        return result
     }
 
     // MARK: - Stages
@@ -232,21 +235,21 @@ public final class Segmenter {
 
     /// A segmentation's slots (-1 void) as its result: snapped to the image's edges first where
     /// the model says so (`edges.snap_depth`).
-    func segments(logits: Tensor, frame: Frame, options: SegmentationOptions) -> PanopticResult {
-        let post = postProcessor(options)
-        guard let depth = model.config.edges?.snapDepth, let edges = frame.edges else {
-            return PanopticResult(width: frame.width, height: frame.height, ids: post.ids(logits: logits, height: frame.height, width: frame.width, ws))
+    /// The panoptic result of `logits` (`[S, h', w']`, averaged over `runs` runs), scored: for an
+    /// ensemble `agreement` gives each slot's mean IoU with the runs (`SegmentScoring.agreement`).
+    func segments(logits: Tensor, frame: Frame, options: SegmentationOptions, runs: Int = 1, agreement: [Float]? = nil) -> PanopticResult {
+        var (ids, confidence) = postProcessor(options).ids(logits: logits, height: frame.height, width: frame.width, ws)
+        if let depth = model.config.edges?.snapDepth, let edges = frame.edges {
+            let slots = EdgeSnapping.snap(slots: ids.map { Int32(bitPattern: $0) &- 1 }, width: frame.width, height: frame.height, edges: edges,
+                                          edgeWidth: frame.workWidth, edgeHeight: frame.workHeight, depth: depth,
+                                          minArea: options.postProcessing.countThreshold, firstFreeSlot: Int32(model.maskAutoencoder.slots))
+            ids = slots.map { $0 < 0 ? 0 : UInt32($0) + 1 }
         }
-        let slots = EdgeSnapping.snap(slots: post.slots(logits: logits, height: frame.height, width: frame.width, ws),
-                                      width: frame.width, height: frame.height, edges: edges,
-                                      edgeWidth: frame.workWidth, edgeHeight: frame.workHeight, depth: depth,
-                                      minArea: options.postProcessing.countThreshold, firstFreeSlot: Int32(model.maskAutoencoder.slots))
-        return PanopticResult(width: frame.width, height: frame.height, ids: slots.map { $0 < 0 ? 0 : UInt32($0) + 1 })
-    }
-
-    /// Latent -> slot per original pixel (-1 = void).
-    func decode(_ latent: Tensor, frame: Frame, options: SegmentationOptions) -> [Int32] {
-        postProcessor(options).slots(logits: decodeLogits(latent, frame: frame), height: frame.height, width: frame.width, ws)
+        var result = PanopticResult(width: frame.width, height: frame.height, ids: ids)
+        let byID = agreement.map { a in Dictionary(uniqueKeysWithValues: a.indices.map { (UInt32($0 + 1), a[$0]) }) }
+        result.evidence = ScoreEvidence(confidence: confidence, agreement: byID, runs: runs)
+        result.score(calibration: model.config.scoring)
+        return result.keeping(minScore: options.postProcessing.minScore)
     }
 
     func postProcessor(_ options: SegmentationOptions) -> PanopticPostProcessor {

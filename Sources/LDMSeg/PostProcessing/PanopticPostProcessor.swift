@@ -27,23 +27,28 @@ public struct PanopticPostProcessor: Sendable {
     /// `logits` is `[S, h, w]`; returns the slot of each of the `height x width` output pixels,
     /// -1 for void.
     public func slots(logits: Tensor, height: Int, width: Int, _ ws: Workspace) -> [Int32] {
-        output(logits: logits, height: height, width: width, ws) { $0 }
+        output(logits: logits, height: height, width: width, ws) { $0 }.values
     }
 
     /// `slots` as panoptic ids (slot + 1, 0 for void), written straight at the output size: a
-    /// large image never holds its slots and its ids at once.
-    public func ids(logits: Tensor, height: Int, width: Int, _ ws: Workspace) -> [UInt32] {
-        output(logits: logits, height: height, width: width, ws) { UInt32(bitPattern: $0 &+ 1) }
+    /// large image never holds its slots and its ids at once. With the confidence map.
+    public func ids(logits: Tensor, height: Int, width: Int, _ ws: Workspace) -> (ids: [UInt32], confidence: ConfidenceMap) {
+        let (ids, confidence) = output(logits: logits, height: height, width: width, ws) { UInt32(bitPattern: $0 &+ 1) }
+        return (ids, confidence)
     }
 
-    /// The slots at the output size, each turned into `T` by `value`.
-    private func output<T>(logits: Tensor, height: Int, width: Int, _ ws: Workspace, _ value: (Int32) -> T) -> [T] {
-        guard height * width > Self.maxWorkPixels else { return slots(logits: logits, height: height, width: width, areaScale: 1, ws).map(value) }
+    /// The slots at the output size, each turned into `T` by `value`, and the confidence map.
+    private func output<T>(logits: Tensor, height: Int, width: Int, _ ws: Workspace,
+                           _ value: (Int32) -> T) -> (values: [T], confidence: ConfidenceMap) {
+        guard height * width > Self.maxWorkPixels else {
+            let exact = slots(logits: logits, height: height, width: width, areaScale: 1, ws)
+            return (exact.slots.map(value), exact.confidence)
+        }
         let scale = (Double(Self.maxWorkPixels) / Double(height * width)).squareRoot()
         let h = max(1, Int(Double(height) * scale)), w = max(1, Int(Double(width) * scale))
-        let small = slots(logits: logits, height: h, width: w, areaScale: Double(height * width) / Double(h * w), ws)
+        let (small, confidence) = slots(logits: logits, height: h, width: w, areaScale: Double(height * width) / Double(h * w), ws)
         let columns = (0..<width).map { $0 * w / width }
-        return [T](unsafeUninitializedCapacity: height * width) { out, count in
+        let values = [T](unsafeUninitializedCapacity: height * width) { out, count in
             let base = out.baseAddress!
             ws.forRange(height, minPerThread: 64) { rows in
                 for y in rows {
@@ -53,25 +58,30 @@ public struct PanopticPostProcessor: Sendable {
             }
             count = height * width
         }
+        return (values, confidence)
     }
 
     /// `slots` pixel by pixel at any size (the bounded path's reference).
     func exactSlots(logits: Tensor, height: Int, width: Int, _ ws: Workspace) -> [Int32] {
-        slots(logits: logits, height: height, width: width, areaScale: 1, ws)
+        slots(logits: logits, height: height, width: width, areaScale: 1, ws).slots
     }
 
-    /// `slots` at exactly `height x width`, each pixel standing for `areaScale` output pixels.
-    private func slots(logits: Tensor, height: Int, width: Int, areaScale: Double, _ ws: Workspace) -> [Int32] {
+    /// `slots` at exactly `height x width`, each pixel standing for `areaScale` output pixels,
+    /// with each pixel's top softmax probability.
+    private func slots(logits: Tensor, height: Int, width: Int, areaScale: Double, _ ws: Workspace)
+        -> (slots: [Int32], confidence: ConfidenceMap) {
         let s = logits.shape[0], h = logits.shape[1], w = logits.shape[2]
         let pixelMajor = logits.reshaped([s, h * w]).transposed(ws)     // [h*w, S]
         let ys = Resize.taps(input: h, output: height), xs = Resize.taps(input: w, output: width)
         let th = options.maskThreshold
         let logitTh = Float(log(Double(th) / (1 - Double(th))))        // sigmoid(l) >= th <=> l >= logit(th)
         var slot = [Int32](repeating: -1, count: height * width)
+        var top = [Float](repeating: 0, count: height * width)
         var sigmoidRows = [Int32](repeating: 0, count: height * s)
         slot.withUnsafeMutableBufferPointer { slotBuf in
+          top.withUnsafeMutableBufferPointer { topBuf in
             sigmoidRows.withUnsafeMutableBufferPointer { sigBuf in
-                let slotOut = slotBuf.baseAddress!, sigOut = sigBuf.baseAddress!
+                let slotOut = slotBuf.baseAddress!, sigOut = sigBuf.baseAddress!, topOut = topBuf.baseAddress!
                 ws.forRange(height, minPerThread: 4) { rows in
                     let v = UnsafeMutablePointer<Float>.allocate(capacity: s)
                     defer { v.deallocate() }
@@ -93,11 +103,13 @@ public struct PanopticPostProcessor: Sendable {
                             }
                             var sum: Float = 0
                             for k in 0..<s { sum += expf(v[k] - best) }
+                            topOut[y * width + x] = 1 / sum
                             if 1 / sum >= th { slotOut[y * width + x] = Int32(arg) }
                         }
                     }
                 }
             }
+          }
         }
         var area = [Int](repeating: 0, count: s), sigmoidArea = [Int](repeating: 0, count: s)
         for p in slot where p >= 0 { area[Int(p)] += 1 }
@@ -107,6 +119,6 @@ public struct PanopticPostProcessor: Sendable {
             return Float(area[k]) / Float(max(sigmoidArea[k], 1)) >= options.overlapThreshold
         }
         for i in slot.indices where slot[i] >= 0 && !keep[Int(slot[i])] { slot[i] = -1 }
-        return slot
+        return (slot, ConfidenceMap(width: width, height: height, values: top))
     }
 }

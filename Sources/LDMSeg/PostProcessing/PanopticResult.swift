@@ -6,13 +6,15 @@ public struct PanopticSegment: Sendable, Equatable, Codable {
     public var area: Int
     /// [x, y, width, height]
     public var bbox: [Int]
+    /// How likely the segment is right, in [0, 1] (`SegmentScoring`); nil when not scored.
+    public var score: Float?
 
-    public init(id: UInt32, categoryID: Int, isCrowd: Int, area: Int, bbox: [Int]) {
-        self.id = id; self.categoryID = categoryID; self.isCrowd = isCrowd; self.area = area; self.bbox = bbox
+    public init(id: UInt32, categoryID: Int, isCrowd: Int, area: Int, bbox: [Int], score: Float? = nil) {
+        self.id = id; self.categoryID = categoryID; self.isCrowd = isCrowd; self.area = area; self.bbox = bbox; self.score = score
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, categoryID = "category_id", isCrowd = "iscrowd", area, bbox
+        case id, categoryID = "category_id", isCrowd = "iscrowd", area, bbox, score
     }
 }
 
@@ -23,6 +25,8 @@ public struct PanopticResult: Sendable, Equatable {
     public let height: Int
     public var ids: [UInt32]
     public var segments: [PanopticSegment]
+    /// What the segments' scores and the uncertainty map come from (nil: not from the model).
+    public var evidence: ScoreEvidence?
 
     public init(width: Int, height: Int, ids: [UInt32], categoryID: Int = 1) {
         self.width = width

@@ -14,6 +14,8 @@ struct JobOptions: Codable, Equatable, Sendable {
     var maskTh: Float
     var countTh: Int
     var overlapTh: Float
+    /// Segments scored under this are dropped; absent in jobs stored before it existed (0).
+    var minScore: Float?
     var resolution: Int
     /// Inpainting only: how the mask encodes ids.
     var maskEncoding: InpaintingMaskEncoding?
@@ -26,7 +28,7 @@ struct JobOptions: Codable, Equatable, Sendable {
     var callbackURL: String?
 
     enum CodingKeys: String, CodingKey, CaseIterable {
-        case steps, seed, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th", resolution
+        case steps, seed, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th", minScore = "min_score", resolution
         case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip, precision, callbackURL = "callback_url"
     }
 
@@ -37,6 +39,7 @@ struct JobOptions: Codable, Equatable, Sendable {
         maskTh = options.postProcessing.maskThreshold
         countTh = options.postProcessing.countThreshold
         overlapTh = options.postProcessing.overlapThreshold
+        minScore = options.postProcessing.minScore
         resolution = options.resolution
         precision = options.precision
         switch kind {
@@ -63,7 +66,8 @@ struct JobOptions: Codable, Equatable, Sendable {
 
     var segmentation: SegmentationOptions {
         SegmentationOptions(steps: steps, seed: seed, resolution: resolution,
-                            postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh),
+                            postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh,
+                                                                  minScore: minScore ?? 0),
                             ensemble: Ensemble(seeds: ensembleSeeds ?? 1, flip: flip ?? false),
                             precision: precision ?? .fp32)
     }
@@ -151,6 +155,7 @@ struct JobOptions: Codable, Equatable, Sendable {
         }
         if let v = try number("mask_th", "in (0, 1)", { $0 > 0 && $0 < 1 }) { maskTh = v }
         if let v = try number("overlap_th", "in [0, 1]", { $0 >= 0 && $0 <= 1 }) { overlapTh = v }
+        if let v = try number("min_score", "in [0, 1]", { $0 >= 0 && $0 <= 1 }) { minScore = v }
         if let raw = values["mask_encoding"] {
             guard maskEncoding != nil else {
                 throw .badRequest("\(source): option 'mask_encoding' applies to inpainting only", slug: "invalid-option")

@@ -7,7 +7,7 @@ struct JobRepresentation: Encodable {
     struct Progress: Encodable { var step, steps: Int }
     struct Links: Encodable {
         var `self`: String
-        var panoptic, segments, overlay: String?
+        var panoptic, segments, overlay, uncertainty: String?
     }
     /// How the job's callback stands (jobs submitted with a `callback_url`).
     struct CallbackStatus: Encodable {
@@ -77,7 +77,8 @@ struct JobRepresentation: Encodable {
         error = job.failure.map(Self.problem)
         let base = "/v1/jobs/\(job.id)"
         links = job.state == .succeeded
-            ? Links(self: base, panoptic: base + "/panoptic.png", segments: base + "/segments.json", overlay: base + "/overlay.png")
+            ? Links(self: base, panoptic: base + "/panoptic.png", segments: base + "/segments.json", overlay: base + "/overlay.png",
+                    uncertainty: base + "/uncertainty.png")
             : Links(self: base)
     }
 

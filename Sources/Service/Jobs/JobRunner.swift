@@ -18,6 +18,7 @@ struct JobRunner: Sendable {
         }
         let output = try pipeline.run(parts, options: options.segmentation, on: segmenter, progress: progress, isCancelled: isCancelled)
         let files = try ResultFiles(output.result, fileName: "\(job.id).png", overlaying: output.image)
-        return JobResult(panopticPNG: Data(files.panopticPNG), segmentsJSON: Data(files.segmentsJSON), overlayPNG: Data(files.overlayPNG ?? []))
+        return JobResult(panopticPNG: Data(files.panopticPNG), segmentsJSON: Data(files.segmentsJSON), overlayPNG: Data(files.overlayPNG ?? []),
+                         uncertaintyPNG: files.uncertaintyPNG.map { Data($0) })
     }
 }

@@ -52,6 +52,7 @@ enum Route: Equatable, Sendable {
         "panoptic.png": ("/v1/jobs/{id}/panoptic.png", .panopticPNG),
         "segments.json": ("/v1/jobs/{id}/segments.json", .segmentsJSON),
         "overlay.png": ("/v1/jobs/{id}/overlay.png", .overlayPNG),
+        "uncertainty.png": ("/v1/jobs/{id}/uncertainty.png", .uncertaintyPNG),
     ]
 
     // Status polls come through here flat out: the path is cut into substrings, not strings.

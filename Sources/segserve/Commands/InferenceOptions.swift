@@ -15,6 +15,7 @@ struct InferenceOptions: ParsableArguments {
     @Option(name: .customLong("mask-th"), help: "void below this top softmax probability") var maskTh: Float?
     @Option(name: .customLong("count-th"), help: "drop segments with fewer pixels") var countTh: Int?
     @Option(name: .customLong("overlap-th"), help: "drop segments mostly covered by others") var overlapTh: Float?
+    @Option(name: .customLong("min-score"), help: "drop segments scored under this (0...1; default 0 keeps all)") var minScore: Float?
     @Option(help: "the runtime's threads (loops and sgemms)") var threads = 2
     @Option(help: "fp32, or bf16 for faster matrix products on CPUs with AVX512-BF16 (fp32 elsewhere)")
     var precision = Precision.fp32
@@ -34,6 +35,7 @@ struct InferenceOptions: ParsableArguments {
         if let maskTh { o.postProcessing.maskThreshold = maskTh }
         if let countTh { o.postProcessing.countThreshold = countTh }
         if let overlapTh { o.postProcessing.overlapThreshold = overlapTh }
+        if let minScore { o.postProcessing.minScore = minScore }
         if let ensemble {
             if let seeds = ensemble.seeds { o.ensemble.seeds = seeds }
             if let flip = ensemble.flip { o.ensemble.flip = flip }
@@ -59,17 +61,25 @@ struct EnsembleOptions: ParsableArguments {
 func readFile(_ path: String) throws -> [UInt8] { [UInt8](try Data(contentsOf: URL(fileURLWithPath: path))) }
 
 /// Writes `<out>/panoptic.png` and `<out>/segments.json` (COCO panoptic annotation), the files
-/// the service serves, and with `overlay` the segments drawn over the image to that path.
-func writeResult(_ output: SegmentationPipeline.Output, to out: String, fileName: String, overlay: String?) throws {
-    let files = try ResultFiles(output.result, fileName: fileName, overlaying: overlay == nil ? nil : output.image)
+/// the service serves, and to the paths given the segments drawn over the image (`overlay`) and
+/// the uncertainty map (`uncertainty`).
+func writeResult(_ output: SegmentationPipeline.Output, to out: String, fileName: String, files extra: ExtraFiles) throws {
+    let files = try ResultFiles(output.result, fileName: fileName, overlaying: extra.overlay == nil ? nil : output.image)
     try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
     try Data(files.panopticPNG).write(to: URL(fileURLWithPath: out).appendingPathComponent("panoptic.png"))
     try Data(files.segmentsJSON).write(to: URL(fileURLWithPath: out).appendingPathComponent("segments.json"))
-    if let overlay, let png = files.overlayPNG {
-        let url = URL(fileURLWithPath: overlay)
+    for case let (path?, png?) in [(extra.overlay, files.overlayPNG), (extra.uncertainty, files.uncertaintyPNG)] {
+        let url = URL(fileURLWithPath: path)
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
         try Data(png).write(to: url)
     }
+}
+
+/// The optional files of `segment` and `inpaint`.
+struct ExtraFiles: ParsableArguments {
+    @Option(help: "also write the segments drawn over the image to this PNG") var overlay: String?
+    @Option(help: "also write the uncertainty map (8-bit grey, white where the model is least sure) to this PNG")
+    var uncertainty: String?
 }
 
 /// Prints a one-line progress report per DDIM step to standard error.

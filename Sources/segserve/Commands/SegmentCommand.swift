@@ -14,14 +14,14 @@ struct SegmentCommand: ParsableCommand {
     @OptionGroup var ensemble: EnsembleOptions
     @Argument(help: "PNG or JPEG image") var image: String
     @Option(help: "output folder") var out = "."
-    @Option(help: "also write the segments drawn over the image to this PNG") var overlay: String?
+    @OptionGroup var files: ExtraFiles
 
     func run() throws {
         let (model, options) = try inference.load(ensemble: ensemble)
         let segmenter = Segmenter(model: model, runtime: RuntimeOptions(pool: ComputePool(threads: inference.threads)))
         let output = try SegmentationPipeline(maxPixels: segmenter.maxPixels)
             .run(.init(image: try readFile(image)), options: options, on: segmenter, progress: stepPrinter("segment"))
-        try writeResult(output, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, overlay: overlay)
+        try writeResult(output, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, files: files)
         print("\(output.result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
     }
 }
@@ -39,7 +39,7 @@ struct InpaintCommand: ParsableCommand {
     var maskEncoding: InpaintingMaskEncoding = .coco
     @Option(help: "binary PNG of known pixels (default: non-void pixels of the mask)") var known: String?
     @Option(help: "output folder") var out = "."
-    @Option(help: "also write the segments drawn over the image to this PNG") var overlay: String?
+    @OptionGroup var files: ExtraFiles
 
     func run() throws {
         let (model, options) = try inference.load()
@@ -47,7 +47,7 @@ struct InpaintCommand: ParsableCommand {
         let parts = SegmentationPipeline.Parts(image: try readFile(image), mask: (try readFile(mask), maskEncoding, try known.map(readFile)))
         let output = try SegmentationPipeline(maxPixels: segmenter.maxPixels)
             .run(parts, options: options, on: segmenter, progress: stepPrinter("inpaint"))
-        try writeResult(output, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, overlay: overlay)
+        try writeResult(output, to: out, fileName: URL(fileURLWithPath: image).lastPathComponent, files: files)
         print("\(output.result.segments.count) segments -> \(out)/panoptic.png, \(out)/segments.json")
     }
 }

@@ -157,3 +157,7 @@ class AsyncJob(protocol.JobFields):
     async def overlay(self) -> Image.Image:
         await self._succeeded()
         return protocol.open_png((await self.client.request("GET", f"/v1/jobs/{self.id}/overlay.png")).content)
+
+    async def uncertainty(self) -> Image.Image:
+        await self._succeeded()
+        return protocol.open_png((await self.client.request("GET", f"/v1/jobs/{self.id}/uncertainty.png")).content)

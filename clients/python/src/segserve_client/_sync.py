@@ -168,10 +168,16 @@ class Job(protocol.JobFields):
         return dict(self.client.request("GET", f"/v1/jobs/{self.id}/segments.json").json())
 
     def segments(self) -> List[Dict[str, Any]]:
-        """Each segment: `id`, `category_id`, `iscrowd`, `bbox`, `area` (waits for the job)."""
+        """Each segment: `id`, `category_id`, `iscrowd`, `bbox`, `area` and `score`, how likely it is
+        right in [0, 1] (waits for the job)."""
         return list(self.annotation()["segments_info"])
 
     def overlay(self) -> Image.Image:
         """The image with the segments drawn over it (waits for the job)."""
         self._succeeded()
         return protocol.open_png(self.client.request("GET", f"/v1/jobs/{self.id}/overlay.png").content)
+
+    def uncertainty(self) -> Image.Image:
+        """Where the model is unsure: 8-bit grey at the image's size, 255 least sure (waits for the job)."""
+        self._succeeded()
+        return protocol.open_png(self.client.request("GET", f"/v1/jobs/{self.id}/uncertainty.png").content)
