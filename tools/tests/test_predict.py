@@ -1,4 +1,5 @@
-"""`segserve predict` with a semantic map: segments take the voted category, stuff merges."""
+"""`segserve predict` with a semantic map: segments take the voted category, stuff merges; scores
+and the uncertainty map from the command line."""
 import json
 import os
 import subprocess
@@ -41,3 +42,22 @@ def test_semantic_map_categorises_and_merges_stuff(tmp_path):
     assert segment["area"] == int((ids != 0).sum())
     ys, xs = np.nonzero(ids)
     assert segment["bbox"] == [int(xs.min()), int(ys.min()), int(xs.max() - xs.min() + 1), int(ys.max() - ys.min() + 1)]
+    assert 0 <= segment["score"] <= 1, "a merged segment keeps a score: the mean of what it took over"
+
+
+def test_scores_survive_a_resumed_run_and_the_cli_writes_the_uncertainty_map(tmp_path):
+    (tmp_path / "images").mkdir()
+    rng = np.random.default_rng(1)
+    Image.fromarray(rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)).save(tmp_path / "images" / "7.png")
+    first, _ = predict(tmp_path, "out", "--count-th", "0", "--overlap-th", "0")
+    assert first["segments_info"] and all(0 <= s["score"] <= 1 for s in first["segments_info"])
+    resumed, _ = predict(tmp_path, "out", "--count-th", "0", "--overlap-th", "0")
+    assert resumed == first, "a resumed run reads the scores it wrote"
+
+    out = tmp_path / "segment"
+    subprocess.run([BINARY, "segment", "--model", TINY_MODEL, str(tmp_path / "images" / "7.png"), "--out", str(out),
+                    "--uncertainty", str(out / "uncertainty.png"), "--min-score", "0.0001"], check=True, capture_output=True)
+    grey = Image.open(out / "uncertainty.png")
+    assert grey.size == (64, 48) and grey.mode == "L"
+    annotation = json.loads((out / "segments.json").read_text())
+    assert annotation["scores"]["features"][0] == "confidence" and all(s["score"] >= 0.0001 for s in annotation["segments_info"])

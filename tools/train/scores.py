@@ -142,6 +142,21 @@ def measure(args, split, kind, tmp, thresholds):
     return row
 
 
+def uncalibrated(model, tmp):
+    """`model` as a directory without its `scoring`: links to its files, config.json rewritten."""
+    copy = os.path.join(tmp, "uncalibrated-model")
+    os.makedirs(copy, exist_ok=True)
+    for name in os.listdir(model):
+        if name != "config.json":
+            os.symlink(os.path.abspath(os.path.join(model, name)), os.path.join(copy, name))
+    with open(os.path.join(model, "config.json")) as f:
+        config = json.load(f)
+    config.pop("scoring", None)
+    with open(os.path.join(copy, "config.json"), "w") as f:
+        json.dump(config, f)
+    return copy
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", required=True)
@@ -161,6 +176,9 @@ def main(argv=None):
         sys.exit("calibration is chosen on training images only (the dev splits), never on val")
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
+        model = args.model
+        if args.calibrate:  # fitted on the raw scores, whatever the model's calibration now
+            args.model = uncalibrated(model, tmp)
         for split in args.splits:
             for kind in args.kinds:
                 rows.append(measure(args, split, kind, tmp, args.min_score))
@@ -168,6 +186,7 @@ def main(argv=None):
                 print(f"{split} {kind}: {r['segments']} segments, {r['right']} right, AUC {r['auc']}, "
                       f"PQ {r['pq']['0']['pq']} -> " + ", ".join(f"{t}: {v['pq']}" for t, v in r["pq"].items() if t != "0"),
                       file=sys.stderr)
+        args.model = model
     report = {"model": args.model, "rows": [{k: v for k, v in r.items() if k != "pairs"} for r in rows]}
     if args.calibrate:
         calibration = {}
@@ -176,11 +195,15 @@ def main(argv=None):
             bias, weight = fit_logistic(np.array([s for s, _ in pairs]), np.array([float(r) for _, r in pairs]))
             calibration[kind] = [round(bias, 4), round(weight, 4)] if kind == "single" else \
                 [round(bias, 4), round(weight / 2, 4), round(weight / 2, 4)]
-        mean_pq = {t: np.mean([r["pq"][t]["pq"] for r in rows if r["kind"] == "ensemble"]) for t in rows[0]["pq"]}
         report["calibration"] = calibration
-        report["uncalibrated_min_score"] = float(max(mean_pq, key=mean_pq.get))
-        print(f"calibration {calibration}; best min_score on the uncalibrated ensemble scores "
-              f"{report['uncalibrated_min_score']} (mean dev PQ {mean_pq})", file=sys.stderr)
+        kind = "ensemble" if "ensemble" in calibration else "single"
+        mean_pq = {t: np.mean([r["pq"][t]["pq"] for r in rows if r["kind"] == kind]) for t in rows[0]["pq"]}
+        best = float(max(mean_pq, key=mean_pq.get))
+        # The same cut on the calibrated scale, which is what jobs see.
+        bias, weight = calibration[kind][0], calibration[kind][1] * (2 if kind == "ensemble" else 1)
+        report["min_score"] = round(float(1 / (1 + np.exp(-(bias + weight * best)))), 3) if best > 0 else 0.0
+        print(f"calibration {calibration}; best min_score for the {kind} {best} uncalibrated, {report['min_score']} "
+              f"calibrated (mean dev PQ by threshold {mean_pq})", file=sys.stderr)
         if args.write:
             path = os.path.join(args.model, "config.json")
             with open(path) as f:
@@ -192,7 +215,8 @@ def main(argv=None):
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
-    print(json.dumps(report["rows"] if not args.calibrate else {"calibration": report["calibration"]}, indent=1)[:4000])
+    if args.calibrate:
+        print(json.dumps({"calibration": report["calibration"], "min_score": report["min_score"]}))
 
 
 if __name__ == "__main__":

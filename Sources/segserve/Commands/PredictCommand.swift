@@ -7,7 +7,8 @@ import NNRuntime
 import Service
 
 /// `segserve predict`: a folder of images to COCO panoptic PNGs plus one predictions JSON that
-/// `segserve eval` reads. Images whose PNG already exists are skipped, so a run resumes.
+/// `segserve eval` reads (segments with their scores, also kept per image in `<out>/segments`).
+/// Images whose PNG already exists are skipped, so a run resumes.
 struct PredictCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "predict", abstract: "Segment every image of a folder (COCO panoptic output, resumable).",
@@ -100,25 +101,31 @@ struct PredictJob: Sendable {
     func entry(index i: Int, file: String, segmenter: Segmenter) throws -> PredictionEntry {
         let stem = (file as NSString).deletingPathExtension
         let png = pngDir.appendingPathComponent(stem + ".png")
-        let ids: (width: Int, height: Int, ids: [UInt32])
+        // Segments with their scores, beside the PNGs, so a resumed run keeps them.
+        let segmentsFile = pngDir.deletingLastPathComponent().appendingPathComponent("segments").appendingPathComponent(stem + ".json")
+        var panoptic: PanopticResult
         if FileManager.default.fileExists(atPath: png.path) {
-            ids = try PanopticPNG.decode([UInt8](try Data(contentsOf: png)))
+            let ids = try PanopticPNG.decode([UInt8](try Data(contentsOf: png)))
+            panoptic = PanopticResult(width: ids.width, height: ids.height, ids: ids.ids)
+            if let data = try? Data(contentsOf: segmentsFile), let saved = try? JSONDecoder().decode([PanopticSegment].self, from: data) {
+                panoptic.segments = saved
+            }
         } else {
-            let result = try SegmentationPipeline(maxPixels: segmenter.maxPixels)
+            panoptic = try SegmentationPipeline(maxPixels: segmenter.maxPixels)
                 .run(.init(image: try readFile(images.appendingPathComponent(file).path)), options: options, on: segmenter).result
-            try Data(try PanopticPNG.encode(ids: result.ids, width: result.width, height: result.height)).write(to: png, options: .atomic)
-            ids = (result.width, result.height, result.ids)
+            try FileManager.default.createDirectory(at: segmentsFile.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try JSONEncoder().encode(panoptic.segments).write(to: segmentsFile, options: .atomic)
+            try Data(try PanopticPNG.encode(ids: panoptic.ids, width: panoptic.width, height: panoptic.height)).write(to: png, options: .atomic)
         }
-        var panoptic = PanopticResult(width: ids.width, height: ids.height, ids: ids.ids)
         if let semanticDir, let categories {
             let labelPNG = semanticDir.appendingPathComponent(stem + ".png")
             let labels: [Int]
             do {
-                labels = try InputDecoding.semantic([UInt8](try Data(contentsOf: labelPNG)), width: ids.width, height: ids.height,
+                labels = try InputDecoding.semantic([UInt8](try Data(contentsOf: labelPNG)), width: panoptic.width, height: panoptic.height,
                                                     maxPixels: segmenter.maxPixels)
             } catch let error as InputError { throw ValidationError("\(labelPNG.path): \(error)") }
             panoptic = panoptic.categorised(labels: labels, categories: categories)
-            try Data(try PanopticPNG.encode(ids: panoptic.ids, width: ids.width, height: ids.height)).write(to: png, options: .atomic)
+            try Data(try PanopticPNG.encode(ids: panoptic.ids, width: panoptic.width, height: panoptic.height)).write(to: png, options: .atomic)
         }
         return PredictionEntry(imageID: Int(stem) ?? i, fileName: stem + ".png", segments: panoptic.segments)
     }
