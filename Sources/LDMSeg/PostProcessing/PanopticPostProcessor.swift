@@ -76,40 +76,40 @@ public struct PanopticPostProcessor: Sendable {
         let th = options.maskThreshold
         let logitTh = Float(log(Double(th) / (1 - Double(th))))        // sigmoid(l) >= th <=> l >= logit(th)
         var slot = [Int32](repeating: -1, count: height * width)
-        var top = [Float](repeating: 0, count: height * width)
+        var top = [Float](repeating: 0, count: height * width)  // top softmax probability
         var sigmoidRows = [Int32](repeating: 0, count: height * s)
         slot.withUnsafeMutableBufferPointer { slotBuf in
-          top.withUnsafeMutableBufferPointer { topBuf in
-            sigmoidRows.withUnsafeMutableBufferPointer { sigBuf in
-                let slotOut = slotBuf.baseAddress!, sigOut = sigBuf.baseAddress!, topOut = topBuf.baseAddress!
-                ws.forRange(height, minPerThread: 4) { rows in
-                    let v = UnsafeMutablePointer<Float>.allocate(capacity: s)
-                    defer { v.deallocate() }
-                    for y in rows {
-                        let ty = ys[y]
-                        let r0 = pixelMajor.data + ty.i0 * w * s, r1 = pixelMajor.data + ty.i1 * w * s
-                        let sig = sigOut + y * s
-                        for x in 0..<width {
-                            let tx = xs[x]
-                            let a = r0 + tx.i0 * s, b = r0 + tx.i1 * s, c = r1 + tx.i0 * s, d = r1 + tx.i1 * s
-                            var best: Float = -.infinity, arg = 0
-                            for k in 0..<s {
-                                let top = a[k] * (1 - tx.f) + b[k] * tx.f
-                                let bottom = c[k] * (1 - tx.f) + d[k] * tx.f
-                                let l = top * (1 - ty.f) + bottom * ty.f
-                                v[k] = l
-                                if l > best { best = l; arg = k }
-                                if l >= logitTh { sig[k] += 1 }
+            top.withUnsafeMutableBufferPointer { topBuf in
+                sigmoidRows.withUnsafeMutableBufferPointer { sigBuf in
+                    let slotOut = slotBuf.baseAddress!, sigOut = sigBuf.baseAddress!, topOut = topBuf.baseAddress!
+                    ws.forRange(height, minPerThread: 4) { rows in
+                        let v = UnsafeMutablePointer<Float>.allocate(capacity: s)
+                        defer { v.deallocate() }
+                        for y in rows {
+                            let ty = ys[y]
+                            let r0 = pixelMajor.data + ty.i0 * w * s, r1 = pixelMajor.data + ty.i1 * w * s
+                            let sig = sigOut + y * s
+                            for x in 0..<width {
+                                let tx = xs[x]
+                                let a = r0 + tx.i0 * s, b = r0 + tx.i1 * s, c = r1 + tx.i0 * s, d = r1 + tx.i1 * s
+                                var best: Float = -.infinity, arg = 0
+                                for k in 0..<s {
+                                    let top = a[k] * (1 - tx.f) + b[k] * tx.f
+                                    let bottom = c[k] * (1 - tx.f) + d[k] * tx.f
+                                    let l = top * (1 - ty.f) + bottom * ty.f
+                                    v[k] = l
+                                    if l > best { best = l; arg = k }
+                                    if l >= logitTh { sig[k] += 1 }
+                                }
+                                var sum: Float = 0
+                                for k in 0..<s { sum += expf(v[k] - best) }
+                                topOut[y * width + x] = 1 / sum
+                                if 1 / sum >= th { slotOut[y * width + x] = Int32(arg) }
                             }
-                            var sum: Float = 0
-                            for k in 0..<s { sum += expf(v[k] - best) }
-                            topOut[y * width + x] = 1 / sum
-                            if 1 / sum >= th { slotOut[y * width + x] = Int32(arg) }
                         }
                     }
                 }
             }
-          }
         }
         var area = [Int](repeating: 0, count: s), sigmoidArea = [Int](repeating: 0, count: s)
         for p in slot where p >= 0 { area[Int(p)] += 1 }
