@@ -149,16 +149,15 @@ public final class JobStore: Sendable {
     /// A new job's place in the queue's order: start-time fair queuing (Goyal et al. 1996) between
     /// owners. Each job spans [start, start + cost) in a virtual time; a new job starts where its
     /// owner's last queued or running job finishes, but no earlier than the earliest start still
-    /// queued or running (the virtual time now), and the queue is served by start. So an owner's
-    /// backlog holds another owner's next job behind at most the work already started, and owners
-    /// share the workers in proportion to job cost, large images costing more. Without keys there
-    /// is one owner, and the order is submission order.
+    /// queued or running (the virtual time now; 0 when nothing is), and the queue is served by
+    /// start. So an owner's backlog holds another owner's next job behind at most the work already
+    /// started, and owners share the workers in proportion to job cost, large images costing more.
+    /// Without keys there is one owner, and the order is submission order.
     private func fairStart(_ db: any SQLConnection, owner: String?) throws -> Double {
         let ownedBy = owner == nil ? "owner IS NULL" : "owner = ?"
         let arguments: [SQLValue] = owner.map { [.text($0)] } ?? []
         let active = "state IN ('queued', 'running')"
-        let now = try db.fetchOne("SELECT MIN(fair_start) AS v FROM job WHERE \(active)")?.double("v")
-            ?? db.fetchOne("SELECT MAX(fair_finish) AS v FROM job")?.double("v") ?? 0
+        let now = try db.fetchOne("SELECT MIN(fair_start) AS v FROM job WHERE \(active)")?.double("v") ?? 0
         let last = try db.fetch("SELECT MAX(fair_finish) AS v FROM job WHERE \(active) AND \(ownedBy)", arguments).first?.double("v")
         return max(now, last ?? now)
     }
