@@ -74,6 +74,15 @@ final class APITests: XCTestCase {
         XCTAssertEqual(done["kind"] as? String, "inpainting")
         let result = try PanopticPNG.decode(try harness.request("GET", "/v1/jobs/\(job["id"] as! String)/panoptic.png").body)
         for i in ids.indices where ids[i] != 0 { XCTAssertEqual(result.ids[i], ids[i]) }
+
+        // min_score drops the model's new segments, never the client's own.
+        let strict = multipart([("image", "image/png", try pngBytes(image)),
+                                ("mask", "image/png", try PanopticPNG.encode(ids: ids, width: image.width, height: image.height)),
+                                ("options", "application/json", Array("{\"min_score\": 1}".utf8))])
+        let kept = try harness.finished(try harness.submit("/v1/inpaintings", body: strict)["id"] as! String)
+        let keptIDs = try PanopticPNG.decode(try harness.request("GET", "/v1/jobs/\(kept["id"] as! String)/panoptic.png").body).ids
+        for i in ids.indices where ids[i] != 0 { XCTAssertEqual(keptIDs[i], ids[i]) }
+        XCTAssertEqual(Set(keptIDs).subtracting([0]), [500, 77], "only the known segments are left")
     }
 
     func testIdempotencyKey() throws {

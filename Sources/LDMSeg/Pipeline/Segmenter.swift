@@ -88,7 +88,8 @@ public final class Segmenter {
         var result = PanopticResult(width: width, height: height, ids: ids)
         result.evidence = ScoreEvidence(confidence: confidence)
         result.score(calibration: model.config.scoring)
-        return result
+        // The client's own segments stay, whatever their scores.
+        return result.keeping(minScore: options.postProcessing.minScore, except: Set(remap.knownIDs))
     }
 
     // MARK: - Stages
@@ -233,10 +234,10 @@ public final class Segmenter {
         for (run, e) in zip(runs, eps.items) { run.advance(eps: e, model.scheduler) }
     }
 
-    /// A segmentation's slots (-1 void) as its result: snapped to the image's edges first where
-    /// the model says so (`edges.snap_depth`).
-    /// The panoptic result of `logits` (`[S, h', w']`, averaged over `runs` runs), scored: for an
-    /// ensemble `agreement` gives each slot's mean IoU with the runs (`SegmentScoring.agreement`).
+    /// The panoptic result of `logits` (`[S, h', w']`, averaged over `runs` runs): snapped to the
+    /// image's edges where the model says so (`edges.snap_depth`), scored (for an ensemble,
+    /// `agreement` gives each slot's mean IoU with the runs: `SegmentScoring.agreement`), and
+    /// without the segments under `min_score`.
     func segments(logits: Tensor, frame: Frame, options: SegmentationOptions, runs: Int = 1, agreement: [Float]? = nil) -> PanopticResult {
         var (ids, confidence) = postProcessor(options).ids(logits: logits, height: frame.height, width: frame.width, ws)
         if let depth = model.config.edges?.snapDepth, let edges = frame.edges {

@@ -15,6 +15,9 @@ struct SlotRemapping {
         }
     }
 
+    /// The ids of the known segments.
+    var knownIDs: Dictionary<UInt32, Int32>.Keys { slotOfID.keys }
+
     /// The slot of each pixel (0 where unknown or void).
     func slots(_ ids: [UInt32], known: [Bool]) -> [Int32] {
         ids.indices.map { known[$0] ? (slotOfID[ids[$0]] ?? 0) : 0 }

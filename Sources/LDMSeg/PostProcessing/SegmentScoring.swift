@@ -104,10 +104,11 @@ extension PanopticResult {
         }
     }
 
-    /// This result without the segments scored under `minScore`: their pixels become void.
-    public func keeping(minScore: Float) -> PanopticResult {
+    /// This result without the segments scored under `minScore` (but those in `except`): their
+    /// pixels become void.
+    public func keeping(minScore: Float, except kept: Set<UInt32> = []) -> PanopticResult {
         guard minScore > 0 else { return self }
-        let dropped = Set(segments.filter { ($0.score ?? 1) < minScore }.map(\.id))
+        let dropped = Set(segments.filter { ($0.score ?? 1) < minScore && !kept.contains($0.id) }.map(\.id))
         guard !dropped.isEmpty else { return self }
         var result = self
         for i in result.ids.indices where dropped.contains(result.ids[i]) { result.ids[i] = 0 }
