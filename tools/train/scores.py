@@ -7,14 +7,15 @@ The score `segserve` gives a segment (`score` in segments.json) is ranked agains
 the fraction right per score decile (calibration), and PQ with and without dropping segments
 under `min_score`. Two kinds of jobs are scored: the model's default ensemble and a single run.
 
-`--calibrate` fits, on the dev split (training images held out of training: `dev-panoptic`,
-`dev-things`), a logistic map from each kind's uncalibrated score (one run: the mean confidence
+`--calibrate` fits, on training images (by default the dev split, held out of training:
+`dev-panoptic`, `dev-things`; or any training sets the model did not learn from, such as
+`cocostuff-taming-train instances:coco128` for the default model), a logistic map from each kind's uncalibrated score (one run: the mean confidence
 c; an ensemble: (c + a) / 2 with a the runs' agreement) to P(right), chooses the `min_score`
 that maximises the mean dev PQ, and with `--write` stores the coefficients in the model's
 config.json (`scoring`). `--splits` names what to measure (the val kinds `things` and
 `panoptic` to report; never chosen on).
 
-    python3 tools/train/scores.py --model models/default --calibrate --write
+    python3 tools/train/scores.py --model models/default --calibrate --write [--splits cocostuff-taming-train instances:coco128]
     python3 tools/train/scores.py --model models/default --splits things panoptic --min-score 0.3 --json out.json
 """
 import argparse
@@ -129,8 +130,15 @@ def pq(images, maps):
         return evaluate.pq(gt_json, gt_dir, pred_json, pred_dir)
 
 
+def load(data_root, split):
+    """`evaluate.load_images`' splits, and `instances:<set>`: one coco-instances set's train2017 images."""
+    if split.startswith("instances:"):
+        return data.load_splits(data_root, "train2017", sources=(split[len("instances:"):],))
+    return evaluate.load_images(data_root, split)
+
+
 def measure(args, split, kind, tmp, thresholds):
-    images = evaluate.load_images(args.data_root, split)[:args.limit or None]
+    images = load(args.data_root, split)[:args.limit or None]
     results, seconds = predict(args.binary, args.model, images, os.path.join(tmp, split), KINDS[kind], args.threads)
     pairs = [p for (pred, segs), (_, gt) in zip(results, images) for p in judged(pred, segs, gt)]
     row = {"split": split, "kind": kind, "images": len(images), "seconds_per_image": round(seconds, 3),
