@@ -102,14 +102,20 @@ def load_images(data_root, split):
     return [(s.path, s.ids) for s in data.panoptic_samples(root)]
 
 
-def predict_batch(args, images, tmp):
-    """All images through one `segserve predict` run; returns (id maps, seconds per image)."""
+def linked_images(images, tmp):
+    """A folder `tmp/images` of links to `images`' files, for one `segserve predict` run."""
     folder = os.path.join(tmp, "images")
     os.makedirs(folder, exist_ok=True)
     for path, _ in images:
         link = os.path.join(folder, os.path.basename(path))
         if not os.path.exists(link):
             os.symlink(os.path.abspath(path), link)
+    return folder
+
+
+def predict_batch(args, images, tmp):
+    """All images through one `segserve predict` run; returns (id maps, seconds per image)."""
+    folder = linked_images(images, tmp)
     out = os.path.join(tmp, "predict")
     cmd = [args.binary, "predict", "--model", args.model, "--images", folder, "--out", out]
     if args.steps:

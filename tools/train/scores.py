@@ -39,12 +39,7 @@ KINDS = {"ensemble": [], "single": ["--ensemble-seeds", "1", "--no-flip"]}
 
 def predict(binary, model, images, tmp, extra, threads=2):
     """`segserve predict` over `images`: per image (id map, segments_info), and seconds per image."""
-    folder = os.path.join(tmp, "images")
-    os.makedirs(folder, exist_ok=True)
-    for path, _ in images:
-        link = os.path.join(folder, os.path.basename(path))
-        if not os.path.exists(link):
-            os.symlink(os.path.abspath(path), link)
+    folder = evaluate.linked_images(images, tmp)
     out = os.path.join(tmp, "predict-" + "-".join(extra or ["default"]))
     start = time.time()
     subprocess.run([binary, "predict", "--model", model, "--images", folder, "--out", out, "--threads", str(threads)] + extra,
