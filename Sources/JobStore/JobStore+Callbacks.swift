@@ -23,7 +23,7 @@ extension JobStore {
     /// Pending callbacks of ended jobs whose next attempt is due, oldest job first, taken for
     /// `hold`: no other node picks them up before this one records its attempt (or the hold lapses).
     public func dueCallbacks(now: Date = Date(), limit: Int = 16, hold: Duration = .seconds(60)) throws -> [Callback] {
-        try db.write { db in
+        try write { db in
             let due = try db.fetch("""
                 SELECT job.id, callback.* FROM callback JOIN job ON job.seq = callback.job_seq
                 WHERE callback.state = 'pending' AND callback.next_attempt_at <= ?
@@ -48,7 +48,7 @@ extension JobStore {
     /// Records an attempt and what follows: delivered, retried at `retryAt`, or (nil) given up.
     public func recordCallbackAttempt(_ callback: Callback, status: Int?, error: String?, delivered: Bool, retryAt: Date?,
                                       now: Date = Date()) throws {
-        try db.write { db in
+        try write { db in
             let attempt = callback.attempts + 1
             try db.execute("INSERT INTO callback_attempt (job_seq, attempt, attempted_at, status, error) VALUES (?, ?, ?, ?, ?)",
                            callback.jobSeq, attempt, now, status, error)

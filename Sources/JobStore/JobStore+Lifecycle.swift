@@ -5,7 +5,7 @@ extension JobStore {
     /// other node is taking (running, attempts + 1) with its input, under a new lease that lapses
     /// `leaseTTL` from now unless renewed; nil when none waits.
     public func claimNext(now: Date = Date(), leaseTTL: Duration = .seconds(30), node: String? = nil) throws -> (Job, JobInput)? {
-        try db.write { db in
+        try write { db in
             guard let row = try db.fetchOne("SELECT * FROM job WHERE state = 'queued' ORDER BY fair_start, seq LIMIT 1"
                                             + self.db.dialect.skipLocked)
             else { return nil }
@@ -16,7 +16,7 @@ extension JobStore {
                     lease_token = ?, lease_expires_at = ?, node = ? WHERE seq = ?
                 """, next.rawValue, now, UUID().uuidString.lowercased(), now.addingTimeInterval(leaseTTL.timeInterval), node, queued.seq)
             let job = try reload(db, queued)
-            try notify(db, job.id)
+            try notify(db, job, .updated)
             guard let input = try db.fetchOne("SELECT * FROM job_input WHERE job_seq = ?", job.seq).map(JobInput.init(row:)) else {
                 // An input can only be missing if the database was edited by hand; fail the job rather than loop on it.
                 try fail(db, job, JobFailure(code: "input-missing", message: "the job's input is missing from the database"), now)
@@ -30,7 +30,7 @@ extension JobStore {
     /// cancel it. Throws `leaseLost` once the lease was taken over or the job ended.
     @discardableResult
     public func renewLease(id: String, lease: String, ttl: Duration, now: Date = Date()) throws -> Bool {
-        try db.write { db in
+        try write { db in
             guard let row = try db.fetchOne("""
                 UPDATE job SET lease_expires_at = ? WHERE id = ? AND lease_token = ? AND state = 'running' RETURNING cancel_requested
                 """, now.addingTimeInterval(ttl.timeInterval), id, lease) else { throw JobStoreError.leaseLost(id: id) }
@@ -42,7 +42,7 @@ extension JobStore {
     public func recordProgress(id: String, step: Int, lease: String? = nil) throws {
         try transition(id, .progress, lease: lease) { db, job, _ in
             try db.execute("UPDATE job SET step = ? WHERE seq = ?", step, job.seq)
-            try notify(db, job.id)
+            try notify(db, job, .updated)
         }
     }
 
@@ -76,7 +76,7 @@ extension JobStore {
 
     /// Cancels a queued job at once, or asks a running job's worker to stop.
     public func requestCancel(id: String, now: Date = Date()) throws -> CancelOutcome {
-        try db.write { db in
+        try write { db in
             guard let row = try db.fetchOne("SELECT * FROM job WHERE id = ?" + self.db.dialect.forUpdate, id) else {
                 throw JobStoreError.notFound(id: id)
             }
@@ -86,7 +86,7 @@ extension JobStore {
                 return .canceled(try finish(db, job, job.state.after(.cancel)!, now, failure: nil, step: 0))
             case .running:
                 try db.execute("UPDATE job SET cancel_requested = 1 WHERE seq = ?", job.seq)
-                try notify(db, job.id)
+                try notify(db, job, .cancelRequested)
                 return .requested(try reload(db, job))
             case .succeeded, .failed, .canceled:
                 return .alreadyFinished(job)
@@ -122,7 +122,7 @@ extension JobStore {
     }
 
     private func requeueRunning(where filter: String, _ arguments: SQLValue..., maxAttempts: Int, now: Date) throws -> (requeued: Int, failed: Int) {
-        try db.write { db in
+        try write { db in
             var requeued = 0, failed = 0
             for row in try db.fetch("SELECT * FROM job WHERE state = 'running'\(filter) ORDER BY seq" + self.db.dialect.skipLocked, arguments) {
                 let job = Job(row: row)
@@ -141,26 +141,30 @@ extension JobStore {
     /// Deletes finished jobs (with their results) that ended before `cutoff`; returns how many.
     @discardableResult
     public func deleteFinished(before cutoff: Date) throws -> Int {
-        try db.write { db in try db.execute("DELETE FROM job WHERE finished_at IS NOT NULL AND finished_at < ?", cutoff) }
+        try write { db in
+            let deleted = try db.fetch("DELETE FROM job WHERE finished_at IS NOT NULL AND finished_at < ? RETURNING *", cutoff)
+            for row in deleted { try notify(db, Job(row: row), .deleted) }
+            return deleted.count
+        }
     }
 
     // MARK: - Helpers inside a transaction
 
-    private func requeue(_ db: any SQLConnection, _ job: Job, _ state: JobState, giveBack: Int) throws {
+    private func requeue(_ db: Transaction, _ job: Job, _ state: JobState, giveBack: Int) throws {
         try db.execute("""
             UPDATE job SET state = ?, step = 0, started_at = NULL, attempts = attempts - ?,
                 lease_token = NULL, lease_expires_at = NULL, node = NULL WHERE seq = ?
             """, state.rawValue, giveBack, job.seq)
-        try notify(db, job.id, .queued)
+        try notify(db, job, .requeued, state: state)
     }
 
-    private func finish(_ db: any SQLConnection, _ job: Job, _ state: JobState, _ now: Date, failure: JobFailure?, step: Int) throws -> Job {
+    private func finish(_ db: Transaction, _ job: Job, _ state: JobState, _ now: Date, failure: JobFailure?, step: Int) throws -> Job {
         try db.execute("""
             UPDATE job SET state = ?, step = ?, finished_at = ?, failure_code = ?, failure_message = ?,
                 lease_token = NULL, lease_expires_at = NULL WHERE seq = ?
             """, state.rawValue, step, now, failure?.code, failure?.message, job.seq)
         try db.execute("DELETE FROM job_input WHERE job_seq = ?", job.seq)
-        try notify(db, job.id, .ended)
+        try notify(db, job, .ended, state: state)
         return try reload(db, job)
     }
 
@@ -169,7 +173,7 @@ extension JobStore {
         return Job(row: row)
     }
 
-    private func fail(_ db: any SQLConnection, _ job: Job, _ failure: JobFailure, _ now: Date) throws {
+    private func fail(_ db: Transaction, _ job: Job, _ failure: JobFailure, _ now: Date) throws {
         guard let next = job.state.after(.fail) else {
             throw JobStoreError.invalidTransition(id: job.id, from: job.state, event: .fail)
         }

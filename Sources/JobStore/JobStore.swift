@@ -1,7 +1,6 @@
 import Foundation
 import Glibc
 import Synchronization
-import NIOCore
 
 /// Jobs, their inputs and their results: the service's durable queue. One SQLite file in WAL
 /// mode for one machine (readers never wait for the writer), or a PostgreSQL database that many
@@ -15,6 +14,10 @@ public final class JobStore: Sendable {
 
     /// The lock file held by `claimExclusiveUse`, if claimed.
     private let claim = Mutex<Int32?>(nil)
+    /// Told of every committed job change (`observeChanges`).
+    let changeObservers = Mutex<[ChangeObserver]>([])
+    /// This store in the changes it sends other nodes, so that it skips its own.
+    let origin = UUID().uuidString.lowercased()
 
     /// Opens (creating if needed) the SQLite database at `path` and migrates it to the current schema.
     public init(path: String, busyTimeout: Duration = .seconds(10)) throws {
@@ -98,7 +101,7 @@ public final class JobStore: Sendable {
     /// Queues a job unless the queue, or the owner's share of it (`maxActiveForOwner` queued
     /// or running), is full; honours idempotency keys, scoped to the owner. One transaction.
     public func submit(_ new: NewJob, maxQueued: Int, maxActiveForOwner: Int? = nil, now: Date = Date()) throws -> Submission {
-        try db.write { db in
+        try write { db in
             // Submissions from every node take turns, so the queue bound and the key check hold.
             if self.db.dialect == .postgres { try db.execute("SELECT pg_advisory_xact_lock(7235002)") }
             // Stored as owner + separator + key, so two owners' keys never meet.
@@ -132,7 +135,7 @@ public final class JobStore: Sendable {
             if let url = new.callbackURL {
                 try db.execute("INSERT INTO callback (job_seq, url) VALUES (?, ?)", job.seq, url)
             }
-            try notify(db, job.id, .queued)
+            try notify(db, job, .submitted)
             return .created(job)
         }
     }
@@ -248,8 +251,8 @@ public final class JobStore: Sendable {
     /// is allowed and, given a `lease`, that the caller still holds the job; `body` gets the job
     /// and its next state.
     func transition<T>(_ id: String, _ event: JobEvent, lease: String? = nil,
-                       _ body: (any SQLConnection, Job, JobState) throws -> T) throws -> T {
-        try db.write { db in
+                       _ body: (Transaction, Job, JobState) throws -> T) throws -> T {
+        try write { db in
             guard let row = try db.fetchOne("SELECT * FROM job WHERE id = ?" + self.db.dialect.forUpdate, id) else {
                 throw JobStoreError.notFound(id: id)
             }
@@ -260,59 +263,5 @@ public final class JobStore: Sendable {
             }
             return try body(db, job, next)
         }
-    }
-
-    /// Tells every node's listeners (`observeChanges`) that job `id` changed, at commit.
-    func notify(_ db: any SQLConnection, _ id: String, _ kind: Change.Kind = .updated) throws {
-        if self.db.dialect == .postgres { try db.execute("SELECT pg_notify('\(JobStore.channel)', ?)", "\(kind.rawValue) \(id)") }
-    }
-
-    static let channel = "segserve_jobs"
-
-    /// A change to a job seen by `observeChanges`.
-    public struct Change: Sendable, Equatable {
-        public enum Kind: String, Sendable {
-            /// The job is queued: submitted, or back in the queue.
-            case queued
-            /// Claimed, a step made, a cancel requested.
-            case updated
-            /// The job reached a final state.
-            case ended
-        }
-        public var id: String
-        public var kind: Kind
-
-        public init(id: String, kind: Kind) {
-            self.id = id
-            self.kind = kind
-        }
-    }
-
-    /// On a shared store, calls `changed` for every job change any node commits (submissions,
-    /// claims, progress, ends, cancel requests), and `resynced` whenever the listening
-    /// connection is (re)established, since changes in between went unheard. Runs until `close()`.
-    /// A no-op on SQLite, where this process makes every change itself.
-    public func observeChanges(_ changed: @escaping @Sendable (Change) -> Void, resynced: @escaping @Sendable () -> Void) {
-        guard let postgres = db as? PostgresDatabase else { return }
-        // Notifications arrive on an event loop, which must never wait; handlers may use the store.
-        let handlers = DispatchQueue(label: "segserve.store-changes")
-        let thread = Thread {
-            while !postgres.isClosed {
-                guard let connection = try? postgres.listen(Self.channel, handler: { payload in
-                    let parts = payload.split(separator: " ", maxSplits: 1)
-                    guard parts.count == 2, let kind = Change.Kind(rawValue: String(parts[0])) else { return }
-                    let change = Change(id: String(parts[1]), kind: kind)
-                    handlers.async { changed(change) }
-                }) else {
-                    Thread.sleep(forTimeInterval: 1)
-                    continue
-                }
-                handlers.async { resynced() }
-                while !connection.isClosed && !postgres.isClosed { Thread.sleep(forTimeInterval: 0.25) }
-                try? (connection.close() as EventLoopFuture<Void>).wait()
-            }
-        }
-        thread.name = "segserve-store-listener"
-        thread.start()
     }
 }

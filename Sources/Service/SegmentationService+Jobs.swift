@@ -44,8 +44,6 @@ extension SegmentationService {
         case .created(let created):
             job = created
             charged = []
-            metrics.submitted(kind)
-            workers.wake()
             logger.info("job queued", metadata: ["job": "\(job.id)", "kind": "\(kind.rawValue)"])
         case .existing(let existing):
             job = existing
@@ -97,13 +95,9 @@ extension SegmentationService {
         do { outcome = try store.requestCancel(id: id) } catch JobStoreError.notFound { throw APIError.notFound("no job \(id)") }
         switch outcome {
         case .canceled(let job):
-            views.invalidate(job.id)
-            metrics.finished(job.kind, outcome: .canceled)
-            events.finished(job.id)
             logger.info("job canceled while queued", metadata: ["job": "\(job.id)"])
             return APIJSON.response(try representation(job))
         case .requested(let job):
-            events.requestCancel(job.id)
             await events.wait(for: id, timeout: .seconds(2)) { [store] in (try? store.job(id: id))?.state.isTerminal ?? true }
             return APIJSON.response(try representation(try existingJob(job.id)))
         case .alreadyFinished(let job):

@@ -76,7 +76,7 @@ public final class SegmentationService: Sendable {
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
                                         limits: configuration.limits, callbacks: configuration.callbacks, resolve: resolveCallbackHost)
         compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")
-        workers = WorkerPool(count: configuration.role.runsJobs ? configuration.workers.count : 0, model: model, runtime: RuntimeOptions(pool: compute, maxBatch: configuration.workers.maxBatch), store: store, views: views,
+        workers = WorkerPool(count: configuration.role.runsJobs ? configuration.workers.count : 0, model: model, runtime: RuntimeOptions(pool: compute, maxBatch: configuration.workers.maxBatch), store: store,
                              runner: JobRunner(pipeline: SegmentationPipeline(maxPixels: configuration.model.maxPixels, categories: categories)),
                              batchDelay: .milliseconds(configuration.workers.maxBatchDelayMilliseconds),
                              jobTimeout: .milliseconds(Int64(configuration.limits.jobTimeout * 1000)),
@@ -149,37 +149,47 @@ public final class SegmentationService: Sendable {
                 logger.notice("recovered jobs left running", metadata: ["requeued": "\(recovered.requeued)", "failed": "\(recovered.failed)"])
             }
         }
-        store.observeChanges({ [views, events, workers] change in
-            views.invalidate(change.id)
-            switch change.kind {
-            case .queued:
-                events.progressed(change.id)
-                workers.wake()
-            case .updated:
-                events.progressed(change.id)
-                workers.changedElsewhere(change.id)
-            case .ended:
-                events.finished(change.id)
-            }
-        }, resynced: { [views, workers] in
-            views.invalidateAll()
-            workers.wake()
-        })
+        observeJobChanges()
         workers.start()
         startCleanup()
         startSweeper()
         callbacks.start(representation: { [weak self] job in (try? self?.representation(job)).map(APIJSON.encode) })
     }
 
+    /// The one place job changes fan out, on every backend and whoever made them: cached views
+    /// are dropped, watchers and event streams hear of them, idle workers wake for queued jobs,
+    /// and this node's own submissions and ends are counted.
+    private func observeJobChanges() {
+        store.observeChanges({ [views, events, workers, metrics] change in
+            views.invalidate(change.id)
+            if change.isLocal { metrics.record(change) }
+            switch change.kind {
+            case .submitted, .requeued:
+                events.progressed(change.id)
+                workers.wake()
+            case .updated:
+                events.progressed(change.id)
+            case .cancelRequested:
+                events.requestCancel(change.id)
+            case .ended:
+                events.finished(change.id)
+            case .deleted:
+                break
+            }
+        }, resynced: { [views, workers] in
+            views.invalidateAll()
+            workers.wake()
+        })
+    }
+
     /// Deletes finished jobs older than the retention TTL, now and every `cleanup_interval`.
     private func startCleanup() {
         let (ttl, interval) = (configuration.retention.ttl, max(1, configuration.retention.cleanupInterval))
-        let task = Task { [store, views, logger] in
+        let task = Task { [store, logger] in
             while !Task.isCancelled {
                 do {
                     let removed = try store.deleteFinished(before: Date(timeIntervalSinceNow: -ttl))
                     if removed > 0 {
-                        views.invalidateAll()
                         logger.info("retention: deleted finished jobs", metadata: ["count": "\(removed)"])
                     }
                 } catch { logger.error("retention clean-up failed: \(error)") }
@@ -192,13 +202,11 @@ public final class SegmentationService: Sendable {
     /// Requeues running jobs whose lease lapsed (their node died or stalled), every half TTL.
     private func startSweeper() {
         let (maxAttempts, interval) = (configuration.queue.maxAttempts, max(0.05, configuration.queue.leaseTTL / 2))
-        let task = Task { [store, views, workers, logger] in
+        let task = Task { [store, logger] in
             while !Task.isCancelled {
                 do {
                     let swept = try store.requeueExpiredLeases(maxAttempts: maxAttempts)
                     if swept.requeued + swept.failed > 0 {
-                        views.invalidateAll()
-                        workers.wake()
                         logger.notice("requeued jobs whose lease lapsed", metadata: ["requeued": "\(swept.requeued)", "failed": "\(swept.failed)"])
                     }
                 } catch { logger.error("lease sweep failed: \(error)") }

@@ -120,10 +120,33 @@ final class JobLeaseTests: XCTestCase {
             XCTAssertTrue(synced.wait(seconds: 10) { $0 }, "listening")
             let job = try submit(stores[0], 1)
             _ = try stores[0].requestCancel(id: job.id)
-            _ = changes.wait(seconds: 10) { $0.contains(JobStore.Change(id: job.id, kind: .ended)) }
-            let seen = changes.value
-            XCTAssertTrue(seen.contains(JobStore.Change(id: job.id, kind: .queued)), "the submission was heard")
-            XCTAssertTrue(seen.contains(JobStore.Change(id: job.id, kind: .ended)), "the end was heard")
+            let ended = JobStore.Change(id: job.id, kind: .ended, jobKind: .segmentation, state: .canceled, isLocal: false)
+            _ = changes.wait(seconds: 10) { $0.contains(ended) }
+            XCTAssertEqual(changes.value, [JobStore.Change(id: job.id, kind: .submitted, jobKind: .segmentation, state: .queued, isLocal: false),
+                                           ended], "the submission and the end were heard, once each")
+        }
+    }
+
+    func testEveryCommittedChangeIsPublishedOnceToThisProcess() throws {
+        try onEachBackend(nodes: 1) { stores in
+            let store = stores[0]
+            let changes = Shared<[JobStore.Change]>([])
+            store.observeChanges({ change in changes.update { $0.append(change) } }, resynced: {})
+            let first = try submit(store, 1), second = try submit(store, 2)
+            let (claimed, _) = try XCTUnwrap(try store.claimNext())
+            try store.recordProgress(id: claimed.id, step: 1, lease: claimed.lease)
+            _ = try store.requestCancel(id: claimed.id)
+            try store.markCanceled(id: claimed.id, lease: claimed.lease)
+            _ = try store.requestCancel(id: second.id)
+            XCTAssertThrowsError(try store.recordProgress(id: claimed.id, step: 2, lease: claimed.lease), "a refused change")
+            XCTAssertEqual(try store.deleteFinished(before: Date().addingTimeInterval(60)), 2)
+            // Local changes are published at commit, before the call returns; on PostgreSQL this
+            // store's own notifications are not heard a second time.
+            Thread.sleep(forTimeInterval: store.isShared ? 0.5 : 0)
+            let seen = changes.value.map { "\($0.kind.rawValue) \($0.id == first.id ? 1 : 2) \($0.state.rawValue) \($0.isLocal)" }
+            XCTAssertEqual(seen, ["submitted 1 queued true", "submitted 2 queued true", "updated 1 running true", "updated 1 running true",
+                                  "cancel 1 running true", "ended 1 canceled true", "ended 2 canceled true",
+                                  "deleted 1 canceled true", "deleted 2 canceled true"])
         }
     }
 }

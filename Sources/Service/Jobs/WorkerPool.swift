@@ -21,6 +21,8 @@ final class WorkerPool: @unchecked Sendable {
         var leases: [String: String] = [:]
         /// Jobs whose lease was taken over: they stop and record nothing.
         var lost: Set<String> = []
+        /// Running jobs whose cancel request the store kept (across a restart, or heard by the heartbeat).
+        var cancelRequested: Set<String> = []
     }
 
     private let count: Int
@@ -28,7 +30,6 @@ final class WorkerPool: @unchecked Sendable {
     /// Threads and kernels of every worker's forward passes.
     private let runtime: RuntimeOptions
     private let store: JobStore
-    private let views: JobViewCache
     private let runner: JobRunner
     /// Shares UNet passes among the workers' jobs (nil: one worker, or no batch delay).
     private let batcher: StepBatcher?
@@ -38,6 +39,7 @@ final class WorkerPool: @unchecked Sendable {
     private let leaseTTL: Duration
     /// This process, as claims name it.
     private let node: String
+    /// Where cancel requests made on this node arrive (the store's changes feed it).
     private let events: JobEvents
     private let metrics: ServiceMetrics
     private let logger: Logger
@@ -48,7 +50,7 @@ final class WorkerPool: @unchecked Sendable {
     private var meanRunSeconds = 5.0
 
     /// Jobs' DDIM steps wait up to `batchDelay` for other jobs' steps to share their UNet pass.
-    init(count: Int, model: LDMSegModel, runtime: RuntimeOptions, store: JobStore, views: JobViewCache, runner: JobRunner,
+    init(count: Int, model: LDMSegModel, runtime: RuntimeOptions, store: JobStore, runner: JobRunner,
          batchDelay: Duration = .zero, jobTimeout: Duration = .seconds(600), leaseTTL: Duration = .seconds(30), node: String,
          events: JobEvents, metrics: ServiceMetrics, logger: Logger) {
         self.count = count
@@ -58,7 +60,6 @@ final class WorkerPool: @unchecked Sendable {
         self.model = model
         self.runtime = runtime
         self.store = store
-        self.views = views
         self.runner = runner
         self.events = events
         self.metrics = metrics
@@ -91,12 +92,12 @@ final class WorkerPool: @unchecked Sendable {
 
     /// Renews the leases of the jobs running here every third of the TTL, so two renewals may
     /// fail before a lease lapses. A lease found taken over stops its job; a cancel request
-    /// another node recorded reaches the worker here (or sooner through `changedElsewhere`).
+    /// another node recorded reaches the worker here if its notification was missed.
     private func beat() {
         while locked({ $0.exited < count }) {
             for (id, lease) in locked({ $0.leases }) {
                 do {
-                    if try store.renewLease(id: id, lease: lease, ttl: leaseTTL) { events.requestCancel(id) }
+                    if try store.renewLease(id: id, lease: lease, ttl: leaseTTL) { locked { _ = $0.cancelRequested.insert(id) } }
                 } catch JobStoreError.leaseLost {
                     locked { _ = $0.lost.insert(id) }
                     logger.warning("lease taken over; the job stops here", metadata: ["job": "\(id)"])
@@ -108,12 +109,6 @@ final class WorkerPool: @unchecked Sendable {
             let next = ContinuousClock.now + leaseTTL / 3
             while ContinuousClock.now < next && locked({ $0.exited < count }) { Thread.sleep(forTimeInterval: 0.05) }
         }
-    }
-
-    /// Another node changed job `id`: if it runs here, a cancel request may have come with it.
-    func changedElsewhere(_ id: String) {
-        guard locked({ $0.leases[id] != nil }), (try? store.job(id: id))?.cancelRequested == true else { return }
-        events.requestCancel(id)
     }
 
     /// A job was queued.
@@ -174,8 +169,12 @@ final class WorkerPool: @unchecked Sendable {
 
     private func process(_ job: Job, _ input: JobInput, _ segmenter: Segmenter) {
         let lease = job.lease
-        locked { $0.busy += 1; $0.leases[job.id] = lease }
-        defer { locked { $0.busy -= 1; $0.leases[job.id] = nil; $0.lost.remove(job.id) } }
+        locked {
+            $0.busy += 1
+            $0.leases[job.id] = lease
+            if job.cancelRequested { $0.cancelRequested.insert(job.id) }
+        }
+        defer { locked { $0.busy -= 1; $0.leases[job.id] = nil; $0.lost.remove(job.id); $0.cancelRequested.remove(job.id) } }
         let clock = ContinuousClock()
         let start = clock.now
         metrics.started(job.kind, queueWait: .milliseconds(Int64(max(0, (job.startedAt ?? Date()).timeIntervalSince(job.createdAt)) * 1000)))
@@ -183,10 +182,8 @@ final class WorkerPool: @unchecked Sendable {
         var lastStep = start, lastRecorded = start
         var timedOut = false
         var outcome: JobState?
-        // A cancel request the store kept across a restart.
-        if job.cancelRequested { events.requestCancel(job.id) }
-        do {
-            let result = try runner.run(job, input: input, on: segmenter, progress: { step, steps in
+        let run = Result {
+            try runner.run(job, input: input, on: segmenter, progress: { step, steps in
                 let now = clock.now
                 metrics.denoisingStep(now - lastStep)
                 lastStep = now
@@ -195,12 +192,17 @@ final class WorkerPool: @unchecked Sendable {
                 do { try store.recordProgress(id: job.id, step: step, lease: lease) } catch {
                     logger.warning("cannot record progress", metadata: ["job": "\(job.id)", "error": "\(error)"])
                 }
-                views.invalidate(job.id)
-                events.progressed(job.id)
             }, isCancelled: {
                 if clock.now - start > jobTimeout { timedOut = true }
-                return timedOut || locked { $0.interrupting || $0.lost.contains(job.id) } || events.isCancelRequested(job.id)
+                return timedOut || locked { $0.interrupting || $0.lost.contains(job.id) || $0.cancelRequested.contains(job.id) }
+                    || events.isCancelRequested(job.id)
             })
+        }
+        // Before the outcome is stored, which is when the job's watchers hear it ended.
+        let elapsed = clock.now - start
+        metrics.ran(job.kind, duration: elapsed)
+        do {
+            let result = try run.get()
             if record({ try store.succeed(id: job.id, result: result, lease: lease) }) { outcome = .succeeded }
         } catch LDMSegError.cancelled {
             if locked({ $0.lost.contains(job.id) }) {
@@ -220,17 +222,12 @@ final class WorkerPool: @unchecked Sendable {
             if record({ try store.fail(id: job.id, failure: failure, lease: lease) }) { outcome = .failed }
             logger.warning("job failed", metadata: ["job": "\(job.id)", "code": "\(failure.code)", "reason": "\(failure.message)"])
         }
-        views.invalidate(job.id)
-        let elapsed = clock.now - start
-        metrics.ran(job.kind, duration: elapsed)
         if let outcome {
-            metrics.finished(job.kind, outcome: outcome)
             logger.info("job ended", metadata: ["job": "\(job.id)", "state": "\(outcome.rawValue)", "duration": "\(elapsed)"])
         }
         if outcome == .succeeded {
             locked { _ in meanRunSeconds = 0.8 * meanRunSeconds + 0.2 * elapsed.inSeconds }
         }
-        events.finished(job.id)
     }
 
     /// Longest a running job's stored step lags its real one: the store and the job's

@@ -49,13 +49,22 @@ final class ServiceMetrics: Sendable {
         histogram.record(duration)
     }
 
-    func submitted(_ kind: JobKind) {
+    /// A job change this node made: submissions and ends are counted.
+    func record(_ change: JobStore.Change) {
+        switch change.kind {
+        case .submitted: submitted(change.jobKind)
+        case .ended: finished(change.jobKind, outcome: change.state)
+        default: break
+        }
+    }
+
+    private func submitted(_ kind: JobKind) {
         registry.makeCounter(descriptor: name("segserve_jobs_submitted", "total", "Jobs accepted, by kind"),
                              labels: [("kind", kind.rawValue)]).increment()
     }
 
     /// A job ended: outcome is succeeded, failed or canceled.
-    func finished(_ kind: JobKind, outcome: JobState) {
+    private func finished(_ kind: JobKind, outcome: JobState) {
         registry.makeCounter(descriptor: name("segserve_jobs_finished", "total", "Jobs ended, by kind and outcome"),
                              labels: [("kind", kind.rawValue), ("outcome", outcome.rawValue)]).increment()
     }
