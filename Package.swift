@@ -90,6 +90,7 @@ let package = Package(
         .testTarget(name: "JobStoreTests", dependencies: ["JobStore", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: [
             "Service", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "TestSupport",
+            .product(name: "Yams", package: "Yams"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ], resources: [.copy("Fixtures")]),

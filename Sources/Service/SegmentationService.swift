@@ -72,7 +72,7 @@ public final class SegmentationService: Sendable {
         if defaults.precision == .bf16 && !RuntimeOptions.bf16Supported {
             logger.warning("workers.precision is bf16 but this CPU has no AVX512-BF16; jobs run in fp32")
         }
-        submissions = SubmissionDecoder(defaults: defaults, maxPixels: configuration.model.maxPixels,
+        submissions = SubmissionDecoder(defaults: defaults, trainSteps: model.scheduler.trainSteps, maxPixels: configuration.model.maxPixels,
                                         slotCapacity: model.maskAutoencoder.slots - 1, acceptsSemantic: categories != nil,
                                         limits: configuration.limits, callbacks: configuration.callbacks, resolve: resolveCallbackHost)
         compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")

@@ -12,7 +12,7 @@ final class SubmissionDecoderTests: XCTestCase {
     let decoder = SubmissionDecoder(
         defaults: SegmentationOptions(steps: 4, seed: 0, resolution: 64,
                                       postProcessing: PostProcessingOptions(maskThreshold: 0.5, countThreshold: 8, overlapThreshold: 0.2)),
-        maxPixels: 10_000, slotCapacity: 3, acceptsSemantic: false)
+        trainSteps: 50, maxPixels: 10_000, slotCapacity: 3, acceptsSemantic: false)
 
     func request(_ target: String = "/v1/segmentations", contentType: String?, body: [UInt8], framed: Bool = true) -> HTTPRequest {
         var headers: HTTPHeaders = [:]
@@ -105,7 +105,10 @@ final class SubmissionDecoderTests: XCTestCase {
 
     func testOptionErrorsNameTheOption() throws {
         let png = try pngBytes()
-        assertRefused(request("/v1/segmentations?steps=0", contentType: "image/png", body: png), 400, "'steps' must be an integer in 1...1000")
+        assertRefused(request("/v1/segmentations?steps=0", contentType: "image/png", body: png), 400, "'steps' must be an integer in 1...50")
+        // More steps than the model was trained with are refused here, not failed by the worker later.
+        assertRefused(request("/v1/segmentations?steps=51", contentType: "image/png", body: png), 400, "'steps' must be an integer in 1...50")
+        XCTAssertEqual(try decoder.decode(request("/v1/segmentations?steps=50", contentType: "image/png", body: png), kind: .segmentation).options.steps, 50)
         assertRefused(request("/v1/segmentations?mask_th=1", contentType: "image/png", body: png), 400, "'mask_th' must be a number in (0, 1)")
         assertRefused(request("/v1/segmentations?colour=red", contentType: "image/png", body: png), 400, "unknown option 'colour'")
         assertRefused(request("/v1/segmentations?mask_encoding=coco", contentType: "image/png", body: png), 400, "inpainting only")

@@ -2,7 +2,7 @@ import NNRuntime
 
 /// Per-request inference settings.
 public struct SegmentationOptions: Sendable, Equatable, Codable {
-    /// DDIM steps (1...1000).
+    /// DDIM steps (`OptionLimits.steps`).
     public var steps: Int
     /// Noise seed: same seed, same input, same options -> identical output.
     public var seed: UInt64
@@ -38,30 +38,27 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
         precision = try c.decodeIfPresent(Precision.self, forKey: .precision) ?? .fp32
     }
 
-    /// Throws `invalidOption` naming the first option out of range.
-    public func validate(trainSteps: Int = 1000, maxResolution: Int = 2048) throws {
-        guard (1...trainSteps).contains(steps) else {
-            throw LDMSegError.invalidOption(name: "steps", value: "\(steps)", reason: "must be in 1...\(trainSteps)")
+    /// Throws `invalidOption` naming the first option outside `OptionLimits` (steps also within
+    /// the model's `trainSteps`).
+    public func validate(trainSteps: Int = OptionLimits.steps.upperBound) throws {
+        func check<T: Comparable>(_ name: String, _ value: T, _ range: ClosedRange<T>) throws {
+            guard range.contains(value) else {
+                throw LDMSegError.invalidOption(name: name, value: "\(value)", reason: "must be in \(range.lowerBound)...\(range.upperBound)")
+            }
         }
-        guard (64...maxResolution).contains(resolution) else {
-            throw LDMSegError.invalidOption(name: "resolution", value: "\(resolution)", reason: "must be in 64...\(maxResolution)")
+        try check("steps", steps, OptionLimits.steps(trainSteps: trainSteps))
+        try check("resolution", resolution, OptionLimits.resolution)
+        guard resolution % OptionLimits.resolutionMultiple == 0 else {
+            throw LDMSegError.invalidOption(name: "resolution", value: "\(resolution)", reason: "must be a multiple of \(OptionLimits.resolutionMultiple)")
         }
-        let p = postProcessing
-        guard p.maskThreshold > 0, p.maskThreshold < 1 else {
-            throw LDMSegError.invalidOption(name: "mask_th", value: "\(p.maskThreshold)", reason: "must be in (0, 1)")
+        let p = postProcessing, mask = OptionLimits.maskTh
+        guard Double(p.maskThreshold) > mask.lowerBound, Double(p.maskThreshold) < mask.upperBound else {
+            throw LDMSegError.invalidOption(name: "mask_th", value: "\(p.maskThreshold)", reason: "must be in (\(mask.lowerBound), \(mask.upperBound))")
         }
-        guard p.countThreshold >= 0 else {
-            throw LDMSegError.invalidOption(name: "count_th", value: "\(p.countThreshold)", reason: "must be >= 0")
-        }
-        guard p.overlapThreshold >= 0, p.overlapThreshold <= 1 else {
-            throw LDMSegError.invalidOption(name: "overlap_th", value: "\(p.overlapThreshold)", reason: "must be in [0, 1]")
-        }
-        guard p.minScore >= 0, p.minScore <= 1 else {
-            throw LDMSegError.invalidOption(name: "min_score", value: "\(p.minScore)", reason: "must be in [0, 1]")
-        }
-        guard (1...Ensemble.maxSeeds).contains(ensemble.seeds) else {
-            throw LDMSegError.invalidOption(name: "ensemble_seeds", value: "\(ensemble.seeds)", reason: "must be in 1...\(Ensemble.maxSeeds)")
-        }
+        try check("count_th", p.countThreshold, OptionLimits.countTh)
+        try check("overlap_th", Double(p.overlapThreshold), OptionLimits.overlapTh)
+        try check("min_score", Double(p.minScore), OptionLimits.minScore)
+        try check("ensemble_seeds", ensemble.seeds, OptionLimits.ensembleSeeds)
     }
 }
 
@@ -88,9 +85,6 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
 /// segment present in only some runs is pulled towards void. With `seeds == 1` and no flip the
 /// plain path runs and the output is byte-identical to no ensembling.
 public struct Ensemble: Sendable, Equatable, Codable {
-    /// The largest `seeds` accepted.
-    public static let maxSeeds = 16
-
     /// Noise seeds to run (>= 1).
     public var seeds: Int
     /// Also run on the left-right mirrored image.

@@ -122,9 +122,9 @@ struct JobOptions: Codable, Equatable, Sendable {
         }
     }
 
-    /// Applies a client's options over these; unknown names, wrong types and out-of-range
-    /// values are 400s naming the option.
-    mutating func apply(_ values: [String: Value], source: String) throws(APIError) {
+    /// Applies a client's options over these; unknown names, wrong types and values outside
+    /// `OptionLimits` (steps also within the model's `trainSteps`) are 400s naming the option.
+    mutating func apply(_ values: [String: Value], source: String, trainSteps: Int) throws(APIError) {
         let known = Set(CodingKeys.allCases.map(\.rawValue))
         if let unknown = values.keys.sorted().first(where: { !known.contains($0) }) {
             throw .badRequest("\(source): unknown option '\(unknown)'; known: \(known.sorted().joined(separator: ", "))", slug: "invalid-option")
@@ -137,25 +137,29 @@ struct JobOptions: Codable, Equatable, Sendable {
             }
             return value
         }
-        func number(_ name: String, _ rule: String, _ valid: (Double) -> Bool) throws(APIError) -> Float? {
+        func number(_ name: String, _ range: ClosedRange<Double>, open: Bool = false) throws(APIError) -> Float? {
             guard let raw = values[name] else { return nil }
-            guard let value = raw.number, value.isFinite, valid(value) else {
-                throw .badRequest("\(source): option '\(name)' must be a number \(rule); got \(raw)", slug: "invalid-option")
+            let (low, high) = (range.lowerBound, range.upperBound)
+            guard let value = raw.number, value.isFinite, open ? value > low && value < high : range.contains(value) else {
+                let bounds = [low, high].map { $0 == $0.rounded() ? String(Int($0)) : String($0) }.joined(separator: ", ")
+                let rule = open ? "(\(bounds))" : "[\(bounds)]"
+                throw .badRequest("\(source): option '\(name)' must be a number in \(rule); got \(raw)", slug: "invalid-option")
             }
             return Float(value)
         }
-        if let v = try integer("steps", 1...1000) { steps = v }
-        if let v = try integer("seed", 0...Int.max) { seed = UInt64(v) }
-        if let v = try integer("count_th", 0...Int(Int32.max)) { countTh = v }
-        if let v = try integer("resolution", 64...2048) {
-            guard v % 8 == 0 else {
-                throw .badRequest("\(source): option 'resolution' must be a multiple of 8 (the latent's cell); got \(v)", slug: "invalid-option")
+        if let v = try integer("steps", OptionLimits.steps(trainSteps: trainSteps)) { steps = v }
+        if let v = try integer("seed", OptionLimits.seed) { seed = UInt64(v) }
+        if let v = try integer("count_th", OptionLimits.countTh) { countTh = v }
+        if let v = try integer("resolution", OptionLimits.resolution) {
+            let multiple = OptionLimits.resolutionMultiple
+            guard v % multiple == 0 else {
+                throw .badRequest("\(source): option 'resolution' must be a multiple of \(multiple) (the latent's cell); got \(v)", slug: "invalid-option")
             }
             resolution = v
         }
-        if let v = try number("mask_th", "in (0, 1)", { $0 > 0 && $0 < 1 }) { maskTh = v }
-        if let v = try number("overlap_th", "in [0, 1]", { $0 >= 0 && $0 <= 1 }) { overlapTh = v }
-        if let v = try number("min_score", "in [0, 1]", { $0 >= 0 && $0 <= 1 }) { minScore = v }
+        if let v = try number("mask_th", OptionLimits.maskTh, open: true) { maskTh = v }
+        if let v = try number("overlap_th", OptionLimits.overlapTh) { overlapTh = v }
+        if let v = try number("min_score", OptionLimits.minScore) { minScore = v }
         if let raw = values["mask_encoding"] {
             guard maskEncoding != nil else {
                 throw .badRequest("\(source): option 'mask_encoding' applies to inpainting only", slug: "invalid-option")
@@ -168,7 +172,7 @@ struct JobOptions: Codable, Equatable, Sendable {
         for name in ["ensemble_seeds", "flip"] where values[name] != nil && ensembleSeeds == nil {
             throw .badRequest("\(source): option '\(name)' applies to segmentation only", slug: "invalid-option")
         }
-        if let v = try integer("ensemble_seeds", 1...Ensemble.maxSeeds) { ensembleSeeds = v }
+        if let v = try integer("ensemble_seeds", OptionLimits.ensembleSeeds) { ensembleSeeds = v }
         if let raw = values["flip"] {
             guard let value = raw.bool else {
                 throw .badRequest("\(source): option 'flip' must be true or false; got \(raw)", slug: "invalid-option")

@@ -23,6 +23,8 @@ struct Submission: Sendable {
 /// Turns a POST into a `Submission`, or the precise client error (400, 411, 413, 415, 422).
 struct SubmissionDecoder: Sendable {
     let defaults: SegmentationOptions
+    /// The model's training steps: jobs run at most this many.
+    let trainSteps: Int
     let maxPixels: Int
     /// Segment ids a mask may hold (the model's slots less void).
     let slotCapacity: Int
@@ -65,13 +67,13 @@ struct SubmissionDecoder: Sendable {
         var parts = parts
         var options = JobOptions(defaults, kind: kind)
         let query = try JobOptions.values(fromQuery: request.queryItems)
-        try options.apply(query, source: "query")
+        try options.apply(query, source: "query", trainSteps: trainSteps)
         if let json = parts.removeValue(forKey: "options") {
             let part = try JobOptions.values(fromJSON: json, source: "options part")
             if let both = part.keys.sorted().first(where: { query[$0] != nil }) {
                 throw .badRequest("option '\(both)' is given in the query and in the options part; give it once", slug: "invalid-option")
             }
-            try options.apply(part, source: "options part")
+            try options.apply(part, source: "options part", trainSteps: trainSteps)
         }
         try checkLimits(options)
         if let callback = options.callback {

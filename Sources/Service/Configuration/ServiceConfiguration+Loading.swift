@@ -1,4 +1,5 @@
 import Foundation
+import LDMSeg
 import NNRuntime
 import Yams
 
@@ -126,7 +127,7 @@ extension ServiceConfiguration {
         .seconds("queue.max_wait", \.queue.maxWait),
         .int("queue.max_attempts", \.queue.maxAttempts, 1...100),
         .seconds("queue.lease_ttl", \.queue.leaseTTL),
-        .int("limits.max_resolution", \.limits.maxResolution, 64...2048),
+        .int("limits.max_resolution", \.limits.maxResolution, OptionLimits.resolution),
         .int("limits.max_job_cost", \.limits.maxJobCost, 1...Int(Int32.max)),
         .seconds("limits.job_timeout", \.limits.jobTimeout),
         .seconds("retention.ttl", \.retention.ttl),
