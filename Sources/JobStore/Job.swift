@@ -98,9 +98,18 @@ public struct JobResult: Sendable, Equatable {
     }
 
     /// One of the result files.
-    public enum Part: String, Sendable, CaseIterable {
-        case panopticPNG = "panoptic_png", segmentsJSON = "segments_json", overlayPNG = "overlay_png"
-        case uncertaintyPNG = "uncertainty_png"
+    public enum Part: Sendable, CaseIterable {
+        case panopticPNG, segmentsJSON, overlayPNG, uncertaintyPNG
+
+        /// Its column of `job_result`.
+        var column: String {
+            switch self {
+            case .panopticPNG: "panoptic_png"
+            case .segmentsJSON: "segments_json"
+            case .overlayPNG: "overlay_png"
+            case .uncertaintyPNG: "uncertainty_png"
+            }
+        }
     }
 }
 

@@ -207,7 +207,7 @@ public final class JobStore: Sendable {
 
     /// One result file of a succeeded job.
     public func result(_ part: JobResult.Part, ofJob seq: Int64) throws -> Data? {
-        try db.read { db in try db.fetchOne("SELECT \(part.rawValue) AS part FROM job_result WHERE job_seq = ?", seq)?.blob("part") }
+        try db.read { db in try db.fetchOne("SELECT \(part.column) AS part FROM job_result WHERE job_seq = ?", seq)?.blob("part") }
     }
 
     /// The number of jobs in each state.

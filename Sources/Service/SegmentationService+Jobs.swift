@@ -147,16 +147,15 @@ extension SegmentationService {
     }
 
     /// GET /v1/jobs/{id}/panoptic.png, segments.json, overlay.png, uncertainty.png: 409 until the job has succeeded.
-    func result(_ id: String, _ part: JobResult.Part, as caller: Caller) throws -> HTTPResponse {
+    func result(_ id: String, _ file: Route.ResultFile, as caller: Caller) throws -> HTTPResponse {
         let job = try existingJob(id, for: caller)
-        guard job.state == .succeeded, let body = try store.result(part, ofJob: job.seq) else {
+        guard job.state == .succeeded, let body = try store.result(file.part, ofJob: job.seq) else {
             let state = job.state == .succeeded ? "succeeded but its results are gone" : "is \(job.state.rawValue)"
             throw APIError.conflict("job \(id) \(state); results exist once it has succeeded")
         }
-        let type = part == .segmentsJSON ? "application/json" : "image/png"
         // Results never change once written.
-        return HTTPResponse(headers: ["Content-Type": type, "Cache-Control": "private, max-age=86400, immutable",
-                                      "ETag": "\"\(id)-\(part.rawValue)\""], body: [UInt8](body))
+        return HTTPResponse(headers: ["Content-Type": file.contentType, "Cache-Control": "private, max-age=86400, immutable",
+                                      "ETag": "\"\(id)-\(file.rawValue)\""], body: [UInt8](body))
     }
 
     // MARK: - Helpers

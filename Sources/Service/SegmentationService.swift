@@ -316,7 +316,7 @@ public final class SegmentationService: Sendable {
         case .getJob(let id): return try await getJob(id, request, as: caller)
         case .jobEvents(let id): return try jobEvents(id, request, as: caller)
         case .cancelJob(let id): return try await cancelJob(id, as: caller)
-        case .result(let id, let part): return try result(id, part, as: caller)
+        case .result(let id, let file): return try result(id, file, as: caller)
         case .listModels: return listModels()
         case .health: return APIJSON.response(["status": "ok"])
         case .ready:

@@ -9,7 +9,7 @@ enum Route: Equatable, Sendable {
     case getJob(id: String)
     case jobEvents(id: String)
     case cancelJob(id: String)
-    case result(id: String, part: JobResult.Part)
+    case result(id: String, file: ResultFile)
     case listModels
     case health
     case ready
@@ -48,12 +48,24 @@ enum Route: Equatable, Sendable {
         return .success((route, resource.template))
     }
 
-    private static let resultFiles: [Substring: (template: String, part: JobResult.Part)] = [
-        "panoptic.png": ("/v1/jobs/{id}/panoptic.png", .panopticPNG),
-        "segments.json": ("/v1/jobs/{id}/segments.json", .segmentsJSON),
-        "overlay.png": ("/v1/jobs/{id}/overlay.png", .overlayPNG),
-        "uncertainty.png": ("/v1/jobs/{id}/uncertainty.png", .uncertaintyPNG),
-    ]
+    /// A job's result file, by its name in the path.
+    enum ResultFile: String, CaseIterable, Sendable {
+        case panopticPNG = "panoptic.png", segmentsJSON = "segments.json", overlayPNG = "overlay.png", uncertaintyPNG = "uncertainty.png"
+
+        var template: String { "/v1/jobs/{id}/\(rawValue)" }
+        var contentType: String { self == .segmentsJSON ? "application/json" : "image/png" }
+        /// The stored file it serves.
+        var part: JobResult.Part {
+            switch self {
+            case .panopticPNG: .panopticPNG
+            case .segmentsJSON: .segmentsJSON
+            case .overlayPNG: .overlayPNG
+            case .uncertaintyPNG: .uncertaintyPNG
+            }
+        }
+    }
+
+    private static let resultFiles = Dictionary(uniqueKeysWithValues: ResultFile.allCases.map { (Substring($0.rawValue), $0) })
 
     // Status polls come through here flat out: the path is cut into substrings, not strings.
     private static func resource(path: String) -> Resource? {
@@ -81,7 +93,7 @@ enum Route: Equatable, Sendable {
                 return Resource(template: "/v1/jobs/{id}/events", methods: [.get: .jobEvents(id: id)])
             }
             guard let file = resultFiles[parts[first + 3]] else { return nil }
-            return Resource(template: file.template, methods: [.get: .result(id: id, part: file.part)])
+            return Resource(template: file.template, methods: [.get: .result(id: id, file: file)])
         }
         if parts.count == 2, parts[first] == "ui", !parts[first + 1].isEmpty {
             return Resource(template: "/ui/{file}", methods: [.get: .page(file: String(parts[first + 1]))])
