@@ -59,27 +59,32 @@ extension SegmentationService {
                            detail: "API key '\(caller.key?.name ?? "")' has \(active) jobs queued or running, its most; retry when one ends",
                            headers: ["Retry-After": "\(workers.secondsUntilAPlaceFrees())"])
         }
-        job = try await waitIfAsked(job, request)
+        job = try await waitIfAsked(job, wait: waitSeconds(request))
         let headers: HTTPHeaders = ["Location": "/v1/jobs/\(job.id)"]
         return APIJSON.response(try representation(job), status: job.state.isTerminal ? .ok : .accepted, headers: headers)
     }
 
-    /// The job's view held in memory when it answers `request` as a read would: always once the
-    /// job has ended, and while it runs unless the client waits (`Prefer: wait`).
-    func cachedView(of id: String, for request: HTTPRequest) -> JobViewCache.View? {
+    /// How long a request waits for its job to end (`Prefer: wait=N`, capped by `queue.max_wait`); nil: not at all.
+    func waitSeconds(_ request: HTTPRequest) -> Double? {
+        PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait)
+    }
+
+    /// The job's view held in memory when it answers a read that waits `wait` seconds: always
+    /// once the job has ended, and while it runs unless the client waits.
+    func cachedView(of id: String, wait: Double?) -> JobViewCache.View? {
         guard let view = views.view(of: id) else { return nil }
-        return view.isTerminal || PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) == nil ? view : nil
+        return view.isTerminal || wait == nil ? view : nil
     }
 
     /// GET /v1/jobs/{id}, waiting for the end with `Prefer: wait=N`. Answered from `views` when
     /// it can be; a fresh read is stored there when allowed.
-    func getJob(_ id: String, _ request: HTTPRequest, as caller: Caller) async throws -> HTTPResponse {
-        if let view = cachedView(of: id, for: request) {
+    func getJob(_ id: String, wait: Double?, as caller: Caller) async throws -> HTTPResponse {
+        if let view = cachedView(of: id, wait: wait) {
             guard caller.mayAccess(view.owner) else { throw APIError.notFound("no job \(id)") }
             return APIJSON.response(encoded: view.body)
         }
         let generation = views.generation
-        let job = try await waitIfAsked(try existingJob(id, for: caller), request)
+        let job = try await waitIfAsked(try existingJob(id, for: caller), wait: wait)
         let shown = try representation(job)
         let body = APIJSON.encode(shown)
         if job.state != .queued && shown.callback == nil {
@@ -173,12 +178,9 @@ extension SegmentationService {
         return JobRepresentation(job, queuePosition: try store.queuePosition(of: job), callback: callback, deliveries: deliveries)
     }
 
-    /// With `Prefer: wait=N`, waits up to N seconds (capped by `queue.max_wait`) for the job to end.
-    func waitIfAsked(_ job: Job, _ request: HTTPRequest) async throws -> Job {
-        guard !job.state.isTerminal, !isDraining,
-              let seconds = PreferWait.seconds(in: request.headers, cap: configuration.queue.maxWait) else {
-            return job
-        }
+    /// Waits up to `wait` seconds for the job to end.
+    func waitIfAsked(_ job: Job, wait: Double?) async throws -> Job {
+        guard !job.state.isTerminal, !isDraining, let seconds = wait else { return job }
         let id = job.id
         await events.wait(for: id, timeout: .milliseconds(Int64(seconds * 1000))) { [store] in
             (try? store.job(id: id))?.state.isTerminal ?? true

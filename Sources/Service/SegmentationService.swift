@@ -268,7 +268,7 @@ public final class SegmentationService: Sendable {
         case .health:
             response = APIJSON.response(["status": "ok"])
         case .getJob(let id):
-            guard configuration.role.servesAPI, let view = cachedView(of: id, for: request), let caller = try? caller(of: request, for: route), caller.mayAccess(view.owner) else {
+            guard configuration.role.servesAPI, let view = cachedView(of: id, wait: waitSeconds(request)), let caller = try? caller(of: request, for: route), caller.mayAccess(view.owner) else {
                 return nil
             }
             response = APIJSON.response(encoded: view.body)
@@ -313,7 +313,7 @@ public final class SegmentationService: Sendable {
         case .createSegmentation: return try await submit(request, kind: .segmentation, as: caller)
         case .createInpainting: return try await submit(request, kind: .inpainting, as: caller)
         case .listJobs: return try listJobs(request, as: caller)
-        case .getJob(let id): return try await getJob(id, request, as: caller)
+        case .getJob(let id): return try await getJob(id, wait: waitSeconds(request), as: caller)
         case .jobEvents(let id): return try jobEvents(id, request, as: caller)
         case .cancelJob(let id): return try await cancelJob(id, as: caller)
         case .result(let id, let file): return try result(id, file, as: caller)
