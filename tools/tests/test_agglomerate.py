@@ -121,3 +121,37 @@ def test_trains_and_scores_the_dev_val_and_cross_validation(tmp_path):
     assert report["settings"]["folds"] == 2 and report["cv"]
     for scores in report["cv"].values():
         assert scores["images"] > 0 and 0 <= scores["edge_prior"]["pq"] <= 100 and 0 <= scores["0.5"]["pq"] <= 100
+
+
+def test_a_learnt_boundary_adds_five_features_and_merges():
+    # The learnt map rises by 0.1 a column and 0.01 a row; a boundary pixel pair takes its larger value.
+    learnt = np.arange(6)[None, :] * 0.1 + np.arange(4)[:, None] * 0.01
+    graph = ag.Graph(dict(stripes(), learnt=learnt))
+    x = graph.features([(0, 1), (1, 2)])
+    assert x.shape == (2, ag.FEATURES + len(ag.BOUNDARY_FEATURES))
+    np.testing.assert_allclose(x[0, ag.FEATURES:], [0.215, 0.23, 0.2, 0.22, 0.23], atol=1e-6)
+    np.testing.assert_allclose(x[1, ag.FEATURES:], [0.415, 0.43, 0.4, 0.42, 0.43], atol=1e-6)
+    graph.merge(0, 1)
+    assert set(graph.learnt) == {(0, 2)}
+    np.testing.assert_allclose(graph.features([(0, 2)])[0, ag.FEATURES:], [0.415, 0.43, 0.4, 0.42, 0.43], atol=1e-6)
+
+
+def test_boundary_targets_heads_and_cross_fitting():
+    from segtools.train import boundary_head as bh
+    ids = np.zeros((6, 6), np.int32)
+    ids[:, :3], ids[:, 3:5] = 1, 2  # column 5 void
+    for panoptic in (True, False):
+        y = bh.target(ids, ids.shape, panoptic)
+        assert (y[:, :2] == 0).all() and (y[:, 2:4] == 1).all()
+        # Next to void: unknown where void is unlabelled (panoptic), a boundary where it is "no object".
+        assert (y[:, 4:] == (bh.UNKNOWN if panoptic else 1)).all()
+    head = bh.BoundaryHead()
+    logits = head(torch.zeros(2, bh.CHANNELS, 16, 16))
+    assert logits.shape == (2, 16, 16)
+    loss = bh.balanced_loss(logits, torch.from_numpy(np.stack([bh.target(np.kron(ids, np.ones((3, 3), np.int32))[:16, :16], (16, 16), True)] * 2)).long())
+    assert torch.isfinite(loss) and loss > 0
+    # No training image is mapped by a head that learnt from it.
+    train = [f"image{k}" for k in range(7)]
+    heads = dict(bh.cross_fit(train))
+    assert all(image not in heads[bh.head_for(k, "train")] for k, image in enumerate(train))
+    assert all(len(heads[f"head{p}"]) >= 3 for p in (0, 1)) and bh.head_for(0, "val-things") == "head-all"

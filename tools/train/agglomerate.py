@@ -11,7 +11,9 @@ distance and spread, and the cosine similarity of each deep map's region means (
 `--votes`, a model's segmentations of the same images add three: how far the model puts the two
 regions in one segment. With `--semantic`, ESPNetv2's Pascal VOC class probabilities
 (`tools/reference/espnetv2.py`) summed per region add six: how alike the two class distributions
-are, and how sure each region is of background or of its top object class.
+are, and how sure each region is of background or of its top object class. With `--boundary`, a
+boundary map learnt on the training images' segment boundaries (`boundary_head.py`) adds five:
+its mean, maximum and quantiles along the pair's boundary.
 
 An MLP scores p(one segment) for a pair. Agglomeration merges the most likely pair, recomputes
 the merged region's pairs, and stops when the best p is under a threshold; regions under
@@ -32,6 +34,7 @@ val splits at the threshold with the best dev PQ.
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --votes PREDICTIONS
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic --min-area 1000 --folds 5
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic --min-area 1000 --rounds 1 --val
+    python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic --boundary runs/boundary/maps --min-area 1000 --folds 5
 """
 import argparse
 import contextlib
@@ -63,6 +66,9 @@ VOTE_FEATURES = ("overlap", "same_segment", "void_share")
 # With Pascal VOC class probabilities (--semantic): six more (Graph.semantic_features).
 SEMANTIC_FEATURES = ("class_overlap", "same_object_class", "min_background", "max_background",
                      "min_top_object", "max_top_object")
+# With a learnt boundary map (--boundary): five more (Graph.boundary_features).
+BOUNDARY_QUANTILES = (0.1, 0.5, 0.9)
+BOUNDARY_FEATURES = ("boundary_mean", "boundary_max") + tuple(f"boundary_q{round(q * 100)}" for q in BOUNDARY_QUANTILES)
 
 
 class Networks:
@@ -125,7 +131,16 @@ def region_statistics(networks, path, settings, ids=None):
                  lab2=np.stack([np.bincount(flat, weights=c * c, minlength=n) for c in lab], 1),
                  inside=np.bincount(flat, weights=prob.ravel().astype(np.float64), minlength=n))
     stats["deep"], stats["cells"] = grid_sums(regions, deep)
-    # Boundary pixel pairs (4-neighbours in different regions): the larger of the two probabilities.
+    stats["lo"], stats["hi"], stats["v"], stats["s"] = boundary_pairs(regions, prob, sides)
+    if ids is not None:
+        stats["gt"], stats["gt_ids"] = id_counts(regions, ids)
+    return stats
+
+
+def boundary_pairs(regions, prob, sides=None):
+    """The boundary pixel pairs of labels 1..n (4-neighbours in different regions): (lower
+    region, higher region (0-based), the larger of the pair's two probabilities, and of each side
+    map's), sorted by region pair, then probability."""
     pairs = [(regions[:, :-1], regions[:, 1:], (slice(None), slice(None, -1)), (slice(None), slice(1, None))),
              (regions[:-1, :], regions[1:, :], (slice(None, -1), slice(None)), (slice(1, None), slice(None)))]
     lo, hi, v, s = [], [], [], []
@@ -134,13 +149,20 @@ def region_statistics(networks, path, settings, ids=None):
         lo.append(np.minimum(a, b)[keep] - 1)
         hi.append(np.maximum(a, b)[keep] - 1)
         v.append(np.maximum(prob[ia], prob[ib])[keep])
-        s.append(np.maximum(sides[(slice(None),) + ia], sides[(slice(None),) + ib])[:, keep])
-    lo, hi, v, s = np.concatenate(lo), np.concatenate(hi), np.concatenate(v), np.concatenate(s, 1)
+        if sides is not None:
+            s.append(np.maximum(sides[(slice(None),) + ia], sides[(slice(None),) + ib])[:, keep])
+    lo, hi, v = np.concatenate(lo), np.concatenate(hi), np.concatenate(v)
     order = np.lexsort((v, hi, lo))
-    stats.update(lo=lo[order].astype(np.int32), hi=hi[order].astype(np.int32), v=v[order], s=s[:, order])
-    if ids is not None:
-        stats["gt"], stats["gt_ids"] = id_counts(regions, ids)
-    return stats
+    out = lo[order].astype(np.int32), hi[order].astype(np.int32), v[order]
+    return out + (np.concatenate(s, 1)[:, order],) if sides is not None else out
+
+
+def pair_runs(lo, hi):
+    """((u, w), slice) of each region pair's run in `boundary_pairs`' sorted arrays."""
+    if not len(lo):
+        return []
+    starts = np.nonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])[0]
+    return [((int(lo[st]), int(hi[st])), slice(st, en)) for st, en in zip(starts, np.r_[starts[1:], len(lo)])]
 
 
 def id_counts(regions, ids):
@@ -166,17 +188,21 @@ class Graph:
         if "semantic" in stats:  # per region, sums of the 21 Pascal VOC class probabilities
             self.nodes["semantic"] = np.array(stats["semantic"], dtype=np.float64)
         self.width = (FEATURES + (len(VOTE_FEATURES) if "votes" in stats else 0)
-                      + (len(SEMANTIC_FEATURES) if "semantic" in stats else 0))
+                      + (len(SEMANTIC_FEATURES) if "semantic" in stats else 0)
+                      + (len(BOUNDARY_FEATURES) if "learnt" in stats else 0))
         self.parent = np.arange(len(self.nodes["area"]))
         self.adj = [set() for _ in self.parent]
         self.edges = {}  # (u, w), u < w -> (sorted boundary probabilities, side-output sums)
         lo, hi, v, s = stats["lo"], stats["hi"], stats["v"], stats["s"]
-        starts = np.nonzero(np.r_[True, (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])])[0] if len(lo) else []
-        for st, en in zip(starts, np.r_[starts[1:], len(lo)]):
-            u, w = int(lo[st]), int(hi[st])
-            self.edges[(u, w)] = (v[st:en].astype(np.float64), s[:, st:en].sum(1, dtype=np.float64))
+        for (u, w), run in pair_runs(lo, hi):
+            self.edges[(u, w)] = (v[run].astype(np.float64), s[:, run].sum(1, dtype=np.float64))
             self.adj[u].add(w)
             self.adj[w].add(u)
+        # (u, w) -> the learnt boundary probabilities along it, sorted (--boundary).
+        self.learnt = None
+        if "learnt" in stats:
+            lo, hi, v = boundary_pairs(self.regions, stats["learnt"])
+            self.learnt = {pair: v[run].astype(np.float64) for pair, run in pair_runs(lo, hi)}
         self.splits = np.cumsum((0,) + DEEP_CHANNELS)
 
     def features(self, pairs):
@@ -199,8 +225,15 @@ class Graph:
                         *(sides / c), small, large, np.log(c) - 0.5 * small, np.linalg.norm(mu - mw) / 10,
                         abs(mu[0] - mw[0]) / 10, min(su, sw) / 10, max(su, sw) / 10, min(iu, iw), max(iu, iw), *cos,
                         *(self.vote_features(u, w) if "votes" in nd else ()),
-                        *(self.semantic_features(u, w) if "semantic" in nd else ())]
+                        *(self.semantic_features(u, w) if "semantic" in nd else ()),
+                        *(self.boundary_features(u, w) if self.learnt is not None else ())]
         return out
+
+    def boundary_features(self, u, w):
+        """The learnt boundary probability along the pair's boundary: mean, maximum, quantiles."""
+        values = self.learnt[(u, w)]
+        c = len(values)
+        return (values.mean(), values[-1], *(values[min(round(q * (c - 1)), c - 1)] for q in BOUNDARY_QUANTILES))
 
     def vote_features(self, u, w):
         """How far the model puts both regions in one segment: the overlap of their segment
@@ -235,15 +268,20 @@ class Graph:
         if self.gt is not None:
             self.gt[u] += self.gt[w]
         del self.edges[(u, w)]
+        if self.learnt is not None:
+            del self.learnt[(u, w)]
         self.adj[u].discard(w)
         for k in self.adj[w] - {u}:
-            edge = self.edges.pop((min(w, k), max(w, k)))
+            old_key, key = (min(w, k), max(w, k)), (min(u, k), max(u, k))
+            edge = self.edges.pop(old_key)
             self.adj[k].discard(w)
-            key = (min(u, k), max(u, k))
             if key in self.edges:
                 old = self.edges[key]
                 edge = (np.sort(np.concatenate([old[0], edge[0]])), old[1] + edge[1])
             self.edges[key] = edge
+            if self.learnt is not None:
+                values = self.learnt.pop(old_key)
+                self.learnt[key] = np.sort(np.concatenate([self.learnt[key], values])) if key in self.learnt else values
             self.adj[u].add(k)
             self.adj[k].add(u)
         self.adj[w] = set()
@@ -370,7 +408,8 @@ def cross_validate(train, args):
         print(f"fold {fold + 1} of {args.folds}", flush=True)
     prior = edge_prior.edge_prior_maps([(s.path, s.ids) for s, _ in train], evaluate.EDGE_SETTINGS, args.edges)
     report = {"settings": dict(resolution=args.resolution, sigma=args.sigma, h=args.h, min_area=args.min_area,
-                               rounds=args.rounds, votes=bool(args.votes), semantic=args.semantic, folds=args.folds),
+                               rounds=args.rounds, votes=bool(args.votes), semantic=args.semantic, boundary=bool(args.boundary),
+                               folds=args.folds),
               "cv": {}}
     for kind, panoptic in (("panoptic", True), ("instances", False)):
         index = [k for k, (_, stats) in enumerate(train) if bool(stats["panoptic"]) == panoptic]
@@ -424,6 +463,17 @@ def with_semantics(stats, sample, model, cache, name, resolution):
     return dict(stats, semantic=np.load(path))
 
 
+def with_boundary(stats, sample, folder, name):
+    """`stats` with the learnt boundary map `<folder>/<name>-<image id>.npy` (`boundary_head.py
+    apply`, at the regions' size), which must exist."""
+    path = os.path.join(folder, f"{name}-{sample.image_id}.npy")
+    if not os.path.exists(path):
+        sys.exit(f"no learnt boundary map {path}: run boundary_head.py apply first")
+    learnt = np.load(path).astype(np.float32)
+    assert learnt.shape == stats["regions"].shape, (path, learnt.shape, stats["regions"].shape)
+    return dict(stats, learnt=learnt)
+
+
 def val_samples(data_root, kind):
     """The images of one val split as `data.Sample`s keyed by their file name's number."""
     from segtools.train import evaluate
@@ -468,6 +518,8 @@ def main(argv=None):
                                     "output): pairs get its votes as features; training images without one are left out")
     ap.add_argument("--semantic", action="store_true",
                     help="pairs get ESPNetv2's Pascal VOC class probabilities as features (weights/espnetv2 under --inputs)")
+    ap.add_argument("--boundary", help="a folder of learnt boundary maps (boundary_head.py apply): pairs get "
+                                       "five features of the map along their boundary")
     ap.add_argument("--folds", type=int, default=0,
                     help="instead of the dev split, score K-fold cross-validation over the training images, "
                          "next to the edge prior")
@@ -497,6 +549,8 @@ def main(argv=None):
             stats = with_votes(stats, s, args.votes) if args.votes else stats
             if stats is not None and semantic:
                 stats = with_semantics(stats, s, *semantic, name, args.resolution)
+            if stats is not None and args.boundary:
+                stats = with_boundary(stats, s, args.boundary, name)
             out.append((s, stats))
         return out
 
@@ -518,7 +572,7 @@ def main(argv=None):
     merger, examples = train_merger([stats for _, stats in train], args.steps, args.rounds)
     print(f"{examples} training pairs, {time.time() - start:.0f} s", flush=True)
     report = {"settings": dict(settings, min_area=args.min_area, rounds=args.rounds, votes=bool(args.votes),
-                               semantic=args.semantic),
+                               semantic=args.semantic, boundary=bool(args.boundary)),
               "pairs": examples, "dev": {}}
     for kind, items in dev.items():
         results = pq([(s.path, s.ids) for s, _ in items],
