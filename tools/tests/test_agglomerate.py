@@ -121,6 +121,20 @@ def test_trains_and_scores_the_dev_val_and_cross_validation(tmp_path):
     assert report["settings"]["folds"] == 2 and report["cv"]
     for scores in report["cv"].values():
         assert scores["images"] > 0 and 0 <= scores["edge_prior"]["pq"] <= 100 and 0 <= scores["0.5"]["pq"] <= 100
+    # A learnt boundary map (boundary_head.py) as features, then as the regions' watershed too.
+    from segtools.train import boundary_head as bh
+    common = ["--work", str(tmp_path / "boundary"), "--inputs", inputs, "--data-root", str(root), "--resolution", "96", "--val"]
+    bh.main(["features", "--edges", str(edges), *common])
+    bh.main(["train", "--steps", "3", *common])
+    bh.main(["apply", *common])
+    maps = tmp_path / "boundary" / "maps"
+    assert len(list(maps.glob("val-things-*.npy"))) == len(ag.val_samples(str(root), "things"))
+    for extra in ([], ["--boundary-regions"]):
+        report = ag.main(["--work", str(tmp_path / "work"), "--edges", str(edges), "--inputs", inputs, "--data-root", str(root),
+                          "--resolution", "96", "--sigma", "0", "--h", "0.001", "--min-area", "0", "--steps", "20", "--rounds", "0",
+                          "--thresholds", "0.5", "--boundary", str(maps), *extra, "--folds", "2"])
+        assert report["settings"]["boundary"] and all(0 <= v["0.5"]["pq"] <= 100 for v in report["cv"].values())
+    assert list((tmp_path / "work").glob("*-learnt"))
 
 
 def test_a_learnt_boundary_adds_five_features_and_merges():

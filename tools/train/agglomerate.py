@@ -13,7 +13,8 @@ regions in one segment. With `--semantic`, ESPNetv2's Pascal VOC class probabili
 (`tools/reference/espnetv2.py`) summed per region add six: how alike the two class distributions
 are, and how sure each region is of background or of its top object class. With `--boundary`, a
 boundary map learnt on the training images' segment boundaries (`boundary_head.py`) adds five:
-its mean, maximum and quantiles along the pair's boundary.
+its mean, maximum and quantiles along the pair's boundary; with `--boundary-regions` the regions
+are that map's watershed instead of HED's.
 
 An MLP scores p(one segment) for a pair. Agglomeration merges the most likely pair, recomputes
 the merged region's pairs, and stops when the best p is under a threshold; regions under
@@ -35,6 +36,7 @@ val splits at the threshold with the best dev PQ.
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic --min-area 1000 --folds 5
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic --min-area 1000 --rounds 1 --val
     python3 tools/train/agglomerate.py --work runs/agglomerate --edges EDGES --semantic --boundary runs/boundary/maps --min-area 1000 --folds 5
+    python3 tools/train/agglomerate.py ... --boundary runs/boundary/maps --boundary-regions --h 0.3 --folds 5
 """
 import argparse
 import contextlib
@@ -116,13 +118,14 @@ def grid_sums(regions, maps):
     return sums, counts
 
 
-def region_statistics(networks, path, settings, ids=None):
+def region_statistics(networks, path, settings, ids=None, learnt=None):
     """Regions and the raw statistics a `Graph` is built from (and, given the ground truth
-    `ids`, each region's pixel count of every ground-truth id)."""
+    `ids`, each region's pixel count of every ground-truth id). The regions are the watershed of
+    HED's map, or of a `learnt` boundary map of the image at the regions' size."""
     from skimage.color import rgb2lab
     image = edge_prior.resized(Image.open(path).convert("RGB"), settings["resolution"])
     prob, sides, deep = networks.maps(image)
-    regions = edge_prior.watershed_regions(prob, settings["sigma"], settings["h"])
+    regions = edge_prior.watershed_regions(prob if learnt is None else learnt, settings["sigma"], settings["h"])
     n = int(regions.max())
     flat = regions.ravel() - 1
     lab = rgb2lab(np.asarray(image)).transpose(2, 0, 1).reshape(3, -1)
@@ -433,11 +436,13 @@ def written(report, path):
     return report
 
 
-def cached(work, networks, settings, name, sample, panoptic):
-    """The statistics of one image, computed once into `work`."""
+def cached(work, networks, settings, name, sample, panoptic, learnt_regions=None):
+    """The statistics of one image, computed once into `work`; with `learnt_regions` (a folder
+    of learnt boundary maps) its regions are the watershed of the image's map there."""
     path = os.path.join(work, f"{name}-{sample.image_id}.npz")
     if not os.path.exists(path):
-        np.savez(path, panoptic=panoptic, **region_statistics(networks, sample.path, settings, sample.ids))
+        learnt = with_boundary({}, sample, learnt_regions, name)["learnt"] if learnt_regions else None
+        np.savez(path, panoptic=panoptic, **region_statistics(networks, sample.path, settings, sample.ids, learnt))
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
 
@@ -470,7 +475,7 @@ def with_boundary(stats, sample, folder, name):
     if not os.path.exists(path):
         sys.exit(f"no learnt boundary map {path}: run boundary_head.py apply first")
     learnt = np.load(path).astype(np.float32)
-    assert learnt.shape == stats["regions"].shape, (path, learnt.shape, stats["regions"].shape)
+    assert "regions" not in stats or learnt.shape == stats["regions"].shape, (path, learnt.shape, stats["regions"].shape)
     return dict(stats, learnt=learnt)
 
 
@@ -520,6 +525,8 @@ def main(argv=None):
                     help="pairs get ESPNetv2's Pascal VOC class probabilities as features (weights/espnetv2 under --inputs)")
     ap.add_argument("--boundary", help="a folder of learnt boundary maps (boundary_head.py apply): pairs get "
                                        "five features of the map along their boundary")
+    ap.add_argument("--boundary-regions", action="store_true",
+                    help="the regions are the watershed of the learnt map (--boundary) instead of HED's")
     ap.add_argument("--folds", type=int, default=0,
                     help="instead of the dev split, score K-fold cross-validation over the training images, "
                          "next to the edge prior")
@@ -529,9 +536,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     if args.folds and args.val:
         ap.error("--val confirms a merger chosen on the dev split; --folds trains one per fold")
+    if args.boundary_regions and not args.boundary:
+        ap.error("--boundary-regions needs --boundary")
     torch.set_num_threads(args.threads)
     settings = {"resolution": args.resolution, "sigma": args.sigma, "h": args.h}
-    work = os.path.join(args.work, f"r{args.resolution}-s{args.sigma:g}-h{args.h:g}")
+    work = os.path.join(args.work, f"r{args.resolution}-s{args.sigma:g}-h{args.h:g}" + ("-learnt" if args.boundary_regions else ""))
     os.makedirs(work, exist_ok=True)
     networks = Networks(args.edges, args.inputs)
     semantic = None
@@ -545,7 +554,7 @@ def main(argv=None):
         are None where --votes has no segmentation of the image."""
         out = []
         for s in samples:
-            stats = cached(work, networks, settings, name, s, panoptic)
+            stats = cached(work, networks, settings, name, s, panoptic, args.boundary if args.boundary_regions else None)
             stats = with_votes(stats, s, args.votes) if args.votes else stats
             if stats is not None and semantic:
                 stats = with_semantics(stats, s, *semantic, name, args.resolution)
