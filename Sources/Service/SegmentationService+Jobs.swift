@@ -70,10 +70,11 @@ extension SegmentationService {
     }
 
     /// The job's view held in memory when it answers a read that waits `wait` seconds: always
-    /// once the job has ended, and while it runs unless the client waits.
-    func cachedView(of id: String, wait: Double?) -> JobViewCache.View? {
+    /// once the job has ended, and while it runs unless the client waits. `wait` is read only
+    /// for a running job's view, so most status polls never parse the header.
+    func cachedView(of id: String, wait: @autoclosure () -> Double?) -> JobViewCache.View? {
         guard let view = views.view(of: id) else { return nil }
-        return view.isTerminal || wait == nil ? view : nil
+        return view.isTerminal || wait() == nil ? view : nil
     }
 
     /// GET /v1/jobs/{id}, waiting for the end with `Prefer: wait=N`. Answered from `views` when
