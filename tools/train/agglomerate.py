@@ -84,13 +84,17 @@ class Networks:
         self.mobilenet.eval()
 
     @torch.no_grad()
-    def maps(self, image):
-        """(fused probability [H, W], side probabilities [5, H, W], deep maps) of an RGB image."""
+    def outputs(self, image):
+        """(HED's five side logits and fused logit, each [1, 1, H, W]; its VGG blocks' outputs;
+        MobileNetV2's stride-8/16/32 maps) of an RGB image."""
         rgb = torch.from_numpy(np.asarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
         x = hed_ref.preprocess(rgb)
         feats = self.hed.features(x)
-        logits = self.hed.side_logits_of(feats, x.shape[-2:])
-        taps = self.mobilenet.taps(rgb / 255)
+        return self.hed.side_logits_of(feats, x.shape[-2:]), feats, self.mobilenet.taps(rgb / 255)
+
+    def maps(self, image):
+        """(fused probability [H, W], side probabilities [5, H, W], deep maps) of an RGB image."""
+        logits, feats, taps = self.outputs(image)
         return (torch.sigmoid(logits[-1])[0, 0].numpy(), torch.sigmoid(torch.cat(logits[:-1], 1))[0].numpy(),
                 [f[0] for f in feats[2:] + taps])
 
@@ -168,10 +172,15 @@ def pair_runs(lo, hi):
     return [((int(lo[st]), int(hi[st])), slice(st, en)) for st, en in zip(starts, np.r_[starts[1:], len(lo)])]
 
 
+def resized_ids(ids, shape):
+    """A segmentation resized to `shape` (H, W), nearest neighbour."""
+    return np.asarray(Image.fromarray(ids.astype(np.int32)).resize(shape[::-1], Image.NEAREST))
+
+
 def id_counts(regions, ids):
     """Per region (labels 1..n), its pixels of each id of a segmentation `ids` resized to the
     regions' size (nearest): ([n, k] counts, the k ids in order, 0 (void) first)."""
-    small = np.asarray(Image.fromarray(ids.astype(np.int32)).resize(regions.shape[::-1], Image.NEAREST))
+    small = resized_ids(ids, regions.shape)
     values = np.unique(np.r_[0, small.ravel()])
     index = np.searchsorted(values, small.ravel())
     n = int(regions.max())
@@ -441,7 +450,7 @@ def cached(work, networks, settings, name, sample, panoptic, learnt_regions=None
     of learnt boundary maps) its regions are the watershed of the image's map there."""
     path = os.path.join(work, f"{name}-{sample.image_id}.npz")
     if not os.path.exists(path):
-        learnt = with_boundary({}, sample, learnt_regions, name)["learnt"] if learnt_regions else None
+        learnt = learnt_map(learnt_regions, sample, name) if learnt_regions else None
         np.savez(path, panoptic=panoptic, **region_statistics(networks, sample.path, settings, sample.ids, learnt))
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
@@ -468,14 +477,19 @@ def with_semantics(stats, sample, model, cache, name, resolution):
     return dict(stats, semantic=np.load(path))
 
 
-def with_boundary(stats, sample, folder, name):
-    """`stats` with the learnt boundary map `<folder>/<name>-<image id>.npy` (`boundary_head.py
-    apply`, at the regions' size), which must exist."""
+def learnt_map(folder, sample, name):
+    """The learnt boundary map `<folder>/<name>-<image id>.npy` (`boundary_head.py apply`, at the
+    regions' size), which must exist."""
     path = os.path.join(folder, f"{name}-{sample.image_id}.npy")
     if not os.path.exists(path):
         sys.exit(f"no learnt boundary map {path}: run boundary_head.py apply first")
-    learnt = np.load(path).astype(np.float32)
-    assert "regions" not in stats or learnt.shape == stats["regions"].shape, (path, learnt.shape, stats["regions"].shape)
+    return np.load(path).astype(np.float32)
+
+
+def with_boundary(stats, sample, folder, name):
+    """`stats` with the image's learnt boundary map (`learnt_map`)."""
+    learnt = learnt_map(folder, sample, name)
+    assert learnt.shape == stats["regions"].shape, (name, sample.image_id, learnt.shape, stats["regions"].shape)
     return dict(stats, learnt=learnt)
 
 

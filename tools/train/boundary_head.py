@@ -32,7 +32,6 @@ from PIL import Image
 from scipy import ndimage
 
 from segtools.reference import espnetv2
-from segtools.reference import hed as hed_ref
 from segtools.train import agglomerate as ag, data, edge_prior
 from segtools.train.train import cosine_lr
 
@@ -55,10 +54,9 @@ def inputs(networks, espnet, path, resolution):
     """float16 [62, h, w]: the frozen maps of an image at the regions' size."""
     from skimage.color import rgb2lab
     image = np.asarray(edge_prior.resized(Image.open(path).convert("RGB"), resolution))
-    rgb = torch.from_numpy(image.astype(np.float32)).permute(2, 0, 1)[None]
-    x = hed_ref.preprocess(rgb)
-    sides = torch.cat(networks.hed.side_logits_of(networks.hed.features(x), x.shape[-2:]), 1)[0].clamp(-10, 10) / 5
-    tap = F.interpolate(networks.mobilenet.taps(rgb / 255)[0], size=image.shape[:2], mode="bilinear", align_corners=False)[0] / 4
+    logits, _, taps = networks.outputs(image)
+    sides = torch.cat(logits, 1)[0].clamp(-10, 10) / 5
+    tap = F.interpolate(taps[0], size=image.shape[:2], mode="bilinear", align_corners=False)[0] / 4
     probs = torch.from_numpy(espnetv2.predict(espnet, image))
     lab = torch.from_numpy(rgb2lab(image).astype(np.float32)).permute(2, 0, 1) / 50
     return torch.cat([sides, probs, tap, lab]).numpy().astype(np.float16)
@@ -66,7 +64,7 @@ def inputs(networks, espnet, path, resolution):
 
 def target(ids, shape, panoptic):
     """uint8 `shape`: 1 on a segment boundary, 0 off it, UNKNOWN next to panoptic void."""
-    small = np.asarray(Image.fromarray(ids.astype(np.int32)).resize(shape[::-1], Image.NEAREST))
+    small = ag.resized_ids(ids, shape)
     hi = ndimage.maximum_filter(small, size=3)
     lo = ndimage.minimum_filter(small, size=3)
     out = (hi != lo).astype(np.uint8)
