@@ -10,7 +10,7 @@ if Context.environment["SEGSERVE_PORTABLE"] == nil { runtimeFlags += ["-target-c
 
 let package = Package(
     name: "segserve",
-    platforms: [.macOS(.v14)],
+    platforms: [.macOS(.v15)],
     products: [
         .executable(name: "segserve", targets: ["segserve"]),
         .executable(name: "segserve-bench", targets: ["segserve-bench"]),
@@ -59,19 +59,36 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
-        // The segmentation service: routes, workers, metrics, configuration.
-        .target(name: "Service", dependencies: [
-            "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "NNRuntime",
-            .product(name: "Crypto", package: "swift-crypto"),
-            .product(name: "Logging", package: "swift-log"),
+        // What the API and the workers share: the configuration, a job's options (one schema),
+        // its callback address, the metrics.
+        .target(name: "ServiceCore", dependencies: [
+            "JobStore", "LDMSeg", "Pipeline", "NNRuntime",
             .product(name: "Prometheus", package: "swift-prometheus"),
             .product(name: "Yams", package: "Yams"),
+        ]),
+        // Runs jobs: the worker pool, leases, retention, callback deliveries; speaks no HTTP of its own.
+        .target(name: "Worker", dependencies: [
+            "ServiceCore", "JobStore", "LDMSeg", "Pipeline", "NNRuntime",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
             // Callback deliveries: to the address checked, TLS verified for the name.
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),
         ]),
+        // The HTTP API of openapi.yaml: routes, handlers, keys, the page, event streams; the one
+        // layer that speaks HTTP.
+        .target(name: "API", dependencies: [
+            "ServiceCore", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "NNRuntime",
+            .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        // The service `segserve serve` runs: the API, the workers and the store wired together.
+        .target(name: "Service", dependencies: [
+            "API", "Worker", "ServiceCore", "HTTPServer", "JobStore", "LDMSeg", "Pipeline", "NNRuntime",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .executableTarget(name: "segserve", dependencies: [
-            "LDMSeg", "Imaging", "Pipeline", "Evaluation", "Service",
+            "LDMSeg", "Imaging", "Pipeline", "Evaluation", "Service", "ServiceCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         .executableTarget(name: "segserve-bench", dependencies: [
@@ -89,7 +106,7 @@ let package = Package(
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "JobStoreTests", dependencies: ["JobStore", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: [
-            "Service", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "TestSupport",
+            "Service", "API", "Worker", "ServiceCore", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "TestSupport",
             .product(name: "Yams", package: "Yams"),
             .product(name: "NIOHTTP1", package: "swift-nio"),
             .product(name: "NIOSSL", package: "swift-nio-ssl"),

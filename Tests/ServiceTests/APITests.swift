@@ -1,7 +1,10 @@
 import Foundation
 import Imaging
 import JobStore
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import TestSupport
 import XCTest
 

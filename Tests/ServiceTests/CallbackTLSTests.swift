@@ -3,7 +3,10 @@ import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import Synchronization
 import XCTest
 

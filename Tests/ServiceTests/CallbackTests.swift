@@ -2,7 +2,10 @@ import Crypto
 import Foundation
 import HTTPServer
 import JobStore
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import Synchronization
 import TestSupport
 import XCTest

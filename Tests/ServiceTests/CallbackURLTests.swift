@@ -1,4 +1,7 @@
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import XCTest
 
 /// `callback_url` parsing and the address policy, without sockets.

@@ -1,5 +1,8 @@
 import Pipeline
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import XCTest
 
 final class InputErrorTests: XCTestCase {

@@ -1,5 +1,8 @@
 import Foundation
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import TestSupport
 import XCTest
 
@@ -41,12 +44,12 @@ final class JobViewCacheTests: XCTestCase {
         let queued = try harness.submit(body: ("image/png", png))
         let queuedID = queued["id"] as! String
         _ = try harness.request("GET", "/v1/jobs/\(queuedID)")
-        XCTAssertNil(harness.service.views.view(of: queuedID), "a queued job's position moves with others")
+        XCTAssertNil(harness.service.api.views.view(of: queuedID), "a queued job's position moves with others")
         _ = try harness.waitFor(longID) { ($0["progress"] as? [String: Int])?["step"] ?? 0 > 0 }
         XCTAssertEqual(try harness.request("DELETE", "/v1/jobs/\(longID)").status, 200)
         XCTAssertEqual(try harness.waitFor(longID) { $0["state"] as? String == "canceled" }["state"] as? String, "canceled")
         let first = try harness.request("GET", "/v1/jobs/\(longID)")
-        XCTAssertNotNil(harness.service.views.view(of: longID))
+        XCTAssertNotNil(harness.service.api.views.view(of: longID))
         XCTAssertEqual(try harness.request("GET", "/v1/jobs/\(longID)").body, first.body)
         XCTAssertEqual(try harness.finished(queuedID)["state"] as? String, "succeeded")
     }

@@ -2,7 +2,10 @@ import Foundation
 import Imaging
 import JobStore
 import Synchronization
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import TestSupport
 import XCTest
 

@@ -1,7 +1,10 @@
 import Pipeline
 import Foundation
 import Imaging
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import TestSupport
 import XCTest
 

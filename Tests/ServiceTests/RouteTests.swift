@@ -1,6 +1,9 @@
 import HTTPServer
 import JobStore
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import XCTest
 
 final class RouteTests: XCTestCase {

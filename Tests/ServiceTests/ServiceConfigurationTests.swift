@@ -1,6 +1,9 @@
 import Foundation
 import NNRuntime
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import XCTest
 
 final class ServiceConfigurationTests: XCTestCase {

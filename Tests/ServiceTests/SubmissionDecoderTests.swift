@@ -4,7 +4,10 @@ import JobStore
 import Pipeline
 import LDMSeg
 import NNRuntime
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import XCTest
 
 /// Request validation without sockets: every refusal a client can get before a job exists.

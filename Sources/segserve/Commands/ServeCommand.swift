@@ -4,6 +4,7 @@ import JobStore
 import LDMSeg
 import Logging
 import Service
+import ServiceCore
 
 /// `segserve serve`: the HTTP service. Settings come from the YAML file, then `SEGSERVE_*`
 /// environment variables, then these flags.

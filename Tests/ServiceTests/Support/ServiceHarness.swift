@@ -5,7 +5,10 @@ import JobStore
 import LDMSeg
 import Logging
 import Synchronization
+@testable import API
 @testable import Service
+@testable import ServiceCore
+@testable import Worker
 import TestSupport
 import XCTest
 

@@ -1,4 +1,0 @@
-extension Duration {
-    /// The duration as fractional seconds, for averages and messages.
-    var inSeconds: Double { Double(components.seconds) + Double(components.attoseconds) * 1e-18 }
-}
