@@ -97,7 +97,7 @@ let package = Package(
         ]),
 
         // Test targets: one per source target, added as each gains tests.
-        .target(name: "TestSupport", dependencies: ["NNRuntime", "HTTPServer"], path: "Tests/TestSupport"),
+        .target(name: "TestSupport", dependencies: ["NNRuntime", "HTTPServer", "Imaging"], path: "Tests/TestSupport"),
         .testTarget(name: "NNRuntimeTests", dependencies: ["NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "ImagingTests", dependencies: ["Imaging", "NNRuntime"], resources: [.copy("Fixtures")]),
         .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
@@ -105,6 +105,8 @@ let package = Package(
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "JobStoreTests", dependencies: ["JobStore", "TestSupport"]),
+        .testTarget(name: "ServiceCoreTests", dependencies: ["ServiceCore", "TestSupport", .product(name: "Yams", package: "Yams")]),
+        .testTarget(name: "APITests", dependencies: ["API", "ServiceCore", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "NNRuntime", "TestSupport"]),
         .testTarget(name: "ServiceTests", dependencies: [
             "Service", "API", "Worker", "ServiceCore", "HTTPServer", "JobStore", "LDMSeg", "Imaging", "Pipeline", "TestSupport",
             .product(name: "Yams", package: "Yams"),

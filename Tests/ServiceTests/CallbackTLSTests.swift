@@ -8,6 +8,7 @@ import NIOSSL
 @testable import ServiceCore
 @testable import Worker
 import Synchronization
+import TestSupport
 import XCTest
 
 /// https callbacks: the connection goes to the address checked, never to a second lookup of the

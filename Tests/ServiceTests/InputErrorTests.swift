@@ -3,6 +3,7 @@ import Pipeline
 @testable import Service
 @testable import ServiceCore
 @testable import Worker
+import TestSupport
 import XCTest
 
 final class InputErrorTests: XCTestCase {

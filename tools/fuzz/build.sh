@@ -28,7 +28,7 @@ build() {
         "${SWIFT[@]}" -module-name Imaging Sources/Imaging/*.swift tools/fuzz/ImageDecoderFuzz.swift \
             -I Sources/CPNG -I "$OUT/modules/CImageShims" "$OUT/jpeg_shim.o" "$OUT/png_shim.o" -lpng -ljpeg -o "$OUT/fuzz-$name" ;;
     callback-url)
-        "${SWIFT[@]}" -module-name Service Sources/Service/Callbacks/CallbackURL.swift Sources/Service/Callbacks/NetworkAddress.swift \
+        "${SWIFT[@]}" -module-name ServiceCore -package-name segserve Sources/ServiceCore/Callbacks/CallbackURL.swift Sources/ServiceCore/Callbacks/NetworkAddress.swift \
             tools/fuzz/CallbackURLFuzz.swift -o "$OUT/fuzz-$name" ;;
     safetensors)
         "${SWIFT[@]}" -module-name NNRuntime Sources/NNRuntime/SafeTensors/SafeTensorsFile.swift \

@@ -1,7 +1,5 @@
-@testable import API
-@testable import Service
 @testable import ServiceCore
-@testable import Worker
+import TestSupport
 import XCTest
 
 /// `callback_url` parsing and the address policy, without sockets.

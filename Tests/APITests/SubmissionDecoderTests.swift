@@ -5,9 +5,8 @@ import Pipeline
 import LDMSeg
 import NNRuntime
 @testable import API
-@testable import Service
 @testable import ServiceCore
-@testable import Worker
+import TestSupport
 import XCTest
 
 /// Request validation without sockets: every refusal a client can get before a job exists.

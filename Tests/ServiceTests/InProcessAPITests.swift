@@ -11,7 +11,7 @@ import XCTest
 /// The API in-process: each request goes straight to `SegmentationService.handle`, with real
 /// jobs on the tiny model, so routes, validation, errors and job lifecycles are tested without
 /// sockets or their timing.
-final class APITests: XCTestCase {
+final class InProcessAPITests: XCTestCase {
     var harness: ServiceHarness!
 
     override func setUpWithError() throws { harness = try ServiceHarness(.inProcess) }

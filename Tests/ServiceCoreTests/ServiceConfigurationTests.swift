@@ -1,9 +1,7 @@
 import Foundation
 import NNRuntime
-@testable import API
-@testable import Service
 @testable import ServiceCore
-@testable import Worker
+import TestSupport
 import XCTest
 
 final class ServiceConfigurationTests: XCTestCase {
@@ -47,13 +45,12 @@ final class ServiceConfigurationTests: XCTestCase {
         XCTAssertEqual(config.queue.maxWait, 5)
         XCTAssertEqual(config.databasePath, "/data/db.sqlite")
         XCTAssertEqual(config.categoriesPath, "cats.json")
-        XCTAssertEqual(config.httpServer.timeouts.headerRead, .milliseconds(2500))
         XCTAssertEqual(config.server.allowedHosts, ["segserve.example", "localhost"])
         XCTAssertEqual(config.limits.maxJobCost, 5000)
-        XCTAssertEqual(config.httpServer.limits.slowRequestSeconds, 4)
-        XCTAssertEqual(config.httpServer.limits.maxSlowConnectionShare, 0.25)
-        XCTAssertEqual(config.httpServer.requestThreadNice, 5)
-        XCTAssertEqual(config.httpServer.busyLoopShare, 0.25)
+        XCTAssertEqual(config.server.slowRequestSeconds, 4)
+        XCTAssertEqual(config.server.maxSlowConnectionShare, 0.25)
+        XCTAssertEqual(config.server.requestThreadNice, 5)
+        XCTAssertEqual(config.server.busyLoopShare, 0.25)
         let fromEnvironment = try ServiceConfiguration.load(file: nil, environment: ["SEGSERVE_SERVER_ALLOWED_HOSTS": "a.example, b.example"])
         XCTAssertEqual(fromEnvironment.server.allowedHosts, ["a.example", "b.example"])
     }

@@ -1,5 +1,6 @@
 import Foundation
 import LDMSeg
+import TestSupport
 import XCTest
 import Yams
 

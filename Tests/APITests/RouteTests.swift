@@ -1,9 +1,8 @@
 import HTTPServer
 import JobStore
 @testable import API
-@testable import Service
 @testable import ServiceCore
-@testable import Worker
+import TestSupport
 import XCTest
 
 final class RouteTests: XCTestCase {
