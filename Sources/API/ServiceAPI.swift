@@ -36,6 +36,8 @@ package final class ServiceAPI: Sendable {
     package let views = JobViewCache()
     let submissions: SubmissionDecoder
     let decodeQueue: DecodeQueue
+    /// Where handlers and event streams run: threads of their own, lowered once.
+    package let executor: RequestExecutor
     let requestGuard: RequestGuard
     let apiKeys: APIKeys
     let rateLimiter = RateLimiter()
@@ -57,6 +59,8 @@ package final class ServiceAPI: Sendable {
         self.workers = workers
         self.logger = logger
         decodeQueue = DecodeQueue(nice: configuration.server.requestThreadNice)
+        executor = RequestExecutor(threads: configuration.server.requestThreads, nice: configuration.server.requestThreadNice,
+                                   name: "segserve-request")
         eventStreams = StreamSlots(limits: .init(total: configuration.server.maxEventStreams,
                                                  perKey: configuration.server.maxEventStreamsPerKey,
                                                  perJob: configuration.server.maxEventStreamsPerJob))

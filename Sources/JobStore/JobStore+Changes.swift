@@ -112,6 +112,7 @@ extension JobStore {
         // Notifications arrive on an event loop, which must never wait; observers may use the store.
         let handlers = DispatchQueue(label: "segserve.store-changes")
         let thread = Thread { [self] in
+            Thread.current.name = "segserve-store-listener"  // Linux names only the running thread
             while !postgres.isClosed {
                 guard let connection = try? postgres.listen(Self.channel, handler: { [self] payload in
                     guard let change = Change(payload: payload, ownOrigin: origin) else { return }
@@ -127,7 +128,6 @@ extension JobStore {
                 try? (connection.close() as EventLoopFuture<Void>).wait()
             }
         }
-        thread.name = "segserve-store-listener"
         thread.start()
     }
 }

@@ -72,7 +72,7 @@ public final class SegmentationService: Sendable {
     @discardableResult
     public func start() throws -> SocketAddress? {
         try store.claimExclusiveUse()
-        let http = HTTPServer(configuration: configuration.httpServer, immediate: { [api] in api.handleImmediately($0) },
+        let http = HTTPServer(configuration: configuration.httpServer, executor: api.executor, immediate: { [api] in api.handleImmediately($0) },
                               contended: { [workers] in workers.busyCount > 0 }) { [api] request in
             await api.handle(request)
         }
@@ -116,6 +116,7 @@ public final class SegmentationService: Sendable {
         await callbacks.stop()
         compute.shutdown()
         if let http = server.withLock({ $0 }) { await http.shutdown(gracePeriod: .seconds(5)) }
+        api.executor.shutdown()
         do { try store.close() } catch { logger.error("closing the database: \(error)") }
         logger.notice("stopped")
     }
@@ -136,7 +137,7 @@ public final class SegmentationService: Sendable {
         workers.start()
         maintenance.start(leaseTTL: configuration.queue.leaseTTL, maxAttempts: configuration.queue.maxAttempts,
                           retentionTTL: configuration.retention.ttl, cleanupInterval: configuration.retention.cleanupInterval)
-        callbacks.start(representation: { [api] job in api.callbackBody(of: job) })
+        callbacks.start(on: api.executor, representation: { [api] job in api.callbackBody(of: job) })
     }
 
     /// The one place job changes fan out, on every backend and whoever made them: cached views

@@ -12,6 +12,7 @@ extension ServiceConfiguration {
         http.limits.slowRequestSeconds = server.slowRequestSeconds
         http.limits.maxSlowConnectionShare = server.maxSlowConnectionShare
         http.requestThreadNice = server.requestThreadNice
+        http.requestThreads = server.requestThreads
         http.busyLoopShare = server.busyLoopShare
         http.timeouts.headerRead = .milliseconds(Int64(server.headerTimeout * 1000))
         http.timeouts.bodyRead = .milliseconds(Int64(server.bodyTimeout * 1000))

@@ -16,6 +16,7 @@ final class ServiceConfigurationHTTPTests: XCTestCase {
         config.server.slowRequestSeconds = 4
         config.server.maxSlowConnectionShare = 0.25
         config.server.requestThreadNice = 5
+        config.server.requestThreads = 3
         config.server.busyLoopShare = 0.3
         config.server.headerTimeout = 2.5
         config.server.bodyTimeout = 3
@@ -30,6 +31,7 @@ final class ServiceConfigurationHTTPTests: XCTestCase {
         XCTAssertEqual(http.limits.slowRequestSeconds, 4)
         XCTAssertEqual(http.limits.maxSlowConnectionShare, 0.25)
         XCTAssertEqual(http.requestThreadNice, 5)
+        XCTAssertEqual(http.requestThreads, 3)
         XCTAssertEqual(http.busyLoopShare, 0.3)
         XCTAssertEqual(http.timeouts.headerRead, .milliseconds(2500))
         XCTAssertEqual(http.timeouts.bodyRead, .seconds(3))

@@ -102,7 +102,8 @@ extension ServiceAPI {
                            + "the most allowed; close one or poll GET /v1/jobs/\(id)", headers: ["Retry-After": "5"])
         }
         let (stream, continuation) = AsyncStream.makeStream(of: [UInt8].self, bufferingPolicy: .bufferingNewest(32))
-        let producer = Task { [self] in
+        // On the request threads: it reads the store, which may block.
+        let producer = Task(executorPreference: executor) { [self] in
             defer {
                 continuation.finish()
                 eventStreams.release(key: key, job: id)

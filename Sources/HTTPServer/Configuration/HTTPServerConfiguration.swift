@@ -55,6 +55,9 @@ public struct HTTPServerConfiguration: Sendable {
     public var backlog: Int32 = 512
     /// Serial event loops that own connections (default: one per active CPU).
     public var eventLoopCount: Int = ProcessInfo.processInfo.activeProcessorCount
+    /// Threads that run handlers (default 8): a handler may block one (a synchronous database
+    /// call) while the others go on.
+    public var requestThreads: Int = 8
     /// Nice levels added to the threads that run the handler (default 0; Linux keeps nice
     /// values per thread). Raise it to keep requests from taking the CPU from work that runs on
     /// threads of its own. Event loops (and the immediate handler) keep the server's priority,

@@ -12,6 +12,7 @@ final class EventLoop: @unchecked Sendable {
     private let slowBudget: SlowRequestBudget
     private let immediate: HTTPImmediateHandler?
     private let handler: HTTPHandler
+    private let executor: RequestExecutor
     private let connectionEnded: @Sendable () -> Void
     private let relay: LoopRelay
     private let contended: @Sendable () -> Bool
@@ -28,7 +29,7 @@ final class EventLoop: @unchecked Sendable {
 
     /// `connectionEnded` runs (on this queue) after each connection's socket is closed.
     init(index: Int, configuration: HTTPServerConfiguration, bodyBudget: BodyMemoryBudget, slowBudget: SlowRequestBudget,
-         immediate: HTTPImmediateHandler?, handler: @escaping HTTPHandler, relay: LoopRelay,
+         immediate: HTTPImmediateHandler?, handler: @escaping HTTPHandler, executor: RequestExecutor, relay: LoopRelay,
          contended: @escaping @Sendable () -> Bool, connectionEnded: @escaping @Sendable () -> Void) {
         self.relay = relay
         self.contended = contended
@@ -40,6 +41,7 @@ final class EventLoop: @unchecked Sendable {
         self.configuration = configuration
         self.immediate = immediate
         self.handler = handler
+        self.executor = executor
         self.connectionEnded = connectionEnded
     }
 
@@ -104,7 +106,7 @@ final class EventLoop: @unchecked Sendable {
             let connection = SocketConnection(
                 fd: fd, remoteAddress: remoteAddress, loop: self, configuration: self.configuration, bodyBudget: self.bodyBudget,
                 slowBudget: self.slowBudget,
-                immediate: self.immediate, handler: self.handler)
+                immediate: self.immediate, handler: self.handler, executor: self.executor)
             self.connections[ObjectIdentifier(connection)] = connection
             connection.start()
             if self.draining { connection.beginShutdown() }

@@ -2,7 +2,8 @@ import Dispatch
 import Foundation
 
 /// An HTTP/1.1 server on POSIX sockets (Linux, Glibc) and Dispatch: a listener, one serial event
-/// loop per core owning the connections, and the handler run as a task per request. An instance
+/// loop per core owning the connections, and the handler run as a task per request on the
+/// `RequestExecutor`'s threads. An instance
 /// serves once: `start()`, later `shutdown(gracePeriod:)`.
 public final class HTTPServer: Sendable {
     private enum Phase {
@@ -24,13 +25,23 @@ public final class HTTPServer: Sendable {
     public let configuration: HTTPServerConfiguration
     private let loops: [EventLoop]
     private let relay = LoopRelay()
+    /// Where handlers run; shut down with the server when the server made it.
+    private let executor: RequestExecutor
+    private let ownsExecutor: Bool
     private let state = LockedValue(State())
 
     /// `contended` says whether other work needs the cores, so the event loops keep within
-    /// `configuration.busyLoopShare`; it is asked only once a loop's share is spent.
-    public init(configuration: HTTPServerConfiguration = HTTPServerConfiguration(), immediate: HTTPImmediateHandler? = nil,
-                contended: @escaping @Sendable () -> Bool = { false }, handler: @escaping HTTPHandler) {
+    /// `configuration.busyLoopShare`; it is asked only once a loop's share is spent. Handlers run
+    /// on `executor`, or without one on threads of the server's own (`requestThreads`, lowered
+    /// by `requestThreadNice`).
+    public init(configuration: HTTPServerConfiguration = HTTPServerConfiguration(), executor: RequestExecutor? = nil,
+                immediate: HTTPImmediateHandler? = nil, contended: @escaping @Sendable () -> Bool = { false },
+                handler: @escaping HTTPHandler) {
         self.configuration = configuration
+        ownsExecutor = executor == nil
+        let executor = executor ?? RequestExecutor(threads: configuration.requestThreads, nice: configuration.requestThreadNice,
+                                                   name: "http-request")
+        self.executor = executor
         let state = self.state
         let budget = BodyMemoryBudget(limit: configuration.limits.maxInflightBodyBytes)
         let limits = configuration.limits
@@ -38,10 +49,14 @@ public final class HTTPServer: Sendable {
         let relay = self.relay
         loops = (0..<max(1, configuration.eventLoopCount)).map { index in
             EventLoop(index: index, configuration: configuration, bodyBudget: budget, slowBudget: slow, immediate: immediate,
-                      handler: handler, relay: relay, contended: contended) {
+                      handler: handler, executor: executor, relay: relay, contended: contended) {
                 HTTPServer.connectionEnded(state)
             }
         }
+    }
+
+    deinit {
+        if ownsExecutor { executor.shutdown() }
     }
 
     /// The bound address once started (with the real port when `port` was 0), nil before.
@@ -85,6 +100,7 @@ public final class HTTPServer: Sendable {
         forceClose.cancel()
         loops.forEach { $0.stop() }
         relay.stop()
+        if ownsExecutor { executor.shutdown() }
         let waiters = state.withLock { state in
             state.phase = .stopped
             defer { state.stopWaiters = [] }

@@ -13,10 +13,10 @@ public final class SerialThread: @unchecked Sendable {
     /// Starts the thread, `nice` levels below the calling thread.
     public init(name: String, nice: Int = 0) {
         let thread = Thread { [self] in
+            Thread.current.name = name  // Linux names only the running thread
             ThreadNice.lowerCurrentThread(by: nice)
             serve()
         }
-        thread.name = name
         thread.start()
     }
 

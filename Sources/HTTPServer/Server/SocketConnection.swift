@@ -20,8 +20,8 @@ final class SocketConnection: @unchecked Sendable {
     private let remoteAddress: SocketAddress?
     private let immediate: HTTPImmediateHandler?
     private let handler: HTTPHandler
-    /// Nice levels added to the threads that run the handler.
-    private let requestNice: Int
+    /// Where handlers run.
+    private let executor: RequestExecutor
     private var machine: ConnectionStateMachine
     private let readSource: DispatchSourceRead
     private var writeSource: DispatchSourceWrite?
@@ -55,7 +55,7 @@ final class SocketConnection: @unchecked Sendable {
 
     init(fd: Int32, remoteAddress: SocketAddress?, loop: EventLoop, configuration: HTTPServerConfiguration,
          bodyBudget: BodyMemoryBudget, slowBudget: SlowRequestBudget, immediate: HTTPImmediateHandler?,
-         handler: @escaping HTTPHandler) {
+         handler: @escaping HTTPHandler, executor: RequestExecutor) {
         self.slowBudget = slowBudget
         slowAfter = UInt64(max(0, configuration.limits.slowRequestSeconds) * 1e9)
         self.fd = fd
@@ -63,7 +63,7 @@ final class SocketConnection: @unchecked Sendable {
         self.remoteAddress = remoteAddress
         self.immediate = immediate
         self.handler = handler
-        requestNice = configuration.requestThreadNice
+        self.executor = executor
         machine = ConnectionStateMachine(configuration: configuration, budget: bodyBudget, now: EventLoop.now())
         readSource = DispatchSource.makeReadSource(fileDescriptor: fd, queue: loop.queue)
     }
@@ -211,9 +211,8 @@ final class SocketConnection: @unchecked Sendable {
                 responseReady(response)
                 return
             }
-            let (handler, nice) = (self.handler, requestNice)
-            Task {
-                ThreadNice.lowerCurrentThread(by: nice)
+            let handler = self.handler
+            Task(executorPreference: executor) {
                 let response = await handler(request)
                 self.loop.execute { self.responseReady(response) }
             }

@@ -44,8 +44,10 @@ public final class ComputePool: @unchecked Sendable {
         width = max(1, threads)
         self.spin = spin
         for index in 1..<width {
-            let thread = Thread { [self] in helperLoop() }
-            thread.name = "\(name)-\(index)"
+            let thread = Thread { [self] in
+                Thread.current.name = "\(name)-\(index)"  // Linux names only the running thread
+                helperLoop()
+            }
             thread.stackSize = 1 << 20
             thread.start()
         }

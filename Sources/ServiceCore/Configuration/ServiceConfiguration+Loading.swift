@@ -110,6 +110,7 @@ extension ServiceConfiguration {
         .fraction("server.max_slow_connection_share", \.server.maxSlowConnectionShare),
         .seconds("server.idle_timeout", \.server.idleTimeout),
         .int("server.request_thread_nice", \.server.requestThreadNice, 0...19),
+        .int("server.request_threads", \.server.requestThreads, 1...256),
         .fraction("server.busy_loop_share", \.server.busyLoopShare),
         .int("server.max_event_streams", \.server.maxEventStreams, 1...1_000_000),
         .int("server.max_event_streams_per_key", \.server.maxEventStreamsPerKey, 1...1_000_000),

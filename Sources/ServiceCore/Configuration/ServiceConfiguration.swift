@@ -32,6 +32,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
         /// Nice levels added to the threads that run handlers and decode uploads (default 19;
         /// 0-19), so a flood of requests cannot take the CPU from running jobs.
         public var requestThreadNice = 19
+        /// Threads that run request handlers (default 8; 1-256): a handler waiting on the
+        /// database holds one of them, never a thread of Swift's shared pool.
+        public var requestThreads = 8
         /// Share of a core each event loop may spend reading, routing and answering while jobs
         /// run (default 0.1; 0 = no limit). Event loops run at full priority, so a status poll is
         /// answered at once; this bounds what a flood of polls takes from the jobs.

@@ -41,10 +41,11 @@ package final class CallbackDispatcher: Sendable {
         }
     }
 
-    /// Starts delivering; `representation` gives the body for a job (its API JSON).
-    package func start(representation: @escaping @Sendable (Job) -> [UInt8]?) {
+    /// Starts delivering; `representation` gives the body for a job (its API JSON). The loop
+    /// runs on `executor` when given, since its store calls block.
+    package func start(on executor: (any TaskExecutor)? = nil, representation: @escaping @Sendable (Job) -> [UInt8]?) {
         guard !settings.allowedHosts.isEmpty else { return }
-        let task = Task { [self] in
+        let task = Task(executorPreference: executor) { [self] in
             while !Task.isCancelled {
                 for callback in (try? store.dueCallbacks()) ?? [] {
                     if Task.isCancelled { break }

@@ -95,12 +95,17 @@ package final class WorkerPool: @unchecked Sendable {
     package func start() {
         guard count > 0 else { return }
         for index in 0..<count {
-            let thread = Thread { [self] in loop() }
-            thread.name = "segserve-worker-\(index)"
+            // Linux names only the running thread.
+            let thread = Thread { [self] in
+                Thread.current.name = "segserve-worker-\(index)"
+                loop()
+            }
             thread.start()
         }
-        let heartbeat = Thread { [self] in beat() }
-        heartbeat.name = "segserve-heartbeat"
+        let heartbeat = Thread { [self] in
+            Thread.current.name = "segserve-heartbeat"
+            beat()
+        }
         heartbeat.start()
     }
 

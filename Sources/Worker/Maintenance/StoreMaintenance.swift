@@ -47,6 +47,7 @@ package final class StoreMaintenance: @unchecked Sendable {
 
     private func repeating(_ name: String, every seconds: Double, _ body: @escaping @Sendable () -> Void) {
         let thread = Thread { [self] in
+            Thread.current.name = name  // Linux names only the running thread
             while true {
                 condition.lock()
                 let done = stopped
@@ -59,7 +60,6 @@ package final class StoreMaintenance: @unchecked Sendable {
                 condition.unlock()
             }
         }
-        thread.name = name
         thread.start()
     }
 }

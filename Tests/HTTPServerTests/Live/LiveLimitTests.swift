@@ -64,6 +64,32 @@ final class LiveLimitTests: XCTestCase {
         XCTAssertEqual(ThreadNice.current(), expected - 7, "the caller's thread keeps its priority")
     }
 
+    /// Handlers run on the server's request threads, so handlers that block them leave Swift's
+    /// shared pool free for other tasks.
+    func testBlockingHandlersLeaveTheSharedPoolFree() throws {
+        let blocking = ProcessInfo.processInfo.activeProcessorCount + 2  // more than the shared pool has threads
+        let live = try LiveServer { $0.requestThreads = blocking }
+        defer { live.stop() }
+        let names = Mutex<[String]>([])
+        let clients = Thread {
+            live.onClients(blocking) { client in
+                try? client.send("GET /block?ms=1500 HTTP/1.1\r\nHost: t\r\n\r\n")
+                let name = (try? client.readResponse().text) ?? ""
+                names.withLock { $0.append(name) }
+            }
+        }
+        clients.start()
+        Thread.sleep(forTimeInterval: 0.5)  // every handler is blocking by now
+        let ran = DispatchSemaphore(value: 0)
+        let start = ContinuousClock.now
+        Task.detached { ran.signal() }
+        ran.wait()
+        XCTAssertLessThan(ContinuousClock.now - start, .milliseconds(400), "a task on the shared pool waited for blocked handlers")
+        Thread.sleep(forTimeInterval: 1.5)
+        XCTAssertEqual(names.withLock { $0.count }, blocking)
+        for name in names.withLock({ $0 }) { XCTAssertTrue(name.hasPrefix("http-request-"), name) }
+    }
+
     /// Event loops keep the server's priority however many lowered request threads hand
     /// responses back to them: Dispatch starts a queue's threads from the enqueueing thread, at
     /// its nice value, so a loop could otherwise end up on a request thread's priority.

@@ -98,7 +98,7 @@ struct LiveServer {
         return done
     }
 
-    /// GET /hold (see `waitForHolds`), GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /nice, GET /fast and GET /loop-nice (immediate), GET /n/<text>, GET /close.
+    /// GET /hold (see `waitForHolds`), GET /hello, POST /echo-size, GET /sleep?ms=, GET /big?bytes=, GET /peer, GET /nice, GET /block?ms= (blocks its thread; answers its name), GET /fast and GET /loop-nice (immediate), GET /n/<text>, GET /close.
     @Sendable static func route(_ request: HTTPRequest) async -> HTTPResponse {
         switch (request.method, request.path) {
         case (.get, "/hello"), (.head, "/hello"):
@@ -118,6 +118,10 @@ struct LiveServer {
             return .text(request.remoteAddress?.host ?? "unknown")
         case (.get, "/nice"):
             return .text("\(ThreadNice.current())")
+        case (.get, "/block"):
+            // Blocks its thread, as a synchronous database call does.
+            usleep(UInt32(Int(request.queryValue("ms") ?? "0") ?? 0) * 1000)
+            return .text(currentThreadName())
         case (.get, let path) where path.hasPrefix("/n/"):
             return .text(String(path.dropFirst(3)))
         case (.get, "/stream"), (.head, "/stream"):
@@ -148,3 +152,6 @@ struct LiveServer {
         }
     }
 }
+
+/// The calling thread's name (a synchronous function: `Thread.current` is off limits to async code).
+private func currentThreadName() -> String { Thread.current.name ?? "" }
