@@ -1,15 +1,12 @@
-import Foundation
+import Synchronization
 
-/// A value shared across threads, guarded by a lock.
-final class LockedValue<Value>: @unchecked Sendable {
-    private let lock = NSLock()
-    private var value: Value
+/// A `Mutex` that closures can share by reference (a `Mutex` itself cannot be copied into one).
+final class LockedValue<Value>: Sendable {
+    private let mutex: Mutex<Value>
 
-    init(_ value: Value) { self.value = value }
+    init(_ value: sending Value) { mutex = Mutex(value) }
 
-    func withLock<Result, Failure: Error>(_ body: (inout Value) throws(Failure) -> Result) throws(Failure) -> Result {
-        lock.lock()
-        defer { lock.unlock() }
-        return try body(&value)
+    func withLock<Result, Failure: Error>(_ body: (inout sending Value) throws(Failure) -> sending Result) throws(Failure) -> sending Result {
+        try mutex.withLock(body)
     }
 }

@@ -1,5 +1,6 @@
 import COpenBLAS
 import Foundation
+import Synchronization
 
 /// 3x3 stride-1 convolution with padding 1 by Winograd F(2x2, 3x3): each 2x2 output tile
 /// costs 16 multiplies per channel pair instead of 36, so the 16 batched sgemms do 2.25x
@@ -7,30 +8,29 @@ import Foundation
 /// Transformed weights of one conv, made the first time the conv runs on a large map and
 /// kept (16/9 the size of its kernels for F(2x2, 3x3), 4x for F(4x4, 3x3)): only convs at
 /// the high-resolution levels pay.
-final class WinogradWeights: @unchecked Sendable {
-    private let lock = NSLock()
-    private var f2x2: Tensor?
-    private var f4x4: Tensor?
+final class WinogradWeights: Sendable {
+    private let f2x2 = Mutex<Tensor?>(nil)
+    private let f4x4 = Mutex<Tensor?>(nil)
 
     /// `[16, Cout, Cin]`, for `Winograd3x3`.
     func get(_ weight: Tensor, _ ws: Workspace) -> Tensor {
-        lock.lock()
-        defer { lock.unlock() }
-        if let f2x2 { return f2x2 }
-        let u = Tensor(shape: [16, weight.shape[0], weight.shape[1]])
-        Winograd3x3.transformWeights(weight, into: u.data, ws)
-        f2x2 = u
-        return u
+        f2x2.withLock { made in
+            if let made { return made }
+            let u = Tensor(shape: [16, weight.shape[0], weight.shape[1]])
+            Winograd3x3.transformWeights(weight, into: u.data, ws)
+            made = u
+            return u
+        }
     }
 
     /// `[36, Cin, Cout]`, for `Winograd4x4`.
     func get4x4(_ weight: Tensor) -> Tensor {
-        lock.lock()
-        defer { lock.unlock() }
-        if let f4x4 { return f4x4 }
-        let u = Winograd4x4.transformWeights(weight)
-        f4x4 = u
-        return u
+        f4x4.withLock { made in
+            if let made { return made }
+            let u = Winograd4x4.transformWeights(weight)
+            made = u
+            return u
+        }
     }
 }
 

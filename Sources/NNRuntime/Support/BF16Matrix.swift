@@ -1,5 +1,6 @@
 import CKernels
 import Foundation
+import Synchronization
 
 /// A constant GEMM operand (weights) rounded to bfloat16 and packed once in the bf16 kernel's
 /// layout, so `Precision.bf16` products skip the rounding and packing of it on every call:
@@ -37,19 +38,18 @@ public final class BF16Matrix: @unchecked Sendable {
 
 /// Packed bf16 copies of one layer's constant operands, made the first time the layer runs in
 /// bf16 and kept; keyed by the layer's own numbering (e.g. a Winograd point).
-public final class BF16Cache: @unchecked Sendable {
-    private let lock = NSLock()
-    private var packs: [Int: BF16Matrix] = [:]
+public final class BF16Cache: Sendable {
+    private let packs = Mutex<[Int: BF16Matrix]>([:])
 
     public init() {}
 
     /// The pack under `key`, made by `make` once.
     func get(_ key: Int = 0, _ make: () -> BF16Matrix) -> BF16Matrix {
-        lock.lock()
-        defer { lock.unlock() }
-        if let hit = packs[key] { return hit }
-        let pack = make()
-        packs[key] = pack
-        return pack
+        packs.withLock { packs in
+            if let hit = packs[key] { return hit }
+            let pack = make()
+            packs[key] = pack
+            return pack
+        }
     }
 }

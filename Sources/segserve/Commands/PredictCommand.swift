@@ -1,5 +1,6 @@
 import ArgumentParser
 import Foundation
+import Synchronization
 import Imaging
 import Pipeline
 import LDMSeg
@@ -132,41 +133,43 @@ struct PredictJob: Sendable {
 }
 
 /// Work distribution, results and the progress line of a `predict` run, behind a lock.
-final class PredictProgress: @unchecked Sendable {
-    private let lock = NSLock()
-    private let start = Date()
-    private var nextIndex = 0, done = 0
-    private var entries: [PredictionEntry?]
-    private var error: Error?
+final class PredictProgress: Sendable {
+    private struct State {
+        var nextIndex = 0, done = 0
+        var entries: [PredictionEntry?]
+        var error: (any Error & Sendable)?
+    }
 
-    init(count: Int) { entries = Array(repeating: nil, count: count) }
+    private let start = Date()
+    private let state: Mutex<State>
+
+    init(count: Int) { state = Mutex(State(entries: Array(repeating: nil, count: count))) }
 
     /// The next image to start, or nil when all have started or one failed.
     func next() -> Int? {
-        lock.withLock {
-            guard error == nil, nextIndex < entries.count else { return nil }
-            defer { nextIndex += 1 }
-            return nextIndex
+        state.withLock { s in
+            guard s.error == nil, s.nextIndex < s.entries.count else { return nil }
+            defer { s.nextIndex += 1 }
+            return s.nextIndex
         }
     }
 
     func finish(_ i: Int, _ entry: PredictionEntry) {
-        lock.withLock {
-            entries[i] = entry
-            done += 1
+        state.withLock { s in
+            s.entries[i] = entry
+            s.done += 1
             let elapsed = Date().timeIntervalSince(start)
-            let eta = elapsed / Double(done) * Double(entries.count - done)
-            FileHandle.standardError.write(String(format: "\r%d/%d images, ETA %.0f s ", done, entries.count, eta).data(using: .utf8)!)
+            let eta = elapsed / Double(s.done) * Double(s.entries.count - s.done)
+            FileHandle.standardError.write(String(format: "\r%d/%d images, ETA %.0f s ", s.done, s.entries.count, eta).data(using: .utf8)!)
         }
     }
 
-    func fail(_ e: Error) { lock.withLock { if error == nil { error = e } } }
+    func fail(_ e: any Error & Sendable) { state.withLock { s in if s.error == nil { s.error = e } } }
 
     func results() throws -> [PredictionEntry] {
-        try lock.withLock {
-            if let error { throw error }
-            return entries.map { $0! }
-        }
+        let (entries, error) = state.withLock { ($0.entries, $0.error) }
+        if let error { throw error }
+        return entries.map { $0! }
     }
 }
 
