@@ -7,13 +7,14 @@ import Logging
 import NNRuntime
 import Pipeline
 import ServiceCore
+import ServiceLifecycle
 import Synchronization
 import Worker
 
 /// The service `segserve serve` runs: the API over the HTTP server, the workers running the
 /// model, the store's upkeep and callback deliveries, all on one store whose committed changes
 /// fan out in one place (`observeJobChanges`). `start()`, later `shutdown()`.
-public final class SegmentationService: Sendable {
+public final class SegmentationService: ServiceLifecycle.Service, Sendable {
     public let configuration: ServiceConfiguration
     let model: LDMSegModel
     let store: JobStore
@@ -86,6 +87,19 @@ public final class SegmentationService: Sendable {
     /// Checks, routes and answers a request (the in-process tests call it directly).
     public func handle(_ request: HTTPRequest) async -> HTTPResponse {
         await api.handle(request)
+    }
+
+    /// Runs under a `ServiceGroup`: starts, serves until the group shuts down gracefully
+    /// (SIGTERM), then drains (`shutdown`); cancelled (SIGINT), before or while draining, it
+    /// sends running jobs back to the queue at once.
+    public func run() async throws {
+        try start()
+        try? await gracefulShutdown()
+        await withTaskCancellationHandler {
+            await shutdown()
+        } onCancel: {
+            Task { await self.shutdown() }
+        }
     }
 
     /// Drains: readiness fails and submissions get 503, running jobs get `drain_timeout` to

@@ -156,7 +156,7 @@ package final class WorkerPool: @unchecked Sendable {
         }
     }
 
-    /// Running jobs stop at their next step and go back to the queue (a second SIGTERM).
+    /// Running jobs stop at their next step and go back to the queue (the service was cancelled).
     package func interruptNow() {
         locked { $0.stopping = true; $0.interrupting = true }
         condition.broadcast()

@@ -5,14 +5,15 @@ import LDMSeg
 import Logging
 import Service
 import ServiceCore
+import ServiceLifecycle
 
 /// `segserve serve`: the HTTP service. Settings come from the YAML file, then `SEGSERVE_*`
 /// environment variables, then these flags.
-struct ServeCommand: ParsableCommand {
+struct ServeCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the HTTP service (jobs in SQLite or PostgreSQL, a worker pool, Prometheus metrics).",
-        discussion: "SIGTERM or SIGINT drains: submissions are refused, running jobs finish or go back to the queue, then the process exits.")
+        discussion: "SIGTERM drains: submissions are refused, running jobs finish or go back to the queue, then the process exits. SIGINT (Ctrl-C), also during a drain, sends running jobs back to the queue at once.")
 
     @Option(help: "YAML configuration file (default: config/segserve.yaml when it exists)") var config: String?
     @Option(help: "address to bind") var host: String?
@@ -26,7 +27,7 @@ struct ServeCommand: ParsableCommand {
     @Option(help: "workers running jobs at once") var workers: Int?
     @Option(help: "the runtime's threads (loops and sgemms)") var threads: Int?
 
-    func run() throws {
+    func run() async throws {
         var settings = try ServiceConfiguration.load(file: config ?? (FileManager.default.fileExists(atPath: "config/segserve.yaml") ? "config/segserve.yaml" : nil))
         if let host { settings.server.host = host }
         if let port { settings.server.port = port }
@@ -47,21 +48,9 @@ struct ServeCommand: ParsableCommand {
         let loaded = try LDMSegModel(directory: settings.model.path)
         let store = try JobStore(url: settings.storeURL)
         let service = try SegmentationService(configuration: settings, model: loaded, store: store, logger: logger)
-        try service.start()
-
-        signal(SIGINT, SIG_IGN)
-        signal(SIGTERM, SIG_IGN)
-        let sources = [SIGINT, SIGTERM].map { DispatchSource.makeSignalSource(signal: $0, queue: .main) }
-        for source in sources {
-            source.setEventHandler {
-                Task {
-                    await service.shutdown()
-                    Foundation.exit(0)
-                }
-            }
-            source.resume()
-        }
-        withExtendedLifetime(sources) { dispatchMain() }
+        let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm],
+                                                      cancellationSignals: [.sigint], logger: logger))
+        try await group.run()
     }
 }
 
