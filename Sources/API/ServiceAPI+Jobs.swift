@@ -1,7 +1,7 @@
-import ServiceCore
 import Foundation
 import HTTPServer
 import JobStore
+import ServiceCore
 
 extension ServiceAPI {
     /// POST /v1/segmentations and /v1/inpaintings.
@@ -105,7 +105,7 @@ extension ServiceAPI {
             logger.info("job canceled while queued", metadata: ["job": "\(job.id)"])
             return APIJSON.response(try representation(job))
         case .requested(let job):
-            await events.wait(for: id, timeout: .seconds(2)) { [store] in (try? store.job(id: id))?.state.isTerminal ?? true }
+            await waiters.wait(for: id, timeout: .seconds(2)) { [store] in (try? store.job(id: id))?.state.isTerminal ?? true }
             return APIJSON.response(try representation(try existingJob(job.id)))
         case .alreadyFinished(let job):
             throw APIError.conflict("job \(id) has already \(job.state == .canceled ? "been canceled" : job.state.rawValue); there is nothing to cancel")
@@ -189,7 +189,7 @@ extension ServiceAPI {
     func waitIfAsked(_ job: Job, wait: Double?) async throws -> Job {
         guard !job.state.isTerminal, !isDraining, let seconds = wait else { return job }
         let id = job.id
-        await events.wait(for: id, timeout: .milliseconds(Int64(seconds * 1000))) { [store] in
+        await waiters.wait(for: id, timeout: .milliseconds(Int64(seconds * 1000))) { [store] in
             (try? store.job(id: id))?.state.isTerminal ?? true
         }
         return try existingJob(id)

@@ -31,7 +31,7 @@ package final class ServiceAPI: Sendable {
     let logger: Logger
     let metrics: ServiceMetrics
     let workers: WorkerGauge
-    package let events = JobEvents()
+    package let waiters = JobWaiters()
     /// Encoded representations of jobs that are not queued, for status polls.
     package let views = JobViewCache()
     let submissions: SubmissionDecoder

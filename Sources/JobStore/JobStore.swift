@@ -86,7 +86,7 @@ public final class JobStore: Sendable {
     // MARK: - Submitting
 
     /// What `submit` did.
-    public enum Submission: Sendable, Equatable {
+    public enum SubmitOutcome: Sendable, Equatable {
         case created(Job)
         /// The idempotency key was used before for the same request: that job.
         case existing(Job)
@@ -100,7 +100,7 @@ public final class JobStore: Sendable {
 
     /// Queues a job unless the queue, or the owner's share of it (`maxActiveForOwner` queued
     /// or running), is full; honours idempotency keys, scoped to the owner. One transaction.
-    public func submit(_ new: NewJob, maxQueued: Int, maxActiveForOwner: Int? = nil, now: Date = Date()) throws -> Submission {
+    public func submit(_ new: NewJob, maxQueued: Int, maxActiveForOwner: Int? = nil, now: Date = Date()) throws -> SubmitOutcome {
         try write { db in
             // Submissions from every node take turns, so the queue bound and the key check hold.
             if self.db.dialect == .postgres { try db.execute("SELECT pg_advisory_xact_lock(7235002)") }

@@ -125,7 +125,7 @@ public final class SegmentationService: ServiceLifecycle.Service, Sendable {
     private func drainAndClose() async {
         logger.notice("draining")
         await workers.drain(timeout: .milliseconds(Int64(configuration.drainTimeout * 1000)))
-        api.events.releaseAll()
+        api.waiters.releaseAll()
         maintenance.stop()
         await callbacks.stop()
         compute.shutdown()
@@ -163,14 +163,14 @@ public final class SegmentationService: ServiceLifecycle.Service, Sendable {
             if change.isLocal { metrics.record(change) }
             switch change.kind {
             case .submitted, .requeued:
-                api.events.progressed(change.id)
+                api.waiters.progressed(change.id)
                 workers.wake()
             case .updated:
-                api.events.progressed(change.id)
+                api.waiters.progressed(change.id)
             case .cancelRequested:
                 workers.requestCancel(change.id)
             case .ended:
-                api.events.finished(change.id)
+                api.waiters.finished(change.id)
             case .deleted:
                 break
             }

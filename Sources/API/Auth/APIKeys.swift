@@ -1,6 +1,6 @@
-import ServiceCore
 import Crypto
 import Foundation
+import ServiceCore
 import Yams
 
 /// One API key as configured: only its SHA-256 is stored, never the key itself.

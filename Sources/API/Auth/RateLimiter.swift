@@ -1,5 +1,5 @@
-import ServiceCore
 import Foundation
+import ServiceCore
 import Synchronization
 
 /// Per-minute allowances per API key: a token bucket per name that refills continuously, so a

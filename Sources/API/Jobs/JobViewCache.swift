@@ -1,5 +1,5 @@
-import ServiceCore
 import JobStore
+import ServiceCore
 import Synchronization
 
 /// The encoded JSON of jobs whose representation changes only when the job itself does, kept

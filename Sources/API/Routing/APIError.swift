@@ -1,6 +1,6 @@
-import ServiceCore
 import HTTPServer
 import Pipeline
+import ServiceCore
 
 /// An error a client sees: status, a problem type naming the case, and a precise detail.
 /// Rendered as RFC 9457 `application/problem+json`.

@@ -1,5 +1,5 @@
-import ServiceCore
 import HTTPServer
+import ServiceCore
 
 /// Checks a request before it is routed: its `Host` against `server.allowed_hosts` (a page on
 /// another site must not reach a loopback server by DNS rebinding), and for state-changing

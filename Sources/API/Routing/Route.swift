@@ -1,6 +1,6 @@
-import ServiceCore
 import HTTPServer
 import JobStore
+import ServiceCore
 
 /// An endpoint of the API (openapi.yaml), with its path parameters.
 enum Route: Equatable, Sendable {

@@ -1,5 +1,5 @@
-import ServiceCore
 import HTTPServer
+import ServiceCore
 
 /// Runs submission decoding off the handlers' threads, in two lanes: uploads of at most
 /// `smallPixels` pixels on one thread, larger ones on another. Decoding a large PNG or JPEG

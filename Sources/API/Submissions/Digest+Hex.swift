@@ -1,5 +1,5 @@
-import ServiceCore
 import Crypto
+import ServiceCore
 
 extension Digest {
     /// Lower-case hex, as stored for idempotency digests and API key hashes.

@@ -1,5 +1,5 @@
-import ServiceCore
 import Foundation
+import ServiceCore
 
 /// The member names of a JSON object as written, which a decoder folds into a dictionary: a
 /// repeated name (`{"steps":1,"steps":5000}`) would otherwise pass silently with one value.

@@ -1,7 +1,7 @@
-import ServiceCore
 import Foundation
 import HTTPServer
 import JobStore
+import ServiceCore
 
 /// A job as the API shows it (openapi.yaml `Job`).
 struct JobRepresentation: Encodable {

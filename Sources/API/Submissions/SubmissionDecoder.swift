@@ -2,9 +2,9 @@ import Crypto
 import Foundation
 import HTTPServer
 import Imaging
-import Pipeline
 import JobStore
 import LDMSeg
+import Pipeline
 import ServiceCore
 
 /// A validated request to queue: everything decodes, sizes agree, options are in range.

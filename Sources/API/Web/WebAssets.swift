@@ -1,6 +1,6 @@
-import ServiceCore
 import Foundation
 import HTTPServer
+import ServiceCore
 
 /// The browser page's files (HTML, CSS, JavaScript, images), read once from the web folder and
 /// served from memory at `/` (index.html) and `/ui/<file>`.

@@ -1,5 +1,5 @@
-/// Why a client's image, mask or label map cannot be used. The service answers it as a problem
-/// at submission (at the HTTP edge) and stores it as the failure of a job (`code`).
+/// Why a client's image, mask or label map cannot be used: refused at submission, or the
+/// failure of a job whose input turns out unusable when it runs (stored with `code`).
 public enum InputError: Error, CustomStringConvertible {
     case empty(part: String)
     case tooManyPixels(part: String, width: Int, height: Int, limit: Int)
@@ -9,7 +9,9 @@ public enum InputError: Error, CustomStringConvertible {
     case tooManySegments(count: Int, capacity: Int)
     case missingMask
 
-    /// The problem type's slug, and the code of a job failed by it.
+    /// The code a job failed by this error is stored with. The API serves failure codes as
+    /// problem types (`/problems/<code>`), here and at submission alike, so a client sees one
+    /// type for one cause.
     public var code: String {
         switch self {
         case .empty: "bad-request"

@@ -1,8 +1,8 @@
-import Pipeline
 import Foundation
 import JobStore
 import LDMSeg
 import NNRuntime
+import Pipeline
 import Synchronization
 
 /// The options of a job as the API names them (openapi.yaml `Options`), resolved against the

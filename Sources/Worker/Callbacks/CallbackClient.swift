@@ -1,8 +1,8 @@
-import ServiceCore
 import NIOCore
 import NIOHTTP1
 import NIOPosix
 import NIOSSL
+import ServiceCore
 import Synchronization
 
 /// One callback POST over the network, to the very address that was checked: the connection

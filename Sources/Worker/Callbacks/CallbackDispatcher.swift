@@ -1,8 +1,8 @@
-import ServiceCore
 import Crypto
 import Foundation
 import JobStore
 import Logging
+import ServiceCore
 import Synchronization
 
 /// Delivers job callbacks: once a job with a `callback_url` ends, its JSON is POSTed there with

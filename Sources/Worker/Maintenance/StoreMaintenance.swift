@@ -1,7 +1,7 @@
-import ServiceCore
 import Foundation
 import JobStore
 import Logging
+import ServiceCore
 import Synchronization
 
 /// The store's periodic upkeep: jobs whose lease lapsed (their node died or stalled) go back to

@@ -1,9 +1,9 @@
-import ServiceCore
 import Foundation
+import ServiceCore
 import Synchronization
 
 /// Wakes requests waiting for a job: to end (`Prefer: wait`), or to change at all (event streams).
-package final class JobEvents: Sendable {
+package final class JobWaiters: Sendable {
     private typealias Waiters = [String: [UUID: CheckedContinuation<Void, Never>]]
     private let waiters = Mutex<Waiters>([:])
     private let changeWaiters = Mutex<Waiters>([:])
