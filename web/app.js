@@ -587,6 +587,19 @@ function chooseFile(file) {
   showStatus("");
 }
 
+// The server's range of an option (GET /v1/models `limits`, JSON Schema's words) as the
+// input's min, max and step, so the form never offers what the server refuses. An exclusive
+// bound is one step inside.
+function applyRange(input, range) {
+  if (!range) return;
+  const step = range.multipleOf ?? (input.step && input.step !== "any" ? Number(input.step) : 1);
+  if (range.multipleOf) input.step = range.multipleOf;
+  const min = range.minimum ?? (range.exclusiveMinimum === undefined ? undefined : range.exclusiveMinimum + step);
+  const max = range.maximum ?? (range.exclusiveMaximum === undefined ? undefined : range.exclusiveMaximum - step);
+  if (min !== undefined) input.min = min;
+  if (max !== undefined) input.max = max;
+}
+
 async function loadModel() {
   try {
     const { models } = await (await api("/v1/models")).json();
@@ -594,6 +607,7 @@ async function loadModel() {
     S.defaults = model.defaults;
     $("model-info").textContent = `Model ${model.name} (${model.image_encoder} image encoder)`;
     for (const input of $("options").querySelectorAll("input")) {
+      applyRange(input, (model.limits || {})[input.name]);
       const value = model.defaults[input.name];
       if (value === undefined) continue;
       if (input.type === "checkbox") input.checked = Boolean(value);

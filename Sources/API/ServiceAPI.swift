@@ -204,10 +204,13 @@ package final class ServiceAPI: Sendable {
             var name: String
             var imageEncoder: String
             var defaults: JobOptions
-            enum CodingKeys: String, CodingKey { case name, imageEncoder = "image_encoder", defaults }
+            var limits: [String: OptionRange]
+            enum CodingKeys: String, CodingKey { case name, imageEncoder = "image_encoder", defaults, limits }
         }
         let name = model.config.name
         return APIJSON.response(["models": [Model(name: name, imageEncoder: model.config.imageEncoder.type,
-                                                  defaults: JobOptions(submissions.defaults, kind: .segmentation))]])
+                                                  defaults: JobOptions(submissions.defaults, kind: .segmentation),
+                                                  limits: OptionRange.all(trainSteps: submissions.trainSteps,
+                                                                          maxResolution: configuration.limits.maxResolution))]])
     }
 }

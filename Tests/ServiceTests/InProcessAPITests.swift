@@ -204,6 +204,13 @@ final class InProcessAPITests: XCTestCase {
         let model = try XCTUnwrap((models["models"] as? [[String: Any]])?.first)
         XCTAssertEqual(model["name"] as? String, "tiny-random")
         XCTAssertEqual((model["defaults"] as? [String: Any])?["steps"] as? Int, 4)
+        // The ranges the API enforces, narrowed by the model and the configuration.
+        let limits = try XCTUnwrap(model["limits"] as? [String: [String: Double]])
+        XCTAssertEqual(limits["steps"], ["minimum": 1, "maximum": 1000])
+        XCTAssertEqual(limits["resolution"], ["minimum": 64, "maximum": 1024, "multipleOf": 8])
+        XCTAssertEqual(limits["mask_th"], ["exclusiveMinimum": 0, "exclusiveMaximum": 1])
+        XCTAssertEqual(limits["seed"], ["minimum": 0])
+        XCTAssertEqual(Set(limits.keys), ["steps", "seed", "resolution", "count_th", "ensemble_seeds", "mask_th", "overlap_th", "min_score"])
         let openapi = try harness.request("GET", "/openapi.yaml")
         XCTAssertEqual(openapi.status, 200)
         XCTAssertTrue(openapi.text.hasPrefix("openapi: 3.1"))

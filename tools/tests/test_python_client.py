@@ -149,7 +149,8 @@ def test_a_full_queue_is_retried_after_retry_after():
 
 def test_wait_polls_when_no_event_stream_is_free():
     with serve("release", server_max_event_streams=1) as (url, _), Client(url) as client:
-        job = client.segment(png(), steps=300)
+        # Seconds of work, so the held stream (and its slot) outlasts the client's request for one.
+        job = client.segment(png(), steps=300, resolution=256)
         with httpx.stream("GET", f"{url}/v1/jobs/{job.id}/events", timeout=30) as held:
             assert held.status_code == 200
             assert job.wait(timeout=60).state == "succeeded"

@@ -78,6 +78,11 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     wait = WebDriverWait(browser, 240, poll_frequency=0.2)
     wait.until(lambda d: d.find_element(By.ID, "model-info").text.startswith("Model "))
     assert browser.find_element(By.NAME, "steps").get_attribute("value") == "20", "the model's defaults fill the form"
+    # The server's ranges (GET /v1/models limits) bound the form: none is written in the page.
+    bounds = {name: [browser.find_element(By.NAME, name).get_attribute(a) for a in ("min", "max", "step")]
+              for name in ("steps", "resolution", "mask_th", "ensemble_seeds", "seed")}
+    assert bounds == {"steps": ["1", "1000", ""], "resolution": ["64", "1024", "8"], "mask_th": ["0.01", "0.99", "0.01"],
+                      "ensemble_seeds": ["1", "16", ""], "seed": ["0", "", ""]}, bounds
 
     # Every control has a name a screen reader can say.
     unnamed = browser.execute_script("""
