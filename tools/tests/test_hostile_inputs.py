@@ -346,9 +346,11 @@ def test_a_huge_image_with_few_steps_is_neither_free_nor_slow(release_server, tm
 
 
 # A 36-megapixel job holds its decoded image (3 bytes a pixel) and its ids (4) at full size: 322
-# MiB at peak here on the tiny model with uploads checked meanwhile, against 453 for one job alone
-# before the ids were written once and the result PNGs encoded a row at a time.
-PEAK_36MP_BYTES = 420 << 20
+# MiB at peak on the tiny model with uploads checked meanwhile when this bound was set, against
+# 453 for one job alone before the ids were written once and the result PNGs encoded a row at a
+# time. Measured again later at 427-429 MiB, alike for a build before and after a change that
+# left this path alone, so the bound has room above that.
+PEAK_36MP_BYTES = 448 << 20
 
 
 def test_a_key_sending_huge_images_holds_back_no_other_key(tmp_path):
