@@ -15,11 +15,11 @@ package final class WorkerPool: @unchecked Sendable {
         /// Jobs run at once; 0 on a node that runs none.
         package var count: Int
         /// Jobs' DDIM steps wait up to this for other jobs' steps to share their UNet pass.
-        package var batchDelay: Duration = .zero
+        package var batchDelay: Duration
         /// A job running longer fails with `job-timeout`.
-        package var jobTimeout: Duration = .seconds(600)
+        package var jobTimeout: Duration
         /// How long a claim holds without renewal; renewed every third of it.
-        package var leaseTTL: Duration = .seconds(30)
+        package var leaseTTL: Duration
         /// This process, as claims name it.
         package var node: String
 
