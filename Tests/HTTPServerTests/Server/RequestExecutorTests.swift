@@ -7,7 +7,7 @@ final class RequestExecutorTests: XCTestCase {
         let executor = RequestExecutor(threads: 3, name: "executor-test")
         defer { executor.shutdown() }
         let names = await withTaskGroup(of: String.self) { group in
-            for _ in 0..<20 { group.addTask(executorPreference: executor) { threadName() } }
+            for _ in 0..<20 { group.addTask(executorPreference: executor) { currentThreadName() } }
             return await group.reduce(into: Set<String>()) { $0.insert($1) }
         }
         XCTAssertFalse(names.isEmpty)
@@ -25,6 +25,3 @@ final class RequestExecutorTests: XCTestCase {
         XCTAssertEqual(value, 42)
     }
 }
-
-/// The calling thread's name (a synchronous function: `Thread.current` is off limits to async code).
-private func threadName() -> String { Thread.current.name ?? "" }

@@ -154,4 +154,4 @@ struct LiveServer {
 }
 
 /// The calling thread's name (a synchronous function: `Thread.current` is off limits to async code).
-private func currentThreadName() -> String { Thread.current.name ?? "" }
+func currentThreadName() -> String { Thread.current.name ?? "" }
