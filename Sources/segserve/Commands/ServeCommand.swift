@@ -9,7 +9,7 @@ import ServiceLifecycle
 
 /// `segserve serve`: the HTTP service. Settings come from the YAML file, then `SEGSERVE_*`
 /// environment variables, then these flags.
-struct ServeCommand: AsyncParsableCommand {
+struct ServeCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "serve",
         abstract: "Run the HTTP service (jobs in SQLite or PostgreSQL, a worker pool, Prometheus metrics).",
@@ -27,7 +27,7 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "workers running jobs at once") var workers: Int?
     @Option(help: "the runtime's threads (loops and sgemms)") var threads: Int?
 
-    func run() async throws {
+    func run() throws {
         var settings = try ServiceConfiguration.load(file: config ?? (FileManager.default.fileExists(atPath: "config/segserve.yaml") ? "config/segserve.yaml" : nil))
         if let host { settings.server.host = host }
         if let port { settings.server.port = port }
@@ -50,7 +50,16 @@ struct ServeCommand: AsyncParsableCommand {
         let service = try SegmentationService(configuration: settings, model: loaded, store: store, logger: logger)
         let group = ServiceGroup(configuration: .init(services: [.init(service: service)], gracefulShutdownSignals: [.sigterm],
                                                       cancellationSignals: [.sigint], logger: logger))
-        try await group.run()
+        // The other commands keep the main thread (and glibc's main heap, which HeapTuning
+        // tunes); the service runs as a task while the main thread serves Dispatch.
+        Task {
+            do { try await group.run() } catch {
+                logger.critical("the service stopped: \(error)")
+                Foundation.exit(1)
+            }
+            Foundation.exit(0)
+        }
+        dispatchMain()
     }
 }
 
