@@ -28,6 +28,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // System libraries.
@@ -48,6 +49,9 @@ let package = Package(
         // From a client's files to a result's files: input decoding, inpainting masks,
         // categories from semantic maps, the panoptic PNG, segments JSON and overlay.
         .target(name: "Pipeline", dependencies: ["LDMSeg", "Imaging"]),
+        // Official PyTorch checkpoints to model directories, offline: a restricted unpickler,
+        // the zip archive, the name mapping and the safetensors/config writers.
+        .target(name: "Conversion", dependencies: ["NNRuntime", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Panoptic quality as panopticapi computes it, semantic metrics: offline only.
         .target(name: "Evaluation", dependencies: ["Imaging"]),
         // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.
@@ -90,7 +94,7 @@ let package = Package(
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .executableTarget(name: "segserve", dependencies: [
-            "LDMSeg", "Imaging", "Pipeline", "Evaluation", "Service", "ServiceCore",
+            "LDMSeg", "Imaging", "Pipeline", "Evaluation", "Service", "ServiceCore", "Conversion",
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
@@ -106,6 +110,8 @@ let package = Package(
         .testTarget(name: "LDMSegTests", dependencies: ["LDMSeg", "NNRuntime", "TestSupport"], resources: [.copy("Fixtures")]),
         .testTarget(name: "PipelineTests", dependencies: ["Pipeline", "LDMSeg", "Imaging"]),
         .testTarget(name: "EvaluationTests", dependencies: ["Evaluation"]),
+        .testTarget(name: "ConversionTests", dependencies: ["Conversion", "NNRuntime", .product(name: "ZIPFoundation", package: "ZIPFoundation")],
+                    resources: [.copy("Fixtures")]),
         .testTarget(name: "HTTPServerTests", dependencies: ["HTTPServer", "TestSupport"]),
         .testTarget(name: "JobStoreTests", dependencies: ["JobStore", "TestSupport"]),
         .testTarget(name: "ServiceCoreTests", dependencies: ["ServiceCore", "TestSupport", .product(name: "Yams", package: "Yams")]),

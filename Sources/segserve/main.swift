@@ -6,7 +6,7 @@ struct SegServe: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "segserve",
         abstract: "Panoptic segmentation and mask inpainting with a latent diffusion model (LDMSeg).",
-        subcommands: [ServeCommand.self, SegmentCommand.self, InpaintCommand.self, PredictCommand.self, EvalCommand.self])
+        subcommands: [ServeCommand.self, SegmentCommand.self, InpaintCommand.self, PredictCommand.self, EvalCommand.self, ConvertCommand.self])
 }
 
 BLASKernel.configureProcess()
