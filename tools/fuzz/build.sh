@@ -34,10 +34,14 @@ build() {
         "${SWIFT[@]}" -module-name NNRuntime Sources/NNRuntime/SafeTensors/SafeTensorsFile.swift \
             Sources/NNRuntime/Tensor/Tensor.swift Sources/NNRuntime/Support/NNError.swift \
             tools/fuzz/SafeTensorsFuzz.swift -o "$OUT/fuzz-$name" ;;
+    pickle)
+        "${SWIFT[@]}" -module-name Conversion -package-name segserve Sources/Conversion/Pickle/*.swift \
+            Sources/Conversion/Checkpoint/CheckpointError.swift Sources/Conversion/Output/PythonJSON.swift \
+            tools/fuzz/PickleFuzz.swift -o "$OUT/fuzz-$name" ;;
     *) echo "unknown harness $name" >&2; exit 2 ;;
     esac
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(request-parser multipart image-decoder safetensors callback-url)
+[ ${#names[@]} -gt 0 ] || names=(request-parser multipart image-decoder safetensors callback-url pickle)
 for name in "${names[@]}"; do build "$name"; done

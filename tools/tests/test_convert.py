@@ -1,5 +1,7 @@
-"""tools/convert_ldmseg.py on checkpoints laid out as the official LDMSeg trainer saves them
-(small shapes), and the converted model in Swift against the official evaluation loop."""
+"""tools/convert_ldmseg.py and `segserve convert` on checkpoints laid out as the official LDMSeg
+trainer saves them (small shapes), and the converted model in Swift against the official evaluation
+loop."""
+import collections
 import json
 import os
 import subprocess
@@ -15,6 +17,7 @@ REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 
 from segtools import convert_ldmseg
 from segtools.reference import ldmseg_official
+from segtools.reference import official_checkpoint as official
 from segtools.reference import ldmseg_reference as ref
 from segtools.train.parity import gaussian_noise
 from segtools.codec import read_ids, write_ids
@@ -22,67 +25,18 @@ from segtools.codec import read_ids, write_ids
 SIZE, STEPS = 128, 4
 PAPER_THRESHOLDS = convert_ldmseg.PAPER_THRESHOLDS
 LIVE_SLOTS = [0, 3, 17, 42]  # slot 0 is the ignore label: its pixels must come out void
-
-
-def official_p(self_condition=True):
-    """The training config as the official trainer stores it (base.yaml + the released overrides)."""
-    return {
-        "pretrained_model_path": "CompVis/stable-diffusion-v1-4",
-        "image_scaling_factor": 0.18215,
-        "vae_model_kwargs": {"in_channels": 7, "int_channels": 32, "out_channels": 128, "block_out_channels": [8, 16, 16, 32],
-                             "latent_channels": 4, "num_latents": 2, "num_upscalers": 2, "upscale_channels": 32,
-                             "norm_num_groups": 8, "scaling_factor": 0.18215, "parametrization": "gaussian", "act_fn": "none",
-                             "clamp_output": False, "num_mid_blocks": 0, "fuse_rgb": False, "resize_input": False,
-                             "skip_encoder": False},
-        "backbone": "unet",
-        "model_kwargs": {"in_channels": 8, "init_mode_seg": "copy", "init_mode_image": "zero",
-                         "cond_channels": 4 if self_condition else 0, "separate_conv": False, "separate_encoder": False,
-                         "add_adaptor": False},
-        "noise_scheduler_kwargs": {"prediction_type": "epsilon", "beta_schedule": "scaled_linear", "num_train_timesteps": 1000,
-                                   "beta_start": 0.00085, "beta_end": 0.012, "steps_offset": 1, "clip_sample": False,
-                                   "set_alpha_to_one": False, "thresholding": False, "weight": "none"},
-        "train_kwargs": {"self_condition": self_condition, "image_descriptors": "remove", "caption_type": "none"},
-        "sampling_kwargs": {"num_inference_steps": STEPS, "guidance_scale": 7.5, "seed": 0},
-        # training-time thresholds (train_diffusion.sh): the converter must not take them
-        "eval_kwargs": {"mask_th": 0.9, "count_th": 512, "overlap_th": 0.9},
-        "transformation_kwargs": {"type": "crop_resize_pil", "size": SIZE, "size_rgb": SIZE, "max_size": SIZE},
-        "num_classes": 128, "num_bits": 7, "ignore_label": 0,
-    }
-
-
-def old_vae_names(state):
-    """Current diffusers VAE attention keys -> the diffusers 0.16 names the official code saved."""
-    new_to_old = {v: k for k, v in convert_ldmseg.OLD_VAE_ATTENTION.items()}
-    out = {}
-    for k, v in state.items():
-        for new, old in new_to_old.items():
-            k = k.replace(f".attentions.0.{new}.", f".attentions.0.{old}.")
-        out[k] = v
-    return out
+SMALL_AE = {**official.PAPER_AE, "block_out_channels": [8, 16, 16, 32], "int_channels": 32, "upscale_channels": 32,
+            "norm_num_groups": 8}
 
 
 def build_official(tmp, self_condition=True):
     """Writes `ldmseg.pt` (+ the base configs) as the official trainer would; returns the modules."""
-    from diffusers import AutoencoderKL, UNet2DConditionModel
     torch.manual_seed(0)
-    unet_kwargs = dict(in_channels=4, out_channels=4, block_out_channels=(32, 64), layers_per_block=1,
-                       down_block_types=("CrossAttnDownBlock2D", "DownBlock2D"),
-                       up_block_types=("UpBlock2D", "CrossAttnUpBlock2D"), attention_head_dim=4,
-                       norm_num_groups=8, cross_attention_dim=32)
-    unet = UNet2DConditionModel(**unet_kwargs).eval()
-    for m in unet.modules():  # remove_cross_attention
-        if hasattr(m, "attn2") and hasattr(m, "attn1"):
-            m.attn2, m.norm2 = None, None
-    # modify_encoder(in_channels=8, cond_channels=4): a wider first conv (random init, so the
-    # self-condition channels matter), kept as `new_conv` and aliased as `conv_in`.
-    new_conv = torch.nn.Conv2d(8 + (4 if self_condition else 0), 32, 3, padding=1)
-    unet.new_conv = new_conv
-    unet.conv_in = new_conv
+    unet = official.official_unet((32, 64), 1, 4, 8, self_condition)
     if self_condition:  # a strong self-condition path, so a run without it shows
         with torch.no_grad():
-            new_conv.weight[:, 8:].mul_(4)
-    vae = AutoencoderKL(block_out_channels=(32, 32, 32, 32), layers_per_block=1, norm_num_groups=8, latent_channels=4,
-                        down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4).eval()
+            unet.new_conv.weight[:, 8:].mul_(4)
+    vae = official.sd_vae((32, 32, 32, 32), 1, 8)
     ae = ref.MaskAutoencoder(block_out=(8, 16, 16, 32), int_channels=32, groups=8, scaling_factor=0.18215).eval()
     with torch.no_grad():  # a few live slots with sharp logits, so segments survive mask_th and overlap_th 0.5
         last = ae.decoder[-1]
@@ -90,9 +44,8 @@ def build_official(tmp, self_condition=True):
         bias = torch.full_like(last.bias, -30.0)
         bias[LIVE_SLOTS] = -3
         last.bias.copy_(bias)
-    p = official_p(self_condition)
-    torch.save({"step": 1, "epoch": 0, "vae_image": old_vae_names(vae.state_dict()), "vae_semseg": ae.state_dict(),
-                "unet": unet.state_dict(), "ema": None, "opt": None, "p": p, "scaler": None}, tmp / "ldmseg.pt")
+    p = official.official_p(SIZE, STEPS, self_condition, SMALL_AE)
+    official.save(tmp / "ldmseg.pt", unet, vae, ae, p)
     with open(tmp / "unet_config.json", "w") as f:
         json.dump(dict(unet.config), f, default=list)
     with open(tmp / "vae_config.json", "w") as f:
@@ -210,7 +163,7 @@ def test_eight_channel_checkpoints_convert_without_self_conditioning(tmp_path):
     assert config["unet"]["self_conditioning"] is False
 
 
-@pytest.mark.parametrize("change, message", [
+REFUSALS = [
     (lambda c: c["p"]["model_kwargs"].update(separate_conv=True), "separate_conv"),
     (lambda c: c["p"]["noise_scheduler_kwargs"].update(prediction_type="v_prediction"), "prediction_type"),
     (lambda c: c["p"]["vae_model_kwargs"].update(parametrization="discrete_codebook"), "parametrization"),
@@ -218,7 +171,10 @@ def test_eight_channel_checkpoints_convert_without_self_conditioning(tmp_path):
     (lambda c: c["unet"].update({"new_conv.bias": c["unet"]["new_conv.bias"] + 1}), "alias"),
     (lambda c: c["unet"].update({"down_blocks.0.attentions.0.transformer_blocks.0.attn2.to_q.weight": torch.zeros(4, 4)}),
      "cross-attention"),
-])
+]
+
+
+@pytest.mark.parametrize("change, message", REFUSALS)
 def test_what_cannot_be_run_is_refused(tmp_path, change, message):
     build_official(tmp_path)
     ckpt = torch.load(tmp_path / "ldmseg.pt", weights_only=False)
@@ -234,3 +190,69 @@ def test_missing_parts_are_named(tmp_path):
     with pytest.raises(convert_ldmseg.ConversionError, match="unet"):
         convert_ldmseg.convert(str(tmp_path / "bad.pt"), str(tmp_path / "out"))
     assert convert_ldmseg.main([str(tmp_path / "bad.pt"), str(tmp_path / "out")]) == 2
+
+
+def swift_convert(checkpoint, out, *args):
+    return subprocess.run([testing.binary("debug"), "convert", str(checkpoint), str(out), *args], capture_output=True, text=True)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])
+def test_swift_converter_writes_the_python_converters_bytes(tmp_path, dtype):
+    """`segserve convert` and tools/convert_ldmseg.py give the same four files, byte for byte."""
+    build_official(tmp_path)
+    configs = ["--unet-config", str(tmp_path / "unet_config.json"), "--vae-config", str(tmp_path / "vae_config.json"), "--dtype", dtype]
+    assert convert_ldmseg.main([str(tmp_path / "ldmseg.pt"), str(tmp_path / "python"), *configs]) == 0
+    run = swift_convert(tmp_path / "ldmseg.pt", tmp_path / "swift", *configs)
+    assert run.returncode == 0, run.stderr
+    for name in ["config.json", "unet.safetensors", "image_encoder.safetensors", "mask_autoencoder.safetensors"]:
+        assert (tmp_path / "swift" / name).read_bytes() == (tmp_path / "python" / name).read_bytes(), name
+
+
+def test_swift_converter_takes_a_separate_autoencoder_and_defaults_to_float16(tmp_path):
+    _, _, ae, _ = build_official(tmp_path)
+    with torch.no_grad():
+        other = {k: v + 1 for k, v in ae.state_dict().items()}
+    torch.save({"vae": collections.OrderedDict(("module." + k, v) for k, v in other.items())}, tmp_path / "ae.pt")
+    assert convert_ldmseg.main([str(tmp_path / "ldmseg.pt"), str(tmp_path / "python"), "--ae", str(tmp_path / "ae.pt"),
+                                "--dtype", "float16"]) == 0
+    run = swift_convert(tmp_path / "ldmseg.pt", tmp_path / "swift", "--ae", str(tmp_path / "ae.pt"))
+    assert run.returncode == 0, run.stderr
+    for name in ["config.json", "unet.safetensors", "image_encoder.safetensors", "mask_autoencoder.safetensors"]:
+        assert (tmp_path / "swift" / name).read_bytes() == (tmp_path / "python" / name).read_bytes(), name
+    from safetensors.torch import load_file
+    written = load_file(tmp_path / "swift" / "mask_autoencoder.safetensors")
+    assert all(v.dtype == torch.float16 for v in written.values())
+    assert torch.equal(written["decoder.0.weight"], other["decoder.0.weight"].half()), "the separate auto-encoder is the one written"
+
+
+@pytest.mark.parametrize("change, message", REFUSALS)
+def test_swift_converter_refuses_what_python_refuses(tmp_path, change, message):
+    build_official(tmp_path)
+    ckpt = torch.load(tmp_path / "ldmseg.pt", weights_only=False)
+    ckpt["unet"] = {k: v.clone() for k, v in ckpt["unet"].items()}
+    change(ckpt)
+    torch.save(ckpt, tmp_path / "ldmseg.pt")
+    run = swift_convert(tmp_path / "ldmseg.pt", tmp_path / "out")
+    assert run.returncode != 0 and message in run.stderr, run.stderr
+    assert not (tmp_path / "out" / "config.json").exists()
+
+
+class RunsCode:
+    """What a hostile checkpoint holds: unpickling it calls a function of the author's choice."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_swift_converter_never_runs_a_checkpoints_code(tmp_path):
+    build_official(tmp_path)
+    ckpt = torch.load(tmp_path / "ldmseg.pt", weights_only=False)
+    marker = tmp_path / "ran"
+    ckpt["p"]["payload"] = RunsCode(marker)
+    torch.save(ckpt, tmp_path / "ldmseg.pt")
+    run = swift_convert(tmp_path / "ldmseg.pt", tmp_path / "out")
+    assert run.returncode != 0 and "posix.system" in run.stderr, run.stderr
+    assert not marker.exists()

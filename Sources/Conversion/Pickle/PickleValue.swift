@@ -90,6 +90,7 @@ package final class PickleDict: @unchecked Sendable {
     private var values: [Key: PickleValue] = [:]
 
     package subscript(key: String) -> PickleValue? { values[.string(key)] }
+    package func value(_ key: Key) -> PickleValue? { values[key] }
 
     /// The string-keyed entries in insertion order.
     package var stringEntries: [(String, PickleValue)] {
