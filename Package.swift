@@ -34,6 +34,9 @@ let package = Package(
         // System libraries.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
+        // zlib's CRC-32 (several GB/s) checks checkpoint records as they are read (ZIPFoundation
+        // links zlib too, under its own module name).
+        .systemLibrary(name: "CSystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libjpeg and libpng report errors by longjmp, which Swift cannot catch: small C shims do.
         .target(name: "CImageShims", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
 
@@ -51,7 +54,7 @@ let package = Package(
         .target(name: "Pipeline", dependencies: ["LDMSeg", "Imaging"]),
         // Official PyTorch checkpoints to model directories, offline: a restricted unpickler,
         // the zip archive, the name mapping and the safetensors/config writers.
-        .target(name: "Conversion", dependencies: ["NNRuntime", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .target(name: "Conversion", dependencies: ["NNRuntime", "CSystemZlib", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         // Panoptic quality as panopticapi computes it, semantic metrics: offline only.
         .target(name: "Evaluation", dependencies: ["Imaging"]),
         // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.

@@ -111,6 +111,18 @@ final class TorchCheckpointTests: XCTestCase {
         XCTAssertTrue(archiveError(NSTemporaryDirectory() + "absent-\(UUID().uuidString).pt").contains("not a zip"))
     }
 
+    /// A byte changed on disk after the archive was written is caught by the record's CRC-32.
+    func testDamagedRecordsAreCaught() throws {
+        var bytes = [UInt8](try Data(contentsOf: URL(fileURLWithPath: fixture)))
+        let cpu = Array("cpu".utf8)
+        let at = try XCTUnwrap((0..<bytes.count - 3).first { Array(bytes[$0..<$0 + 3]) == cpu }, "data.pkl names the storages' location")
+        bytes[at + 2] = UInt8(ascii: "v")
+        let path = NSTemporaryDirectory() + "damaged-\(UUID().uuidString).pt"
+        try Data(bytes).write(to: URL(fileURLWithPath: path))
+        addTeardownBlock { try? FileManager.default.removeItem(atPath: path) }
+        XCTAssertTrue(archiveError(path).contains("damaged"))
+    }
+
     /// A checkpoint that calls a function when unpickled (as a class with __reduce__ makes) is
     /// refused naming the function.
     func testAPickleThatRunsCodeIsRefused() throws {
