@@ -81,6 +81,24 @@ final class SubmissionDecoderTests: XCTestCase {
         XCTAssertEqual(decoded.segmentation.precision, .fp32)
     }
 
+    func testSamplerOption() throws {
+        let png = try pngBytes()
+        let plain = try decoder.decode(request(contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(plain.options.sampler, .ddim, "the model's default")
+        let body = multipart([("image", "image/png", png), ("options", "application/json", Array(#"{"sampler": "dpm-solver++"}"#.utf8))])
+        let dpm = try decoder.decode(request(contentType: body.contentType, body: body.bytes), kind: .segmentation)
+        XCTAssertEqual(dpm.options.segmentation.sampler, .dpmSolver)
+        XCTAssertNotEqual(plain.digest, dpm.digest)
+        assertRefused(request("/v1/segmentations?sampler=euler", contentType: "image/png", body: png), 400,
+                      "option 'sampler' must be 'ddim' or 'dpm-solver++'; got 'euler'")
+        // Options stored before the sampler existed still decode, as DDIM.
+        var old = try JSONSerialization.jsonObject(with: plain.options.json) as! [String: Any]
+        old.removeValue(forKey: "sampler")
+        let decoded = try XCTUnwrap(JobOptions.decoded(from: try JSONSerialization.data(withJSONObject: old)))
+        XCTAssertNil(decoded.sampler)
+        XCTAssertEqual(decoded.segmentation.sampler, .ddim)
+    }
+
     func testMultipartOptionsAndDigest() throws {
         let png = try pngBytes()
         let body = multipart([("image", "image/png", png), ("options", "application/json", Array(#"{"steps": 3, "overlap_th": 1}"#.utf8))])

@@ -55,6 +55,24 @@ final class LDMSegParityTests: XCTestCase {
         }
     }
 
+    /// DPM-Solver++(2M) against diffusers' DPMSolverMultistepScheduler on the same timesteps and epsilons.
+    func testDPMSolverTrajectory() throws {
+        let f = try Fixture("dpm_solver", in: .module)
+        let s = try DDIMScheduler()
+        let eps = try f.tensor("__input__.eps"), expected = try f.tensor("__output__.trajectory")
+        let steps = eps.shape[0], timesteps = s.timesteps(steps: steps)
+        XCTAssertEqual(timesteps.map(Float.init), try f.tensor("__output__.timesteps").array)
+        let x = try f.tensor("__input__.x")
+        var previous: (x0: Tensor, t: Int)?
+        for (i, t) in timesteps.enumerated() {
+            let x0 = Tensor(shape: x.shape)
+            s.dpmSolverStep(x, eps: eps.slice(i..<(i + 1)).reshaped(x.shape), t: t, next: i + 1 < steps ? timesteps[i + 1] : nil,
+                            previous: previous, x0: x0)
+            assertClose(x, expected.slice(i..<(i + 1)).reshaped(x.shape), "step \(i) (t=\(t))")
+            previous = (x0, t)
+        }
+    }
+
     /// A whole segment and inpaint run of a random tiny model: latents within 1e-4 / 1e-3, and
     /// panoptic ids equal on at least 99.9% of pixels.
     func testTinyModelPipeline() throws {

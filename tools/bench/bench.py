@@ -10,7 +10,10 @@ adds a second segserve-bench binary (e.g. an earlier build) to every pair.
 
 Rows: the modules; `pipeline`, a default segmentation (the default model's steps, resolution,
 seeds and flip) of a 512x512 photo, against the PyTorch reference pipeline doing the same runs;
-and with --service, images per minute of `segserve serve` at 1, 2, 4 and 8 concurrent clients.
+`official`, the paper's full-size model (a random-weight checkpoint of the official layout and
+shapes, converted by `segserve convert` to float16) segmenting a 512x512 photo at
+--official-steps DDIM steps, against the paper's evaluation loop (`ldmseg_official.py`); and with
+--service, images per minute of `segserve serve` at 1, 2, 4 and 8 concurrent clients.
 
     swift build -c release --product segserve-bench --product segserve
     python3 tools/bench/bench.py [--pairs 5] [--threads 2] [--only unet-small,taesd,pipeline] [--service 30]
@@ -192,6 +195,29 @@ def pipeline_case(threads):
     return None, fwd, bench_args, tmp.cleanup
 
 
+def official_case(threads, steps):
+    """The paper's model end to end: the same random weights in PyTorch (fp32) and converted for us."""
+    import numpy as np
+    from PIL import Image
+    from segtools.reference import official_checkpoint
+    from segtools.reference.ldmseg_official import OfficialSampler
+    from segtools.testing import PHOTOS
+    from segtools.train.parity import gaussian_noise
+    tmp = tempfile.TemporaryDirectory()
+    checkpoint, model_dir = os.path.join(tmp.name, "ldmseg.pt"), os.path.join(tmp.name, "model")
+    unet, vae, ae = official_checkpoint.full_size(checkpoint, steps=steps)
+    subprocess.run([os.path.join(REPO, ".build", "release", "segserve"), "convert", checkpoint, model_dir], check=True,
+                   capture_output=True)
+    os.remove(checkpoint)
+    png = os.path.join(tmp.name, "image.png")
+    Image.open(PHOTOS[0]).convert("RGB").resize((512, 512), Image.BILINEAR).save(png)
+    image = np.asarray(Image.open(png), dtype=np.uint8)
+    sampler = OfficialSampler(unet, vae, ae, size=512)
+    noise = gaussian_noise(0, (1, 4, 64, 64))
+    bench_args = ["--module", "pipeline", "--model", model_dir, "--image", png, "--threads", str(threads)]
+    return None, torch.no_grad()(lambda: sampler.segment(image, noise, steps)), bench_args, tmp.cleanup
+
+
 def machine():
     info = open("/proc/cpuinfo").read()
     model = next((l.split(":", 1)[1].strip() for l in info.splitlines() if l.startswith("model name")), platform.processor())
@@ -204,7 +230,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pairs", type=int, default=5, help="alternating passes per side (at least 5 for a ratio)")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--only", default=",".join([*CONFIGS, "pipeline"]))
+    ap.add_argument("--only", default=",".join([*CONFIGS, "pipeline"]), help="rows (also: official)")
+    ap.add_argument("--official-steps", type=int, default=50, help="DDIM steps of the official row")
     ap.add_argument("--baseline", help="a second segserve-bench binary, timed in the same pairs")
     ap.add_argument("--bf16", action="store_true", help="also time ours at --precision bf16, in the same pairs")
     ap.add_argument("--unbatched", action="store_true",
@@ -233,6 +260,7 @@ def main():
     print(header)
     for name in filter(None, args.only.split(",")):
         gflop, fwd, bench_args, cleanup = pipeline_case(args.threads) if name == "pipeline" \
+            else official_case(args.threads, args.official_steps) if name == "official" \
             else module_case(CONFIGS[name], args.threads)
         served = [Served(binary, bench_args + extra) for _, binary, extra in sides]
         try:

@@ -128,6 +128,17 @@ class LDMSegDDIM:
         return x0 if last else ap.sqrt() * x0 + (1 - ap).sqrt() * eps
 
 
+def dpm_solver(timesteps):
+    """DPM-Solver++(2M) as diffusers implements it (midpoint, first order at the first and last
+    step, final sigma zero) on the given timesteps of the LDMSeg schedule."""
+    from diffusers import DPMSolverMultistepScheduler
+    solver = DPMSolverMultistepScheduler(num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012,
+                                         beta_schedule="scaled_linear", algorithm_type="dpmsolver++", solver_order=2,
+                                         solver_type="midpoint", lower_order_final=True, final_sigmas_type="zero")
+    solver.set_timesteps(timesteps=list(timesteps))
+    return solver
+
+
 def postprocess(logits, height, width, mask_th=0.5, count_th=512, overlap_th=0.5, void_slot=None):
     """[S, h, w] logits -> [H, W] slots (-1 void): bilinear to H x W, argmax, void where the top
     softmax probability < mask_th, drop slots with < count_th pixels or whose argmax area over
@@ -157,6 +168,7 @@ class Pipeline:
         self.resize, self.interpolation, self.void_slot = resize, interpolation, void_slot
         self.self_condition = self_condition
         self.ddim = LDMSegDDIM()
+        self.sampler = "ddim"  # or "dpm-solver++"
 
     def working_size(self, H, W, resolution):
         """(h, w, ph, pw): the image resized (longest side or both sides to `resolution`), then padded."""
@@ -189,6 +201,7 @@ class Pipeline:
 
     def denoise(self, x, image_latent, steps, known=None):
         ts = self.ddim.timesteps(steps)
+        solver = dpm_solver(ts) if self.sampler == "dpm-solver++" else None
         estimate = torch.zeros_like(x)  # self-conditioning: the previous x0 estimate
         for i, t in enumerate(ts):
             parts = [x, image_latent] + ([estimate] if self.self_condition else [])
@@ -196,10 +209,10 @@ class Pipeline:
             a = self.ddim.alphas_cumprod[t]
             estimate = (x - (1 - a).sqrt() * eps) / a.sqrt()
             last = i == len(ts) - 1
-            x = self.ddim.step(x, eps, t, steps, last)
+            x = solver.step(eps, t, x).prev_sample if solver else self.ddim.step(x, eps, t, steps, last)
             if known is not None:
                 z, cells, noise = known
-                a = torch.tensor(1.0) if last else self.ddim.previous_alpha(t, steps)
+                a = torch.tensor(1.0) if last else self.ddim.alphas_cumprod[ts[i + 1]]
                 x = torch.where(cells, a.sqrt() * z + (1 - a).sqrt() * noise, x)
                 estimate = torch.where(cells, z, estimate)
         return x

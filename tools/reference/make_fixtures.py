@@ -250,6 +250,7 @@ def ldmseg_fixtures():
           "__output__.trajectory": torch.stack(traj), "__output__.timesteps": torch.tensor(ddim.timesteps(steps)).float()},
          {"config": {"steps": steps}})
 
+    dpm_solver_fixture()
     tiny_model(g, ref, UNet2DConditionModel)
     tiny_edges_model(ref, UNet2DConditionModel)
     default_model()
@@ -442,6 +443,23 @@ def tiny_edges_model(ref, UNet2DConditionModel):
         "__input__.image": image.float(), "__input__.noise": noise[0],
         "__output__.conditioning": conditioning[0], "__output__.latent": latent[0], "__output__.ids": ids.float(),
     }, {"config": {"steps": steps, "resolution": resolution, **thresholds}})
+
+
+def dpm_solver_fixture(steps=6):
+    """DPM-Solver++(2M) as diffusers runs it (midpoint, lower order at the end, final sigma zero)
+    on segserve's DDIM timesteps, with the given epsilons: the trajectory after each step."""
+    from segtools.reference import ldmseg_reference as ref
+    g = torch.Generator().manual_seed(7)
+    sched = ref.dpm_solver(ref.LDMSegDDIM().timesteps(steps))
+    x = torch.randn(1, 4, 6, 6, generator=g)
+    eps = torch.randn(steps, 4, 6, 6, generator=g)
+    start, traj = x.clone(), []
+    for i, t in enumerate(sched.timesteps):
+        x = sched.step(eps[i:i + 1], t, x).prev_sample
+        traj.append(x[0])
+    save(os.path.join(MODULES_OUT, "dpm_solver.safetensors"),
+         {"__input__.x": start[0], "__input__.eps": eps, "__output__.trajectory": torch.stack(traj),
+          "__output__.timesteps": sched.timesteps.float()}, {"config": {"steps": steps}})
 
 
 def main(out_root=REPO):

@@ -89,23 +89,25 @@ def save(path, unet, vae, ae, p):
                 "unet": unet.state_dict(), "ema": None, "opt": None, "p": p, "scaler": None}, path)
 
 
-def full_size(path, seed=0):
+def full_size(path, seed=0, steps=50):
     """The paper's model shapes: SD v1 UNet (320-1280, 2 layers, 8 heads) with 12 input channels,
-    the SD VAE, the paper's mask auto-encoder; seeded random weights."""
+    the SD VAE, the paper's mask auto-encoder; seeded random weights. Returns (unet, vae, ae)."""
     torch.manual_seed(seed)
     with torch.no_grad():
-        unet = official_unet((320, 640, 1280, 1280), 2, 8, 32)
+        unet, vae = official_unet((320, 640, 1280, 1280), 2, 8, 32), sd_vae()
         ae = ref.MaskAutoencoder(block_out=tuple(PAPER_AE["block_out_channels"]), int_channels=PAPER_AE["int_channels"],
                                  scaling_factor=PAPER_AE["scaling_factor"]).eval()
-        save(path, unet, sd_vae(), ae, official_p())
+        save(path, unet, vae, ae, official_p(steps=steps))
+    return unet, vae, ae
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("out")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--steps", type=int, default=50, help="sampling_kwargs.num_inference_steps")
     args = ap.parse_args(argv)
-    full_size(args.out, args.seed)
+    full_size(args.out, args.seed, args.steps)
     print(f"wrote {args.out}")
 
 

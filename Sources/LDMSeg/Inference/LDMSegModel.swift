@@ -88,6 +88,7 @@ public final class LDMSegModel: Sendable {
         return SegmentationOptions(steps: i.steps, seed: 0, resolution: i.resolution,
                                    postProcessing: PostProcessingOptions(maskThreshold: i.maskTh, countThreshold: i.countTh,
                                                                          overlapThreshold: i.overlapTh),
-                                   ensemble: Ensemble(seeds: i.ensembleSeeds ?? 1, flip: i.flip ?? false))
+                                   ensemble: Ensemble(seeds: i.ensembleSeeds ?? 1, flip: i.flip ?? false),
+                                   sampler: i.sampler ?? .ddim)
     }
 }

@@ -108,10 +108,12 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         /// Test-time ensembling of segmentation (absent: one run); inpainting always runs once.
         public var ensembleSeeds: Int?
         public var flip: Bool?
+        /// Absent: DDIM.
+        public var sampler: Sampler?
 
         enum CodingKeys: String, CodingKey {
             case steps, resolution, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th"
-            case ensembleSeeds = "ensemble_seeds", flip
+            case ensembleSeeds = "ensemble_seeds", flip, sampler
         }
     }
 

@@ -2,8 +2,9 @@ import NNRuntime
 
 /// Per-request inference settings.
 public struct SegmentationOptions: Sendable, Equatable, Codable {
-    /// DDIM steps (`OptionLimits.steps`).
+    /// Sampler steps (`OptionLimits.steps`).
     public var steps: Int
+    public var sampler: Sampler
     /// Noise seed: same seed, same input, same options -> identical output.
     public var seed: UInt64
     /// Working resolution: the longest image side is resized to this, then padded.
@@ -15,8 +16,9 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
     public var precision: Precision
 
     public init(steps: Int, seed: UInt64, resolution: Int, postProcessing: PostProcessingOptions,
-                ensemble: Ensemble = Ensemble(), precision: Precision = .fp32) {
+                ensemble: Ensemble = Ensemble(), precision: Precision = .fp32, sampler: Sampler = .ddim) {
         self.steps = steps
+        self.sampler = sampler
         self.seed = seed
         self.resolution = resolution
         self.postProcessing = postProcessing
@@ -24,13 +26,14 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
         self.precision = precision
     }
 
-    enum CodingKeys: String, CodingKey { case steps, seed, resolution, postProcessing, ensemble, precision }
+    enum CodingKeys: String, CodingKey { case steps, sampler, seed, resolution, postProcessing, ensemble, precision }
 
-    /// `ensemble` and `precision` may be absent (a single run, fp32), so options stored before
-    /// they existed still decode.
+    /// `sampler`, `ensemble` and `precision` may be absent (DDIM, a single run, fp32), so options
+    /// stored before they existed still decode.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         steps = try c.decode(Int.self, forKey: .steps)
+        sampler = try c.decodeIfPresent(Sampler.self, forKey: .sampler) ?? .ddim
         seed = try c.decode(UInt64.self, forKey: .seed)
         resolution = try c.decode(Int.self, forKey: .resolution)
         postProcessing = try c.decode(PostProcessingOptions.self, forKey: .postProcessing)

@@ -200,7 +200,7 @@ public final class Segmenter {
     /// A run from `noise` on `frame`'s image latent, with `options.steps` steps.
     func run(noise: Tensor, frame: Frame, known: DenoisingRun.KnownLatent?, options: SegmentationOptions) -> DenoisingRun {
         DenoisingRun(noise: noise, image: frame.imageLatent, known: known, steps: options.steps, scheduler: model.scheduler,
-                     selfConditioning: model.selfConditioning)
+                     sampler: options.sampler, selfConditioning: model.selfConditioning)
     }
 
     /// Takes every run to its end, as batches of up to `RuntimeOptions.maxBatch` runs that step

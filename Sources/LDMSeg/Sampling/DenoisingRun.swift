@@ -1,6 +1,6 @@
 import NNRuntime
 
-/// One chain of DDIM steps from noise to a mask latent: what a batched step advances. Runs of
+/// One chain of sampler steps from noise to a mask latent: what a batched step advances. Runs of
 /// one ensemble, or of several jobs, step together through one UNet pass (see `Segmenter.step`).
 final class DenoisingRun {
     /// The mask latent `[Lm, h, w]`, denoised in place; x0 once `isFinished`.
@@ -13,19 +13,24 @@ final class DenoisingRun {
     let known: KnownLatent?
     /// The run's timesteps, noisiest first: one per step.
     let timesteps: [Int]
+    let sampler: Sampler
+    /// DPM-Solver++: the last step's x0 prediction, for the second-order update.
+    private var history: Tensor?
     /// Steps taken so far.
     private(set) var completed = 0
 
     /// A partial map's scaled latent, the latent cells it fully covers, and their noise.
     typealias KnownLatent = (z: Tensor, cells: [Bool], noise: Tensor)
 
-    init(noise x: Tensor, image: Tensor, known: KnownLatent?, steps: Int, scheduler: DDIMScheduler, selfConditioning: Bool) {
+    init(noise x: Tensor, image: Tensor, known: KnownLatent?, steps: Int, scheduler: DDIMScheduler, sampler: Sampler,
+         selfConditioning: Bool) {
         precondition(x.rank == 3 && image.rank == 3 && x.shape.dropFirst() == image.shape.dropFirst(),
                      "run latent \(x.shape) for image latent \(image.shape)")
         self.x = x
         self.image = image
         self.known = known
         timesteps = scheduler.timesteps(steps: steps)
+        self.sampler = sampler
         estimate = selfConditioning ? Tensor.zeros(x.shape) : nil
     }
 
@@ -45,11 +50,20 @@ final class DenoisingRun {
     /// Applies the UNet's epsilon `[Lm, h, w]` for the next step.
     func advance(eps: Tensor, _ sched: DDIMScheduler) {
         let t = timestep, steps = timesteps.count, last = completed == steps - 1
-        sched.step(x, eps: eps, t: t, steps: steps, last: last, x0: estimate)
+        let next = last ? nil : timesteps[completed + 1]
+        switch sampler {
+        case .ddim:
+            sched.step(x, eps: eps, t: t, steps: steps, last: last, x0: estimate)
+        case .dpmSolver:
+            let x0 = Tensor(shape: x.shape)
+            sched.dpmSolverStep(x, eps: eps, t: t, next: next, previous: history.map { ($0, timesteps[completed - 1]) }, x0: x0)
+            estimate?.data.update(from: x0.data, count: x0.count)
+            history = x0
+        }
         if let known {
             // Known cells follow the encoded partial map, noised to the level x is now at;
             // their x0 is the partial map's latent itself.
-            let a = last ? 1 : sched.previousAlpha(t, steps: steps)
+            let a = next.map { sched.alphasCumprod[$0] } ?? 1
             let sa = a.squareRoot(), sn = (1 - a).squareRoot()
             let plane = x.count / x.shape[0]
             for c in 0..<x.shape[0] {

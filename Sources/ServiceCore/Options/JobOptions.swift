@@ -23,12 +23,14 @@ package struct JobOptions: Codable, Equatable, Sendable {
     package var flip: Bool?
     /// Number format of the matrix products; absent in jobs stored before it existed (fp32).
     package var precision: Precision?
+    /// How runs step from noise to the mask latent; absent in jobs stored before it existed (DDIM).
+    package var sampler: Sampler?
     /// Where the job's JSON is POSTed once it ends (a host of `callbacks.allowed_hosts`).
     package var callbackURL: String?
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, seed, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th", minScore = "min_score", resolution
-        case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip, precision, callbackURL = "callback_url"
+        case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip, precision, sampler, callbackURL = "callback_url"
     }
 
     /// The model's defaults for a job of `kind`.
@@ -41,6 +43,7 @@ package struct JobOptions: Codable, Equatable, Sendable {
         minScore = options.postProcessing.minScore
         resolution = options.resolution
         precision = options.precision
+        sampler = options.sampler
         switch kind {
         case .segmentation:
             ensembleSeeds = options.ensemble.seeds
@@ -68,7 +71,7 @@ package struct JobOptions: Codable, Equatable, Sendable {
                             postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh,
                                                                   minScore: minScore ?? 0),
                             ensemble: Ensemble(seeds: ensembleSeeds ?? 1, flip: flip ?? false),
-                            precision: precision ?? .fp32)
+                            precision: precision ?? .fp32, sampler: sampler ?? .ddim)
     }
 
     /// A value of a client's options: from JSON, or a query parameter's text.
@@ -145,6 +148,14 @@ package struct JobOptions: Codable, Equatable, Sendable {
             }
             return Float(value)
         }
+        func choice<T: RawRepresentable & CaseIterable>(_ name: String) throws(OptionError) -> T? where T.RawValue == String {
+            guard let raw = values[name] else { return nil }
+            guard case .string(let text) = raw, let value = T(rawValue: text) else {
+                let names = T.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")
+                throw OptionError("\(source): option '\(name)' must be \(names); got \(raw)")
+            }
+            return value
+        }
         if let v = try integer("steps", OptionLimits.steps(trainSteps: trainSteps)) { steps = v }
         if let v = try integer("seed", OptionLimits.seed) { seed = UInt64(v) }
         if let v = try integer("count_th", OptionLimits.countTh) { countTh = v }
@@ -177,13 +188,8 @@ package struct JobOptions: Codable, Equatable, Sendable {
             }
             flip = value
         }
-        if let raw = values["precision"] {
-            guard case .string(let text) = raw, let value = Precision(rawValue: text) else {
-                let names = Precision.allCases.map { "'\($0.rawValue)'" }.joined(separator: " or ")
-                throw OptionError("\(source): option 'precision' must be \(names); got \(raw)")
-            }
-            precision = value
-        }
+        if let v: Precision = try choice("precision") { precision = v }
+        if let v: Sampler = try choice("sampler") { sampler = v }
         if let raw = values["callback_url"] {
             guard case .string(let text) = raw else {
                 throw OptionError("\(source): option 'callback_url' must be a string; got \(raw)")

@@ -9,7 +9,9 @@ import Pipeline
 /// defaults from its config.json.
 struct InferenceOptions: ParsableArguments {
     @Option(help: "model directory (config.json + safetensors)") var model: String
-    @Option(help: "DDIM steps") var steps: Int?
+    @Option(help: "sampler steps") var steps: Int?
+    @Option(help: "ddim or dpm-solver++ (DPM-Solver++(2M): fewer steps for the same quality; default: the model's)")
+    var sampler: Sampler?
     @Option(help: "noise seed") var seed: UInt64 = 0
     @Option(help: "working resolution (longest side)") var resolution: Int?
     @Option(name: .customLong("mask-th"), help: "void below this top softmax probability") var maskTh: Float?
@@ -31,6 +33,7 @@ struct InferenceOptions: ParsableArguments {
         o.seed = seed
         o.precision = precision
         if let steps { o.steps = steps }
+        if let sampler { o.sampler = sampler }
         if let resolution { o.resolution = resolution }
         if let maskTh { o.postProcessing.maskThreshold = maskTh }
         if let countTh { o.postProcessing.countThreshold = countTh }
@@ -89,3 +92,4 @@ func stepPrinter(_ label: String) -> (Int, Int) -> Void {
 }
 
 extension Precision: ExpressibleByArgument {}
+extension Sampler: ExpressibleByArgument {}
