@@ -297,7 +297,7 @@ def main():
     ap.add_argument("--data-root", default=data.DEFAULT_DATA)
     ap.add_argument("--binary", default=os.path.join(data.REPO, ".build", "release", "segserve"))
     ap.add_argument("--limit", type=int, default=0)
-    ap.add_argument("--steps", type=int, default=0, help="DDIM steps (0: the model's default)")
+    ap.add_argument("--steps", type=int, default=0, help="sampler steps (0: the model's default)")
     ap.add_argument("--split", default="val2017", help="val2017 or things (the things val); dev-panoptic or dev-things "
                     "(the dev split: training images held out of training) or train2017 to choose settings without "
                     "the validation images (val2017, train2017: the fully annotated coco-instances sets); "
