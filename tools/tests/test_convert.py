@@ -288,3 +288,13 @@ def test_dpm_solver_runs_self_conditioned_and_inpainting_as_the_reference(tmp_pa
     assert (swift[: H // 2] == 1000).all(), "known pixels keep their ids"
     same = float((swift[H // 2:] == expected.numpy()[H // 2:]).mean())
     assert same >= 0.999, f"{same:.5f} of the unknown pixels agree"
+
+
+def test_swift_converter_names_a_malformed_tensor(tmp_path):
+    """What the Python converter would crash on (an IndexError) is a typed error naming the tensor."""
+    build_official(tmp_path)
+    ckpt = torch.load(tmp_path / "ldmseg.pt", weights_only=False)
+    ckpt["unet"]["conv_out.weight"] = torch.zeros(())
+    torch.save(ckpt, tmp_path / "ldmseg.pt")
+    run = swift_convert(tmp_path / "ldmseg.pt", tmp_path / "out")
+    assert run.returncode != 0 and "conv_out.weight" in run.stderr and "4 dimensions" in run.stderr, run.stderr

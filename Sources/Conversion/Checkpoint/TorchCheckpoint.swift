@@ -15,6 +15,8 @@ package final class TorchCheckpoint {
     private let arena: PickleArena
     private let archive: Archive
     private let records: [String: Entry]
+    /// The last storage read: views of one storage (and aliases) are read from disk once.
+    private var lastStorage: (key: String, data: Data)?
 
     package init(path: String) throws(CheckpointError) {
         self.path = path
@@ -24,6 +26,7 @@ package final class TorchCheckpoint {
         } catch {
             throw .archive(path: path, reason: "not a zip archive, so not a PyTorch checkpoint (\(error))")
         }
+        let fileSize = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? UInt64) ?? 0
         var files: [String: Entry] = [:]
         for entry in archive where entry.type == .file {
             files[entry.path] = files[entry.path] ?? entry  // the first of duplicate names, as ZIP readers do
@@ -47,6 +50,10 @@ package final class TorchCheckpoint {
             guard record.uncompressedSize == UInt64(bytes) else {
                 throw .archive(path: path, reason: "record \(prefix)data/\(key) holds \(record.uncompressedSize) bytes; its storage needs \(bytes)")
             }
+            // Stored records lie in the file: a size past it is a lie, refused before any allocation.
+            guard record.uncompressedSize <= fileSize else {
+                throw .archive(path: path, reason: "record \(prefix)data/\(key) claims \(bytes) bytes, more than the file holds")
+            }
             records[key] = record
         }
         (self.root, self.arena, self.archive, self.records) = (root, arena, archive, records)
@@ -56,7 +63,13 @@ package final class TorchCheckpoint {
     /// them: every source type goes through float32, as torch's half and bfloat16 casts do.
     package func floats(_ tensor: TensorRecord, name: String) throws(CheckpointError) -> [Float] {
         guard let record = records[tensor.storage.key] else { throw .tensor(name: name, reason: "storage '\(tensor.storage.key)' is not in the archive") }
-        let storage = try Self.read(record, of: archive, path: path, atMost: Int(record.uncompressedSize))
+        let storage: Data
+        if let last = lastStorage, last.key == tensor.storage.key {
+            storage = last.data
+        } else {
+            storage = try Self.read(record, of: archive, path: path, atMost: Int(record.uncompressedSize))
+            lastStorage = (tensor.storage.key, storage)
+        }
         guard storage.count == tensor.storage.count * tensor.dtype.size else {
             throw .tensor(name: name, reason: "its record holds \(storage.count) bytes, not \(tensor.storage.count * tensor.dtype.size)")
         }

@@ -51,9 +51,9 @@ package struct LDMSegConverter {
         let imageEncoder = image.filtered({ $0.hasPrefix("encoder.") || $0.hasPrefix("quant_conv.") }, rename: Self.renameOldVAEAttention)
         let maskAutoencoder = semseg.filtered { $0.hasPrefix("encoder.") || $0.hasPrefix("decoder.") }
 
-        let maskLatent = unet.shape("conv_out.weight")![0]
-        let imageLatent = image.shape("quant_conv.weight")![0] / 2
-        let inChannels = unet.shape("conv_in.weight")!.count > 1 ? unet.shape("conv_in.weight")![1] : -1
+        let maskLatent = try Self.convolution(unet, "conv_out.weight")[0]
+        let imageLatent = try Self.convolution(image, "quant_conv.weight")[0] / 2
+        let inChannels = try Self.convolution(unet, "conv_in.weight")[1]
         guard inChannels == maskLatent + imageLatent || inChannels == 2 * maskLatent + imageLatent else {
             throw CheckpointError.unsupported("conv_in takes \(inChannels) channels; expected \(maskLatent + imageLatent) "
                 + "or \(2 * maskLatent + imageLatent) (with self-conditioning)")
@@ -79,6 +79,14 @@ package struct LDMSegConverter {
     // MARK: - Checks
 
     static func section(_ p: PickleDict, _ name: String) -> PickleDict { p[name]?.dict ?? PickleDict() }
+
+    /// The shape of a convolution weight [out, in, kh, kw].
+    static func convolution(_ state: StateDict, _ name: String) throws(CheckpointError) -> [Int] {
+        guard let shape = state.shape(name), shape.count == 4 else {
+            throw .tensor(name: name, reason: "a convolution weight has 4 dimensions, not \(state.shape(name)?.count ?? 0)")
+        }
+        return shape
+    }
 
     /// The official options whose models segserve does not compute.
     static func refuseUnsupported(_ p: PickleDict, _ unet: StateDict) throws(CheckpointError) {
