@@ -74,11 +74,16 @@ final class SubmissionDecoderTests: XCTestCase {
         assertRefused(request("/v1/segmentations?precision=fp16", contentType: "image/png", body: png), 400,
                       "option 'precision' must be 'fp32' or 'bf16'; got 'fp16'")
         // Options stored before precision existed still decode, as fp32.
-        var old = try JSONSerialization.jsonObject(with: plain.options.json) as! [String: Any]
-        old.removeValue(forKey: "precision")
-        let decoded = try XCTUnwrap(JobOptions.decoded(from: try JSONSerialization.data(withJSONObject: old)))
+        let decoded = try storedWithout("precision", plain.options)
         XCTAssertNil(decoded.precision)
         XCTAssertEqual(decoded.segmentation.precision, .fp32)
+    }
+
+    /// `options` as a job stored before the option `name` existed holds them, decoded again.
+    func storedWithout(_ name: String, _ options: JobOptions) throws -> JobOptions {
+        var old = try JSONSerialization.jsonObject(with: options.json) as! [String: Any]
+        XCTAssertNotNil(old.removeValue(forKey: name), name)
+        return try XCTUnwrap(JobOptions.decoded(from: try JSONSerialization.data(withJSONObject: old)))
     }
 
     func testSamplerOption() throws {
@@ -92,9 +97,7 @@ final class SubmissionDecoderTests: XCTestCase {
         assertRefused(request("/v1/segmentations?sampler=euler", contentType: "image/png", body: png), 400,
                       "option 'sampler' must be 'ddim' or 'dpm-solver++'; got 'euler'")
         // Options stored before the sampler existed still decode, as DDIM.
-        var old = try JSONSerialization.jsonObject(with: plain.options.json) as! [String: Any]
-        old.removeValue(forKey: "sampler")
-        let decoded = try XCTUnwrap(JobOptions.decoded(from: try JSONSerialization.data(withJSONObject: old)))
+        let decoded = try storedWithout("sampler", plain.options)
         XCTAssertNil(decoded.sampler)
         XCTAssertEqual(decoded.segmentation.sampler, .ddim)
     }

@@ -174,13 +174,18 @@ REFUSALS = [
 ]
 
 
-@pytest.mark.parametrize("change, message", REFUSALS)
-def test_what_cannot_be_run_is_refused(tmp_path, change, message):
-    build_official(tmp_path)
-    ckpt = torch.load(tmp_path / "ldmseg.pt", weights_only=False)
+def changed_official(tmp, change):
+    """An official-layout checkpoint with `change` applied to its dict (the UNet's tensors unshared)."""
+    build_official(tmp)
+    ckpt = torch.load(tmp / "ldmseg.pt", weights_only=False)
     ckpt["unet"] = {k: v.clone() for k, v in ckpt["unet"].items()}
     change(ckpt)
-    torch.save(ckpt, tmp_path / "ldmseg.pt")
+    torch.save(ckpt, tmp / "ldmseg.pt")
+
+
+@pytest.mark.parametrize("change, message", REFUSALS)
+def test_what_cannot_be_run_is_refused(tmp_path, change, message):
+    changed_official(tmp_path, change)
     with pytest.raises(convert_ldmseg.ConversionError, match=message):
         convert_ldmseg.convert(str(tmp_path / "ldmseg.pt"), str(tmp_path / "out"))
 
@@ -227,11 +232,7 @@ def test_swift_converter_takes_a_separate_autoencoder_and_defaults_to_float16(tm
 
 @pytest.mark.parametrize("change, message", REFUSALS)
 def test_swift_converter_refuses_what_python_refuses(tmp_path, change, message):
-    build_official(tmp_path)
-    ckpt = torch.load(tmp_path / "ldmseg.pt", weights_only=False)
-    ckpt["unet"] = {k: v.clone() for k, v in ckpt["unet"].items()}
-    change(ckpt)
-    torch.save(ckpt, tmp_path / "ldmseg.pt")
+    changed_official(tmp_path, change)
     run = swift_convert(tmp_path / "ldmseg.pt", tmp_path / "out")
     assert run.returncode != 0 and message in run.stderr, run.stderr
     assert not (tmp_path / "out" / "config.json").exists()
@@ -248,11 +249,8 @@ class RunsCode:
 
 
 def test_swift_converter_never_runs_a_checkpoints_code(tmp_path):
-    build_official(tmp_path)
-    ckpt = torch.load(tmp_path / "ldmseg.pt", weights_only=False)
     marker = tmp_path / "ran"
-    ckpt["p"]["payload"] = RunsCode(marker)
-    torch.save(ckpt, tmp_path / "ldmseg.pt")
+    changed_official(tmp_path, lambda c: c["p"].update(payload=RunsCode(marker)))
     run = swift_convert(tmp_path / "ldmseg.pt", tmp_path / "out")
     assert run.returncode != 0 and "posix.system" in run.stderr, run.stderr
     assert not marker.exists()
@@ -292,9 +290,6 @@ def test_dpm_solver_runs_self_conditioned_and_inpainting_as_the_reference(tmp_pa
 
 def test_swift_converter_names_a_malformed_tensor(tmp_path):
     """What the Python converter would crash on (an IndexError) is a typed error naming the tensor."""
-    build_official(tmp_path)
-    ckpt = torch.load(tmp_path / "ldmseg.pt", weights_only=False)
-    ckpt["unet"]["conv_out.weight"] = torch.zeros(())
-    torch.save(ckpt, tmp_path / "ldmseg.pt")
+    changed_official(tmp_path, lambda c: c["unet"].update({"conv_out.weight": torch.zeros(())}))
     run = swift_convert(tmp_path / "ldmseg.pt", tmp_path / "out")
     assert run.returncode != 0 and "conv_out.weight" in run.stderr and "4 dimensions" in run.stderr, run.stderr
