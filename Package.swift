@@ -28,14 +28,15 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-ssl.git", from: "2.37.6"),
         .package(url: "https://github.com/apple/swift-collections", from: "1.1.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.13.0"),
+        // Tests only: writes the hostile archives the checkpoint reader is tested on.
         .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // System libraries.
         .systemLibrary(name: "COpenBLAS", pkgConfig: "openblas", providers: [.apt(["libopenblas-dev"])]),
         .systemLibrary(name: "CPNG", pkgConfig: "libpng", providers: [.apt(["libpng-dev"])]),
-        // zlib's CRC-32 (several GB/s) checks checkpoint records as they are read (ZIPFoundation
-        // links zlib too, under its own module name).
+        // zlib's CRC-32 (several GB/s) checks checkpoint records as they are read (the tests'
+        // ZIPFoundation links zlib too, under its own module name).
         .systemLibrary(name: "CSystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // libjpeg and libpng report errors by longjmp, which Swift cannot catch: small C shims do.
         .target(name: "CImageShims", linkerSettings: [.linkedLibrary("jpeg"), .linkedLibrary("png16")]),
@@ -53,8 +54,9 @@ let package = Package(
         // categories from semantic maps, the panoptic PNG, segments JSON and overlay.
         .target(name: "Pipeline", dependencies: ["LDMSeg", "Imaging"]),
         // Official PyTorch checkpoints to model directories, offline: a restricted unpickler,
-        // the zip archive, the name mapping and the safetensors/config writers.
-        .target(name: "Conversion", dependencies: ["NNRuntime", "CSystemZlib", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        // the zip archive (read by its own checked reader: ZIPFoundation traps on hostile offsets),
+        // the name mapping and the safetensors/config writers.
+        .target(name: "Conversion", dependencies: ["NNRuntime", "CSystemZlib"]),
         // Panoptic quality as panopticapi computes it, semantic metrics: offline only.
         .target(name: "Evaluation", dependencies: ["Imaging"]),
         // HTTP/1.1 over POSIX sockets; knows nothing of segmentation.

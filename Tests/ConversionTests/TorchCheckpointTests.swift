@@ -64,6 +64,12 @@ final class TorchCheckpointTests: XCTestCase {
         return ""
     }
 
+    /// A fuzzed archive whose central directory points past 2^63 (ZIPFoundation trapped on it).
+    func testOffsetsPastTheFileAreErrors() throws {
+        let path = try XCTUnwrap(Bundle.module.url(forResource: "Fixtures/hostile-offset", withExtension: "pt")).path
+        XCTAssertFalse(archiveError(path).isEmpty)
+    }
+
     func testTheFixtureRewrittenStillReads() throws {
         XCTAssertNoThrow(try TorchCheckpoint(path: try rewritten { _ in }))
     }

@@ -38,10 +38,16 @@ build() {
         "${SWIFT[@]}" -module-name Conversion -package-name segserve Sources/Conversion/Pickle/*.swift \
             Sources/Conversion/Checkpoint/CheckpointError.swift Sources/Conversion/Output/PythonJSON.swift \
             tools/fuzz/PickleFuzz.swift -o "$OUT/fuzz-$name" ;;
+    checkpoint)
+        printf 'module CSystemZlib [system] {\n  header "%s"\n  link "z"\n  export *\n}\n' "$ROOT/Sources/CSystemZlib/shim.h" \
+            > "$OUT/modules/CSystemZlib.modulemap"
+        "${SWIFT[@]}" -module-name Conversion -package-name segserve Sources/Conversion/Pickle/*.swift \
+            Sources/Conversion/Checkpoint/*.swift Sources/Conversion/Output/PythonJSON.swift tools/fuzz/CheckpointFuzz.swift \
+            -Xcc -fmodule-map-file="$OUT/modules/CSystemZlib.modulemap" -lz -o "$OUT/fuzz-$name" ;;
     *) echo "unknown harness $name" >&2; exit 2 ;;
     esac
 }
 
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(request-parser multipart image-decoder safetensors callback-url pickle)
+[ ${#names[@]} -gt 0 ] || names=(request-parser multipart image-decoder safetensors callback-url pickle checkpoint)
 for name in "${names[@]}"; do build "$name"; done

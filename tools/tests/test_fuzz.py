@@ -12,7 +12,7 @@ import pytest
 
 REPO = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 FUZZ = os.path.join(REPO, "tools", "fuzz")
-HARNESSES = ["request-parser", "multipart", "image-decoder", "safetensors", "callback-url", "pickle"]
+HARNESSES = ["request-parser", "multipart", "image-decoder", "safetensors", "callback-url", "pickle", "checkpoint"]
 SECONDS = int(os.environ.get("SEGSERVE_FUZZ_SECONDS", "10"))
 
 
