@@ -57,8 +57,14 @@ package final class TorchCheckpoint {
         guard storage.count == tensor.storage.count * tensor.dtype.size else {
             throw .tensor(name: name, reason: "its record holds \(storage.count) bytes, not \(tensor.storage.count * tensor.dtype.size)")
         }
-        let decode = Self.decoder(tensor.dtype)
         var out = [Float](repeating: 0, count: tensor.count)
+        if tensor.dtype == .float32, tensor.isContiguous {  // the common case: one copy
+            out.withUnsafeMutableBytes { dst in
+                storage.withUnsafeBytes { src in dst.copyMemory(from: UnsafeRawBufferPointer(rebasing: src[(4 * tensor.offset)...].prefix(dst.count))) }
+            }
+            return out
+        }
+        let decode = Self.decoder(tensor.dtype)
         storage.withUnsafeBytes { raw in
             // Walk the strided view as an odometer over the shape.
             var index = [Int](repeating: 0, count: tensor.shape.count)

@@ -131,6 +131,16 @@ package struct TensorRecord: Sendable, Equatable {
 
     package var count: Int { shape.reduce(1, *) }
     package var dtype: TorchDType { storage.dtype }
+
+    /// Row-major without gaps: elements `offset ..< offset + count` of the storage in order.
+    package var isContiguous: Bool {
+        var expected = 1
+        for (size, stride) in zip(shape, strides).reversed() where size != 1 {
+            guard stride == expected else { return false }
+            expected *= size
+        }
+        return true
+    }
 }
 
 /// The element types of PyTorch's typed storages.

@@ -49,12 +49,10 @@ public struct SafeTensorsWriter {
     func encode(_ floats: [Float]) -> Data {
         var data = Data(count: floats.count * dtype.size)
         data.withUnsafeMutableBytes { raw in
-            for (i, x) in floats.enumerated() {
-                switch dtype {
-                case .f32: raw.storeBytes(of: x.bitPattern.littleEndian, toByteOffset: 4 * i, as: UInt32.self)
-                case .f16: raw.storeBytes(of: Float16(x).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self)
-                case .bf16: raw.storeBytes(of: Self.bfloat16(x).littleEndian, toByteOffset: 2 * i, as: UInt16.self)
-                }
+            switch dtype {
+            case .f32: raw.copyBytes(from: floats.withUnsafeBytes { Array($0) })
+            case .f16: for (i, x) in floats.enumerated() { raw.storeBytes(of: Float16(x).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
+            case .bf16: for (i, x) in floats.enumerated() { raw.storeBytes(of: Self.bfloat16(x).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
             }
         }
         return data
