@@ -108,7 +108,7 @@ function showProgress(job) {
   if (job.state === "queued") {
     showStatus(job.queue_position ? `Queued: ${job.queue_position} job(s) ahead` : "Queued: next");
   } else if (job.state === "running") {
-    showStatus(`Running: DDIM step ${step} of ${steps}`);
+    showStatus(`Running: step ${step} of ${steps}`);
   } else if (job.state === "succeeded") {
     showStatus(`Done in ${seconds(job.started_at, job.finished_at)} s`);
   } else {
@@ -357,6 +357,7 @@ function optionsFromForm() {
     if (input.type === "checkbox") options[input.name] = input.checked;
     else if (input.value !== "") options[input.name] = Number(input.value);
   }
+  for (const select of form.querySelectorAll("select")) options[select.name] = select.value;
   return options;
 }
 
@@ -474,7 +475,8 @@ async function inpaint() {
     body.append("mask", mask, "mask.png");
     body.append("known", knownPNG, "known.png");
     const options = optionsFromForm();
-    body.append("options", new Blob([JSON.stringify({ steps: options.steps, seed: options.seed, resolution: options.resolution })],
+    const { steps, sampler, seed, resolution } = options;
+    body.append("options", new Blob([JSON.stringify({ steps, sampler, seed, resolution })],
                                      { type: "application/json" }));
     showStatus("Uploading the partial map…");
     const job = await (await api("/v1/inpaintings", { method: "POST", body })).json();
@@ -612,6 +614,9 @@ async function loadModel() {
       if (value === undefined) continue;
       if (input.type === "checkbox") input.checked = Boolean(value);
       else input.value = value;
+    }
+    for (const select of $("options").querySelectorAll("select")) {
+      if (model.defaults[select.name] !== undefined) select.value = model.defaults[select.name];
     }
   } catch (error) {
     $("model-info").textContent = `Cannot read the model: ${error.message}`;

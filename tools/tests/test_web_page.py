@@ -17,7 +17,7 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from segtools import testing
 
@@ -78,6 +78,7 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     wait = WebDriverWait(browser, 240, poll_frequency=0.2)
     wait.until(lambda d: d.find_element(By.ID, "model-info").text.startswith("Model "))
     assert browser.find_element(By.NAME, "steps").get_attribute("value") == "20", "the model's defaults fill the form"
+    assert browser.find_element(By.NAME, "sampler").get_attribute("value") == "ddim"
     # The server's ranges (GET /v1/models limits) bound the form: none is written in the page.
     bounds = {name: [browser.find_element(By.NAME, name).get_attribute(a) for a in ("min", "max", "step")]
               for name in ("steps", "resolution", "mask_th", "ensemble_seeds", "seed")}
@@ -86,7 +87,7 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
 
     # Every control has a name a screen reader can say.
     unnamed = browser.execute_script("""
-        return [...document.querySelectorAll('input:not([type=file]), button, canvas, [role=button]')]
+        return [...document.querySelectorAll('input:not([type=file]), select, button, canvas, [role=button]')]
           .filter(e => !(e.labels && e.labels.length) && !e.getAttribute('aria-label') && !e.textContent.trim())
           .map(e => e.outerHTML);""")
     assert unnamed == []
@@ -102,12 +103,15 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     flip = browser.find_element(By.NAME, "flip")
     if flip.is_selected():
         flip.click()
+    Select(browser.find_element(By.NAME, "sampler")).select_by_value("dpm-solver++")
     browser.find_element(By.ID, "segment").click()
 
     # Progress (from the job's event stream) shows while the job runs, then the map.
-    wait.until(lambda d: "DDIM step" in d.find_element(By.ID, "job-status").text)
+    wait.until(lambda d: "Running: step" in d.find_element(By.ID, "job-status").text)
     view = wait.until(lambda d: d.find_element(By.ID, "view") if d.find_element(By.ID, "view").get_attribute("data-job") else None)
     job = view.get_attribute("data-job")
+    chosen = json.loads(urllib.request.urlopen(f"{site}/v1/jobs/{job}").read())["options"]
+    assert (chosen["sampler"], chosen["steps"]) == ("dpm-solver++", 10), "the form's sampler goes with the job"
     ids = ids_of(f"{site}/v1/jobs/{job}/panoptic.png")
     segments = {s["id"]: s for s in json.loads(urllib.request.urlopen(f"{site}/v1/jobs/{job}/segments.json").read())["segments_info"]}
     assert int(view.get_attribute("data-segments")) == len(segments) >= 2
