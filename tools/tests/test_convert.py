@@ -198,7 +198,8 @@ def test_missing_parts_are_named(tmp_path):
 
 
 def swift_convert(checkpoint, out, *args):
-    return subprocess.run([testing.binary("debug"), "convert", str(checkpoint), str(out), *args], capture_output=True, text=True)
+    """`segserve convert` as users run it: the release build."""
+    return subprocess.run([testing.binary("release"), "convert", str(checkpoint), str(out), *args], capture_output=True, text=True)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16", "bfloat16"])

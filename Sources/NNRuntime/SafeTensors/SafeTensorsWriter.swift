@@ -50,7 +50,7 @@ public struct SafeTensorsWriter {
         var data = Data(count: floats.count * dtype.size)
         data.withUnsafeMutableBytes { raw in
             switch dtype {
-            case .f32: raw.copyBytes(from: floats.withUnsafeBytes { Array($0) })
+            case .f32: floats.withUnsafeBytes { raw.copyMemory(from: $0) }
             case .f16: for (i, x) in floats.enumerated() { raw.storeBytes(of: Float16(x).bitPattern.littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
             case .bf16: for (i, x) in floats.enumerated() { raw.storeBytes(of: Self.bfloat16(x).littleEndian, toByteOffset: 2 * i, as: UInt16.self) }
             }
