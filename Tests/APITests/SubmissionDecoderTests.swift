@@ -102,6 +102,23 @@ final class SubmissionDecoderTests: XCTestCase {
         XCTAssertEqual(decoded.segmentation.sampler, .ddim)
     }
 
+    func testDeepCacheOption() throws {
+        let png = try pngBytes()
+        let plain = try decoder.decode(request(contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(plain.options.segmentation.deepCache, 1, "the model's default")
+        let cached = try decoder.decode(request("/v1/segmentations?deep_cache=3", contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(cached.options.segmentation.deepCache, 3)
+        XCTAssertNotEqual(plain.digest, cached.digest)
+        for bad in ["0", "1001", "2.5", "every"] {
+            assertRefused(request("/v1/segmentations?deep_cache=\(bad)", contentType: "image/png", body: png), 400,
+                          "option 'deep_cache' must be an integer in 1...1000")
+        }
+        // Options stored before DeepCache existed still decode, every pass full.
+        let decoded = try storedWithout("deep_cache", plain.options)
+        XCTAssertNil(decoded.deepCache)
+        XCTAssertEqual(decoded.segmentation.deepCache, 1)
+    }
+
     func testMultipartOptionsAndDigest() throws {
         let png = try pngBytes()
         let body = multipart([("image", "image/png", png), ("options", "application/json", Array(#"{"steps": 3, "overlap_th": 1}"#.utf8))])

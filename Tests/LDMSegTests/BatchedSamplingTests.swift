@@ -76,4 +76,40 @@ extension EnsembleTests {
             for j in 0..<a.x.count { XCTAssertEqual(a.x[j], b.x[j], accuracy: 1e-4 * max(1, abs(b.x[j]))) }
         }
     }
+
+    /// DeepCache runs between full passes share a step with runs due a full pass (one pass of
+    /// each kind) and end where they end alone; an interval of 1 is the plain sampler.
+    func testDeepCacheRunsShareAStepWithFullRuns() throws {
+        let model = try tinyModel()
+        let segmenter = Segmenter(model: model)
+        var noise = GaussianNoise(seed: 6)
+        let frame = try segmenter.prepare(rgb: image(width: 32, height: 24), width: 32, height: 24,
+                                          options: model.defaultOptions)
+        var options = model.defaultOptions
+        options.steps = 6
+        let start = noise.tensor(frame.latentShape)
+        func run(_ interval: Int) -> DenoisingRun {
+            var o = options
+            o.deepCache = interval
+            return segmenter.run(noise: start.copy(), frame: frame, known: nil, options: o)
+        }
+        let (cached, plain, cachedAlone, plainAlone) = (run(3), run(1), run(3), run(1))
+        segmenter.step([cached])
+        segmenter.step([cachedAlone])
+        // From here `cached` steps beside `plain` one step behind: their passes differ in kind.
+        while !cached.isFinished {
+            XCTAssertEqual(cached.needsFullPass, cached.completed % 3 == 0)
+            let before = cached.completed
+            segmenter.step([cached, plain].filter { !$0.isFinished })
+            XCTAssertEqual(cached.completed, before + 1, "one step per call, whichever pass it takes")
+        }
+        while !plain.isFinished { segmenter.step([plain]) }
+        for r in [cachedAlone, plainAlone] { while !r.isFinished { segmenter.step([r]) } }
+        for (a, b) in [(cached, cachedAlone), (plain, plainAlone)] {
+            for j in 0..<a.x.count { XCTAssertEqual(a.x[j], b.x[j], accuracy: 1e-4 * max(1, abs(b.x[j]))) }
+        }
+        XCTAssertNil(plain.deep, "interval 1 never caches")
+        let gap = zip(cached.x.array, plain.x.array).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(gap, 1e-4, "shallow passes ran")
+    }
 }

@@ -41,6 +41,27 @@ final class ModuleParityTests: XCTestCase {
         }
     }
 
+    /// DeepCache: a full pass returns the deep feature, and a shallow pass at another input and
+    /// timestep that reuses it matches the reference's.
+    func testUNetDeepCachePasses() throws {
+        let f = try Fixture("unet_deep_cache", in: .module)
+        let c = f.metadata("config")
+        var config = UNetConfig()
+        config.attentionHeadDim = c["attention_head_dim"] as! [Int]
+        config.normNumGroups = c["norm_num_groups"] as! Int
+        let unet = try UNet2DCondition(weights: f.weights(), config: config)
+        let t = (c["timesteps"] as! [Double]).map(Float.init)
+        let full = unet.pass(try f.tensor("__input__.x"), timesteps: [t[0]], reusing: nil, ws)
+        assertClose(full.eps, try f.tensor("__output__.y"), "full pass")
+        assertClose(full.deep, try f.tensor("__output__.deep"), "deep feature")
+        let shallow = unet.pass(try f.tensor("__input__.x2"), timesteps: [t[1]], reusing: full.deep, ws)
+        assertClose(shallow.eps, try f.tensor("__output__.y2"), "shallow pass")
+        XCTAssert(shallow.deep === full.deep)
+        // The shallow pass is not the full one: the deep feature comes from another input.
+        let fresh = unet(try f.tensor("__input__.x2"), timesteps: [t[1]], ws)
+        XCTAssertGreaterThan(zip(fresh.array, shallow.eps.array).map { abs($0 - $1) }.max()!, 1e-3)
+    }
+
     func testSDVAEEncoder() throws {
         let f = try Fixture("vae_encoder", in: .module)
         let enc = try SDVAEEncoder(weights: f.weights(), groups: f.metadata("config")["norm_num_groups"] as! Int)

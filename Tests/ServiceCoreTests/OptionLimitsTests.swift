@@ -22,6 +22,7 @@ final class OptionLimitsTests: XCTestCase {
         func closed(_ r: ClosedRange<Double>) -> [String: Double] { ["minimum": r.lowerBound, "maximum": r.upperBound] }
         XCTAssertEqual(bounds(try schema("Steps")), closed(OptionLimits.steps))
         XCTAssertEqual(bounds(try schema("Seed")), closed(OptionLimits.seed))
+        XCTAssertEqual(bounds(try schema("DeepCache")), closed(OptionLimits.deepCache))
         XCTAssertEqual(bounds(try schema("CountTh")), closed(OptionLimits.countTh))
         XCTAssertEqual(bounds(try schema("MaskTh")), ["exclusiveMinimum": OptionLimits.maskTh.lowerBound, "exclusiveMaximum": OptionLimits.maskTh.upperBound])
         XCTAssertEqual(bounds(try schema("OverlapTh")), closed(OptionLimits.overlapTh))

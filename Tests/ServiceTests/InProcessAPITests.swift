@@ -210,7 +210,9 @@ final class InProcessAPITests: XCTestCase {
         XCTAssertEqual(limits["resolution"], ["minimum": 64, "maximum": 1024, "multipleOf": 8])
         XCTAssertEqual(limits["mask_th"], ["exclusiveMinimum": 0, "exclusiveMaximum": 1])
         XCTAssertEqual(limits["seed"], ["minimum": 0])
-        XCTAssertEqual(Set(limits.keys), ["steps", "seed", "resolution", "count_th", "ensemble_seeds", "mask_th", "overlap_th", "min_score"])
+        XCTAssertEqual(Set(limits.keys), ["steps", "seed", "resolution", "count_th", "ensemble_seeds", "mask_th", "overlap_th", "min_score",
+                                            "deep_cache"])
+        XCTAssertEqual((model["defaults"] as? [String: Any])?["deep_cache"] as? Int, 1)
         let openapi = try harness.request("GET", "/openapi.yaml")
         XCTAssertEqual(openapi.status, 200)
         XCTAssertTrue(openapi.text.hasPrefix("openapi: 3.1"))

@@ -139,6 +139,51 @@ def dpm_solver(timesteps):
     return solver
 
 
+def unet_pass(unet, x, t, deep=None):
+    """A diffusers UNet (cross-attention removed) pass, full or DeepCache-shallow (Ma et al. 2024,
+    the shallowest branch): -> (eps, deep). A full pass (`deep` None) also returns the hidden
+    state entering the up path where the first down resnet's skip is taken back; a shallow pass
+    reuses that state and runs conv_in, the first down resnet and the up path from there on."""
+    emb = unet.time_embedding(unet.time_proj(torch.as_tensor(t).reshape(-1).expand(x.shape[0])).to(x.dtype))
+    shallow = deep is not None
+    h = unet.conv_in(x)
+    skips = [h]
+
+    def attend(block, j, h):
+        attentions = getattr(block, "attentions", None)
+        return attentions[j](h, return_dict=False)[0] if attentions is not None else h
+
+    for block in unet.down_blocks:
+        for j, resnet in enumerate(block.resnets):
+            h = attend(block, j, resnet(h, emb))
+            skips.append(h)
+            if shallow and len(skips) == 2:
+                break
+        if shallow and len(skips) == 2:
+            break
+        if block.downsamplers is not None:
+            h = block.downsamplers[0](h)
+            skips.append(h)
+    if not shallow:
+        h = unet.mid_block(h, emb)
+    point = sum(len(b.resnets) for b in unet.up_blocks) - 2
+    index = 0
+    for block in unet.up_blocks:
+        for j, resnet in enumerate(block.resnets):
+            if index == point:
+                if shallow:
+                    h = deep
+                else:
+                    deep = h
+            if index >= point or not shallow:
+                h = attend(block, j, resnet(torch.cat([h, skips.pop()], 1), emb))
+            index += 1
+        if block.upsamplers is not None and (not shallow or index > point):
+            h = block.upsamplers[0](h, skips[-1].shape[2:])
+    h = unet.conv_out(unet.conv_act(unet.conv_norm_out(h)))
+    return h, deep
+
+
 def postprocess(logits, height, width, mask_th=0.5, count_th=512, overlap_th=0.5, void_slot=None):
     """[S, h, w] logits -> [H, W] slots (-1 void): bilinear to H x W, argmax, void where the top
     softmax probability < mask_th, drop slots with < count_th pixels or whose argmax area over
@@ -169,6 +214,7 @@ class Pipeline:
         self.self_condition = self_condition
         self.ddim = LDMSegDDIM()
         self.sampler = "ddim"  # or "dpm-solver++"
+        self.deep_cache = 1  # DeepCache: a full UNet pass every this many steps (`unet_pass`)
 
     def working_size(self, H, W, resolution):
         """(h, w, ph, pw): the image resized (longest side or both sides to `resolution`), then padded."""
@@ -203,9 +249,13 @@ class Pipeline:
         ts = self.ddim.timesteps(steps)
         solver = dpm_solver(ts) if self.sampler == "dpm-solver++" else None
         estimate = torch.zeros_like(x)  # self-conditioning: the previous x0 estimate
+        deep = None
         for i, t in enumerate(ts):
             parts = [x, image_latent] + ([estimate] if self.self_condition else [])
-            eps = self.unet(torch.cat(parts, 1), t, encoder_hidden_states=None).sample
+            if self.deep_cache > 1:
+                eps, deep = unet_pass(self.unet, torch.cat(parts, 1), t, deep if i % self.deep_cache else None)
+            else:
+                eps = self.unet(torch.cat(parts, 1), t, encoder_hidden_states=None).sample
             a = self.ddim.alphas_cumprod[t]
             estimate = (x - (1 - a).sqrt() * eps) / a.sqrt()
             last = i == len(ts) - 1

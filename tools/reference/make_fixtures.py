@@ -445,6 +445,28 @@ def tiny_edges_model(ref, UNet2DConditionModel):
     }, {"config": {"steps": steps, "resolution": resolution, **thresholds}})
 
 
+@torch.no_grad()
+def deep_cache_fixture():
+    """A full UNet pass and its deep feature, then a DeepCache-shallow pass at another input and
+    timestep that reuses it (`ldmseg_reference.unet_pass`)."""
+    from diffusers import UNet2DConditionModel
+    from segtools.reference.ldmseg_reference import unet_pass
+    g = torch.Generator().manual_seed(11)
+    cfg = dict(in_channels=8, out_channels=4, block_out_channels=(8, 16, 16), layers_per_block=2,
+               down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+               up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+               attention_head_dim=[2, 2, 2], norm_num_groups=4, cross_attention_dim=16, use_linear_projection=True)
+    m = UNet2DConditionModel(**cfg).eval()
+    remove_cross_attention(m)
+    randomize(m, g)
+    x, x2 = torch.randn(2, 1, 8, 16, 24, generator=g)
+    y, deep = unet_pass(m, x, 37.0)
+    y2, _ = unet_pass(m, x2, 18.0, deep=deep)
+    module_fixture("unet_deep_cache", m, {**{k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
+                                          "timesteps": [37.0, 18.0]},
+                   {"x": x[0], "x2": x2[0]}, {"y": y[0], "deep": deep[0], "y2": y2[0]})
+
+
 def dpm_solver_fixture(steps=6):
     """DPM-Solver++(2M) as diffusers runs it (midpoint, lower order at the end, final sigma zero)
     on segserve's DDIM timesteps, with the given epsilons: the trajectory after each step."""
@@ -470,6 +492,7 @@ def main(out_root=REPO):
     ops_fixture()
     diffusers_fixtures()
     ldmseg_fixtures()
+    deep_cache_fixture()
     written = []
     for d in (OPS_OUT, MODULES_OUT):
         for f in sorted(os.listdir(os.path.join(ROOT, d))):

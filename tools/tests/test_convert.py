@@ -289,6 +289,24 @@ def test_dpm_solver_runs_self_conditioned_and_inpainting_as_the_reference(tmp_pa
     assert same >= 0.999, f"{same:.5f} of the unknown pixels agree"
 
 
+@torch.no_grad()
+def test_deep_cache_segments_as_the_reference(tmp_path):
+    """`--deep-cache 3` on the self-conditioned official layout against the reference path's
+    DeepCache (`ldmseg_reference.unet_pass`): shallow passes between full ones, same pixels."""
+    unet, vae, ae, out, png, image = converted_with_image(tmp_path)
+    pipe = reference_pipeline(unet, vae, ae)
+    pipe.deep_cache = 3
+    thresholds = dict(PAPER_THRESHOLDS)
+    noise = gaussian_noise(0, (1, 4, SIZE // 8, SIZE // 8))
+    expected, _, cached = pipe.segment(torch.from_numpy(image.copy()), noise, STEPS, SIZE, thresholds)
+    _, _, plain = reference_pipeline(unet, vae, ae).segment(torch.from_numpy(image.copy()), noise, STEPS, SIZE, thresholds)
+    assert float((cached - plain).abs().max()) > 1e-3, "the shallow passes change the latent"
+    subprocess.run([testing.binary("debug"), "segment", "--model", str(out), str(png), "--out", str(tmp_path / "seg"),
+                    "--threads", "1", "--deep-cache", "3"], check=True, capture_output=True)
+    agreement = float((read_ids(tmp_path / "seg" / "panoptic.png") == expected.numpy()).mean())
+    assert agreement >= 0.999, f"{agreement:.5f} of pixels agree"
+
+
 def test_swift_converter_names_a_malformed_tensor(tmp_path):
     """What the Python converter would crash on (an IndexError) is a typed error naming the tensor."""
     changed_official(tmp_path, lambda c: c["unet"].update({"conv_out.weight": torch.zeros(())}))

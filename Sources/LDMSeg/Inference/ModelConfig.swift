@@ -110,10 +110,12 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         public var flip: Bool?
         /// Absent: DDIM.
         public var sampler: Sampler?
+        /// DeepCache's interval (`SegmentationOptions.deepCache`); absent: 1, every pass full.
+        public var deepCache: Int?
 
         enum CodingKeys: String, CodingKey {
             case steps, resolution, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th"
-            case ensembleSeeds = "ensemble_seeds", flip, sampler
+            case ensembleSeeds = "ensemble_seeds", flip, sampler, deepCache = "deep_cache"
         }
     }
 

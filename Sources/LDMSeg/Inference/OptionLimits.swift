@@ -10,6 +10,8 @@ public enum OptionLimits {
     public static let resolutionMultiple = 8
     public static let countTh = 0...Int(Int32.max)
     public static let ensembleSeeds = 1...16
+    /// DeepCache's interval: a full UNet pass every this many steps (1: every step).
+    public static let deepCache = 1...1000
     /// `mask_th` lies strictly between these.
     public static let maskTh = 0.0...1.0
     public static let overlapTh = 0.0...1.0

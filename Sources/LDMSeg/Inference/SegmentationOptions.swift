@@ -5,6 +5,9 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
     /// Sampler steps (`OptionLimits.steps`).
     public var steps: Int
     public var sampler: Sampler
+    /// DeepCache (`OptionLimits.deepCache`): the whole UNet runs every this many steps, its
+    /// shallowest levels alone in between, on the deep features of the last full pass.
+    public var deepCache: Int
     /// Noise seed: same seed, same input, same options -> identical output.
     public var seed: UInt64
     /// Working resolution: the longest image side is resized to this, then padded.
@@ -16,9 +19,10 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
     public var precision: Precision
 
     public init(steps: Int, seed: UInt64, resolution: Int, postProcessing: PostProcessingOptions,
-                ensemble: Ensemble = Ensemble(), precision: Precision = .fp32, sampler: Sampler = .ddim) {
+                ensemble: Ensemble = Ensemble(), precision: Precision = .fp32, sampler: Sampler = .ddim, deepCache: Int = 1) {
         self.steps = steps
         self.sampler = sampler
+        self.deepCache = deepCache
         self.seed = seed
         self.resolution = resolution
         self.postProcessing = postProcessing
@@ -26,14 +30,15 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
         self.precision = precision
     }
 
-    enum CodingKeys: String, CodingKey { case steps, sampler, seed, resolution, postProcessing, ensemble, precision }
+    enum CodingKeys: String, CodingKey { case steps, sampler, deepCache, seed, resolution, postProcessing, ensemble, precision }
 
-    /// `sampler`, `ensemble` and `precision` may be absent (DDIM, a single run, fp32), so options
-    /// stored before they existed still decode.
+    /// `sampler`, `deepCache`, `ensemble` and `precision` may be absent (DDIM, every pass full, a
+    /// single run, fp32), so options stored before they existed still decode.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         steps = try c.decode(Int.self, forKey: .steps)
         sampler = try c.decodeIfPresent(Sampler.self, forKey: .sampler) ?? .ddim
+        deepCache = try c.decodeIfPresent(Int.self, forKey: .deepCache) ?? 1
         seed = try c.decode(UInt64.self, forKey: .seed)
         resolution = try c.decode(Int.self, forKey: .resolution)
         postProcessing = try c.decode(PostProcessingOptions.self, forKey: .postProcessing)
@@ -50,6 +55,7 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
             }
         }
         try check("steps", steps, OptionLimits.steps(trainSteps: trainSteps))
+        try check("deep_cache", deepCache, OptionLimits.deepCache)
         try check("resolution", resolution, OptionLimits.resolution)
         guard resolution % OptionLimits.resolutionMultiple == 0 else {
             throw LDMSegError.invalidOption(name: "resolution", value: "\(resolution)", reason: "must be a multiple of \(OptionLimits.resolutionMultiple)")

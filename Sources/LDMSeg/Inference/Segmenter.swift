@@ -200,7 +200,7 @@ public final class Segmenter {
     /// A run from `noise` on `frame`'s image latent, with `options.steps` steps.
     func run(noise: Tensor, frame: Frame, known: DenoisingRun.KnownLatent?, options: SegmentationOptions) -> DenoisingRun {
         DenoisingRun(noise: noise, image: frame.imageLatent, known: known, steps: options.steps, scheduler: model.scheduler,
-                     sampler: options.sampler, selfConditioning: model.selfConditioning)
+                     sampler: options.sampler, selfConditioning: model.selfConditioning, deepCacheInterval: options.deepCache)
     }
 
     /// Takes every run to its end, as batches of up to `RuntimeOptions.maxBatch` runs that step
@@ -225,13 +225,22 @@ public final class Segmenter {
         try batcher.denoising(StepBatcher.key(runs, ws), loop)
     }
 
-    /// Advances every run by one step through one UNet pass over their `[C, B, h, w]` batch.
-    /// The runs' latents must share a size; their timesteps may differ.
+    /// Advances every run by one step through a UNet pass over their `[C, B, h, w]` batch: one
+    /// full pass, one shallow pass (DeepCache), or one of each when the runs differ. The runs'
+    /// latents must share a size; their timesteps may differ.
     func step(_ runs: [DenoisingRun]) {
         precondition(!runs.isEmpty && runs.allSatisfy { !$0.isFinished }, "step needs unfinished runs")
-        let input = Tensor.batch(runs.map(\.input))                                 // [4 + Li (+ 4), B, h, w]
-        let eps = model.unet(input, timesteps: runs.map { Float($0.timestep) }, ws)  // [4, B, h, w]
-        for (run, e) in zip(runs, eps.items) { run.advance(eps: e, model.scheduler) }
+        // Partitioned before any steps: a run's kind of pass changes as it advances.
+        let groups = [true, false].map { full in (full, runs.filter { $0.needsFullPass == full }) }
+        for (full, group) in groups where !group.isEmpty {
+            let input = Tensor.batch(group.map(\.input))                            // [4 + Li (+ 4), B, h, w]
+            let deep = full ? nil : Tensor.batch(group.map { $0.deep! })          // [C0, B, h, w]
+            let out = model.unet.pass(input, timesteps: group.map { Float($0.timestep) }, reusing: deep, ws)
+            for (i, (run, eps)) in zip(group, out.eps.items).enumerated() {     // eps [4, h, w]
+                if full && run.deepCacheInterval > 1 { run.deep = out.deep.item(i) }
+                run.advance(eps: eps, model.scheduler)
+            }
+        }
     }
 
     /// The panoptic result of `logits` (`[S, h', w']`, averaged over `runs` runs): snapped to the

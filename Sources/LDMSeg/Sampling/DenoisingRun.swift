@@ -14,6 +14,10 @@ final class DenoisingRun {
     /// The run's timesteps, noisiest first: one per step.
     let timesteps: [Int]
     let sampler: Sampler
+    /// DeepCache: a full UNet pass every this many steps, shallow passes between (1: all full).
+    let deepCacheInterval: Int
+    /// The deep feature of the run's last full pass, kept for the shallow passes after it.
+    var deep: Tensor?
     /// DPM-Solver++: the last step's x0 prediction, for the second-order update.
     private var history: Tensor?
     /// Steps taken so far.
@@ -23,7 +27,7 @@ final class DenoisingRun {
     typealias KnownLatent = (z: Tensor, cells: [Bool], noise: Tensor)
 
     init(noise x: Tensor, image: Tensor, known: KnownLatent?, steps: Int, scheduler: DDIMScheduler, sampler: Sampler,
-         selfConditioning: Bool) {
+         selfConditioning: Bool, deepCacheInterval: Int = 1) {
         precondition(x.rank == 3 && image.rank == 3 && x.shape.dropFirst() == image.shape.dropFirst(),
                      "run latent \(x.shape) for image latent \(image.shape)")
         self.x = x
@@ -31,10 +35,14 @@ final class DenoisingRun {
         self.known = known
         timesteps = scheduler.timesteps(steps: steps)
         self.sampler = sampler
+        self.deepCacheInterval = deepCacheInterval
         estimate = selfConditioning ? Tensor.zeros(x.shape) : nil
     }
 
     var isFinished: Bool { completed == timesteps.count }
+
+    /// Whether the next step runs the whole UNet (and refreshes `deep`).
+    var needsFullPass: Bool { deep == nil || completed % deepCacheInterval == 0 }
 
     /// The next step's timestep.
     var timestep: Int { timesteps[completed] }

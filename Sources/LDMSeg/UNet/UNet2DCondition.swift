@@ -113,6 +113,16 @@ public struct UNet2DCondition: Sendable {
     /// Predicts epsilon for a `[Cin, B, H, W]` batch, map i at `timesteps[i]` (maps of one
     /// batch may be at different steps); returns `[Cout, B, H, W]`. A batch of one is `[Cin, H, W]`.
     public func callAsFunction(_ sample: Tensor, timesteps: [Float], _ ws: Workspace) -> Tensor {
+        pass(sample, timesteps: timesteps, reusing: nil, ws).eps
+    }
+
+    /// One pass, full or shallow (DeepCache, Ma et al. 2024, its shallowest branch). A full pass
+    /// (`deep` nil) also returns the feature entering the up path where the first down resnet's
+    /// skip is taken back: everything deeper has been folded into it. A shallow pass given that
+    /// feature from an earlier step runs only `conv_in`, the first down resnet and the last up
+    /// block's last two resnets (with their transformers), and returns the same feature.
+    /// `deep` is `[C, B, H, W]` as the batch (`[C, H, W]` for one map).
+    public func pass(_ sample: Tensor, timesteps: [Float], reusing deep: Tensor?, _ ws: Workspace) -> (eps: Tensor, deep: Tensor) {
         precondition(timesteps.count == sample.maps.b, "\(timesteps.count) timesteps for \(sample.shape)")
         let embeddings = timesteps.map {
             timestepEmbedding($0, dim: timeProjDim, flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
@@ -126,31 +136,45 @@ public struct UNet2DCondition: Sendable {
 
         var h = convIn(sample, ws)                                       // [C0, (B,) H, W]
         var skips = [h]
-        for level in down {
+        let shallow = deep != nil, shallowSkips = 2  // conv_in's output and the first down resnet's
+        downPath: for level in down {
             for (j, resnet) in level.resnets.enumerated() {
                 h = resnet(h, emb, ws)
                 if !level.attentions.isEmpty { h = level.attentions[j](h, ws) }
                 skips.append(h)
+                if shallow && skips.count == shallowSkips { break downPath }
             }
             if let ds = level.downsampler {
                 h = ds(h, ws)                                            // [C, H/2, W/2]
                 skips.append(h)
+                if shallow && skips.count == shallowSkips { break downPath }
             }
         }
-        for (j, resnet) in midResnets.enumerated() {
-            h = resnet(h, emb, ws)
-            if j < midAttentions.count { h = midAttentions[j](h, ws) }
+        if !shallow {
+            for (j, resnet) in midResnets.enumerated() {
+                h = resnet(h, emb, ws)
+                if j < midAttentions.count { h = midAttentions[j](h, ws) }
+            }
         }
+        // Up resnets take the skips back last first, so the shallow skips go to the last two.
+        let cachePoint = up.reduce(0) { $0 + $1.resnets.count } - shallowSkips
+        var cached = deep, index = 0
         for level in up {
             for (j, resnet) in level.resnets.enumerated() {
+                defer { index += 1 }
+                if index == cachePoint {
+                    if let cached { h = cached } else { cached = h }     // [C, (B,) H, W]
+                } else if index < cachePoint && shallow {
+                    continue
+                }
                 h = resnet(Tensor.concat([h, skips.removeLast()]), emb, ws) // cat on channels
                 if !level.attentions.isEmpty { h = level.attentions[j](h, ws) }
             }
-            if let us = level.upsampler, let next = skips.last {
+            if let us = level.upsampler, let next = skips.last, !shallow || index > cachePoint {
                 h = us(h, height: next.maps.h, width: next.maps.w, ws)   // [C, (B,) 2H, 2W]
             }
         }
         h = normOut(h, ws, activation: .silu)
-        return convOut(h, ws)                                            // [Cout, H, W]
+        return (convOut(h, ws), cached!)                                 // [Cout, H, W]
     }
 }

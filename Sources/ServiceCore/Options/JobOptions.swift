@@ -25,12 +25,15 @@ package struct JobOptions: Codable, Equatable, Sendable {
     package var precision: Precision?
     /// How runs step from noise to the mask latent; absent in jobs stored before it existed (DDIM).
     package var sampler: Sampler?
+    /// DeepCache's interval; absent in jobs stored before it existed (1, every pass full).
+    package var deepCache: Int?
     /// Where the job's JSON is POSTed once it ends (a host of `callbacks.allowed_hosts`).
     package var callbackURL: String?
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, seed, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th", minScore = "min_score", resolution
-        case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip, precision, sampler, callbackURL = "callback_url"
+        case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip, precision, sampler
+        case deepCache = "deep_cache", callbackURL = "callback_url"
     }
 
     /// The model's defaults for a job of `kind`.
@@ -44,6 +47,7 @@ package struct JobOptions: Codable, Equatable, Sendable {
         resolution = options.resolution
         precision = options.precision
         sampler = options.sampler
+        deepCache = options.deepCache
         switch kind {
         case .segmentation:
             ensembleSeeds = options.ensemble.seeds
@@ -71,7 +75,7 @@ package struct JobOptions: Codable, Equatable, Sendable {
                             postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh,
                                                                   minScore: minScore ?? 0),
                             ensemble: Ensemble(seeds: ensembleSeeds ?? 1, flip: flip ?? false),
-                            precision: precision ?? .fp32, sampler: sampler ?? .ddim)
+                            precision: precision ?? .fp32, sampler: sampler ?? .ddim, deepCache: deepCache ?? 1)
     }
 
     /// A value of a client's options: from JSON, or a query parameter's text.
@@ -157,6 +161,7 @@ package struct JobOptions: Codable, Equatable, Sendable {
             return value
         }
         if let v = try integer("steps", OptionLimits.steps(trainSteps: trainSteps)) { steps = v }
+        if let v = try integer("deep_cache", OptionLimits.deepCache) { deepCache = v }
         if let v = try integer("seed", OptionLimits.seed) { seed = UInt64(v) }
         if let v = try integer("count_th", OptionLimits.countTh) { countTh = v }
         if let v = try integer("resolution", OptionLimits.resolution) {

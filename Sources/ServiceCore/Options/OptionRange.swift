@@ -36,6 +36,7 @@ package struct OptionRange: Encodable, Equatable, Sendable {
                                       multipleOf: OptionLimits.resolutionMultiple),
             "count_th": OptionRange(OptionLimits.countTh),
             "ensemble_seeds": OptionRange(OptionLimits.ensembleSeeds),
+            "deep_cache": OptionRange(OptionLimits.deepCache),
             "mask_th": OptionRange(OptionLimits.maskTh, exclusive: true),
             "overlap_th": OptionRange(OptionLimits.overlapTh),
             "min_score": OptionRange(OptionLimits.minScore),

@@ -12,6 +12,9 @@ struct InferenceOptions: ParsableArguments {
     @Option(help: "sampler steps") var steps: Int?
     @Option(help: "ddim or dpm-solver++ (DPM-Solver++(2M): fewer steps for the same quality; default: the model's)")
     var sampler: Sampler?
+    @Option(name: .customLong("deep-cache"),
+            help: "DeepCache: run the whole UNet every N steps, its shallowest levels alone in between (1: every step; default: the model's)")
+    var deepCache: Int?
     @Option(help: "noise seed") var seed: UInt64 = 0
     @Option(help: "working resolution (longest side)") var resolution: Int?
     @Option(name: .customLong("mask-th"), help: "void below this top softmax probability") var maskTh: Float?
@@ -34,6 +37,7 @@ struct InferenceOptions: ParsableArguments {
         o.precision = precision
         if let steps { o.steps = steps }
         if let sampler { o.sampler = sampler }
+        if let deepCache { o.deepCache = deepCache }
         if let resolution { o.resolution = resolution }
         if let maskTh { o.postProcessing.maskThreshold = maskTh }
         if let countTh { o.postProcessing.countThreshold = countTh }
