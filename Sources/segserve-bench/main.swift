@@ -28,6 +28,9 @@ struct Bench: ParsableCommand {
     @Option(help: "most runs of an ensemble that go through the model as one batch (pipeline); 1: one at a time")
     var maxBatch = RuntimeOptions().maxBatch
     @Option(help: "maps per UNet pass (unet): the input is a [C, B, H, W] batch of --shape maps") var batch = 1
+    @Option(name: .customLong("deep-cache"),
+            help: "DeepCache interval (pipeline; default: the model's); for unet, any value above 1 times the shallow pass")
+    var deepCache: Int?
     @Flag(help: "after the warm-up, time one pass per line of standard input and print {\"ms\": ...} for each")
     var serve = false
 
@@ -64,7 +67,9 @@ struct Bench: ParsableCommand {
             let loaded = try LDMSegModel(directory: model)
             let segmenter = Segmenter(model: loaded, runtime: runtime)
             let picture = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: image))), maxPixels: 40_000_000)
-            let options = loaded.defaultOptions
+            var options = loaded.defaultOptions
+            if let deepCache { options.deepCache = deepCache }
+            try options.validate(trainSteps: loaded.scheduler.trainSteps)
             return { _ = try segmenter.segment(rgb: picture.pixels, width: picture.width, height: picture.height, options: options) }
         }
         guard let weights, let shape else { throw ValidationError("\(module) needs --weights and --shape") }
@@ -81,6 +86,10 @@ struct Bench: ParsableCommand {
             config.normNumGroups = groups
             let unet = try UNet2DCondition(weights: store, config: config)
             let timesteps = [Float](repeating: 500, count: input.maps.b)
+            if let deepCache, deepCache > 1 {
+                let deep = unet.pass(input, timesteps: timesteps, reusing: nil, ws).deep
+                return { _ = unet.pass(input, timesteps: timesteps, reusing: deep, ws) }
+            }
             return { _ = unet(input, timesteps: timesteps, ws) }
         case "vae":
             let enc = try SDVAEEncoder(weights: store, groups: groups)

@@ -234,6 +234,9 @@ def main():
     ap.add_argument("--official-steps", type=int, default=50, help="DDIM steps of the official row")
     ap.add_argument("--baseline", help="a second segserve-bench binary, timed in the same pairs")
     ap.add_argument("--bf16", action="store_true", help="also time ours at --precision bf16, in the same pairs")
+    ap.add_argument("--variant", action="append", default=[], metavar="NAME=ARGS",
+                    help="also time ours with these segserve-bench arguments, against torch in the same pairs "
+                         "(e.g. 'bf16-dc2=--precision bf16 --deep-cache 2'); repeatable")
     ap.add_argument("--unbatched", action="store_true",
                     help="also time ours with --max-batch 1 (an ensemble's runs one at a time), in the same pairs")
     ap.add_argument("--service", type=float, default=0, help="seconds per client count for the service row (0: none)")
@@ -245,17 +248,20 @@ def main():
     torch.manual_seed(0)
     bench_bin = os.path.join(REPO, ".build", "release", "segserve-bench")
     # (column, binary, extra arguments), all timed in the same alternating pairs.
-    sides = [("ours", bench_bin, [])] + ([("bf16", bench_bin, ["--precision", "bf16"])] if args.bf16 else []) \
+    variants = [("bf16", ["--precision", "bf16"])] if args.bf16 else []
+    variants += [(v.split("=", 1)[0], v.split("=", 1)[1].split()) for v in args.variant]
+    sides = [("ours", bench_bin, [])] + [(name, bench_bin, extra) for name, extra in variants] \
         + ([("base", args.baseline, [])] if args.baseline else []) \
         + ([("unbatched", bench_bin, ["--max-batch", "1"])] if args.unbatched else [])
     peak = args.peak_gflops or measure_sgemm(args.threads)
     print(f"{machine()}; threads {args.threads}; {args.pairs} alternating pairs; torch {torch.__version__}")
     print(f"fp32 reference peak: {peak:.0f} GFLOPS ({'given' if args.peak_gflops else 'best torch sgemm'})")
     header = f"{'config':<13}{'GFLOP':>7}{'torch ms':>10}{'ours ms':>10}{'ours/torch [min-max]':>22}{'% peak':>8}{'RSS MB':>8}"
-    if args.bf16:
-        header += f"{'bf16 ms':>10}{'bf16/torch [min-max]':>22}"
+    versus_torch = {name for name, _ in variants}
     for column, _, _ in sides[1:]:
-        if column != "bf16":
+        if column in versus_torch:
+            header += f"{column + ' ms':>{max(10, len(column) + 4)}}{f'{column}/torch [min-max]':>{max(22, len(column) + 18)}}"
+        else:
             header += f"{column + ' ms':>{max(10, len(column) + 4)}}{f'ours/{column} [min-max]':>27}"
     print(header)
     for name in filter(None, args.only.split(",")):
@@ -273,11 +279,14 @@ def main():
                f"{spread([o / t for o, t in zip(ours[0], torch_ms)]):>22}"
                f"{(f'{100 * gflop / (ours_ms / 1000) / peak:.0f}%' if gflop else '-'):>8}{rss[0]:>8}")
         for (column, _, _), times in zip(sides[1:], ours[1:]):
-            if column == "bf16":
-                row += f"{statistics.median(times):>10.1f}{spread([o / t for o, t in zip(times, torch_ms)]):>22}"
+            if column in versus_torch:
+                row += (f"{statistics.median(times):>{max(10, len(column) + 4)}.1f}"
+                        f"{spread([o / t for o, t in zip(times, torch_ms)]):>{max(22, len(column) + 18)}}")
             else:
                 row += f"{statistics.median(times):>{max(10, len(column) + 4)}.1f}{spread([o / b for o, b in zip(ours[0], times)]):>27}"
         print(row, flush=True)
+        if len(sides) > 1:
+            print(f"{'':<13}peak RSS MB: " + ", ".join(f"{c} {r}" for (c, _, _), r in zip(sides, rss)), flush=True)
     print(f"torch process peak RSS: {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024} MB")
     if args.service:
         service_row(args.service, unbatched=args.unbatched, shared=args.shared_passes)
