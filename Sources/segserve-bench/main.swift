@@ -68,6 +68,7 @@ struct Bench: ParsableCommand {
             let segmenter = Segmenter(model: loaded, runtime: runtime)
             let picture = try ImageDecoder.decode([UInt8](try Data(contentsOf: URL(fileURLWithPath: image))), maxPixels: 40_000_000)
             var options = loaded.defaultOptions
+            options.precision = precision  // a request's precision, not the runtime's, picks the products'
             if let deepCache { options.deepCache = deepCache }
             try options.validate(trainSteps: loaded.scheduler.trainSteps)
             return { _ = try segmenter.segment(rgb: picture.pixels, width: picture.width, height: picture.height, options: options) }
