@@ -70,6 +70,19 @@ final class ModuleParityTests: XCTestCase {
         assertClose(enc.encode(try f.tensor("__input__.x"), ws), try f.tensor("__output__.mean"), "vae_encoder")
     }
 
+    /// Up resnets that do not take back every skip are a typed error, not a crash in a pass.
+    func testUNetRejectsUnbalancedSkips() throws {
+        let f = try Fixture("unet_tiny", in: .module)
+        let store = WeightStore(files: [f.file], exclude: ["__input__.", "__output__.", "up_blocks.1.resnets.1.", "up_blocks.1.attentions.1."])
+        var config = UNetConfig()
+        config.attentionHeadDim = [4]
+        config.normNumGroups = 8
+        XCTAssertThrowsError(try UNet2DCondition(weights: store, config: config)) { error in
+            guard case LDMSegError.invalidConfig(let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("has 3 for 4"), message)
+        }
+    }
+
     func testUNetRejectsCrossAttentionAndLeftoverTensors() throws {
         let f = try Fixture("unet_tiny", in: .module)
         var config = UNetConfig()

@@ -102,6 +102,12 @@ public struct UNet2DCondition: Sendable {
         for level in down + up where !level.attentions.isEmpty && level.attentions.count != level.resnets.count {
             throw LDMSegError.invalidConfig("UNet block has \(level.resnets.count) resnets but \(level.attentions.count) attentions")
         }
+        // Every skip the down path leaves is taken back by one up resnet.
+        let skips = 1 + down.reduce(0) { $0 + $1.resnets.count + ($1.downsampler == nil ? 0 : 1) }
+        let upResnets = up.reduce(0) { $0 + $1.resnets.count }
+        guard down[0].resnets.count >= 1, upResnets == skips else {
+            throw LDMSegError.invalidConfig("UNet needs a resnet in its first down block and an up resnet per skip; it has \(upResnets) for \(skips)")
+        }
         try w.checkAllUsed()
     }
 
