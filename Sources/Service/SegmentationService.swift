@@ -46,8 +46,10 @@ public final class SegmentationService: ServiceLifecycle.Service, Sendable {
         if !configuration.callbacks.allowedHosts.isEmpty && (configuration.callbacks.secret ?? "").isEmpty {
             throw ConfigurationError("callbacks.secret is needed once callbacks.allowed_hosts lists hosts: receivers check the signature")
         }
-        if configuration.workers.precision == .bf16 && !RuntimeOptions.bf16Supported {
-            logger.warning("workers.precision is bf16 but this CPU has no AVX512-BF16; jobs run in fp32")
+        let asked = configuration.workers.precision
+        let runs = RuntimeOptions(precision: asked).effectivePrecision
+        if runs != asked {
+            logger.warning("workers.precision is \(asked.rawValue) but this CPU lacks its instructions; jobs run in \(runs.rawValue)")
         }
         callbacks = try CallbackDispatcher(store: store, settings: configuration.callbacks, logger: logger, resolve: resolveCallbackHost)
         compute = ComputePool(threads: configuration.workers.threads, name: "segserve-compute")

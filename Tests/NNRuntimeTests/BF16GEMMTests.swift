@@ -79,7 +79,7 @@ final class BF16GEMMTests: XCTestCase {
             let start = noise.tensor([t.m * t.ldc])
             let reference = start.copy()
             run(t, a: a, b: b, c: reference, alpha: 0.5, beta: 0.25, serial)
-            let (packsA, packsB) = (BF16Cache(), BF16Cache())
+            let (packsA, packsB) = (PackCache(), PackCache())
             // Twice each: the first call packs the constant, the second reuses the pack.
             for (ws, constants) in [(parallel, (nil, nil)), (serial, ((packsA, 0), nil)), (parallel, ((packsA, 0), nil)),
                                     (parallel, (nil, (packsB, 0))), (serial, (nil, (packsB, 0)))] as [(Workspace, (GEMM.Constant?, GEMM.Constant?))] {

@@ -58,6 +58,27 @@ void segserve_gemm_bf16(long m, long n, long k, float alpha,
                         int trans_b, const float *b, long ldb, const uint32_t *packed_b, long packed_b_cols, long col0,
                         float beta, float *c, long ldc);
 
+/// 1 when the CPU has AVX512-VNNI (with the AVX-512 kernels on) and SEGSERVE_NO_VNNI is unset (or 0).
+int segserve_has_avx512_vnni(void);
+
+/// Words (uint32, four int8 each) and per-block channel sums (int32) of a packed int8 constant:
+/// side 0 is a left operand [outer = m, k], side 1 a right one given as [outer = n, k].
+long segserve_i8_packed_words(int side, long outer, long k);
+long segserve_i8_packed_sums(int side, long outer, long k);
+/// Quantises a constant operand (rows of w are output channels, runs along k; row stride ld)
+/// to int8 per row, scales[outer] = max |row| / 127, and packs it for segserve_gemm_i8.
+void segserve_i8_pack(int side, const float *w, long ld, long outer, long k, uint32_t *words, float *scales, int32_t *sums);
+
+/// Row-major c = alpha a b + beta c, single-threaded (AVX512-VNNI), one operand a packed int8
+/// constant and the other, x, quantised to uint8 on the fly per KC block of k. const_side 0: a
+/// is rows [offset0, offset0 + m) of the packed constant (offset0 % 12 == 0) and x is b, [k, n]
+/// (row stride ldx). const_side 1: b is columns [offset0, offset0 + n) of the packed constant
+/// (given as [n, k]; offset0 % 32 == 0) and x is a, [m, k]. beta == 0 never reads c.
+void segserve_gemm_i8(long m, long n, long k, float alpha, int const_side,
+                      const float *x, long ldx,
+                      const uint32_t *packed, const float *scales, const int32_t *sums, long packed_outer, long offset0,
+                      float beta, float *c, long ldc);
+
 /// glibc only: serve every allocation from the heap and never trim it (see HeapTuning).
 void segserve_keep_large_blocks(void);
 #endif

@@ -21,7 +21,7 @@ public struct Conv2D: Sendable {
     private let winograd: WinogradWeights?
     private let winograd2x2: Bool
     /// bf16 packs of the kernels as a matrix (key 0) and of the Winograd F(2x2, 3x3) points (1...16).
-    private let bf16 = BF16Cache()
+    private let bf16 = PackCache()
 
     public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding) {
         precondition(weight.rank == 4, "conv weight must be rank 4, got \(weight.shape)")

@@ -6,7 +6,7 @@ public struct ConvTranspose2D: Sendable {
     public let weight: Tensor  // [Cin, Cout, 2, 2], PyTorch layout
     public let bias: Tensor?   // [Cout]
     private let packed: Tensor // [Cout*4, Cin]
-    private let bf16 = BF16Cache()
+    private let bf16 = PackCache()
 
     public init(weight: Tensor, bias: Tensor?) throws {
         guard weight.rank == 4, weight.shape[2] == 2, weight.shape[3] == 2 else {

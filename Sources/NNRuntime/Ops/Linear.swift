@@ -2,7 +2,7 @@
 public struct Linear: Sendable {
     public let weight: Tensor  // [out, in]
     public let bias: Tensor?   // [out]
-    private let bf16 = BF16Cache()
+    private let bf16 = PackCache()
 
     public init(weight: Tensor, bias: Tensor?) {
         precondition(weight.rank == 2, "linear weight must be rank 2, got \(weight.shape)")

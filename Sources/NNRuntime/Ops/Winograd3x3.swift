@@ -74,7 +74,7 @@ enum Winograd3x3 {
     /// `bf16` keeps the points' packs for bf16 products (keys 1...16).
     /// `x` may be a `[Cin, B, H, W]` batch: tile rows then run on through its maps, so a band
     /// (and each of its 16 sgemms) spans several maps when they are small.
-    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, activation: Activation, _ ws: Workspace, bf16: BF16Cache) -> Tensor {
+    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, activation: Activation, _ ws: Workspace, bf16: PackCache) -> Tensor {
         let cout = u.shape[1], cin = u.shape[2]
         let (_, batch, h, w) = x.maps
         let out = Tensor(shape: Tensor.mapShape(c: cout, b: batch, h: h, w: w))

@@ -1,6 +1,5 @@
 import CKernels
 import Foundation
-import Synchronization
 
 /// A constant GEMM operand (weights) rounded to bfloat16 and packed once in the bf16 kernel's
 /// layout, so `Precision.bf16` products skip the rounding and packing of it on every call:
@@ -34,22 +33,4 @@ public final class BF16Matrix: @unchecked Sendable {
     /// Row alignment of a left operand's slices (the kernel's tile height), column alignment
     /// of a right operand's.
     static let leftRows = 12, rightColumns = 32
-}
-
-/// Packed bf16 copies of one layer's constant operands, made the first time the layer runs in
-/// bf16 and kept; keyed by the layer's own numbering (e.g. a Winograd point).
-public final class BF16Cache: Sendable {
-    private let packs = Mutex<[Int: BF16Matrix]>([:])
-
-    public init() {}
-
-    /// The pack under `key`, made by `make` once.
-    func get(_ key: Int = 0, _ make: () -> BF16Matrix) -> BF16Matrix {
-        packs.withLock { packs in
-            if let hit = packs[key] { return hit }
-            let pack = make()
-            packs[key] = pack
-            return pack
-        }
-    }
 }

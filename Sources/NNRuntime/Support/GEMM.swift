@@ -18,17 +18,30 @@ public enum GEMM {
     /// OpenBLAS runs on the calling thread only; once per process, before the first product.
     private static let singleThreaded: Void = openblas_set_num_threads(1)
 
-    /// A constant operand's bf16 pack: kept in `cache` under `key` after the first bf16 product.
-    public typealias Constant = (cache: BF16Cache, key: Int)
+    /// A constant operand's packs: kept in `cache` under `key` after the first bf16 or int8 product.
+    public typealias Constant = (cache: PackCache, key: Int)
 
-    /// `constantA` / `constantB` mark an operand that never changes (weights): in bf16 it is
-    /// packed once into the cache instead of on every call.
+    /// `constantA` / `constantB` mark an operand that never changes (weights): in bf16 or int8 it
+    /// is packed once into the cache instead of on every call. In int8, products with a constant
+    /// A and a plain B, or a plain A and a constant transposed B, run in int8; the rest as in bf16.
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
                              beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, _ ws: Workspace,
                              constantA: Constant? = nil, constantB: Constant? = nil) {
         _ = singleThreaded
-        if !transA && ws.options.effectivePrecision == .bf16 && m >= bf16MinRows && n >= bf16MinColumns && k >= bf16MinDepth {
+        let precision = ws.options.effectivePrecision
+        let large = m >= bf16MinRows && n >= bf16MinColumns && k >= bf16MinDepth
+        if precision == .int8 && !transA && large {
+            if let constantA, !transB {
+                return int8(.left, m: m, n: n, k: k, alpha: alpha, x: b, ldx: ldb, beta: beta, c: c, ldc: ldc, ws,
+                            pack: constantA.cache.int8(constantA.key) { Int8Matrix(side: .left, a, stride: lda, outer: m, depth: k) })
+            }
+            if let constantB, transB, constantA == nil {
+                return int8(.right, m: m, n: n, k: k, alpha: alpha, x: a, ldx: lda, beta: beta, c: c, ldc: ldc, ws,
+                            pack: constantB.cache.int8(constantB.key) { Int8Matrix(side: .right, b, stride: ldb, outer: n, depth: k) })
+            }
+        }
+        if !transA && precision != .fp32 && RuntimeOptions.bf16Supported && large {
             return bf16(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
                         ws, constantA: constantA, constantB: constantB)
         }
@@ -46,9 +59,9 @@ public enum GEMM {
     private static func bf16(transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
                              b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
                              _ ws: Workspace, constantA: Constant?, constantB: Constant?) {
-        let packedA = constantA.map { $0.cache.get($0.key) { BF16Matrix(side: .left, a, stride: lda, outer: m, depth: k) } }
+        let packedA = constantA.map { $0.cache.bf16($0.key) { BF16Matrix(side: .left, a, stride: lda, outer: m, depth: k) } }
         let packedB = constantB.map {
-            $0.cache.get($0.key) { BF16Matrix(side: .right, b, stride: ldb, outer: n, depth: k, transposed: transB) }
+            $0.cache.bf16($0.key) { BF16Matrix(side: .right, b, stride: ldb, outer: n, depth: k, transposed: transB) }
         }
         precondition(packedA.map { $0.outer == m && $0.depth == k } ?? true, "packed A is not [\(m), \(k)]")
         precondition(packedB.map { $0.outer == n && $0.depth == k } ?? true, "packed B is not [\(k), \(n)]")
@@ -57,6 +70,20 @@ public enum GEMM {
             segserve_gemm_bf16(rows.count, columns.count, k, alpha, a + i0 * lda, lda, packedA?.words, m, i0,
                                transB ? 1 : 0, b + (transB ? j0 * ldb : j0), ldb, packedB?.words, n, j0,
                                beta, c + i0 * ldc + j0, ldc)
+        }
+    }
+
+    /// The int8 kernel over the pool, `pack` the constant side and `x` the other; chunks split
+    /// the constant's channels on its tile edges, or the other side's rows or columns.
+    private static func int8(_ side: Int8Matrix.Side, m: Int, n: Int, k: Int, alpha: Float, x: UnsafePointer<Float>, ldx: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, _ ws: Workspace, pack: Int8Matrix) {
+        precondition(pack.outer == (side == .left ? m : n) && pack.depth == k, "int8 pack is not the constant of [\(m), \(k)] x [\(k), \(n)]")
+        split(m: m, n: n, k: k, rowTile: Int8Matrix.leftRows, columnTile: Int8Matrix.rightColumns, ws) { rows, columns in
+            let (i0, j0) = (rows.lowerBound, columns.lowerBound)
+            // The plain side's chunk starts at its own offset; the constant's at the kernel's.
+            let xChunk = side == .left ? x + j0 : x + i0 * ldx
+            segserve_gemm_i8(rows.count, columns.count, k, alpha, side.rawValue, xChunk, ldx, pack.words, pack.scales, pack.sums,
+                             pack.outer, side == .left ? i0 : j0, beta, c + i0 * ldc + j0, ldc)
         }
     }
 
