@@ -24,7 +24,7 @@ struct Bench: ParsableCommand {
     @Option(help: "threads for BLAS and our loops") var threads = 2
     @Flag(help: "use im2col for every conv") var noWinograd = false
     @Flag(help: "use Winograd F(2x2, 3x3), not the AVX-512 F(4x4, 3x3) kernel, for narrow convs") var noWinograd4x4 = false
-    @Option(help: "fp32 or bf16 (bf16 needs AVX512-BF16; fp32 elsewhere)") var precision = Precision.fp32
+    @Option(help: "fp32, bf16 (needs AVX512-BF16) or int8 (needs AVX512-VNNI); see Precision") var precision = Precision.fp32
     @Option(help: "most runs of an ensemble that go through the model as one batch (pipeline); 1: one at a time")
     var maxBatch = RuntimeOptions().maxBatch
     @Option(help: "maps per UNet pass (unet): the input is a [C, B, H, W] batch of --shape maps") var batch = 1

@@ -71,8 +71,10 @@ final class SubmissionDecoderTests: XCTestCase {
         let bf16 = try decoder.decode(request("/v1/segmentations?precision=bf16", contentType: "image/png", body: png), kind: .segmentation)
         XCTAssertEqual(bf16.options.segmentation.precision, .bf16)
         XCTAssertNotEqual(plain.digest, bf16.digest, "an idempotent retry with another precision is another request")
+        let int8 = try decoder.decode(request("/v1/segmentations?precision=int8", contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(int8.options.segmentation.precision, .int8)
         assertRefused(request("/v1/segmentations?precision=fp16", contentType: "image/png", body: png), 400,
-                      "option 'precision' must be 'fp32' or 'bf16'; got 'fp16'")
+                      "option 'precision' must be 'fp32' or 'bf16' or 'int8'; got 'fp16'")
         // Options stored before precision existed still decode, as fp32.
         let decoded = try storedWithout("precision", plain.options)
         XCTAssertNil(decoded.precision)

@@ -45,12 +45,13 @@ final class ModuleParityTests: XCTestCase {
     /// timestep that reuses it matches the reference's.
     func testUNetDeepCachePasses() throws {
         let f = try Fixture("unet_deep_cache", in: .module)
-        let c = f.metadata("config")
+        let weights = try Fixture(f.metadata("config")["weights"] as! String, in: .module)
+        let c = weights.metadata("config")
         var config = UNetConfig()
         config.attentionHeadDim = c["attention_head_dim"] as! [Int]
         config.normNumGroups = c["norm_num_groups"] as! Int
-        let unet = try UNet2DCondition(weights: f.weights(), config: config)
-        let t = (c["timesteps"] as! [Double]).map(Float.init)
+        let unet = try UNet2DCondition(weights: weights.weights(), config: config)
+        let t = (f.metadata("config")["timesteps"] as! [Double]).map(Float.init)
         let full = unet.pass(try f.tensor("__input__.x"), timesteps: [t[0]], reusing: nil, ws)
         assertClose(full.eps, try f.tensor("__output__.y"), "full pass")
         assertClose(full.deep, try f.tensor("__output__.deep"), "deep feature")

@@ -447,24 +447,27 @@ def tiny_edges_model(ref, UNet2DConditionModel):
 
 @torch.no_grad()
 def deep_cache_fixture():
-    """A full UNet pass and its deep feature, then a DeepCache-shallow pass at another input and
-    timestep that reuses it (`ldmseg_reference.unet_pass`)."""
+    """On unet_tiny3's weights: a full UNet pass and its deep feature, then a DeepCache-shallow
+    pass at another input and timestep that reuses it (`ldmseg_reference.unet_pass`)."""
     from diffusers import UNet2DConditionModel
+    from safetensors import safe_open
     from segtools.reference.ldmseg_reference import unet_pass
-    g = torch.Generator().manual_seed(11)
-    cfg = dict(in_channels=8, out_channels=4, block_out_channels=(8, 16, 16), layers_per_block=2,
-               down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
-               up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-               attention_head_dim=[2, 2, 2], norm_num_groups=4, cross_attention_dim=16, use_linear_projection=True)
+    path = os.path.join(ROOT, MODULES_OUT, "unet_tiny3.safetensors")
+    with safe_open(path, "pt") as f:
+        config = json.loads(f.metadata()["config"])
+        state = {k: f.get_tensor(k) for k in f.keys() if not k.startswith(("__input__.", "__output__."))}
+    cfg = {k: tuple(v) if isinstance(v, list) and k.endswith("_types") or k == "block_out_channels" else v
+           for k, v in config.items() if k != "timestep"}
     m = UNet2DConditionModel(**cfg).eval()
     remove_cross_attention(m)
-    randomize(m, g)
+    m.load_state_dict(state)
+    g = torch.Generator().manual_seed(11)
     x, x2 = torch.randn(2, 1, 8, 16, 24, generator=g)
     y, deep = unet_pass(m, x, 37.0)
     y2, _ = unet_pass(m, x2, 18.0, deep=deep)
-    module_fixture("unet_deep_cache", m, {**{k: list(v) if isinstance(v, tuple) else v for k, v in cfg.items()},
-                                          "timesteps": [37.0, 18.0]},
-                   {"x": x[0], "x2": x2[0]}, {"y": y[0], "deep": deep[0], "y2": y2[0]})
+    save(os.path.join(MODULES_OUT, "unet_deep_cache.safetensors"),
+         {"__input__.x": x[0], "__input__.x2": x2[0], "__output__.y": y[0], "__output__.deep": deep[0], "__output__.y2": y2[0]},
+         {"config": {"weights": "unet_tiny3", "timesteps": [37.0, 18.0]}})
 
 
 def dpm_solver_fixture(steps=6):

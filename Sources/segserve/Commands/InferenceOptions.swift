@@ -22,7 +22,7 @@ struct InferenceOptions: ParsableArguments {
     @Option(name: .customLong("overlap-th"), help: "drop segments mostly covered by others") var overlapTh: Float?
     @Option(name: .customLong("min-score"), help: "drop segments scored under this (0...1; default 0 keeps all)") var minScore: Float?
     @Option(help: "the runtime's threads (loops and sgemms)") var threads = 2
-    @Option(help: "fp32, or bf16 for faster matrix products on CPUs with AVX512-BF16 (fp32 elsewhere)")
+    @Option(help: "fp32; bf16 for faster matrix products on CPUs with AVX512-BF16 (fp32 elsewhere); int8 for products with weights in 8-bit integers on CPUs with AVX512-VNNI (bf16, then fp32, elsewhere)")
     var precision = Precision.fp32
 
     /// Threads for each of `jobs` images run at once: they share `threads`, at least 1 each.
