@@ -28,9 +28,7 @@
 #define BF16_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512bf16")))
 
 int segserve_has_avx512_bf16(void) {
-    if (!segserve_has_avx512()) return 0;
-    const char *off = getenv("SEGSERVE_NO_BF16");
-    if (off != NULL && *off != '\0' && *off != '0') return 0;
+    if (!segserve_has_avx512() || segserve_switched_off("SEGSERVE_NO_BF16")) return 0;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512bf16") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 }

@@ -30,9 +30,7 @@
 #define I8_TARGET __attribute__((target("avx512f,avx512bw,avx512vl,avx512vnni")))
 
 int segserve_has_avx512_vnni(void) {
-    if (!segserve_has_avx512()) return 0;
-    const char *off = getenv("SEGSERVE_NO_VNNI");
-    if (off != NULL && *off != '\0' && *off != '0') return 0;
+    if (!segserve_has_avx512() || segserve_switched_off("SEGSERVE_NO_VNNI")) return 0;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
 }

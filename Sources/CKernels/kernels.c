@@ -5,9 +5,7 @@
 #include <stdlib.h>
 
 int segserve_has_avx512(void) {
-    /* Lets an AVX-512 host run (and test) the paths a CPU without it takes. */
-    const char *off = getenv("SEGSERVE_NO_AVX512");
-    if (off != NULL && *off != '\0' && *off != '0') return 0;
+    if (segserve_switched_off("SEGSERVE_NO_AVX512")) return 0;
     __builtin_cpu_init();
     return __builtin_cpu_supports("avx512f");
 }

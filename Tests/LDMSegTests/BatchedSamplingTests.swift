@@ -52,14 +52,27 @@ final class BatchedSamplingTests: XCTestCase {
 
 /// Runs of different jobs share a batch while at different steps.
 extension EnsembleTests {
-    func testRunsAtDifferentStepsShareABatch() throws {
+    /// The tiny model's segmenter, a frame of a 32x24 image and its default options at `steps`.
+    func tinyStepping(steps: Int) throws -> (Segmenter, Segmenter.Frame, SegmentationOptions) {
         let model = try tinyModel()
         let segmenter = Segmenter(model: model)
-        var noise = GaussianNoise(seed: 5)
         let frame = try segmenter.prepare(rgb: image(width: 32, height: 24), width: 32, height: 24,
                                           options: model.defaultOptions)
         var options = model.defaultOptions
-        options.steps = 4
+        options.steps = steps
+        return (segmenter, frame, options)
+    }
+
+    /// Each run ended where its twin, stepped alone, ended.
+    func assertSameLatents(_ pairs: [(DenoisingRun, DenoisingRun)], line: UInt = #line) {
+        for (a, b) in pairs {
+            for j in 0..<a.x.count { XCTAssertEqual(a.x[j], b.x[j], accuracy: 1e-4 * max(1, abs(b.x[j])), line: line) }
+        }
+    }
+
+    func testRunsAtDifferentStepsShareABatch() throws {
+        let (segmenter, frame, options) = try tinyStepping(steps: 4)
+        var noise = GaussianNoise(seed: 5)
         let (first, second) = (noise.tensor(frame.latentShape), noise.tensor(frame.latentShape))
         let make = { (x: Tensor) in segmenter.run(noise: x.copy(), frame: frame, known: nil, options: options) }
         let (early, late, earlyAlone, lateAlone) = (make(first), make(second), make(first), make(second))
@@ -72,21 +85,14 @@ extension EnsembleTests {
         while !earlyAlone.isFinished { segmenter.step([earlyAlone]) }
         while !lateAlone.isFinished { segmenter.step([lateAlone]) }
         XCTAssertTrue(late.isFinished)
-        for (a, b) in [(early, earlyAlone), (late, lateAlone)] {
-            for j in 0..<a.x.count { XCTAssertEqual(a.x[j], b.x[j], accuracy: 1e-4 * max(1, abs(b.x[j]))) }
-        }
+        assertSameLatents([(early, earlyAlone), (late, lateAlone)])
     }
 
     /// DeepCache runs between full passes share a step with runs due a full pass (one pass of
     /// each kind) and end where they end alone; an interval of 1 is the plain sampler.
     func testDeepCacheRunsShareAStepWithFullRuns() throws {
-        let model = try tinyModel()
-        let segmenter = Segmenter(model: model)
+        let (segmenter, frame, options) = try tinyStepping(steps: 6)
         var noise = GaussianNoise(seed: 6)
-        let frame = try segmenter.prepare(rgb: image(width: 32, height: 24), width: 32, height: 24,
-                                          options: model.defaultOptions)
-        var options = model.defaultOptions
-        options.steps = 6
         let start = noise.tensor(frame.latentShape)
         func run(_ interval: Int) -> DenoisingRun {
             var o = options
@@ -105,9 +111,7 @@ extension EnsembleTests {
         }
         while !plain.isFinished { segmenter.step([plain]) }
         for r in [cachedAlone, plainAlone] { while !r.isFinished { segmenter.step([r]) } }
-        for (a, b) in [(cached, cachedAlone), (plain, plainAlone)] {
-            for j in 0..<a.x.count { XCTAssertEqual(a.x[j], b.x[j], accuracy: 1e-4 * max(1, abs(b.x[j]))) }
-        }
+        assertSameLatents([(cached, cachedAlone), (plain, plainAlone)])
         XCTAssertNil(plain.deep, "interval 1 never caches")
         let gap = zip(cached.x.array, plain.x.array).map { abs($0 - $1) }.max()!
         XCTAssertGreaterThan(gap, 1e-4, "shallow passes ran")

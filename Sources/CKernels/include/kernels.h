@@ -2,6 +2,7 @@
 #define SEGSERVE_KERNELS_H
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 
 /// A spin-wait hint to the CPU (x86 PAUSE, ARM YIELD): polls without giving the core away.
 static inline void segserve_cpu_relax(void) {
@@ -10,6 +11,13 @@ static inline void segserve_cpu_relax(void) {
 #elif defined(__aarch64__)
     __asm__ __volatile__("yield");
 #endif
+}
+
+/// 1 when the environment variable `name` is set to anything but "" or "0": a switch that lets
+/// a host with some instructions run (and test) the paths of a CPU without them.
+static inline int segserve_switched_off(const char *name) {
+    const char *value = getenv(name);
+    return value != NULL && *value != '\0' && *value != '0';
 }
 
 /// 1 when the CPU runs the AVX-512 kernels below and SEGSERVE_NO_AVX512 is unset (or 0).
