@@ -23,9 +23,10 @@ final class BF16GEMMTests: XCTestCase {
     }
 
     func run(_ t: Case, a: Tensor, b: Tensor, c: Tensor, alpha: Float, beta: Float, _ ws: Workspace,
-             constants: (GEMM.Constant?, GEMM.Constant?) = (nil, nil)) {
-        GEMM.sgemm(transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: alpha, a: a.data, lda: t.lda, b: b.data, ldb: t.ldb,
-                   beta: beta, c: c.data, ldc: t.ldc, ws, constantA: constants.0, constantB: constants.1)
+             constants: (Parameter?, Parameter?) = (nil, nil)) {
+        GEMM.sgemm(transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: alpha, a: constants.0.map { .constant(.init($0)) } ?? .floats(a.data),
+                   lda: t.lda, b: constants.1.map { .constant(.init($0)) } ?? .floats(b.data), ldb: t.ldb,
+                   beta: beta, c: c.data, ldc: t.ldc, ws)
     }
 
     func testProductsStayWithinTheBF16RoundingBound() {
@@ -79,10 +80,10 @@ final class BF16GEMMTests: XCTestCase {
             let start = noise.tensor([t.m * t.ldc])
             let reference = start.copy()
             run(t, a: a, b: b, c: reference, alpha: 0.5, beta: 0.25, serial)
-            let (packsA, packsB) = (PackCache(), PackCache())
+            let (packsA, packsB) = (Parameter(a), Parameter(b))
             // Twice each: the first call packs the constant, the second reuses the pack.
-            for (ws, constants) in [(parallel, (nil, nil)), (serial, ((packsA, 0), nil)), (parallel, ((packsA, 0), nil)),
-                                    (parallel, (nil, (packsB, 0))), (serial, (nil, (packsB, 0)))] as [(Workspace, (GEMM.Constant?, GEMM.Constant?))] {
+            for (ws, constants) in [(parallel, (nil, nil)), (serial, (packsA, nil)), (parallel, (packsA, nil)),
+                                    (parallel, (nil, packsB)), (serial, (nil, packsB))] as [(Workspace, (Parameter?, Parameter?))] {
                 let c = start.copy()
                 run(t, a: a, b: b, c: c, alpha: 0.5, beta: 0.25, ws, constants: constants)
                 XCTAssertEqual(c.array, reference.array, "\(t)")

@@ -26,10 +26,11 @@ final class Int8GEMMTests: XCTestCase {
         [Case(m: m, n: n, k: k, constantLeft: true), Case(m: m, n: n, k: k, constantLeft: false)]
     }
 
-    func run(_ t: Case, a: Tensor, b: Tensor, c: Tensor, alpha: Float, beta: Float, _ ws: Workspace, packs: PackCache) {
-        GEMM.sgemm(transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: alpha, a: a.data, lda: t.lda, b: b.data, ldb: t.ldb,
-                   beta: beta, c: c.data, ldc: t.ldc, ws,
-                   constantA: t.constantLeft ? (packs, 0) : nil, constantB: t.constantLeft ? nil : (packs, 0))
+    /// The product with `t`'s constant side given as `packs` (a parameter of that side's values).
+    func run(_ t: Case, a: Tensor, b: Tensor, c: Tensor, alpha: Float, beta: Float, _ ws: Workspace, packs: Parameter) {
+        GEMM.sgemm(transB: t.transB, m: t.m, n: t.n, k: t.k, alpha: alpha, a: t.constantLeft ? .constant(.init(packs)) : .floats(a.data),
+                   lda: t.lda, b: t.constantLeft ? .floats(b.data) : .constant(.init(packs)), ldb: t.ldb,
+                   beta: beta, c: c.data, ldc: t.ldc, ws)
     }
 
     func testProductsStayWithinTheQuantisationBound() {
@@ -53,7 +54,7 @@ final class Int8GEMMTests: XCTestCase {
                     }
                 }
             }
-            let packs = PackCache()
+            let packs = Parameter(t.constantLeft ? a : b)
             for (alpha, beta) in [(Float(0.5), Float(0.25)), (1, 0)] {
                 let c = noise.tensor([t.m * t.ldc])
                 // beta == 0 must not read C: NaNs there would show.
@@ -78,7 +79,7 @@ final class Int8GEMMTests: XCTestCase {
                     // Not what the bf16 kernel gives: the int8 kernel ran.
                     let other = before.copy()
                     run(t, a: a, b: b, c: other, alpha: alpha, beta: beta, Workspace(options: RuntimeOptions(pool: pool, precision: .bf16)),
-                        packs: PackCache())
+                        packs: Parameter(t.constantLeft ? a : b))
                     XCTAssertTrue(zip(other.array, c.array).contains { $0.bitPattern != $1.bitPattern }, "\(t): bf16 results, int8 expected")
                 }
             }
@@ -94,8 +95,8 @@ final class Int8GEMMTests: XCTestCase {
             let a = noise.tensor([t.m * t.lda]), b = noise.tensor([(t.transB ? t.n : t.k) * t.ldb])
             let start = noise.tensor([t.m * t.ldc])
             let reference = start.copy()
-            run(t, a: a, b: b, c: reference, alpha: 0.5, beta: 0.25, serial, packs: PackCache())
-            let packs = PackCache()
+            run(t, a: a, b: b, c: reference, alpha: 0.5, beta: 0.25, serial, packs: Parameter(t.constantLeft ? a : b))
+            let packs = Parameter(t.constantLeft ? a : b)
             for ws in [parallel, serial, parallel] {
                 let c = start.copy()
                 run(t, a: a, b: b, c: c, alpha: 0.5, beta: 0.25, ws, packs: packs)

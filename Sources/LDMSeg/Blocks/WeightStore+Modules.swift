@@ -3,7 +3,7 @@ import NNRuntime
 /// Module constructors keyed by checkpoint prefixes (`down_blocks.0.resnets.1.conv1`).
 extension WeightStore {
     func conv(_ prefix: String, stride: Int = 1, padding: Padding? = nil, bias: Bool = true) throws -> Conv2D {
-        let w = try tensor(prefix + ".weight")
+        let w = try parameter(prefix + ".weight")
         guard w.rank == 4 else { throw NNError.shapeMismatch(name: prefix + ".weight", expected: [-1, -1, -1, -1], actual: w.shape) }
         let b = bias ? try optionalTensor(prefix + ".bias", shape: [w.shape[0]]) : nil
         return Conv2D(weight: w, bias: b, stride: stride, padding: padding ?? .same(w.shape[2] / 2))
@@ -18,7 +18,7 @@ extension WeightStore {
     }
 
     func linear(_ prefix: String) throws -> Linear {
-        let w = try tensor(prefix + ".weight")
+        let w = try parameter(prefix + ".weight")
         guard w.rank == 2 else { throw NNError.shapeMismatch(name: prefix + ".weight", expected: [-1, -1], actual: w.shape) }
         return Linear(weight: w, bias: try optionalTensor(prefix + ".bias", shape: [w.shape[0]]))
     }

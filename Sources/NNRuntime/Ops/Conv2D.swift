@@ -14,16 +14,17 @@ public struct Padding: Sendable, Equatable {
 
 /// 2-D convolution, `torch.nn.Conv2d` semantics (groups = 1, dilation = 1): im2col + sgemm.
 public struct Conv2D: Sendable {
-    public let weight: Tensor  // [Cout, Cin, kh, kw]
-    public let bias: Tensor?   // [Cout]
+    public let weight: Parameter  // [Cout, Cin, kh, kw]
+    public let bias: Tensor?      // [Cout]
     public let stride: Int
     public let padding: Padding
-    private let winograd: WinogradWeights?
-    private let winograd2x2: Bool
-    /// bf16 packs of the kernels as a matrix (key 0) and of the Winograd F(2x2, 3x3) points (1...16).
-    private let bf16 = PackCache()
+    /// The kernels transformed for Winograd F(2x2, 3x3) (`[16, Cout, Cin]`, 16/9 their size) and
+    /// F(4x4, 3x3) (`[36, Cin, Cout]`, 4x), made when a conv first runs on a large map: only convs
+    /// at the high-resolution levels pay.
+    private let winograd2x2: Parameter?
+    private let winograd4x4: Parameter?
 
-    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding) {
+    public init(weight: Parameter, bias: Tensor?, stride: Int = 1, padding: Padding) {
         precondition(weight.rank == 4, "conv weight must be rank 4, got \(weight.shape)")
         self.weight = weight
         self.bias = bias
@@ -31,9 +32,14 @@ public struct Conv2D: Sendable {
         self.padding = padding
         // F(2x2, 3x3) pays off once channel counts make the sgemms dominate the transforms;
         // the fused F(4x4, 3x3) kernel also beats im2col's K=27 sgemm on RGB input layers.
-        let same3x3 = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1)
-        winograd2x2 = same3x3 && weight.shape[0] >= 32 && weight.shape[1] >= 32
-        winograd = same3x3 && weight.shape[0] >= 32 ? WinogradWeights() : nil
+        let (cout, cin) = (weight.shape[0], weight.shape[1])
+        let same3x3 = weight.shape[2] == 3 && weight.shape[3] == 3 && stride == 1 && padding == .same(1) && cout >= 32
+        winograd2x2 = same3x3 && cin >= 32 ? weight.derived(shape: [16, cout, cin], Winograd3x3.transformWeights) : nil
+        winograd4x4 = same3x3 ? weight.derived(shape: [36, cin, cout], Winograd4x4.transformWeights) : nil
+    }
+
+    public init(weight: Tensor, bias: Tensor?, stride: Int = 1, padding: Padding) {
+        self.init(weight: Parameter(weight), bias: bias, stride: stride, padding: padding)
     }
 
     public var outChannels: Int { weight.shape[0] }
@@ -61,12 +67,12 @@ public struct Conv2D: Sendable {
         let (cin, batch, h, w) = x.maps
         precondition(cin == inChannels, "conv input \(x.shape) for weight \(weight.shape)")
         let kh = weight.shape[2], kw = weight.shape[3]
-        if let winograd, ws.options.winograd, h * w >= Winograd3x3.minPixels,
+        if let winograd4x4, ws.options.winograd, h * w >= Winograd3x3.minPixels,
            Winograd4x4.accepts(cin: cin, cout: outChannels, activation: activation, ws.options) {
             if let residual {
                 precondition(residual.shape == Tensor.mapShape(c: outChannels, b: batch, h: h, w: w), "residual \(residual.shape)")
             }
-            return Winograd4x4.conv(x, u: winograd.get4x4(weight), bias: bias, residual: residual, activation: activation, ws)
+            return Winograd4x4.conv(x, u: winograd4x4.floats, bias: bias, residual: residual, activation: activation, ws)
         }
         if let residual {
             let out = callAsFunction(x, ws, residual: nil, activation: .identity)   // [Cout, (B,) Ho, Wo]
@@ -74,8 +80,8 @@ public struct Conv2D: Sendable {
             activation.apply(out.data, count: out.count, ws)
             return out
         }
-        if let winograd, winograd2x2, ws.options.winograd, h * w >= Winograd3x3.minPixels {
-            return Winograd3x3.conv(x, u: winograd.get(weight, ws), bias: bias, activation: activation, ws, bf16: bf16)
+        if let winograd2x2, ws.options.winograd, h * w >= Winograd3x3.minPixels {
+            return Winograd3x3.conv(x, u: winograd2x2, bias: bias, activation: activation, ws)
         }
         let (ho, wo) = outputSize(height: h, width: w)
         let out = Tensor(shape: Tensor.mapShape(c: outChannels, b: batch, h: ho, w: wo))
@@ -90,8 +96,8 @@ public struct Conv2D: Sendable {
         }
         let beta: Float = bias == nil ? 0 : 1
         if kh == 1 && kw == 1 && stride == 1 && padding == .zero {
-            GEMM.sgemm(m: outChannels, n: n, k: k, a: weight.data, lda: k, b: x.data, ldb: n, beta: beta, c: out.data, ldc: n, ws,
-                       constantA: (bf16, 0))
+            GEMM.sgemm(m: outChannels, n: n, k: k, a: .constant(.init(weight)), lda: k, b: .floats(x.data), ldb: n, beta: beta,
+                       c: out.data, ldc: n, ws)
             activation.apply(out.data, count: out.count, ws)
             return out
         }
@@ -104,8 +110,8 @@ public struct Conv2D: Sendable {
         while y0 < totalRows {
             let rows = min(rowsPerBand, totalRows - y0), nb = rows * wo
             im2col(x.data, cin: cin, batch: batch, h: h, w: w, kh: kh, kw: kw, ho: ho, rows: y0..<(y0 + rows), wo: wo, into: cols, ws)
-            GEMM.sgemm(m: outChannels, n: nb, k: k, a: weight.data, lda: k, b: cols, ldb: nb, beta: beta, c: out.data + y0 * wo, ldc: n, ws,
-                       constantA: (bf16, 0))
+            GEMM.sgemm(m: outChannels, n: nb, k: k, a: .constant(.init(weight)), lda: k, b: .floats(cols), ldb: nb, beta: beta,
+                       c: out.data + y0 * wo, ldc: n, ws)
             if case .identity = activation {} else {
                 ws.forRange(outChannels, minPerThread: 16) { channels in
                     for c in channels { activation.applySerial(out.data + c * n + y0 * wo, count: nb) }

@@ -5,8 +5,7 @@ import COpenBLAS
 public struct ConvTranspose2D: Sendable {
     public let weight: Tensor  // [Cin, Cout, 2, 2], PyTorch layout
     public let bias: Tensor?   // [Cout]
-    private let packed: Tensor // [Cout*4, Cin]
-    private let bf16 = PackCache()
+    private let packed: Parameter  // [Cout*4, Cin]
 
     public init(weight: Tensor, bias: Tensor?) throws {
         guard weight.rank == 4, weight.shape[2] == 2, weight.shape[3] == 2 else {
@@ -19,7 +18,7 @@ public struct ConvTranspose2D: Sendable {
         for i in 0..<cin {
             for r in 0..<rows { p.data[r * cin + i] = weight.data[i * rows + r] }
         }
-        packed = p
+        packed = Parameter(p)
     }
 
     /// `x` is `[Cin, H, W]` (or a `[Cin, B, H, W]` batch); returns `[Cout, 2H, 2W]` (`[Cout, B, 2H, 2W]`).
@@ -29,8 +28,8 @@ public struct ConvTranspose2D: Sendable {
         precondition(c == cin, "conv-transpose input \(x.shape) for weight \(weight.shape)")
         let blocks = ws.buffer(Workspace.Slot.im2col, count: cout * 4 * columns)
         // blocks[(co*4 + ky*2 + kx), pixel] = sum_ci W[ci, co, ky, kx] x[ci, pixel], every map's pixels in a row
-        GEMM.sgemm(m: cout * 4, n: columns, k: cin, a: packed.data, lda: cin, b: x.data, ldb: columns, beta: 0, c: blocks,
-                   ldc: columns, ws, constantA: (bf16, 0))
+        GEMM.sgemm(m: cout * 4, n: columns, k: cin, a: .constant(.init(packed)), lda: cin, b: .floats(x.data), ldb: columns, beta: 0,
+                   c: blocks, ldc: columns, ws)
         let out = Tensor(shape: Tensor.mapShape(c: cout, b: batch, h: 2 * h, w: 2 * w))
         let ow = 2 * w
         ws.forRange(cout * batch, minPerThread: 16) { range in

@@ -1,14 +1,15 @@
 /// Fully connected layer, `torch.nn.Linear`: y = x W^T + b over the last dimension.
 public struct Linear: Sendable {
-    public let weight: Tensor  // [out, in]
-    public let bias: Tensor?   // [out]
-    private let bf16 = PackCache()
+    public let weight: Parameter  // [out, in]
+    public let bias: Tensor?      // [out]
 
-    public init(weight: Tensor, bias: Tensor?) {
+    public init(weight: Parameter, bias: Tensor?) {
         precondition(weight.rank == 2, "linear weight must be rank 2, got \(weight.shape)")
         self.weight = weight
         self.bias = bias
     }
+
+    public init(weight: Tensor, bias: Tensor?) { self.init(weight: Parameter(weight), bias: bias) }
 
     public var inFeatures: Int { weight.shape[1] }
     public var outFeatures: Int { weight.shape[0] }
@@ -32,7 +33,7 @@ public struct Linear: Sendable {
             for r in 0..<rows { (y + r * ldc).update(from: bias.data, count: o) }
         }
         let beta: Float = bias != nil ? 1 : 0
-        GEMM.sgemm(transB: true, m: rows, n: o, k: inFeatures, a: x, lda: lda, b: weight.data, ldb: inFeatures,
-                   beta: beta, c: y, ldc: ldc, ws, constantB: (bf16, 0))
+        GEMM.sgemm(transB: true, m: rows, n: o, k: inFeatures, a: .floats(x), lda: lda, b: .constant(.init(weight)), ldb: inFeatures,
+                   beta: beta, c: y, ldc: ldc, ws)
     }
 }

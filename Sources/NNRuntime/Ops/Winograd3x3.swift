@@ -1,39 +1,9 @@
 import COpenBLAS
 import Foundation
-import Synchronization
 
 /// 3x3 stride-1 convolution with padding 1 by Winograd F(2x2, 3x3): each 2x2 output tile
 /// costs 16 multiplies per channel pair instead of 36, so the 16 batched sgemms do 2.25x
 /// fewer FLOPs than im2col. Tiles are processed in bands of rows to bound scratch memory.
-/// Transformed weights of one conv, made the first time the conv runs on a large map and
-/// kept (16/9 the size of its kernels for F(2x2, 3x3), 4x for F(4x4, 3x3)): only convs at
-/// the high-resolution levels pay.
-final class WinogradWeights: Sendable {
-    private let f2x2 = Mutex<Tensor?>(nil)
-    private let f4x4 = Mutex<Tensor?>(nil)
-
-    /// `[16, Cout, Cin]`, for `Winograd3x3`.
-    func get(_ weight: Tensor, _ ws: Workspace) -> Tensor {
-        f2x2.withLock { made in
-            if let made { return made }
-            let u = Tensor(shape: [16, weight.shape[0], weight.shape[1]])
-            Winograd3x3.transformWeights(weight, into: u.data, ws)
-            made = u
-            return u
-        }
-    }
-
-    /// `[36, Cin, Cout]`, for `Winograd4x4`.
-    func get4x4(_ weight: Tensor) -> Tensor {
-        f4x4.withLock { made in
-            if let made { return made }
-            let u = Winograd4x4.transformWeights(weight)
-            made = u
-            return u
-        }
-    }
-}
-
 enum Winograd3x3 {
     /// Scratch budget per transformed band, in floats (32 MiB): fewer, larger sgemms measured faster.
     static let bandFloats = 1 << 23
@@ -42,39 +12,38 @@ enum Winograd3x3 {
     /// would cost more than the multiplies it saves.
     static let minPixels = 1024
 
-    /// G g G^T of every 3x3 kernel into `u` (`[16, Cout, Cin]`).
-    static func transformWeights(_ weight: Tensor, into u: UnsafeMutablePointer<Float>, _ ws: Workspace) {
+    /// G g G^T of every 3x3 kernel, `[16, Cout, Cin]`.
+    static func transformWeights(_ weight: Tensor) -> Tensor {
         let cout = weight.shape[0], cin = weight.shape[1]
         let plane = cout * cin
-        ws.forRange(cout, minPerThread: 8) { outputs in
-            for o in outputs {
-                for i in 0..<cin {
-                    let g = weight.data + (o * cin + i) * 9
-                    let dst = u + o * cin + i
-                    for r in 0..<4 {
-                        // Row r of G g (4x3), then times G^T.
-                        let (a, b, c): (Float, Float, Float)
-                        switch r {
-                        case 0: (a, b, c) = (g[0], g[1], g[2])
-                        case 1: (a, b, c) = (0.5 * (g[0] + g[3] + g[6]), 0.5 * (g[1] + g[4] + g[7]), 0.5 * (g[2] + g[5] + g[8]))
-                        case 2: (a, b, c) = (0.5 * (g[0] - g[3] + g[6]), 0.5 * (g[1] - g[4] + g[7]), 0.5 * (g[2] - g[5] + g[8]))
-                        default: (a, b, c) = (g[6], g[7], g[8])
-                        }
-                        dst[(r * 4 + 0) * plane] = a
-                        dst[(r * 4 + 1) * plane] = 0.5 * (a + b + c)
-                        dst[(r * 4 + 2) * plane] = 0.5 * (a - b + c)
-                        dst[(r * 4 + 3) * plane] = c
+        let transformed = Tensor(shape: [16, cout, cin]), u = transformed.data
+        for o in 0..<cout {
+            for i in 0..<cin {
+                let g = weight.data + (o * cin + i) * 9
+                let dst = u + o * cin + i
+                for r in 0..<4 {
+                    // Row r of G g (4x3), then times G^T.
+                    let (a, b, c): (Float, Float, Float)
+                    switch r {
+                    case 0: (a, b, c) = (g[0], g[1], g[2])
+                    case 1: (a, b, c) = (0.5 * (g[0] + g[3] + g[6]), 0.5 * (g[1] + g[4] + g[7]), 0.5 * (g[2] + g[5] + g[8]))
+                    case 2: (a, b, c) = (0.5 * (g[0] - g[3] + g[6]), 0.5 * (g[1] - g[4] + g[7]), 0.5 * (g[2] - g[5] + g[8]))
+                    default: (a, b, c) = (g[6], g[7], g[8])
                     }
+                    dst[(r * 4 + 0) * plane] = a
+                    dst[(r * 4 + 1) * plane] = 0.5 * (a + b + c)
+                    dst[(r * 4 + 2) * plane] = 0.5 * (a - b + c)
+                    dst[(r * 4 + 3) * plane] = c
                 }
             }
         }
+        return transformed
     }
 
-    /// `u` holds the transformed weights of `[Cout, Cin, 3, 3]` kernels.
-    /// `bf16` keeps the points' packs for bf16 products (keys 1...16).
+    /// `u` holds the transformed weights of `[Cout, Cin, 3, 3]` kernels (`transformWeights`).
     /// `x` may be a `[Cin, B, H, W]` batch: tile rows then run on through its maps, so a band
     /// (and each of its 16 sgemms) spans several maps when they are small.
-    static func conv(_ x: Tensor, u: Tensor, bias: Tensor?, activation: Activation, _ ws: Workspace, bf16: PackCache) -> Tensor {
+    static func conv(_ x: Tensor, u: Parameter, bias: Tensor?, activation: Activation, _ ws: Workspace) -> Tensor {
         let cout = u.shape[1], cin = u.shape[2]
         let (_, batch, h, w) = x.maps
         let out = Tensor(shape: Tensor.mapShape(c: cout, b: batch, h: h, w: w))
@@ -87,8 +56,8 @@ enum Winograd3x3 {
             let rows = min(bandRows, th - ty0), tiles = rows * tw
             inputTransform(x, cin: cin, h: h, w: w, tileRows: ty0..<(ty0 + rows), tw: tw, into: vBuf, ws)
             for k in 0..<16 {
-                GEMM.sgemm(m: cout, n: tiles, k: cin, a: u.data + k * cout * cin, lda: cin, b: vBuf + k * cin * tiles, ldb: tiles,
-                           beta: 0, c: mBuf + k * cout * tiles, ldc: tiles, ws, constantA: (bf16, 1 + k))
+                GEMM.sgemm(m: cout, n: tiles, k: cin, a: .constant(.init(u, index: k, of: 16, spacing: cout * cin)), lda: cin,
+                           b: .floats(vBuf + k * cin * tiles), ldb: tiles, beta: 0, c: mBuf + k * cout * tiles, ldc: tiles, ws)
             }
             outputTransform(mBuf, cout: cout, tiles: tiles, tileRows: ty0..<(ty0 + rows), tw: tw, bias: bias,
                             activation: activation, into: out, ws)

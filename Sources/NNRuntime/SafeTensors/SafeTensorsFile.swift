@@ -2,7 +2,9 @@ import Foundation
 
 /// A memory-mapped `.safetensors` file: the JSON header is validated up front (well-formed,
 /// every byte range inside the data section, shape x dtype size = byte length, no overlaps),
-/// tensors are decoded to float32 on demand.
+/// tensors are decoded to float32 on demand. The mapping lasts as long as the file object, which
+/// its lazy parameters keep: replace a model file in use by renaming a new one over it, never by
+/// rewriting it in place.
 public final class SafeTensorsFile: @unchecked Sendable {
     public struct Entry: Sendable {
         public let name: String
@@ -60,6 +62,16 @@ public final class SafeTensorsFile: @unchecked Sendable {
     /// The tensor `name` as float32.
     public func tensor(_ name: String) throws -> Tensor {
         guard let e = entries[name] else { throw NNError.missingTensor(name: name) }
+        return decode(e)
+    }
+
+    /// The tensor `name` as a parameter decoded from the mapping whenever it is needed.
+    public func parameter(_ name: String) throws -> Parameter {
+        guard let e = entries[name] else { throw NNError.missingTensor(name: name) }
+        return Parameter(shape: e.shape) { [self] in decode(e) }
+    }
+
+    private func decode(_ e: Entry) -> Tensor {
         let t = Tensor(shape: e.shape)
         let src = UnsafeRawPointer(mapping + dataStart + e.range.lowerBound)
         switch e.dtype {

@@ -16,7 +16,9 @@ public struct SafeTensorsWriter {
     public init(dtype: SafeTensorsFile.DType) { self.dtype = dtype }
 
     /// Writes `tensors` to `path`; `values` gives each one's elements in row-major order, asked
-    /// for one at a time so only one tensor is held in memory.
+    /// for one at a time so only one tensor is held in memory. The file is written beside `path`
+    /// and renamed over it once complete: a file at `path` is never seen half written, and a
+    /// process that maps the old one (a running server) keeps reading the old one.
     public func write<E: Error>(_ tensors: [Item], to path: String, values: (Item) throws(E) -> [Float]) throws -> Void {
         let ordered = tensors.sorted { Array($0.name.utf8).lexicographicallyPrecedes(Array($1.name.utf8)) }
         var header = "{", offset = 0
@@ -30,10 +32,17 @@ public struct SafeTensorsWriter {
         var headerBytes = Array(header.utf8)
         headerBytes += [UInt8](repeating: 0x20, count: (8 - headerBytes.count % 8) % 8)
 
-        guard FileManager.default.createFile(atPath: path, contents: nil), let file = FileHandle(forWritingAtPath: path) else {
-            throw NNError.invalidFile(path: path, reason: "cannot create")
+        let partial = path + ".partial"
+        guard FileManager.default.createFile(atPath: partial, contents: nil), let file = FileHandle(forWritingAtPath: partial) else {
+            throw NNError.invalidFile(path: partial, reason: "cannot create")
         }
-        defer { try? file.close() }
+        var complete = false
+        defer {
+            if !complete {
+                try? file.close()
+                unlink(partial)
+            }
+        }
         var length = UInt64(headerBytes.count).littleEndian
         try file.write(contentsOf: Data(bytes: &length, count: 8) + Data(headerBytes))
         for t in ordered {
@@ -43,6 +52,11 @@ public struct SafeTensorsWriter {
             }
             try file.write(contentsOf: encode(floats))
         }
+        try file.close()
+        guard rename(partial, path) == 0 else {
+            throw NNError.invalidFile(path: path, reason: "cannot replace (\(String(cString: strerror(errno))))")
+        }
+        complete = true
     }
 
     /// Little-endian elements; half and bfloat16 rounded to nearest even, as torch casts.

@@ -41,14 +41,22 @@ public final class WeightStore: @unchecked Sendable {
 
     /// The tensor `name`; `shape`, when given, must match exactly.
     public func tensor(_ name: String, shape: [Int]? = nil) throws -> Tensor {
-        for f in files {
-            guard let inner = fileName(name), f.entries[inner] != nil else { continue }
-            let t = try f.tensor(inner)
-            if let shape, shape != t.shape { throw NNError.shapeMismatch(name: name, expected: shape, actual: t.shape) }
-            used.insert(name)
-            return t
+        try read(name, shape: shape) { try $0.tensor($1) }
+    }
+
+    /// The tensor `name` as a parameter, left in its file until a product needs it.
+    public func parameter(_ name: String, shape: [Int]? = nil) throws -> Parameter {
+        try read(name, shape: shape) { try $0.parameter($1) }
+    }
+
+    private func read<T>(_ name: String, shape: [Int]?, _ get: (SafeTensorsFile, String) throws -> T) throws -> T {
+        guard let inner = fileName(name), let file = files.first(where: { $0.entries[inner] != nil }) else {
+            throw NNError.missingTensor(name: name)
         }
-        throw NNError.missingTensor(name: name)
+        let actual = file.entries[inner]!.shape
+        if let shape, shape != actual { throw NNError.shapeMismatch(name: name, expected: shape, actual: actual) }
+        used.insert(name)
+        return try get(file, inner)
     }
 
     public func optionalTensor(_ name: String, shape: [Int]? = nil) throws -> Tensor? {

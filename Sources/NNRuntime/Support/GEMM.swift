@@ -18,34 +18,88 @@ public enum GEMM {
     /// OpenBLAS runs on the calling thread only; once per process, before the first product.
     private static let singleThreaded: Void = openblas_set_num_threads(1)
 
-    /// A constant operand's packs: kept in `cache` under `key` after the first bf16 or int8 product.
-    public typealias Constant = (cache: PackCache, key: Int)
+    /// A constant operand (weights): matrix `index` of the `count` in `parameter`'s values, each
+    /// `spacing` floats after the last (a Winograd transform holds one per point). In bf16 or int8
+    /// it is packed once instead of on every call, all `count` matrices at a time, and its float32
+    /// values are read only for that packing or for a float32 product.
+    public struct Constant: Sendable {
+        public let parameter: Parameter
+        public let index: Int, count: Int, spacing: Int
 
-    /// `constantA` / `constantB` mark an operand that never changes (weights): in bf16 or int8 it
-    /// is packed once into the cache instead of on every call. In int8, products with a constant
-    /// A and a plain B, or a plain A and a constant transposed B, run in int8; the rest as in bf16.
+        public init(_ parameter: Parameter, index: Int = 0, of count: Int = 1, spacing: Int = 0) {
+            self.parameter = parameter
+            self.index = index
+            self.count = count
+            self.spacing = spacing
+        }
+
+        /// The matrix's float32 values, kept by the parameter from now on.
+        var floats: UnsafePointer<Float> { UnsafePointer(parameter.floats.data + index * spacing) }
+
+        func bf16(side: BF16Matrix.Side, stride: Int, outer: Int, depth: Int, transposed: Bool = false) -> BF16Matrix {
+            parameter.bf16Pack(index, of: count) { values, i in
+                BF16Matrix(side: side, values.data + i * spacing, stride: stride, outer: outer, depth: depth, transposed: transposed)
+            }
+        }
+
+        func int8(side: Int8Matrix.Side, stride: Int, outer: Int, depth: Int) -> Int8Matrix {
+            parameter.int8Pack(index, of: count) { values, i in
+                Int8Matrix(side: side, values.data + i * spacing, stride: stride, outer: outer, depth: depth)
+            }
+        }
+    }
+
+    /// A GEMM operand: float32 values in memory, or a constant.
+    public enum Operand {
+        case floats(UnsafePointer<Float>)
+        case constant(Constant)
+
+        var constant: Constant? {
+            if case let .constant(c) = self { return c }
+            return nil
+        }
+
+        var floats: UnsafePointer<Float> {
+            switch self {
+            case let .floats(p): p
+            case let .constant(c): c.floats
+            }
+        }
+    }
+
+    /// A product of float32 values in memory.
     public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
                              a: UnsafePointer<Float>, lda: Int, b: UnsafePointer<Float>, ldb: Int,
-                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, _ ws: Workspace,
-                             constantA: Constant? = nil, constantB: Constant? = nil) {
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, _ ws: Workspace) {
+        sgemm(transA: transA, transB: transB, m: m, n: n, k: k, alpha: alpha, a: .floats(a), lda: lda, b: .floats(b), ldb: ldb,
+              beta: beta, c: c, ldc: ldc, ws)
+    }
+
+    /// In int8, products with a constant A and a plain B, or a plain A and a constant transposed
+    /// B, run in int8; the rest as in bf16. A constant A must not be transposed.
+    public static func sgemm(transA: Bool = false, transB: Bool = false, m: Int, n: Int, k: Int, alpha: Float = 1,
+                             a: Operand, lda: Int, b: Operand, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, _ ws: Workspace) {
         _ = singleThreaded
+        precondition(!transA || a.constant == nil, "a constant A is packed untransposed")
         let precision = ws.options.effectivePrecision
         let large = m >= bf16MinRows && n >= bf16MinColumns && k >= bf16MinDepth
         if precision == .int8 && !transA && large {
-            if let constantA, !transB {
-                return int8(.left, m: m, n: n, k: k, alpha: alpha, x: b, ldx: ldb, beta: beta, c: c, ldc: ldc, ws,
-                            pack: constantA.cache.int8(constantA.key) { Int8Matrix(side: .left, a, stride: lda, outer: m, depth: k) })
-            }
-            if let constantB, transB, constantA == nil {
-                return int8(.right, m: m, n: n, k: k, alpha: alpha, x: a, ldx: lda, beta: beta, c: c, ldc: ldc, ws,
-                            pack: constantB.cache.int8(constantB.key) { Int8Matrix(side: .right, b, stride: ldb, outer: n, depth: k) })
+            switch (a, b) {
+            case let (.constant(constant), .floats(x)) where !transB:
+                return int8(.left, m: m, n: n, k: k, alpha: alpha, x: x, ldx: ldb, beta: beta, c: c, ldc: ldc, ws,
+                            pack: constant.int8(side: .left, stride: lda, outer: m, depth: k))
+            case let (.floats(x), .constant(constant)) where transB:
+                return int8(.right, m: m, n: n, k: k, alpha: alpha, x: x, ldx: lda, beta: beta, c: c, ldc: ldc, ws,
+                            pack: constant.int8(side: .right, stride: ldb, outer: n, depth: k))
+            default: break
             }
         }
         if !transA && precision != .fp32 && RuntimeOptions.bf16Supported && large {
-            return bf16(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc,
-                        ws, constantA: constantA, constantB: constantB)
+            return bf16(transB: transB, m: m, n: n, k: k, alpha: alpha, a: a, lda: lda, b: b, ldb: ldb, beta: beta, c: c, ldc: ldc, ws)
         }
         let ta = transA ? CblasTrans : CblasNoTrans, tb = transB ? CblasTrans : CblasNoTrans
+        let (a, b) = (a.floats, b.floats)
         func call(_ m: Int, _ n: Int, _ a: UnsafePointer<Float>, _ b: UnsafePointer<Float>, _ c: UnsafeMutablePointer<Float>) {
             cblas_sgemm(CblasRowMajor, ta, tb, Int32(m), Int32(n), Int32(k), alpha, a, Int32(lda), b, Int32(ldb), beta, c, Int32(ldc))
         }
@@ -56,19 +110,19 @@ public enum GEMM {
     }
 
     /// The bf16 kernel over the pool; chunk edges fall on its tile edges, as packed slices need.
-    private static func bf16(transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: UnsafePointer<Float>, lda: Int,
-                             b: UnsafePointer<Float>, ldb: Int, beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int,
-                             _ ws: Workspace, constantA: Constant?, constantB: Constant?) {
-        let packedA = constantA.map { $0.cache.bf16($0.key) { BF16Matrix(side: .left, a, stride: lda, outer: m, depth: k) } }
-        let packedB = constantB.map {
-            $0.cache.bf16($0.key) { BF16Matrix(side: .right, b, stride: ldb, outer: n, depth: k, transposed: transB) }
-        }
+    private static func bf16(transB: Bool, m: Int, n: Int, k: Int, alpha: Float, a: Operand, lda: Int, b: Operand, ldb: Int,
+                             beta: Float, c: UnsafeMutablePointer<Float>, ldc: Int, _ ws: Workspace) {
+        let packedA = a.constant?.bf16(side: .left, stride: lda, outer: m, depth: k)
+        let packedB = b.constant?.bf16(side: .right, stride: ldb, outer: n, depth: k, transposed: transB)
         precondition(packedA.map { $0.outer == m && $0.depth == k } ?? true, "packed A is not [\(m), \(k)]")
         precondition(packedB.map { $0.outer == n && $0.depth == k } ?? true, "packed B is not [\(k), \(n)]")
+        // A packed side's floats are never read (nor decoded).
+        let plainA: UnsafePointer<Float>? = packedA == nil ? a.floats : nil
+        let plainB: UnsafePointer<Float>? = packedB == nil ? b.floats : nil
         split(m: m, n: n, k: k, rowTile: BF16Matrix.leftRows, columnTile: BF16Matrix.rightColumns, ws) { rows, columns in
             let (i0, j0) = (rows.lowerBound, columns.lowerBound)
-            segserve_gemm_bf16(rows.count, columns.count, k, alpha, a + i0 * lda, lda, packedA?.words, m, i0,
-                               transB ? 1 : 0, b + (transB ? j0 * ldb : j0), ldb, packedB?.words, n, j0,
+            segserve_gemm_bf16(rows.count, columns.count, k, alpha, plainA.map { $0 + i0 * lda }, lda, packedA?.words, m, i0,
+                               transB ? 1 : 0, plainB.map { $0 + (transB ? j0 * ldb : j0) }, ldb, packedB?.words, n, j0,
                                beta, c + i0 * ldc + j0, ldc)
         }
     }
