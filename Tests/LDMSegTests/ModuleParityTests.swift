@@ -63,6 +63,30 @@ final class ModuleParityTests: XCTestCase {
         XCTAssertGreaterThan(zip(fresh.array, shallow.eps.array).map { abs($0 - $1) }.max()!, 1e-3)
     }
 
+    /// Token merging (ToMe for SD) on a batch of two maps at two timesteps: each map merges its
+    /// own tokens, in the top-level transformers only.
+    func testUNetTokenMerging() throws {
+        let f = try Fixture("unet_token_merging", in: .module)
+        let weights = try Fixture(f.metadata("config")["weights"] as! String, in: .module)
+        let c = weights.metadata("config")
+        var config = UNetConfig()
+        config.attentionHeadDim = c["attention_head_dim"] as! [Int]
+        config.normNumGroups = c["norm_num_groups"] as! Int
+        let unet = try UNet2DCondition(weights: weights.weights(), config: config)
+        let t = (f.metadata("config")["timesteps"] as! [Double]).map(Float.init)
+        let ratio = Float(f.metadata("config")["ratio"] as! Double)
+        /// Maps `[B, C, H, W]` (PyTorch's layout) one by one.
+        func items(_ x: Tensor) -> [Tensor] {
+            let n = x.count / x.shape[0]
+            return (0..<x.shape[0]).map { Tensor(shape: Array(x.shape.dropFirst()), values: Array(x.array[(($0) * n)..<(($0 + 1) * n)])) }
+        }
+        let x = try f.tensor("__input__.x"), expected = items(try f.tensor("__output__.y"))
+        let merged = unet.pass(Tensor.batch(items(x)), timesteps: t, reusing: nil, tokenMerging: ratio, ws).eps
+        for (i, y) in expected.enumerated() { assertClose(merged.item(i), y, "map \(i)") }
+        let plain = unet(Tensor.batch(items(x)), timesteps: t, ws)
+        XCTAssertGreaterThan(zip(plain.array, merged.array).map { abs($0 - $1) }.max()!, 1e-4, "tokens were merged")
+    }
+
     func testSDVAEEncoder() throws {
         let f = try Fixture("vae_encoder", in: .module)
         let enc = try SDVAEEncoder(weights: f.weights(), groups: f.metadata("config")["norm_num_groups"] as! Int)

@@ -139,11 +139,73 @@ def dpm_solver(timesteps):
     return solver
 
 
-def unet_pass(unet, x, t, deep=None):
+def token_merge(metric, height, width, ratio):
+    """ToMe for SD's token merging (Bolya & Hoffman 2023) with fixed destinations, as segserve
+    runs it: -> (merge, unmerge) for [B, N, C] tokens of a height x width map. The top-left token
+    of every whole 2x2 cell is a destination, every other token a source; the int(ratio * N)
+    sources whose cosine similarity (on `metric`) to their best destination is highest are
+    averaged into it (ties: the first destination; equal scores in source order)."""
+    B, N, _ = metric.shape
+    ys, xs = torch.meshgrid(torch.arange(height), torch.arange(width), indexing="ij")
+    is_dst = ((ys % 2 == 0) & (xs % 2 == 0) & (ys < height // 2 * 2) & (xs < width // 2 * 2)).flatten()
+    dst_pos, src_pos = is_dst.nonzero()[:, 0], (~is_dst).nonzero()[:, 0]
+    r = min(int(N * ratio), len(src_pos)) if len(dst_pos) else 0
+    unit = metric / metric.norm(dim=-1, keepdim=True)
+    scores = unit[:, src_pos] @ unit[:, dst_pos].transpose(1, 2)  # [B, Ns, Nd]
+    best, target = scores.max(dim=-1)
+    order = torch.argsort(best, dim=-1, descending=True, stable=True)
+    kept, moved = order[:, r:], order[:, :r]
+    into = target.gather(1, moved)  # [B, r]
+
+    def rows(x, idx):
+        return x.gather(1, idx[..., None].expand(-1, -1, x.shape[-1]))
+
+    def merge(x):
+        src, dst = x[:, src_pos], x[:, dst_pos]
+        dst = dst.scatter_reduce(1, into[..., None].expand(-1, -1, x.shape[-1]), rows(src, moved), reduce="mean",
+                                 include_self=True)
+        return torch.cat([rows(src, kept), dst], 1)
+
+    def unmerge(y):
+        c, n_kept = y.shape[-1], kept.shape[1]
+        dst = y[:, n_kept:]
+        out = y.new_zeros(B, N, c)
+        out[:, dst_pos] = dst
+        out.scatter_(1, src_pos[kept][..., None].expand(-1, -1, c), y[:, :n_kept])
+        out.scatter_(1, src_pos[moved][..., None].expand(-1, -1, c), rows(dst, into))
+        return out
+
+    return merge, unmerge
+
+
+def transformer_merging(tr, x, ratio):
+    """A diffusers Transformer2DModel (cross-attention removed) on [B, C, H, W] `x`, each
+    block's self-attention on tokens merged by `token_merge` (planned on the block's input)."""
+    b, c, height, width = x.shape
+    h = tr.norm(x)
+    if tr.use_linear_projection:
+        h = tr.proj_in(h.permute(0, 2, 3, 1).reshape(b, height * width, c))
+    else:
+        h = tr.proj_in(h)
+        h = h.permute(0, 2, 3, 1).reshape(b, height * width, h.shape[1])
+    for block in tr.transformer_blocks:
+        merge, unmerge = token_merge(h, height, width, ratio)
+        h = unmerge(block.attn1(merge(block.norm1(h)))) + h
+        h = block.ff(block.norm3(h)) + h
+    if tr.use_linear_projection:
+        h = tr.proj_out(h).reshape(b, height, width, c).permute(0, 3, 1, 2)
+    else:
+        h = tr.proj_out(h.reshape(b, height, width, h.shape[-1]).permute(0, 3, 1, 2))
+    return h + x
+
+
+def unet_pass(unet, x, t, deep=None, token_merging=0.0):
     """A diffusers UNet (cross-attention removed) pass, full or DeepCache-shallow (Ma et al. 2024,
     the shallowest branch): -> (eps, deep). A full pass (`deep` None) also returns the hidden
     state entering the up path where the first down resnet's skip is taken back; a shallow pass
-    reuses that state and runs conv_in, the first down resnet and the up path from there on."""
+    reuses that state and runs conv_in, the first down resnet and the up path from there on.
+    `token_merging` merges that ratio of the tokens before self-attention in the transformers at
+    the sample's resolution (`token_merge`)."""
     emb = unet.time_embedding(unet.time_proj(torch.as_tensor(t).reshape(-1).expand(x.shape[0])).to(x.dtype))
     shallow = deep is not None
     h = unet.conv_in(x)
@@ -151,7 +213,11 @@ def unet_pass(unet, x, t, deep=None):
 
     def attend(block, j, h):
         attentions = getattr(block, "attentions", None)
-        return attentions[j](h, return_dict=False)[0] if attentions is not None else h
+        if attentions is None:
+            return h
+        if token_merging > 0 and h.shape[2:] == x.shape[2:]:
+            return transformer_merging(attentions[j], h, token_merging)
+        return attentions[j](h, return_dict=False)[0]
 
     for block in unet.down_blocks:
         for j, resnet in enumerate(block.resnets):

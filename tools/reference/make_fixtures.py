@@ -445,13 +445,10 @@ def tiny_edges_model(ref, UNet2DConditionModel):
     }, {"config": {"steps": steps, "resolution": resolution, **thresholds}})
 
 
-@torch.no_grad()
-def deep_cache_fixture():
-    """On unet_tiny3's weights: a full UNet pass and its deep feature, then a DeepCache-shallow
-    pass at another input and timestep that reuses it (`ldmseg_reference.unet_pass`)."""
+def load_unet_tiny3():
+    """The diffusers UNet of the unet_tiny3 fixture, with its config."""
     from diffusers import UNet2DConditionModel
     from safetensors import safe_open
-    from segtools.reference.ldmseg_reference import unet_pass
     path = os.path.join(ROOT, MODULES_OUT, "unet_tiny3.safetensors")
     with safe_open(path, "pt") as f:
         config = json.loads(f.metadata()["config"])
@@ -461,6 +458,15 @@ def deep_cache_fixture():
     m = UNet2DConditionModel(**cfg).eval()
     remove_cross_attention(m)
     m.load_state_dict(state)
+    return m, config
+
+
+@torch.no_grad()
+def deep_cache_fixture():
+    """On unet_tiny3's weights: a full UNet pass and its deep feature, then a DeepCache-shallow
+    pass at another input and timestep that reuses it (`ldmseg_reference.unet_pass`)."""
+    from segtools.reference.ldmseg_reference import unet_pass
+    m, _ = load_unet_tiny3()
     g = torch.Generator().manual_seed(11)
     x, x2 = torch.randn(2, 1, 8, 16, 24, generator=g)
     y, deep = unet_pass(m, x, 37.0)
@@ -468,6 +474,31 @@ def deep_cache_fixture():
     save(os.path.join(MODULES_OUT, "unet_deep_cache.safetensors"),
          {"__input__.x": x[0], "__input__.x2": x2[0], "__output__.y": y[0], "__output__.deep": deep[0], "__output__.y2": y2[0]},
          {"config": {"weights": "unet_tiny3", "timesteps": [37.0, 18.0]}})
+
+
+@torch.no_grad()
+def token_merging_fixture(ratio=0.5):
+    """On unet_tiny3's weights, a batch of two maps at two timesteps: a UNet pass whose top-level
+    transformers merge half their tokens (`ldmseg_reference.token_merge`)."""
+    from diffusers.models import Transformer2DModel
+    from segtools.reference.ldmseg_reference import transformer_merging, unet_pass
+    g = torch.Generator().manual_seed(13)
+    # With nothing merged, the hand-written transformer is diffusers' (both projection kinds).
+    for linear in (True, False):
+        tr = Transformer2DModel(num_attention_heads=2, attention_head_dim=4, in_channels=8, norm_num_groups=4,
+                                use_linear_projection=linear).eval()
+        for block in tr.transformer_blocks:
+            block.attn2 = block.norm2 = None
+        h = torch.randn(1, 8, 6, 10, generator=g)
+        assert torch.allclose(transformer_merging(tr, h, 0.0), tr(h, return_dict=False)[0], atol=1e-5)
+    m, _ = load_unet_tiny3()
+    x = torch.randn(2, 8, 16, 24, generator=g)
+    t = torch.tensor([37.0, 18.0])
+    y, _ = unet_pass(m, x, t, token_merging=ratio)
+    plain, _ = unet_pass(m, x, t)
+    assert (y - plain).abs().max() > 1e-4, "merging changes the output"
+    save(os.path.join(MODULES_OUT, "unet_token_merging.safetensors"), {"__input__.x": x, "__output__.y": y},
+         {"config": {"weights": "unet_tiny3", "timesteps": t.tolist(), "ratio": ratio}})
 
 
 def dpm_solver_fixture(steps=6):
@@ -496,6 +527,7 @@ def main(out_root=REPO):
     diffusers_fixtures()
     ldmseg_fixtures()
     deep_cache_fixture()
+    token_merging_fixture()
     written = []
     for d in (OPS_OUT, MODULES_OUT):
         for f in sorted(os.listdir(os.path.join(ROOT, d))):

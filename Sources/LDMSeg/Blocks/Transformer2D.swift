@@ -43,9 +43,17 @@ struct BasicTransformerBlock: Sendable {
         gated = ffIn.outFeatures == 2 * ffOut.inFeatures  // GEGLU; plain GELU otherwise
     }
 
-    /// `x` is `[B*N, C]` tokens of `batch` sequences.
-    func callAsFunction(_ x: Tensor, batch: Int, _ ws: Workspace) -> Tensor {
-        let h = attn1(norm1(x, ws), batch: batch, ws)         // [B*N, C]
+    /// `x` is `[B*N, C]` tokens of `batch` maps of `map` tokens; with a `merging` ratio the
+    /// self-attention runs on merged tokens (`TokenMerge`, planned on `x`).
+    func callAsFunction(_ x: Tensor, batch: Int, map: (height: Int, width: Int), merging: Float, _ ws: Workspace) -> Tensor {
+        let normed = norm1(x, ws)                             // [B*N, C]
+        let h: Tensor
+        if merging > 0 {
+            let plan = TokenMerge(metric: x, batch: batch, height: map.height, width: map.width, ratio: merging, ws)
+            h = plan.unmerge(attn1(plan.merge(normed), batch: batch, ws)) // [B*N, C]
+        } else {
+            h = attn1(normed, batch: batch, ws)               // [B*N, C]
+        }
         h.add(x, ws)
         var f = ffIn(norm3(h, ws), ws)                        // [B*N, 2F] (GEGLU) or [B*N, F]
         if gated { f = geglu(f, ws) } else { Activation.gelu.apply(f.data, count: f.count, ws) }
@@ -80,7 +88,8 @@ struct Transformer2D: Sendable {
 
     /// `x` is `[C, H, W]` or a `[C, B, H, W]` batch; returns the same shape. The tokens of
     /// the batch's maps follow one another, so the projections run over all of them at once.
-    func callAsFunction(_ x: Tensor, _ ws: Workspace) -> Tensor {
+    /// `merging` is the ratio of each map's tokens merged before self-attention (0: none).
+    func callAsFunction(_ x: Tensor, merging: Float = 0, _ ws: Workspace) -> Tensor {
         let (c, b, h, w) = x.maps, n = b * h * w
         let normed = norm(x, ws)
         var tokens: Tensor
@@ -90,7 +99,7 @@ struct Transformer2D: Sendable {
         } else {
             tokens = projInLinear!(normed.reshaped([c, n]).transposed(ws), ws) // [B*HW, inner]
         }
-        for block in blocks { tokens = block(tokens, batch: b, ws) }
+        for block in blocks { tokens = block(tokens, batch: b, map: (h, w), merging: merging, ws) }
         let out: Tensor
         if let projOutConv {
             let inner = tokens.shape[1]

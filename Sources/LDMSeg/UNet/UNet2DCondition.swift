@@ -127,8 +127,11 @@ public struct UNet2DCondition: Sendable {
     /// skip is taken back: everything deeper has been folded into it. A shallow pass given that
     /// feature from an earlier step runs only `conv_in`, the first down resnet and the last up
     /// block's last two resnets (with their transformers), and returns the same feature.
-    /// `deep` is `[C, B, H, W]` as the batch (`[C, H, W]` for one map).
-    public func pass(_ sample: Tensor, timesteps: [Float], reusing deep: Tensor?, _ ws: Workspace) -> (eps: Tensor, deep: Tensor) {
+    /// `deep` is `[C, B, H, W]` as the batch (`[C, H, W]` for one map). `tokenMerging` merges
+    /// that ratio of the tokens before self-attention in the transformers at the sample's own
+    /// resolution (ToMe for SD: `TokenMerge`), where attention costs the most.
+    public func pass(_ sample: Tensor, timesteps: [Float], reusing deep: Tensor?, tokenMerging: Float = 0,
+                     _ ws: Workspace) -> (eps: Tensor, deep: Tensor) {
         precondition(timesteps.count == sample.maps.b, "\(timesteps.count) timesteps for \(sample.shape)")
         let embeddings = timesteps.map {
             timestepEmbedding($0, dim: timeProjDim, flipSinToCos: config.flipSinToCos, freqShift: config.freqShift)
@@ -140,13 +143,18 @@ public struct UNet2DCondition: Sendable {
         // Every resnet applies SiLU to the embedding before projecting it: do it once.
         Activation.silu.apply(emb.data, count: emb.count, ws)
 
+        /// Transformer j of `level` on `h`, merging tokens at the top resolution.
+        func attend(_ level: UNetLevel, _ j: Int, _ h: Tensor) -> Tensor {
+            guard !level.attentions.isEmpty else { return h }
+            let top = h.maps.h == sample.maps.h && h.maps.w == sample.maps.w
+            return level.attentions[j](h, merging: top ? tokenMerging : 0, ws)
+        }
         var h = convIn(sample, ws)                                       // [C0, (B,) H, W]
         var skips = [h]
         let shallow = deep != nil, shallowSkips = 2  // conv_in's output and the first down resnet's
         downPath: for level in down {
             for (j, resnet) in level.resnets.enumerated() {
-                h = resnet(h, emb, ws)
-                if !level.attentions.isEmpty { h = level.attentions[j](h, ws) }
+                h = attend(level, j, resnet(h, emb, ws))
                 skips.append(h)
                 if shallow && skips.count == shallowSkips { break downPath }
             }
@@ -173,8 +181,7 @@ public struct UNet2DCondition: Sendable {
                 } else if index < cachePoint && shallow {
                     continue
                 }
-                h = resnet(Tensor.concat([h, skips.removeLast()]), emb, ws) // cat on channels
-                if !level.attentions.isEmpty { h = level.attentions[j](h, ws) }
+                h = attend(level, j, resnet(Tensor.concat([h, skips.removeLast()]), emb, ws)) // cat on channels
             }
             if let us = level.upsampler, let next = skips.last, !shallow || index > cachePoint {
                 h = us(h, height: next.maps.h, width: next.maps.w, ws)   // [C, (B,) 2H, 2W]
