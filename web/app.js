@@ -475,8 +475,8 @@ async function inpaint() {
     body.append("mask", mask, "mask.png");
     body.append("known", knownPNG, "known.png");
     const options = optionsFromForm();
-    const { steps, sampler, deep_cache, seed, resolution } = options;
-    body.append("options", new Blob([JSON.stringify({ steps, sampler, deep_cache, seed, resolution })],
+    const { steps, sampler, deep_cache, token_merging, seed, resolution } = options;
+    body.append("options", new Blob([JSON.stringify({ steps, sampler, deep_cache, token_merging, seed, resolution })],
                                      { type: "application/json" }));
     showStatus("Uploading the partial map…");
     const job = await (await api("/v1/inpaintings", { method: "POST", body })).json();

@@ -31,6 +31,8 @@ struct Bench: ParsableCommand {
     @Option(name: .customLong("deep-cache"),
             help: "DeepCache interval (pipeline; default: the model's); for unet, any value above 1 times the shallow pass")
     var deepCache: Int?
+    @Option(name: .customLong("token-merging"), help: "ToMe ratio of the top-level tokens merged (unet, pipeline; default: none / the model's)")
+    var tokenMerging: Double?
     @Flag(help: "after the warm-up, time one pass per line of standard input and print {\"ms\": ...} for each")
     var serve = false
 
@@ -70,6 +72,7 @@ struct Bench: ParsableCommand {
             var options = loaded.defaultOptions
             options.precision = precision  // a request's precision, not the runtime's, picks the products'
             if let deepCache { options.deepCache = deepCache }
+            if let tokenMerging { options.tokenMerging = tokenMerging }
             try options.validate(trainSteps: loaded.scheduler.trainSteps)
             return { _ = try segmenter.segment(rgb: picture.pixels, width: picture.width, height: picture.height, options: options) }
         }
@@ -86,12 +89,9 @@ struct Bench: ParsableCommand {
             config.attentionHeadDim = [heads]
             config.normNumGroups = groups
             let unet = try UNet2DCondition(weights: store, config: config)
-            let timesteps = [Float](repeating: 500, count: input.maps.b)
-            if let deepCache, deepCache > 1 {
-                let deep = unet.pass(input, timesteps: timesteps, reusing: nil, ws).deep
-                return { _ = unet.pass(input, timesteps: timesteps, reusing: deep, ws) }
-            }
-            return { _ = unet(input, timesteps: timesteps, ws) }
+            let timesteps = [Float](repeating: 500, count: input.maps.b), merging = Float(tokenMerging ?? 0)
+            let deep = deepCache.map { $0 > 1 } == true ? unet.pass(input, timesteps: timesteps, reusing: nil, ws).deep : nil
+            return { _ = unet.pass(input, timesteps: timesteps, reusing: deep, tokenMerging: merging, ws) }
         case "vae":
             let enc = try SDVAEEncoder(weights: store, groups: groups)
             return { _ = enc.encode(input, ws) }

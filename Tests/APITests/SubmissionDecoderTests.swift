@@ -121,6 +121,23 @@ final class SubmissionDecoderTests: XCTestCase {
         XCTAssertEqual(decoded.segmentation.deepCache, 1)
     }
 
+    func testTokenMergingOption() throws {
+        let png = try pngBytes()
+        let plain = try decoder.decode(request(contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(plain.options.segmentation.tokenMerging, 0, "the model's default")
+        let merged = try decoder.decode(request("/v1/segmentations?token_merging=0.5", contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(merged.options.segmentation.tokenMerging, 0.5)
+        XCTAssertNotEqual(plain.digest, merged.digest)
+        for bad in ["-0.1", "0.8", "nan", "half"] {
+            assertRefused(request("/v1/segmentations?token_merging=\(bad)", contentType: "image/png", body: png), 400,
+                          "option 'token_merging' must be a number in [0, 0.75]")
+        }
+        // Options stored before token merging existed still decode, merging nothing.
+        let decoded = try storedWithout("token_merging", plain.options)
+        XCTAssertNil(decoded.tokenMerging)
+        XCTAssertEqual(decoded.segmentation.tokenMerging, 0)
+    }
+
     func testMultipartOptionsAndDigest() throws {
         let png = try pngBytes()
         let body = multipart([("image", "image/png", png), ("options", "application/json", Array(#"{"steps": 3, "overlap_th": 1}"#.utf8))])

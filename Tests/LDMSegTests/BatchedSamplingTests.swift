@@ -116,4 +116,21 @@ extension EnsembleTests {
         let gap = zip(cached.x.array, plain.x.array).map { abs($0 - $1) }.max()!
         XCTAssertGreaterThan(gap, 1e-4, "shallow passes ran")
     }
+
+    func testRunsWithDifferentTokenMergingShareAStep() throws {
+        let (segmenter, frame, options) = try tinyStepping(steps: 3)
+        var noise = GaussianNoise(seed: 7)
+        let start = noise.tensor(frame.latentShape)
+        func run(_ ratio: Double) -> DenoisingRun {
+            var o = options
+            o.tokenMerging = ratio
+            return segmenter.run(noise: start.copy(), frame: frame, known: nil, options: o)
+        }
+        let (merged, plain, mergedAlone, plainAlone) = (run(0.5), run(0), run(0.5), run(0))
+        while !merged.isFinished { segmenter.step([merged, plain]) }
+        for r in [mergedAlone, plainAlone] { while !r.isFinished { segmenter.step([r]) } }
+        assertSameLatents([(merged, mergedAlone), (plain, plainAlone)])
+        let gap = zip(merged.x.array, plain.x.array).map { abs($0 - $1) }.max()!
+        XCTAssertGreaterThan(gap, 1e-4, "each run's tokens merged as it asked")
+    }
 }

@@ -211,8 +211,10 @@ final class InProcessAPITests: XCTestCase {
         XCTAssertEqual(limits["mask_th"], ["exclusiveMinimum": 0, "exclusiveMaximum": 1])
         XCTAssertEqual(limits["seed"], ["minimum": 0])
         XCTAssertEqual(Set(limits.keys), ["steps", "seed", "resolution", "count_th", "ensemble_seeds", "mask_th", "overlap_th", "min_score",
-                                            "deep_cache"])
+                                            "deep_cache", "token_merging"])
+        XCTAssertEqual(limits["token_merging"], ["minimum": 0, "maximum": 0.75])
         XCTAssertEqual((model["defaults"] as? [String: Any])?["deep_cache"] as? Int, 1)
+        XCTAssertEqual((model["defaults"] as? [String: Any])?["token_merging"] as? Double, 0)
         let openapi = try harness.request("GET", "/openapi.yaml")
         XCTAssertEqual(openapi.status, 200)
         XCTAssertTrue(openapi.text.hasPrefix("openapi: 3.1"))

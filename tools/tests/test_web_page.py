@@ -81,8 +81,9 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     assert browser.find_element(By.NAME, "sampler").get_attribute("value") == "ddim"
     # The server's ranges (GET /v1/models limits) bound the form: none is written in the page.
     bounds = {name: [browser.find_element(By.NAME, name).get_attribute(a) for a in ("min", "max", "step")]
-              for name in ("steps", "deep_cache", "resolution", "mask_th", "ensemble_seeds", "seed")}
-    assert bounds == {"steps": ["1", "1000", ""], "deep_cache": ["1", "1000", ""], "resolution": ["64", "1024", "8"], "mask_th": ["0.01", "0.99", "0.01"],
+              for name in ("steps", "deep_cache", "token_merging", "resolution", "mask_th", "ensemble_seeds", "seed")}
+    assert bounds == {"steps": ["1", "1000", ""], "deep_cache": ["1", "1000", ""], "token_merging": ["0", "0.75", "0.05"],
+                      "resolution": ["64", "1024", "8"], "mask_th": ["0.01", "0.99", "0.01"],
                       "ensemble_seeds": ["1", "16", ""], "seed": ["0", "", ""]}, bounds
 
     # Every control has a name a screen reader can say.
@@ -96,7 +97,7 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     browser.execute_script("arguments[0].hidden = false", file_input)
     file_input.send_keys(image)
     browser.execute_script("arguments[0].hidden = true", file_input)
-    for name, value in (("steps", "10"), ("deep_cache", "2"), ("ensemble_seeds", "1")):
+    for name, value in (("steps", "10"), ("deep_cache", "2"), ("token_merging", "0.5"), ("ensemble_seeds", "1")):
         field = browser.find_element(By.NAME, name)
         field.clear()
         field.send_keys(value)
@@ -111,8 +112,8 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     view = wait.until(lambda d: d.find_element(By.ID, "view") if d.find_element(By.ID, "view").get_attribute("data-job") else None)
     job = view.get_attribute("data-job")
     chosen = json.loads(urllib.request.urlopen(f"{site}/v1/jobs/{job}").read())["options"]
-    assert (chosen["sampler"], chosen["steps"], chosen["deep_cache"]) == ("dpm-solver++", 10, 2), \
-        "the form's sampler and DeepCache interval go with the job"
+    assert (chosen["sampler"], chosen["steps"], chosen["deep_cache"], chosen["token_merging"]) == ("dpm-solver++", 10, 2, 0.5), \
+        "the form's sampler, DeepCache interval and token merging go with the job"
     ids = ids_of(f"{site}/v1/jobs/{job}/panoptic.png")
     segments = {s["id"]: s for s in json.loads(urllib.request.urlopen(f"{site}/v1/jobs/{job}/segments.json").read())["segments_info"]}
     assert int(view.get_attribute("data-segments")) == len(segments) >= 2

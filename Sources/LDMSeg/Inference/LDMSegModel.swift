@@ -89,6 +89,6 @@ public final class LDMSegModel: Sendable {
                                    postProcessing: PostProcessingOptions(maskThreshold: i.maskTh, countThreshold: i.countTh,
                                                                          overlapThreshold: i.overlapTh),
                                    ensemble: Ensemble(seeds: i.ensembleSeeds ?? 1, flip: i.flip ?? false),
-                                   sampler: i.sampler ?? .ddim, deepCache: i.deepCache ?? 1)
+                                   sampler: i.sampler ?? .ddim, deepCache: i.deepCache ?? 1, tokenMerging: i.tokenMerging ?? 0)
     }
 }

@@ -112,10 +112,12 @@ public struct ModelConfig: Sendable, Codable, Equatable {
         public var sampler: Sampler?
         /// DeepCache's interval (`SegmentationOptions.deepCache`); absent: 1, every pass full.
         public var deepCache: Int?
+        /// Token merging's ratio (`SegmentationOptions.tokenMerging`); absent: 0, none.
+        public var tokenMerging: Double?
 
         enum CodingKeys: String, CodingKey {
             case steps, resolution, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th"
-            case ensembleSeeds = "ensemble_seeds", flip, sampler, deepCache = "deep_cache"
+            case ensembleSeeds = "ensemble_seeds", flip, sampler, deepCache = "deep_cache", tokenMerging = "token_merging"
         }
     }
 

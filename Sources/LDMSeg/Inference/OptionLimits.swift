@@ -12,6 +12,9 @@ public enum OptionLimits {
     public static let ensembleSeeds = 1...16
     /// DeepCache's interval: a full UNet pass every this many steps (1: every step).
     public static let deepCache = 1...1000
+    /// ToMe's ratio: the share of a top-level map's tokens merged before self-attention (0:
+    /// none). At most 3 in 4 tokens are sources, so a larger ratio merges no more.
+    public static let tokenMerging = 0.0...0.75
     /// `mask_th` lies strictly between these.
     public static let maskTh = 0.0...1.0
     public static let overlapTh = 0.0...1.0

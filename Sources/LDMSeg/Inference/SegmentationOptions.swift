@@ -8,6 +8,9 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
     /// DeepCache (`OptionLimits.deepCache`): the whole UNet runs every this many steps, its
     /// shallowest levels alone in between, on the deep features of the last full pass.
     public var deepCache: Int
+    /// Token merging (`OptionLimits.tokenMerging`): this share of the top-level transformers'
+    /// tokens merged before self-attention (ToMe for SD).
+    public var tokenMerging: Double
     /// Noise seed: same seed, same input, same options -> identical output.
     public var seed: UInt64
     /// Working resolution: the longest image side is resized to this, then padded.
@@ -19,10 +22,12 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
     public var precision: Precision
 
     public init(steps: Int, seed: UInt64, resolution: Int, postProcessing: PostProcessingOptions,
-                ensemble: Ensemble = Ensemble(), precision: Precision = .fp32, sampler: Sampler = .ddim, deepCache: Int = 1) {
+                ensemble: Ensemble = Ensemble(), precision: Precision = .fp32, sampler: Sampler = .ddim, deepCache: Int = 1,
+                tokenMerging: Double = 0) {
         self.steps = steps
         self.sampler = sampler
         self.deepCache = deepCache
+        self.tokenMerging = tokenMerging
         self.seed = seed
         self.resolution = resolution
         self.postProcessing = postProcessing
@@ -30,15 +35,19 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
         self.precision = precision
     }
 
-    enum CodingKeys: String, CodingKey { case steps, sampler, deepCache, seed, resolution, postProcessing, ensemble, precision }
+    enum CodingKeys: String, CodingKey {
+        case steps, sampler, deepCache, tokenMerging, seed, resolution, postProcessing, ensemble, precision
+    }
 
-    /// `sampler`, `deepCache`, `ensemble` and `precision` may be absent (DDIM, every pass full, a
-    /// single run, fp32), so options stored before they existed still decode.
+    /// `sampler`, `deepCache`, `tokenMerging`, `ensemble` and `precision` may be absent (DDIM,
+    /// every pass full, no merging, a single run, fp32), so options stored before they existed
+    /// still decode.
     public init(from decoder: Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         steps = try c.decode(Int.self, forKey: .steps)
         sampler = try c.decodeIfPresent(Sampler.self, forKey: .sampler) ?? .ddim
         deepCache = try c.decodeIfPresent(Int.self, forKey: .deepCache) ?? 1
+        tokenMerging = try c.decodeIfPresent(Double.self, forKey: .tokenMerging) ?? 0
         seed = try c.decode(UInt64.self, forKey: .seed)
         resolution = try c.decode(Int.self, forKey: .resolution)
         postProcessing = try c.decode(PostProcessingOptions.self, forKey: .postProcessing)
@@ -56,6 +65,7 @@ public struct SegmentationOptions: Sendable, Equatable, Codable {
         }
         try check("steps", steps, OptionLimits.steps(trainSteps: trainSteps))
         try check("deep_cache", deepCache, OptionLimits.deepCache)
+        try check("token_merging", tokenMerging, OptionLimits.tokenMerging)
         try check("resolution", resolution, OptionLimits.resolution)
         guard resolution % OptionLimits.resolutionMultiple == 0 else {
             throw LDMSegError.invalidOption(name: "resolution", value: "\(resolution)", reason: "must be a multiple of \(OptionLimits.resolutionMultiple)")

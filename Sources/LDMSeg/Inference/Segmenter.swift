@@ -200,7 +200,8 @@ public final class Segmenter {
     /// A run from `noise` on `frame`'s image latent, with `options.steps` steps.
     func run(noise: Tensor, frame: Frame, known: DenoisingRun.KnownLatent?, options: SegmentationOptions) -> DenoisingRun {
         DenoisingRun(noise: noise, image: frame.imageLatent, known: known, steps: options.steps, scheduler: model.scheduler,
-                     sampler: options.sampler, selfConditioning: model.selfConditioning, deepCacheInterval: options.deepCache)
+                     sampler: options.sampler, selfConditioning: model.selfConditioning, deepCacheInterval: options.deepCache,
+                     tokenMerging: Float(options.tokenMerging))
     }
 
     /// Takes every run to its end, as batches of up to `RuntimeOptions.maxBatch` runs that step
@@ -226,16 +227,21 @@ public final class Segmenter {
     }
 
     /// Advances every run by one step through a UNet pass over their `[C, B, h, w]` batch: one
-    /// full pass, one shallow pass (DeepCache), or one of each when the runs differ. The runs'
-    /// latents must share a size; their timesteps may differ.
+    /// full pass, one shallow pass (DeepCache), or one of each when the runs differ, and one per
+    /// token merging ratio. The runs' latents must share a size; their timesteps may differ.
     func step(_ runs: [DenoisingRun]) {
         precondition(!runs.isEmpty && runs.allSatisfy { !$0.isFinished }, "step needs unfinished runs")
         // Partitioned before any steps: a run's kind of pass changes as it advances.
-        let groups = [true, false].map { full in (full, runs.filter { $0.needsFullPass == full }) }
-        for (full, group) in groups where !group.isEmpty {
+        var groups: [(full: Bool, merging: Float, runs: [DenoisingRun])] = []
+        for run in runs {
+            let key = (run.needsFullPass, run.tokenMerging)
+            if let i = groups.firstIndex(where: { ($0.full, $0.merging) == key }) { groups[i].runs.append(run) }
+            else { groups.append((key.0, key.1, [run])) }
+        }
+        for (full, merging, group) in groups {
             let input = Tensor.batch(group.map(\.input))                            // [4 + Li (+ 4), B, h, w]
             let deep = full ? nil : Tensor.batch(group.map { $0.deep! })          // [C0, B, h, w]
-            let out = model.unet.pass(input, timesteps: group.map { Float($0.timestep) }, reusing: deep, ws)
+            let out = model.unet.pass(input, timesteps: group.map { Float($0.timestep) }, reusing: deep, tokenMerging: merging, ws)
             for (i, (run, eps)) in zip(group, out.eps.items).enumerated() {     // eps [4, h, w]
                 if full && run.deepCacheInterval > 1 { run.deep = out.deep.item(i) }
                 run.advance(eps: eps, model.scheduler)

@@ -16,6 +16,8 @@ final class DenoisingRun {
     let sampler: Sampler
     /// DeepCache: a full UNet pass every this many steps, shallow passes between (1: all full).
     let deepCacheInterval: Int
+    /// ToMe: the share of the top-level transformers' tokens merged (0: none).
+    let tokenMerging: Float
     /// The deep feature of the run's last full pass, kept for the shallow passes after it.
     var deep: Tensor?
     /// DPM-Solver++: the last step's x0 prediction, for the second-order update.
@@ -27,7 +29,7 @@ final class DenoisingRun {
     typealias KnownLatent = (z: Tensor, cells: [Bool], noise: Tensor)
 
     init(noise x: Tensor, image: Tensor, known: KnownLatent?, steps: Int, scheduler: DDIMScheduler, sampler: Sampler,
-         selfConditioning: Bool, deepCacheInterval: Int = 1) {
+         selfConditioning: Bool, deepCacheInterval: Int = 1, tokenMerging: Float = 0) {
         precondition(x.rank == 3 && image.rank == 3 && x.shape.dropFirst() == image.shape.dropFirst(),
                      "run latent \(x.shape) for image latent \(image.shape)")
         self.x = x
@@ -36,6 +38,7 @@ final class DenoisingRun {
         timesteps = scheduler.timesteps(steps: steps)
         self.sampler = sampler
         self.deepCacheInterval = deepCacheInterval
+        self.tokenMerging = tokenMerging
         estimate = selfConditioning ? Tensor.zeros(x.shape) : nil
     }
 

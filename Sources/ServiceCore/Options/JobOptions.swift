@@ -27,13 +27,15 @@ package struct JobOptions: Codable, Equatable, Sendable {
     package var sampler: Sampler?
     /// DeepCache's interval; absent in jobs stored before it existed (1, every pass full).
     package var deepCache: Int?
+    /// ToMe's ratio; absent in jobs stored before it existed (0, no merging).
+    package var tokenMerging: Float?
     /// Where the job's JSON is POSTed once it ends (a host of `callbacks.allowed_hosts`).
     package var callbackURL: String?
 
     package enum CodingKeys: String, CodingKey, CaseIterable {
         case steps, seed, maskTh = "mask_th", countTh = "count_th", overlapTh = "overlap_th", minScore = "min_score", resolution
         case maskEncoding = "mask_encoding", ensembleSeeds = "ensemble_seeds", flip, precision, sampler
-        case deepCache = "deep_cache", callbackURL = "callback_url"
+        case deepCache = "deep_cache", tokenMerging = "token_merging", callbackURL = "callback_url"
     }
 
     /// The model's defaults for a job of `kind`.
@@ -48,6 +50,7 @@ package struct JobOptions: Codable, Equatable, Sendable {
         precision = options.precision
         sampler = options.sampler
         deepCache = options.deepCache
+        tokenMerging = Float(options.tokenMerging)
         switch kind {
         case .segmentation:
             ensembleSeeds = options.ensemble.seeds
@@ -75,7 +78,8 @@ package struct JobOptions: Codable, Equatable, Sendable {
                             postProcessing: PostProcessingOptions(maskThreshold: maskTh, countThreshold: countTh, overlapThreshold: overlapTh,
                                                                   minScore: minScore ?? 0),
                             ensemble: Ensemble(seeds: ensembleSeeds ?? 1, flip: flip ?? false),
-                            precision: precision ?? .fp32, sampler: sampler ?? .ddim, deepCache: deepCache ?? 1)
+                            precision: precision ?? .fp32, sampler: sampler ?? .ddim, deepCache: deepCache ?? 1,
+                            tokenMerging: Double(tokenMerging ?? 0))
     }
 
     /// A value of a client's options: from JSON, or a query parameter's text.
@@ -174,6 +178,7 @@ package struct JobOptions: Codable, Equatable, Sendable {
         if let v = try number("mask_th", OptionLimits.maskTh, open: true) { maskTh = v }
         if let v = try number("overlap_th", OptionLimits.overlapTh) { overlapTh = v }
         if let v = try number("min_score", OptionLimits.minScore) { minScore = v }
+        if let v = try number("token_merging", OptionLimits.tokenMerging) { tokenMerging = v }
         if let raw = values["mask_encoding"] {
             guard maskEncoding != nil else {
                 throw OptionError("\(source): option 'mask_encoding' applies to inpainting only")

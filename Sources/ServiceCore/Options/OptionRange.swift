@@ -40,6 +40,7 @@ package struct OptionRange: Encodable, Equatable, Sendable {
             "mask_th": OptionRange(OptionLimits.maskTh, exclusive: true),
             "overlap_th": OptionRange(OptionLimits.overlapTh),
             "min_score": OptionRange(OptionLimits.minScore),
+            "token_merging": OptionRange(OptionLimits.tokenMerging),
         ]
     }
 }

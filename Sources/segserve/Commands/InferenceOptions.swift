@@ -15,6 +15,9 @@ struct InferenceOptions: ParsableArguments {
     @Option(name: .customLong("deep-cache"),
             help: "DeepCache: run the whole UNet every N steps, its shallowest levels alone in between (1: every step; default: the model's)")
     var deepCache: Int?
+    @Option(name: .customLong("token-merging"),
+            help: "ToMe: merge this share of the top-level tokens before self-attention (0...0.75; 0: none; default: the model's)")
+    var tokenMerging: Double?
     @Option(help: "noise seed") var seed: UInt64 = 0
     @Option(help: "working resolution (longest side)") var resolution: Int?
     @Option(name: .customLong("mask-th"), help: "void below this top softmax probability") var maskTh: Float?
@@ -38,6 +41,7 @@ struct InferenceOptions: ParsableArguments {
         if let steps { o.steps = steps }
         if let sampler { o.sampler = sampler }
         if let deepCache { o.deepCache = deepCache }
+        if let tokenMerging { o.tokenMerging = tokenMerging }
         if let resolution { o.resolution = resolution }
         if let maskTh { o.postProcessing.maskThreshold = maskTh }
         if let countTh { o.postProcessing.countThreshold = countTh }
