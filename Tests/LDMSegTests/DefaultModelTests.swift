@@ -35,4 +35,15 @@ final class DefaultModelTests: XCTestCase {
         XCTAssertGreaterThanOrEqual(Double(same) / Double(expected.count), 0.99, "\(same)/\(expected.count) pixels agree")
         XCTAssertGreaterThanOrEqual(Set(expected).count, 4, "the reference run has several segments")
     }
+
+    /// The default UNet has no transformers at its top level: token merging applies at the first
+    /// level that has them (16x16 maps here), and merges there.
+    func testTokenMergingReachesTheFirstLevelWithTransformers() throws {
+        let model = try LDMSegModel(directory: Self.directory)
+        var noise = GaussianNoise(seed: 3)
+        let x = noise.tensor([model.unet.inChannels, 32, 32]), ws = Workspace.testing()
+        let plain = model.unet.pass(x, timesteps: [500], reusing: nil, ws).eps
+        let merged = model.unet.pass(x, timesteps: [500], reusing: nil, tokenMerging: 0.5, ws).eps
+        XCTAssertGreaterThan(zip(plain.array, merged.array).map { abs($0 - $1) }.max()!, 1e-4)
+    }
 }

@@ -204,10 +204,16 @@ def unet_pass(unet, x, t, deep=None, token_merging=0.0):
     the shallowest branch): -> (eps, deep). A full pass (`deep` None) also returns the hidden
     state entering the up path where the first down resnet's skip is taken back; a shallow pass
     reuses that state and runs conv_in, the first down resnet and the up path from there on.
-    `token_merging` merges that ratio of the tokens before self-attention in the transformers at
-    the sample's resolution (`token_merge`)."""
+    `token_merging` merges that ratio of the tokens before self-attention in the transformers of
+    the highest resolution that has any (`token_merge`): the sample's own in SD's UNet."""
     emb = unet.time_embedding(unet.time_proj(torch.as_tensor(t).reshape(-1).expand(x.shape[0])).to(x.dtype))
     shallow = deep is not None
+    merged = list(x.shape[2:])  # the map size of the first down block with transformers
+    for block in unet.down_blocks:
+        if getattr(block, "attentions", None) is not None:
+            break
+        if block.downsamplers is not None:
+            merged = [(s + 1) // 2 for s in merged]
     h = unet.conv_in(x)
     skips = [h]
 
@@ -215,7 +221,7 @@ def unet_pass(unet, x, t, deep=None, token_merging=0.0):
         attentions = getattr(block, "attentions", None)
         if attentions is None:
             return h
-        if token_merging > 0 and h.shape[2:] == x.shape[2:]:
+        if token_merging > 0 and list(h.shape[2:]) == merged:
             return transformer_merging(attentions[j], h, token_merging)
         return attentions[j](h, return_dict=False)[0]
 

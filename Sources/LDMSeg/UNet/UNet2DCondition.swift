@@ -128,8 +128,9 @@ public struct UNet2DCondition: Sendable {
     /// feature from an earlier step runs only `conv_in`, the first down resnet and the last up
     /// block's last two resnets (with their transformers), and returns the same feature.
     /// `deep` is `[C, B, H, W]` as the batch (`[C, H, W]` for one map). `tokenMerging` merges
-    /// that ratio of the tokens before self-attention in the transformers at the sample's own
-    /// resolution (ToMe for SD: `TokenMerge`), where attention costs the most.
+    /// that ratio of the tokens before self-attention in the transformers of the highest
+    /// resolution that has any (ToMe for SD: `TokenMerge`), where attention costs the most: the
+    /// sample's own in SD's UNet.
     public func pass(_ sample: Tensor, timesteps: [Float], reusing deep: Tensor?, tokenMerging: Float = 0,
                      _ ws: Workspace) -> (eps: Tensor, deep: Tensor) {
         precondition(timesteps.count == sample.maps.b, "\(timesteps.count) timesteps for \(sample.shape)")
@@ -143,10 +144,15 @@ public struct UNet2DCondition: Sendable {
         // Every resnet applies SiLU to the embedding before projecting it: do it once.
         Activation.silu.apply(emb.data, count: emb.count, ws)
 
-        /// Transformer j of `level` on `h`, merging tokens at the top resolution.
+        // The first down level with transformers; each downsampler before it halves the map, rounding up.
+        var merged = (height: sample.maps.h, width: sample.maps.w)
+        for level in down.prefix(while: { $0.attentions.isEmpty }) where level.downsampler != nil {
+            merged = ((merged.height + 1) / 2, (merged.width + 1) / 2)
+        }
+        /// Transformer j of `level` on `h`, merging tokens at the highest resolution with transformers.
         func attend(_ level: UNetLevel, _ j: Int, _ h: Tensor) -> Tensor {
             guard !level.attentions.isEmpty else { return h }
-            let top = h.maps.h == sample.maps.h && h.maps.w == sample.maps.w
+            let top = h.maps.h == merged.height && h.maps.w == merged.width
             return level.attentions[j](h, merging: top ? tokenMerging : 0, ws)
         }
         var h = convIn(sample, ws)                                       // [C0, (B,) H, W]
