@@ -56,7 +56,9 @@ def shoot(driver, name):
 
 
 def point_at(driver, canvas, x, y):
-    """Moves the pointer over image pixel (x, y) of the canvas, wherever it is laid out."""
+    """Moves the pointer over image pixel (x, y) of the canvas, wherever it is laid out (scrolled
+    into view first: pointer moves do not scroll)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", canvas)
     width, height = int(canvas.get_attribute("width")), int(canvas.get_attribute("height"))
     rect = driver.execute_script("const r = arguments[0].getBoundingClientRect(); return [r.width, r.height];", canvas)
     dx = (x + 0.5) * rect[0] / width - rect[0] / 2
@@ -65,8 +67,20 @@ def point_at(driver, canvas, x, y):
 
 
 def centre_pixel(ids, segment):
-    """A pixel of `segment` far from its border (the mean of its pixels nearest to their centroid)."""
-    ys, xs = np.nonzero(ids == segment)
+    """A pixel of `segment` as far from its border and the image's as any (what eroding it leaves
+    last), the one nearest to the centroid of those: a pointer there stays on the segment."""
+    mask = ids == segment
+    while True:
+        inner = np.zeros_like(mask)
+        inner[1:-1, 1:-1] = mask[1:-1, 1:-1]
+        inner[1:] &= mask[:-1]
+        inner[:-1] &= mask[1:]
+        inner[:, 1:] &= mask[:, :-1]
+        inner[:, :-1] &= mask[:, 1:]
+        if not inner.any():
+            break
+        mask = inner
+    ys, xs = np.nonzero(mask)
     cy, cx = ys.mean(), xs.mean()
     k = int(np.argmin((ys - cy) ** 2 + (xs - cx) ** 2))
     return int(xs[k]), int(ys[k])

@@ -65,13 +65,8 @@ public final class SafeTensorsFile: @unchecked Sendable {
         return decode(e)
     }
 
-    /// The tensor `name` as a parameter decoded from the mapping whenever it is needed.
-    public func parameter(_ name: String) throws -> Parameter {
-        guard let e = entries[name] else { throw NNError.missingTensor(name: name) }
-        return Parameter(shape: e.shape) { [self] in decode(e) }
-    }
-
-    private func decode(_ e: Entry) -> Tensor {
+    /// The float32 values of `e`, one of this file's entries.
+    func decode(_ e: Entry) -> Tensor {
         let t = Tensor(shape: e.shape)
         let src = UnsafeRawPointer(mapping + dataStart + e.range.lowerBound)
         switch e.dtype {
