@@ -104,38 +104,34 @@ final class SubmissionDecoderTests: XCTestCase {
         XCTAssertEqual(decoded.segmentation.sampler, .ddim)
     }
 
-    func testDeepCacheOption() throws {
+    /// A query option added after jobs were first stored: absent, the model's default `fallback`;
+    /// `given` resolves to `expected` with a new digest; each of `bad` gets a 400 with `refusal`;
+    /// stored options without it (`stored` reads the field) decode to `fallback`.
+    func assertOption<T: Equatable>(_ name: String, _ read: (SegmentationOptions) -> T, fallback: T, given: String, expected: T,
+                                    bad: [String], refusal: String, stored: (JobOptions) -> Any?,
+                                    file: StaticString = #filePath, line: UInt = #line) throws {
         let png = try pngBytes()
         let plain = try decoder.decode(request(contentType: "image/png", body: png), kind: .segmentation)
-        XCTAssertEqual(plain.options.segmentation.deepCache, 1, "the model's default")
-        let cached = try decoder.decode(request("/v1/segmentations?deep_cache=3", contentType: "image/png", body: png), kind: .segmentation)
-        XCTAssertEqual(cached.options.segmentation.deepCache, 3)
-        XCTAssertNotEqual(plain.digest, cached.digest)
-        for bad in ["0", "1001", "2.5", "every"] {
-            assertRefused(request("/v1/segmentations?deep_cache=\(bad)", contentType: "image/png", body: png), 400,
-                          "option 'deep_cache' must be an integer in 1...1000")
+        XCTAssertEqual(read(plain.options.segmentation), fallback, "the model's default", file: file, line: line)
+        let set = try decoder.decode(request("/v1/segmentations?\(name)=\(given)", contentType: "image/png", body: png), kind: .segmentation)
+        XCTAssertEqual(read(set.options.segmentation), expected, file: file, line: line)
+        XCTAssertNotEqual(plain.digest, set.digest, file: file, line: line)
+        for value in bad {
+            assertRefused(request("/v1/segmentations?\(name)=\(value)", contentType: "image/png", body: png), 400, refusal)
         }
-        // Options stored before DeepCache existed still decode, every pass full.
-        let decoded = try storedWithout("deep_cache", plain.options)
-        XCTAssertNil(decoded.deepCache)
-        XCTAssertEqual(decoded.segmentation.deepCache, 1)
+        let decoded = try storedWithout(name, plain.options)
+        XCTAssertNil(stored(decoded), file: file, line: line)
+        XCTAssertEqual(read(decoded.segmentation), fallback, file: file, line: line)
+    }
+
+    func testDeepCacheOption() throws {
+        try assertOption("deep_cache", \.deepCache, fallback: 1, given: "3", expected: 3, bad: ["0", "1001", "2.5", "every"],
+                         refusal: "option 'deep_cache' must be an integer in 1...1000", stored: \.deepCache)
     }
 
     func testTokenMergingOption() throws {
-        let png = try pngBytes()
-        let plain = try decoder.decode(request(contentType: "image/png", body: png), kind: .segmentation)
-        XCTAssertEqual(plain.options.segmentation.tokenMerging, 0, "the model's default")
-        let merged = try decoder.decode(request("/v1/segmentations?token_merging=0.5", contentType: "image/png", body: png), kind: .segmentation)
-        XCTAssertEqual(merged.options.segmentation.tokenMerging, 0.5)
-        XCTAssertNotEqual(plain.digest, merged.digest)
-        for bad in ["-0.1", "0.8", "nan", "half"] {
-            assertRefused(request("/v1/segmentations?token_merging=\(bad)", contentType: "image/png", body: png), 400,
-                          "option 'token_merging' must be a number in [0, 0.75]")
-        }
-        // Options stored before token merging existed still decode, merging nothing.
-        let decoded = try storedWithout("token_merging", plain.options)
-        XCTAssertNil(decoded.tokenMerging)
-        XCTAssertEqual(decoded.segmentation.tokenMerging, 0)
+        try assertOption("token_merging", \.tokenMerging, fallback: 0, given: "0.5", expected: 0.5, bad: ["-0.1", "0.8", "nan", "half"],
+                         refusal: "option 'token_merging' must be a number in [0, 0.75]", stored: \.tokenMerging)
     }
 
     func testMultipartOptionsAndDigest() throws {

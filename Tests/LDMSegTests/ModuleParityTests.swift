@@ -27,15 +27,21 @@ final class ModuleParityTests: XCTestCase {
         }
     }
 
+    /// The UNet of a module fixture, configured from its metadata.
+    func unet(_ f: Fixture) throws -> UNet2DCondition {
+        let c = f.metadata("config")
+        var config = UNetConfig()
+        if let heads = c["attention_head_dim"] as? [Int] { config.attentionHeadDim = heads }
+        if let heads = c["attention_head_dim"] as? Int { config.attentionHeadDim = [heads] }
+        config.normNumGroups = c["norm_num_groups"] as! Int
+        return try UNet2DCondition(weights: f.weights(), config: config)
+    }
+
     func testUNet() throws {
         for name in ["unet_tiny", "unet_tiny3"] {
             let f = try Fixture(name, in: .module)
             let c = f.metadata("config")
-            var config = UNetConfig()
-            if let heads = c["attention_head_dim"] as? [Int] { config.attentionHeadDim = heads }
-            if let heads = c["attention_head_dim"] as? Int { config.attentionHeadDim = [heads] }
-            config.normNumGroups = c["norm_num_groups"] as! Int
-            let unet = try UNet2DCondition(weights: f.weights(), config: config)
+            let unet = try unet(f)
             let y = unet(try f.tensor("__input__.x"), timestep: Float(c["timestep"] as! Double), ws)
             assertClose(y, try f.tensor("__output__.y"), name)
         }
@@ -45,12 +51,7 @@ final class ModuleParityTests: XCTestCase {
     /// timestep that reuses it matches the reference's.
     func testUNetDeepCachePasses() throws {
         let f = try Fixture("unet_deep_cache", in: .module)
-        let weights = try Fixture(f.metadata("config")["weights"] as! String, in: .module)
-        let c = weights.metadata("config")
-        var config = UNetConfig()
-        config.attentionHeadDim = c["attention_head_dim"] as! [Int]
-        config.normNumGroups = c["norm_num_groups"] as! Int
-        let unet = try UNet2DCondition(weights: weights.weights(), config: config)
+        let unet = try unet(try Fixture(f.metadata("config")["weights"] as! String, in: .module))
         let t = (f.metadata("config")["timesteps"] as! [Double]).map(Float.init)
         let full = unet.pass(try f.tensor("__input__.x"), timesteps: [t[0]], reusing: nil, ws)
         assertClose(full.eps, try f.tensor("__output__.y"), "full pass")
@@ -67,12 +68,7 @@ final class ModuleParityTests: XCTestCase {
     /// own tokens, in the top-level transformers only.
     func testUNetTokenMerging() throws {
         let f = try Fixture("unet_token_merging", in: .module)
-        let weights = try Fixture(f.metadata("config")["weights"] as! String, in: .module)
-        let c = weights.metadata("config")
-        var config = UNetConfig()
-        config.attentionHeadDim = c["attention_head_dim"] as! [Int]
-        config.normNumGroups = c["norm_num_groups"] as! Int
-        let unet = try UNet2DCondition(weights: weights.weights(), config: config)
+        let unet = try unet(try Fixture(f.metadata("config")["weights"] as! String, in: .module))
         let t = (f.metadata("config")["timesteps"] as! [Double]).map(Float.init)
         let ratio = Float(f.metadata("config")["ratio"] as! Double)
         /// Maps `[B, C, H, W]` (PyTorch's layout) one by one.
