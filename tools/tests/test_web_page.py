@@ -17,12 +17,14 @@ from selenium.webdriver.chrome.options import Options
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from segtools import testing
 
 REPO = testing.REPO
 from segtools.codec import ids_from_rgb, write_ids
+from segtools.testing import multipart
 
 
 
@@ -53,6 +55,30 @@ def shoot(driver, name):
     if folder:
         os.makedirs(folder, exist_ok=True)
         driver.save_screenshot(os.path.join(folder, name))
+
+
+def waiter(browser, site):
+    """`until(condition, what)`: waits up to 240 s for `condition`; a wait that times out says what
+    the page's status line, its console and the server's latest jobs showed."""
+    def until(condition, what):
+        try:
+            return WebDriverWait(browser, 240, poll_frequency=0.2).until(condition)
+        except TimeoutException:
+            jobs = json.loads(urllib.request.urlopen(f"{site}/v1/jobs?limit=5").read())["jobs"]
+            raise AssertionError(
+                f"timed out waiting for {what}; the page says {browser.find_element(By.ID, 'job-status').text!r}; "
+                f"console {[e['message'] for e in browser.get_log('browser')]}; latest jobs "
+                f"{[(j['kind'], j['state'], j.get('error')) for j in jobs]}") from None
+    return until
+
+
+def submit_blocker(site, image):
+    """A job that keeps the server's one worker busy until it is cancelled; returns its id."""
+    options = {"steps": 1000, "resolution": 256, "ensemble_seeds": 1, "flip": False}
+    with open(image, "rb") as f:
+        body, headers = multipart([("image", "image/jpeg", f.read()), ("options", "application/json", json.dumps(options).encode())])
+    request = urllib.request.Request(f"{site}/v1/segmentations", data=body, method="POST", headers=headers)
+    return json.loads(urllib.request.urlopen(request).read())["id"]
 
 
 def point_at(driver, canvas, x, y):
@@ -89,8 +115,13 @@ def centre_pixel(ids, segment):
 def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     image = testing.PHOTOS[0]
     browser.get(site + "/")
-    wait = WebDriverWait(browser, 240, poll_frequency=0.2)
-    wait.until(lambda d: d.find_element(By.ID, "model-info").text.startswith("Model "))
+    until = waiter(browser, site)
+    until(lambda d: d.find_element(By.ID, "model-info").text.startswith("Model "), "the model's description")
+    # Every status line the page shows, to check afterwards that progress was among them.
+    browser.execute_script("""
+        window.statusLines = [];
+        new MutationObserver(() => window.statusLines.push(document.getElementById('job-status').textContent))
+          .observe(document.getElementById('job-status'), { childList: true, characterData: true, subtree: true });""")
     assert browser.find_element(By.NAME, "steps").get_attribute("value") == "20", "the model's defaults fill the form"
     assert browser.find_element(By.NAME, "sampler").get_attribute("value") == "ddim"
     # The server's ranges (GET /v1/models limits) bound the form: none is written in the page.
@@ -119,11 +150,18 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     if flip.is_selected():
         flip.click()
     Select(browser.find_element(By.NAME, "sampler")).select_by_value("dpm-solver++")
+    # The page's job waits behind another until the page shows it queued, so its event stream is
+    # open before it runs, however slowly the browser follows.
+    blocker = submit_blocker(site, image)
     browser.find_element(By.ID, "segment").click()
+    until(lambda d: "Queued: next" in d.find_element(By.ID, "job-status").text, "the job's place in the queue")
+    urllib.request.urlopen(urllib.request.Request(f"{site}/v1/jobs/{blocker}", method="DELETE"))
 
     # Progress (from the job's event stream) shows while the job runs, then the map.
-    wait.until(lambda d: "Running: step" in d.find_element(By.ID, "job-status").text)
-    view = wait.until(lambda d: d.find_element(By.ID, "view") if d.find_element(By.ID, "view").get_attribute("data-job") else None)
+    view = until(lambda d: d.find_element(By.ID, "view") if d.find_element(By.ID, "view").get_attribute("data-job") else None,
+                 "the segmentation")
+    assert any(line.startswith("Running: step") for line in browser.execute_script("return window.statusLines")), \
+        browser.execute_script("return window.statusLines")
     job = view.get_attribute("data-job")
     chosen = json.loads(urllib.request.urlopen(f"{site}/v1/jobs/{job}").read())["options"]
     assert (chosen["sampler"], chosen["steps"], chosen["deep_cache"], chosen["token_merging"]) == ("dpm-solver++", 10, 2, 0.5), \
@@ -137,11 +175,11 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     # Hover names the segment, click isolates it.
     point_at(browser, view, x, y)
     info = browser.find_element(By.ID, "segment-info")
-    wait.until(lambda d: info.get_attribute("data-segment") == str(largest["id"]))
+    until(lambda d: info.get_attribute("data-segment") == str(largest["id"]), "the hovered segment's description")
     assert f"Segment {largest['id']}: area {largest['area']} px, bbox [{', '.join(map(str, largest['bbox']))}], " \
            f"score {largest['score']:.2f}" in info.text
     ActionChains(browser).click().perform()
-    wait.until(lambda d: "(isolated)" in info.text)
+    until(lambda d: "(isolated)" in info.text, "the clicked segment isolated")
     shoot(browser, "segments.png")
     ActionChains(browser).click().perform()
 
@@ -151,11 +189,11 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     assert review == [str(s["id"]) for s in sorted(segments.values(), key=lambda s: (s["score"], s["id"]))]
     assert "a single run" in browser.find_element(By.ID, "review-basis").text
     browser.find_element(By.CSS_SELECTOR, f"#review-list button[data-segment='{review[0]}']").click()
-    wait.until(lambda d: info.text.startswith(f"Segment {review[0]}:") and "(isolated)" in info.text)
+    until(lambda d: info.text.startswith(f"Segment {review[0]}:") and "(isolated)" in info.text, "the reviewed segment isolated")
     browser.find_element(By.CSS_SELECTOR, f"#review-list button[data-segment='{review[0]}']").click()
     before = browser.execute_script("return document.getElementById('view').toDataURL()")
     browser.find_element(By.ID, "show-uncertainty").click()
-    wait.until(lambda d: d.execute_script("return document.getElementById('view').toDataURL()") != before)
+    until(lambda d: d.execute_script("return document.getElementById('view').toDataURL()") != before, "the uncertainty layer")
     shoot(browser, "uncertainty.png")
     browser.find_element(By.ID, "show-uncertainty").click()
 
@@ -163,10 +201,10 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     browser.find_element(By.CSS_SELECTOR, "input[name=tool][value=toggle]").click()
     point_at(browser, view, x, y)
     ActionChains(browser).click().perform()
-    wait.until(lambda d: "dropped" in info.text)
+    until(lambda d: "dropped" in info.text, "the segment dropped")
     browser.find_element(By.ID, "inpaint").click()
-    output = wait.until(lambda d: d.find_element(By.ID, "inpaint-output")
-                        if d.find_element(By.ID, "inpaint-output").get_attribute("data-job") else None)
+    output = until(lambda d: d.find_element(By.ID, "inpaint-output")
+                   if d.find_element(By.ID, "inpaint-output").get_attribute("data-job") else None, "the completed map")
     completed = ids_of(f"{site}/v1/jobs/{output.get_attribute('data-job')}/panoptic.png")
     kept = (ids != 0) & (ids != largest["id"])
     assert kept.any() and (completed[kept] == ids[kept]).all(), "kept pixels keep their ids"
@@ -175,16 +213,18 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     # Inpainting from an uploaded partial map: only the largest segment is given.
     write_ids(np.where(ids == largest["id"], ids, 0), tmp_path / "partial.png")
     browser.find_element(By.ID, "partial").send_keys(str(tmp_path / "partial.png"))
-    wait.until(lambda d: "Partial map partial.png loaded: 1 segments known" in d.find_element(By.ID, "job-status").text)
+    until(lambda d: "Partial map partial.png loaded: 1 segments known" in d.find_element(By.ID, "job-status").text,
+          "the partial map loaded")
     first = output.get_attribute("data-job")
     browser.find_element(By.ID, "inpaint").click()
-    wait.until(lambda d: d.find_element(By.ID, "inpaint-output").get_attribute("data-job") not in (None, "", first))
+    until(lambda d: d.find_element(By.ID, "inpaint-output").get_attribute("data-job") not in (None, "", first),
+          "the map completed from the partial map")
     from_file = ids_of(f"{site}/v1/jobs/{browser.find_element(By.ID, 'inpaint-output').get_attribute('data-job')}/panoptic.png")
     assert (from_file[ids == largest["id"]] == largest["id"]).all(), "the given segment is kept"
 
     # The jobs list has both jobs, finished.
     browser.find_element(By.ID, "refresh").click()
-    wait.until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list .state.succeeded")) >= 2)
+    until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list .state.succeeded")) >= 2, "the finished jobs listed")
 
     # At a phone's width nothing overflows sideways.
     browser.set_window_size(390, 844)
@@ -195,7 +235,8 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     # The page followed its jobs by their event streams, not by polling.
     metrics = urllib.request.urlopen(f"{site}/metrics").read().decode()
     assert 'route="/v1/jobs/{id}/events"' in metrics
-    polls = [line for line in metrics.splitlines() if line.startswith("segserve_http_requests_total") and 'route="/v1/jobs/{id}"' in line]
+    polls = [line for line in metrics.splitlines() if line.startswith("segserve_http_requests_total") and 'method="GET"' in line
+             and 'route="/v1/jobs/{id}"' in line]
     assert sum(float(line.rsplit(" ", 1)[1]) for line in polls) <= 4, polls
 
     errors = [entry for entry in browser.get_log("browser") if entry["level"] == "SEVERE"]
