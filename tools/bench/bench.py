@@ -6,7 +6,7 @@ weights to a temporary safetensors file and start `segserve-bench --serve` on th
 warm-up each, PyTorch and ours alternate, one forward pass each per pair (A B A B), for
 --pairs pairs. The table gives each side's median, and the median ratio with its min-max over
 the pairs, so a noisy neighbour shows up as spread instead of as a wrong ratio. --baseline
-adds a second segserve-bench binary (e.g. an earlier build) to every pair.
+adds a second segserve-bench binary (e.g. an earlier build) to every pair, in every variant.
 
 Rows: the modules; `pipeline`, a default segmentation (the default model's steps, resolution,
 seeds and flip) of a 512x512 photo, against the PyTorch reference pipeline doing the same runs;
@@ -250,9 +250,12 @@ def main():
     # (column, binary, extra arguments), all timed in the same alternating pairs.
     variants = [("bf16", ["--precision", "bf16"])] if args.bf16 else []
     variants += [(v.split("=", 1)[0], v.split("=", 1)[1].split()) for v in args.variant]
+    # A baseline runs every variant too, each compared with ours in that variant.
     sides = [("ours", bench_bin, [])] + [(name, bench_bin, extra) for name, extra in variants] \
-        + ([("base", args.baseline, [])] if args.baseline else []) \
+        + ([("base", args.baseline, [])] + [(f"base {name}", args.baseline, extra) for name, extra in variants]
+           if args.baseline else []) \
         + ([("unbatched", bench_bin, ["--max-batch", "1"])] if args.unbatched else [])
+    versus = {column: i for i, (column, _, _) in enumerate(sides[:len(variants) + 1])}
     peak = args.peak_gflops or measure_sgemm(args.threads)
     print(f"{machine()}; threads {args.threads}; {args.pairs} alternating pairs; torch {torch.__version__}")
     print(f"fp32 reference peak: {peak:.0f} GFLOPS ({'given' if args.peak_gflops else 'best torch sgemm'})")
@@ -262,7 +265,8 @@ def main():
         if column in versus_torch:
             header += f"{column + ' ms':>{max(10, len(column) + 4)}}{f'{column}/torch [min-max]':>{max(22, len(column) + 18)}}"
         else:
-            header += f"{column + ' ms':>{max(10, len(column) + 4)}}{f'ours/{column} [min-max]':>27}"
+            ours_column = column.removeprefix("base ") if column.startswith("base ") else "ours"
+            header += f"{column + ' ms':>{max(10, len(column) + 4)}}{f'{ours_column}/{column} [min-max]':>{max(27, len(column) * 2 + 14)}}"
     print(header)
     for name in filter(None, args.only.split(",")):
         gflop, fwd, bench_args, cleanup = pipeline_case(args.threads) if name == "pipeline" \
@@ -283,7 +287,9 @@ def main():
                 row += (f"{statistics.median(times):>{max(10, len(column) + 4)}.1f}"
                         f"{spread([o / t for o, t in zip(times, torch_ms)]):>{max(22, len(column) + 18)}}")
             else:
-                row += f"{statistics.median(times):>{max(10, len(column) + 4)}.1f}{spread([o / b for o, b in zip(ours[0], times)]):>27}"
+                mine = ours[versus[column.removeprefix("base ")] if column.startswith("base ") else 0]
+                row += (f"{statistics.median(times):>{max(10, len(column) + 4)}.1f}"
+                        f"{spread([o / b for o, b in zip(mine, times)]):>{max(27, len(column) * 2 + 14)}}")
         print(row, flush=True)
         if len(sides) > 1:
             print(f"{'':<13}peak RSS MB: " + ", ".join(f"{c} {r}" for (c, _, _), r in zip(sides, rss)), flush=True)

@@ -66,6 +66,17 @@ void segserve_gemm_bf16(long m, long n, long k, float alpha,
                         int trans_b, const float *b, long ldb, const uint32_t *packed_b, long packed_b_cols, long col0,
                         float beta, float *c, long ldc);
 
+/// Words (uint32) of one head's keys, and of its values, packed for segserve_attention_bf16_rows.
+long segserve_attention_bf16_keys_words(long nk, long d);
+long segserve_attention_bf16_values_words(long nk, long d);
+/// Packs one head's keys and values, each [nk, d] with row stride ld. Needs AVX512-BF16.
+void segserve_attention_bf16_pack(const float *k, const float *v, long ld, long nk, long d, uint32_t *kp, uint32_t *vp);
+/// out[i] = softmax(scale * q[i] . k) v for `count` query rows of one head (row strides ldq and
+/// ldo), single-threaded, with both products in bf16 as segserve_gemm_bf16 rounds them; the
+/// scores of a few rows at a time stay in cache. Needs AVX512-BF16.
+void segserve_attention_bf16_rows(const float *q, long ldq, long count, const uint32_t *kp, const uint32_t *vp,
+                                  long nk, long d, float scale, float *out, long ldo);
+
 /// 1 when the CPU has AVX512-VNNI (with the AVX-512 kernels on) and SEGSERVE_NO_VNNI is unset (or 0).
 int segserve_has_avx512_vnni(void);
 

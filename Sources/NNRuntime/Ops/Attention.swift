@@ -28,6 +28,11 @@ public enum Attention {
                      "attention shapes q \(q.shape) k \(k.shape) v \(v.shape) heads \(heads)")
         let d = width / heads
         if d % 8 == 0 && d <= 16 { return narrowHeads(q: q, k: k, v: v, heads: heads, ws) }
+        // Where GEMM would run both products in bf16.
+        if ws.options.effectivePrecision != .fp32 && RuntimeOptions.bf16Supported
+            && nq >= GEMM.bf16MinRows && nk >= GEMM.bf16MinColumns && d >= GEMM.bf16MinDepth {
+            return bf16Heads(q: q, k: k, v: v, heads: heads, ws)
+        }
         let out = Tensor(shape: [nq, width])
         let bk = min(nk, 4096)
         let bq = max(1, min(nq, maxScoreFloats / bk))
@@ -74,6 +79,36 @@ public enum Attention {
                     for j in 0..<d { o[j] *= inv }
                 }
                 q0 += rows
+            }
+        }
+        return out
+    }
+
+    /// Both products in bf16, fused per head (`segserve_attention_bf16_rows`): the scores of a
+    /// few query rows at a time stay in cache, and the softmax writes its numerators in the
+    /// packed bf16 the values' product reads, where two GEMMs would send a score block through
+    /// memory four times and pack it again. Keys and values are packed once per head.
+    static func bf16Heads(q: Tensor, k: Tensor, v: Tensor, heads: Int, _ ws: Workspace) -> Tensor {
+        let nq = q.shape[0], nk = k.shape[0], width = q.shape[1], d = width / heads
+        let out = Tensor(shape: [nq, width])
+        let scale = 1 / Float(d).squareRoot()
+        let keyWords = segserve_attention_bf16_keys_words(nk, d), valueWords = segserve_attention_bf16_values_words(nk, d)
+        let packs = UnsafeMutablePointer<UInt32>.allocate(capacity: heads * (keyWords + valueWords))
+        defer { packs.deallocate() }
+        let keys = { (h: Int) in packs + h * keyWords }, values = { (h: Int) in packs + heads * keyWords + h * valueWords }
+        ws.forRange(heads) { range in
+            for h in range { segserve_attention_bf16_pack(k.data + h * d, v.data + h * d, width, nk, d, keys(h), values(h)) }
+        }
+        // Every head's rows in blocks, split across the pool; one call per head within a chunk.
+        let block = 8, blocks = (nq + block - 1) / block
+        ws.forRange(heads * blocks) { range in
+            var item = range.lowerBound
+            while item < range.upperBound {
+                let h = item / blocks, first = item % blocks, last = min(blocks, first + range.upperBound - item)
+                let r0 = first * block, r1 = min(nq, last * block)
+                segserve_attention_bf16_rows(q.data + r0 * width + h * d, width, r1 - r0, keys(h), values(h), nk, d, scale,
+                                             out.data + r0 * width + h * d, width)
+                item += last - first
             }
         }
         return out
