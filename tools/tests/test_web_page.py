@@ -81,6 +81,13 @@ def submit_blocker(site, image):
     return json.loads(urllib.request.urlopen(request).read())["id"]
 
 
+def press(driver, button):
+    """Clicks `button` once it stands still: scrolling it into view at once stops any smooth scroll
+    the page started (one moving under the pointer takes the click elsewhere)."""
+    driver.execute_script("arguments[0].scrollIntoView({block: 'center'})", button)
+    button.click()
+
+
 def point_at(driver, canvas, x, y):
     """Moves the pointer over image pixel (x, y) of the canvas, wherever it is laid out (scrolled
     into view first: pointer moves do not scroll)."""
@@ -216,14 +223,15 @@ def test_upload_inspect_inpaint_and_list(site, browser, tmp_path):
     until(lambda d: "Partial map partial.png loaded: 1 segments known" in d.find_element(By.ID, "job-status").text,
           "the partial map loaded")
     first = output.get_attribute("data-job")
-    browser.find_element(By.ID, "inpaint").click()
+    # The completed map scrolled into view smoothly.
+    press(browser, browser.find_element(By.ID, "inpaint"))
     until(lambda d: d.find_element(By.ID, "inpaint-output").get_attribute("data-job") not in (None, "", first),
           "the map completed from the partial map")
     from_file = ids_of(f"{site}/v1/jobs/{browser.find_element(By.ID, 'inpaint-output').get_attribute('data-job')}/panoptic.png")
     assert (from_file[ids == largest["id"]] == largest["id"]).all(), "the given segment is kept"
 
     # The jobs list has both jobs, finished.
-    browser.find_element(By.ID, "refresh").click()
+    press(browser, browser.find_element(By.ID, "refresh"))
     until(lambda d: len(d.find_elements(By.CSS_SELECTOR, "#job-list .state.succeeded")) >= 2, "the finished jobs listed")
 
     # At a phone's width nothing overflows sideways.
