@@ -31,32 +31,30 @@ static long value_lanes(long d) { return (d + 15) / 16 * 16; }
 long segserve_attention_bf16_keys_words(long nk, long d) { return padded_keys(nk) * channel_pairs(d); }
 long segserve_attention_bf16_values_words(long nk, long d) { return padded_keys(nk) / 2 * value_lanes(d); }
 
-/* `count` (<= 32) floats -> count / 2 words of neighbouring pairs, rounded to nearest even. */
-BF16_TARGET static inline __m512i pairs_along(const float *src, long count) {
-    __mmask16 m0 = count >= 16 ? 0xFFFF : (__mmask16)((1u << count) - 1);
-    __mmask16 m1 = count <= 16 ? 0 : count >= 32 ? 0xFFFF : (__mmask16)((1u << (count - 16)) - 1);
-    return (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(m1, src + 16), _mm512_maskz_loadu_ps(m0, src));
+/* The first n of 16 lanes (none for n <= 0, all for n >= 16). */
+static inline __mmask16 lanes(long n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
+/* A row of d floats -> its (d + 1) / 2 neighbouring pairs in bf16 (rounded to nearest even),
+ * pair p at dst[p * stride]. */
+BF16_TARGET static inline void row_pairs(const float *row, long d, uint32_t *dst, long stride) {
+    for (long t = 0; t < d; t += 32) {
+        long count = d - t < 32 ? d - t : 32;
+        uint32_t words[16];
+        _mm512_storeu_si512(words, (__m512i)_mm512_cvtne2ps_pbh(_mm512_maskz_loadu_ps(lanes(count - 16), row + t + 16),
+                                                                 _mm512_maskz_loadu_ps(lanes(count), row + t)));
+        for (long p = 0; p < (count + 1) / 2; p++) dst[(t / 2 + p) * stride] = words[p];
+    }
 }
 
 BF16_TARGET
 void segserve_attention_bf16_pack(const float *k, const float *v, long ld, long nk, long d, uint32_t *kp, uint32_t *vp) {
     long nkp = padded_keys(nk), dp = channel_pairs(d), dv = value_lanes(d);
     memset(kp, 0, sizeof(uint32_t) * nkp * dp);
-    for (long j = 0; j < nk; j++) {
-        uint32_t *tile = kp + (j / KEYS) * dp * KEYS + j % KEYS;
-        for (long t = 0; t < d; t += 32) {
-            uint32_t words[16];
-            _mm512_storeu_si512(words, pairs_along(k + j * ld + t, d - t < 32 ? d - t : 32));
-            long n = (d - t < 32 ? d - t + 1 : 32) / 2;
-            for (long p = 0; p < n; p++) tile[(t / 2 + p) * KEYS] = words[p];
-        }
-    }
+    for (long j = 0; j < nk; j++) row_pairs(k + j * ld, d, kp + (j / KEYS) * dp * KEYS + j % KEYS, KEYS);
     for (long q = 0; q < nkp / 2; q++) {
         const float *lo = 2 * q < nk ? v + 2 * q * ld : NULL, *hi = 2 * q + 1 < nk ? v + (2 * q + 1) * ld : NULL;
-        for (long t = 0; t < dv; t += 16) {
-            __mmask16 valid = d - t >= 16 ? 0xFFFF : (__mmask16)((1u << (d - t)) - 1);
-            _mm512_storeu_si512(vp + q * dv + t, lo ? pair_rows(lo + t, hi ? hi + t : NULL, valid) : _mm512_setzero_si512());
-        }
+        for (long t = 0; t < dv; t += 16)
+            _mm512_storeu_si512(vp + q * dv + t, lo ? pair_rows(lo + t, hi ? hi + t : NULL, lanes(d - t)) : _mm512_setzero_si512());
     }
 }
 
@@ -79,8 +77,7 @@ void values_product(int nv, const uint32_t *pw, long pairs, const uint32_t *vp, 
         __m512 scale = _mm512_set1_ps(inv[r]);
         for (int c = 0; c < nv; c++) {
             long t = t0 + 16 * c;
-            __mmask16 valid = d - t >= 16 ? 0xFFFF : (__mmask16)((1u << (d - t)) - 1);
-            _mm512_mask_storeu_ps(out + r * ldo + t, valid, _mm512_mul_ps(acc[r][c], scale));
+            _mm512_mask_storeu_ps(out + r * ldo + t, lanes(d - t), _mm512_mul_ps(acc[r][c], scale));
         }
     }
 }
@@ -98,13 +95,7 @@ void segserve_attention_bf16_rows(const float *q, long ldq, long count, const ui
         long rows = count - r0 < ROWS ? count - r0 : ROWS;
         /* Query rows as channel pairs; missing rows are zero and their results dropped. */
         memset(qw, 0, sizeof(uint32_t) * ROWS * dp);
-        for (long r = 0; r < rows; r++) {
-            for (long t = 0; t < d; t += 32) {
-                uint32_t words[16];
-                _mm512_storeu_si512(words, pairs_along(q + (r0 + r) * ldq + t, d - t < 32 ? d - t : 32));
-                memcpy(qw + r * dp + t / 2, words, sizeof(uint32_t) * ((d - t < 32 ? d - t + 1 : 32) / 2));
-            }
-        }
+        for (long r = 0; r < rows; r++) row_pairs(q + (r0 + r) * ldq, d, qw + r * dp, 1);
         /* Scores, KEYS keys at a time. */
         for (long j0 = 0; j0 < nkp; j0 += KEYS) {
             const uint32_t *tile = kp + (j0 / KEYS) * dp * KEYS;
@@ -119,12 +110,10 @@ void segserve_attention_bf16_rows(const float *q, long ldq, long count, const ui
                     acc[r][1] = _mm512_dpbf16_ps(acc[r][1], a, k1);
                 }
             }
-            __mmask16 m0 = nk - j0 >= 16 ? 0xFFFF : nk <= j0 ? 0 : (__mmask16)((1u << (nk - j0)) - 1);
-            __mmask16 m1 = nk - j0 >= 32 ? 0xFFFF : nk <= j0 + 16 ? 0 : (__mmask16)((1u << (nk - j0 - 16)) - 1);
             __m512 vs = _mm512_set1_ps(scale);
             for (int r = 0; r < ROWS; r++) {
-                _mm512_storeu_ps(scores + r * nkp + j0, _mm512_mask_mul_ps(none, m0, acc[r][0], vs));
-                _mm512_storeu_ps(scores + r * nkp + j0 + 16, _mm512_mask_mul_ps(none, m1, acc[r][1], vs));
+                _mm512_storeu_ps(scores + r * nkp + j0, _mm512_mask_mul_ps(none, lanes(nk - j0), acc[r][0], vs));
+                _mm512_storeu_ps(scores + r * nkp + j0 + 16, _mm512_mask_mul_ps(none, lanes(nk - j0 - 16), acc[r][1], vs));
             }
         }
         /* Softmax numerators as bf16 pairs, and their float sums. */
