@@ -14,6 +14,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 import uuid
 
@@ -40,8 +41,9 @@ def binary(configuration):
 @contextlib.contextmanager
 def serve(configuration="debug", **settings):
     """Yields (base URL, process) of a server (the tiny model unless `model=` names another);
-    `settings` become SEGSERVE_* variables.
-    Stops it with SIGTERM and checks it exits cleanly."""
+    `settings` become SEGSERVE_* variables. A thread drains its stderr, so a long test never
+    blocks the server on a full pipe; `process.log()` is what it wrote (all of it once it has
+    exited). Stops it with SIGTERM and checks it exits cleanly."""
     with tempfile.TemporaryDirectory() as tmp:
         env = dict(os.environ, SEGSERVE_MODEL=TINY_MODEL, SEGSERVE_DATABASE=os.path.join(tmp, "jobs.sqlite"),
                    SEGSERVE_OPENAPI_PATH=SPEC_PATH, SEGSERVE_WEB_ROOT=os.path.join(REPO, "web"), SEGSERVE_WORKERS_THREADS="1")
@@ -57,6 +59,15 @@ def serve(configuration="debug", **settings):
                     match = re.search(r"address=127\.0\.0\.1:(\d+)", seen)
                     port = int(match.group(1)) if match else None
             assert port, f"segserve did not start: {seen}"
+            lines = [seen]
+            drain = threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True)
+            drain.start()
+
+            def log():
+                if proc.poll() is not None:
+                    drain.join(timeout=30)
+                return "".join(lines)
+            proc.log = log
             yield f"http://127.0.0.1:{port}", proc
             proc.send_signal(signal.SIGTERM)
             assert proc.wait(timeout=30) == 0

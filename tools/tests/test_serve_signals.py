@@ -35,7 +35,7 @@ def test_one_sigterm_lets_the_running_job_finish():
         wait_running(base, job)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(timeout=180) == 0
-        log = proc.stderr.read()
+        log = proc.log()
         assert "draining" in log and "stopped" in log
         assert "state=succeeded" in log, log[-2000:]
 
@@ -49,7 +49,7 @@ def test_sigint_during_a_drain_sends_the_running_job_back_to_the_queue():
         proc.send_signal(signal.SIGINT)
         started = time.time()
         assert proc.wait(timeout=60) == 0
-        log = proc.stderr.read()
+        log = proc.log()
         assert "stopping now: running jobs go back to the queue" in log, log[-2000:]
         assert "job interrupted by shutdown; queued again" in log, log[-2000:]
         assert "state=succeeded" not in log
@@ -61,5 +61,5 @@ def test_sigint_stops_a_running_job_at_once():
         wait_running(base, submit_slow(base))
         proc.send_signal(signal.SIGINT)
         assert proc.wait(timeout=60) == 0
-        log = proc.stderr.read()
+        log = proc.log()
         assert "job interrupted by shutdown; queued again" in log and "state=succeeded" not in log, log[-2000:]
