@@ -1,7 +1,6 @@
 #include "kernels.h"
 
 #include <immintrin.h>
-#include <math.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,18 +48,26 @@ long segserve_i8_packed_words(int side, long outer, long k) {
 /* Ints of a packed constant's per-block channel sums. */
 long segserve_i8_packed_sums(int side, long outer, long k) { return blocks_of(k) * pad_to(outer, side == 0 ? MR : NR); }
 
+/* The first n of 16 lanes (none for n <= 0, all for n >= 16). */
+static inline __mmask16 lanes(long n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
+
 /* Quantises w ([outer, k], row stride ld; rows are output channels, runs along k) per row and
  * packs it: scales[outer] (s_w), words (segserve_i8_packed_words), sums (per block, per padded
- * channel: the sum of the channel's int8 values over the block). Portable: runs once per layer. */
+ * channel: the sum of the channel's int8 values over the block). Rounds to nearest even, as
+ * lrintf does; NaN and infinite weights come out as -127 (their channel is garbage anyway). */
+I8_TARGET
 void segserve_i8_pack(int side, const float *w, long ld, long outer, long k, uint32_t *words, float *scales, int32_t *sums) {
     long unit = side == 0 ? MR : NR, pad = pad_to(outer, unit);
     float *inv = malloc(sizeof(float) * (size_t)(outer > 0 ? outer : 1));
     for (long r = 0; r < outer; r++) {
-        float mx = 0;
-        for (long p = 0; p < k; p++) mx = fmaxf(mx, fabsf(w[r * ld + p]));
-        scales[r] = mx / 127.0f;
-        inv[r] = mx > 0 ? 127.0f / mx : 0;
+        __m512 mx = _mm512_setzero_ps();
+        /* max_ps returns its second operand when either is NaN: NaN weights are skipped, as by fmaxf. */
+        for (long p = 0; p < k; p += 16) mx = _mm512_max_ps(_mm512_abs_ps(_mm512_maskz_loadu_ps(lanes(k - p), w + r * ld + p)), mx);
+        float m = _mm512_reduce_max_ps(mx);
+        scales[r] = m / 127.0f;
+        inv[r] = m > 0 ? 127.0f / m : 0;
     }
+    const __m512i hi = _mm512_set1_epi32(127), lo = _mm512_set1_epi32(-127);
     for (long pc = 0, block = 0; pc < k; pc += KC, block++) {
         long kc = k - pc < KC ? k - pc : KC, quads = (kc + 3) / 4;
         int32_t *bsums = sums + block * pad;
@@ -68,14 +75,19 @@ void segserve_i8_pack(int side, const float *w, long ld, long outer, long k, uin
         memset(bsums, 0, sizeof(int32_t) * (size_t)pad);
         for (long r = 0; r < outer; r++) {
             uint32_t *strip = words + (r / unit) * quads * unit + r % unit;
-            int32_t sum = 0;
-            for (long p = 0; p < kc; p++) {
-                long v = lrintf(w[r * ld + pc + p] * inv[r]);
-                int8_t q = (int8_t)(v > 127 ? 127 : v < -127 ? -127 : v);
-                sum += q;
-                strip[(p / 4) * unit] |= (uint32_t)(uint8_t)q << (8 * (p % 4));
+            const float *row = w + r * ld + pc;
+            __m512 iv = _mm512_set1_ps(inv[r]);
+            __m512i total = _mm512_setzero_si512();
+            for (long p = 0; p < kc; p += 16) {
+                __m512i q = _mm512_cvtps_epi32(_mm512_mul_ps(_mm512_maskz_loadu_ps(lanes(kc - p), row + p), iv));
+                q = _mm512_max_epi32(_mm512_min_epi32(q, hi), lo);
+                total = _mm512_add_epi32(total, q);
+                /* 16 bytes in order along k: four quads, byte p % 4 of word p / 4. */
+                uint32_t four[4];
+                _mm_storeu_si128((__m128i *)four, _mm512_cvtepi32_epi8(q));
+                for (long i = 0, n = ((kc - p < 16 ? kc - p : 16) + 3) / 4; i < n; i++) strip[(p / 4 + i) * unit] = four[i];
             }
-            bsums[r] = sum;
+            bsums[r] = _mm512_reduce_add_epi32(total);
         }
         words += pad * quads;
     }

@@ -86,6 +86,7 @@ long segserve_i8_packed_words(int side, long outer, long k);
 long segserve_i8_packed_sums(int side, long outer, long k);
 /// Quantises a constant operand (rows of w are output channels, runs along k; row stride ld)
 /// to int8 per row, scales[outer] = max |row| / 127, and packs it for segserve_gemm_i8.
+/// Needs AVX512-VNNI's companions (AVX512-BW and -VL), as the product does.
 void segserve_i8_pack(int side, const float *w, long ld, long outer, long k, uint32_t *words, float *scales, int32_t *sums);
 
 /// Row-major c = alpha a b + beta c, single-threaded (AVX512-VNNI), one operand a packed int8
