@@ -2,6 +2,7 @@
 and the uncertainty map from the command line."""
 import json
 import os
+import re
 import subprocess
 
 import numpy as np
@@ -55,8 +56,10 @@ def test_scores_survive_a_resumed_run_and_the_cli_writes_the_uncertainty_map(tmp
     assert resumed == first, "a resumed run reads the scores it wrote"
 
     out = tmp_path / "segment"
-    subprocess.run([BINARY, "segment", "--model", TINY_MODEL, str(tmp_path / "images" / "7.png"), "--out", str(out),
-                    "--uncertainty", str(out / "uncertainty.png"), "--min-score", "0.0001"], check=True, capture_output=True)
+    run = subprocess.run([BINARY, "segment", "--model", TINY_MODEL, str(tmp_path / "images" / "7.png"), "--out", str(out),
+                          "--uncertainty", str(out / "uncertainty.png"), "--min-score", "0.0001"], check=True, capture_output=True)
+    # Progress rewritten in place is for terminals: a pipe gets the last step on a line of its own.
+    assert re.fullmatch(r"segment: step (\d+)/\1\n", run.stderr.decode()), run.stderr
     grey = Image.open(out / "uncertainty.png")
     assert grey.size == (64, 48) and grey.mode == "L"
     annotation = json.loads((out / "segments.json").read_text())

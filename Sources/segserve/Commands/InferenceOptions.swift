@@ -93,10 +93,14 @@ struct ExtraFiles: ParsableArguments {
     var uncertainty: String?
 }
 
-/// Prints a one-line progress report per DDIM step to standard error.
+/// Reports each DDIM step on one line of standard error rewritten in place; where standard
+/// error is not a terminal (a log file, a pipe), only the last step, on a line of its own.
 func stepPrinter(_ label: String) -> (Int, Int) -> Void {
-    { step, steps in FileHandle.standardError.write("\r\(label): step \(step)/\(steps)".data(using: .utf8)!)
-        if step == steps { FileHandle.standardError.write("\n".data(using: .utf8)!) } }
+    let terminal = isatty(FileHandle.standardError.fileDescriptor) == 1
+    return { step, steps in
+        guard terminal || step == steps else { return }
+        FileHandle.standardError.write(Data(((terminal ? "\r" : "") + "\(label): step \(step)/\(steps)" + (step == steps ? "\n" : "")).utf8))
+    }
 }
 
 extension Precision: ExpressibleByArgument {}
