@@ -1,4 +1,5 @@
 #include "kernels.h"
+#include "lanes.h"
 #include "bf16_pairs.h"
 #include "exp16.h"
 
@@ -30,9 +31,6 @@ static long value_lanes(long d) { return (d + 15) / 16 * 16; }
 
 long segserve_attention_bf16_keys_words(long nk, long d) { return padded_keys(nk) * channel_pairs(d); }
 long segserve_attention_bf16_values_words(long nk, long d) { return padded_keys(nk) / 2 * value_lanes(d); }
-
-/* The first n of 16 lanes (none for n <= 0, all for n >= 16). */
-static inline __mmask16 lanes(long n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 /* A row of d floats -> its (d + 1) / 2 neighbouring pairs in bf16 (rounded to nearest even),
  * pair p at dst[p * stride]. */

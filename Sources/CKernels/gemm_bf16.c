@@ -1,4 +1,5 @@
 #include "kernels.h"
+#include "lanes.h"
 #include "bf16_pairs.h"
 
 #include <immintrin.h>
@@ -42,8 +43,7 @@ BF16_TARGET static void pack_b(const float *b, long ldb, long k, long n, uint32_
         const float *r1 = 2 * q + 1 < k ? r0 + ldb : NULL;
         for (long j0 = 0; j0 < n; j0 += NR) {
             long cols = n - j0 < NR ? n - j0 : NR;
-            __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-            __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
+            __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
             uint32_t *panel = dst + (j0 / NR) * pairs * NR + q * NR;
             _mm512_storeu_si512(panel, pair_rows(r0 + j0, r1 ? r1 + j0 : NULL, m0));
             _mm512_storeu_si512(panel + 16, m1 ? pair_rows(r0 + j0 + 16, r1 ? r1 + j0 + 16 : NULL, m1) : _mm512_setzero_si512());
@@ -53,8 +53,7 @@ BF16_TARGET static void pack_b(const float *b, long ldb, long k, long n, uint32_
 
 /* A run of `count` floats (count <= 32, even positions paired with odd) -> count/2 words. */
 BF16_TARGET static inline void pack_run(const float *src, long count, uint32_t *words, long stride) {
-    __mmask16 m0 = count >= 16 ? 0xFFFF : (__mmask16)((1u << count) - 1);
-    __mmask16 m1 = count <= 16 ? 0 : count >= 32 ? 0xFFFF : (__mmask16)((1u << (count - 16)) - 1);
+    __mmask16 m0 = lanes(count), m1 = lanes(count - 16);
     __m512 lo = _mm512_maskz_loadu_ps(m0, src);
     __m512 hi = m1 ? _mm512_maskz_loadu_ps(m1, src + 16) : _mm512_setzero_ps();
     /* Words are already pairs of neighbours along the run. */
@@ -99,8 +98,7 @@ BF16_TARGET static void micro_kernel(const uint32_t *pa, const uint32_t *pb, lon
         pa += MR;
         pb += NR;
     }
-    __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
-    __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);
+    __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);
     __m512 va = _mm512_set1_ps(alpha), vb = _mm512_set1_ps(beta);
     for (int r = 0; r < rows; r++) {
         float *row = c + r * ldc;

@@ -1,4 +1,5 @@
 #include "kernels.h"
+#include "lanes.h"
 
 #include <immintrin.h>
 #include <stdint.h>
@@ -47,9 +48,6 @@ long segserve_i8_packed_words(int side, long outer, long k) {
 
 /* Ints of a packed constant's per-block channel sums. */
 long segserve_i8_packed_sums(int side, long outer, long k) { return blocks_of(k) * pad_to(outer, side == 0 ? MR : NR); }
-
-/* The first n of 16 lanes (none for n <= 0, all for n >= 16). */
-static inline __mmask16 lanes(long n) { return n >= 16 ? 0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1); }
 
 /* Quantises w ([outer, k], row stride ld; rows are output channels, runs along k) per row and
  * packs it: scales[outer] (s_w), words (segserve_i8_packed_words), sums (per block, per padded
@@ -106,7 +104,7 @@ I8_TARGET static void pack_b_u8(const float *b, long ldb, long kc, long nc, uint
     long quads = (kc + 3) / 4;
     for (long j0 = 0; j0 < nc; j0 += 16) {
         long cols = nc - j0 < 16 ? nc - j0 : 16;
-        __mmask16 m = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+        __mmask16 m = lanes(cols);
         __m512 mx = _mm512_setzero_ps();
         for (long p = 0; p < kc; p++) mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, b + p * ldb + j0)));
         __mmask16 nz = _mm512_cmp_ps_mask(mx, _mm512_setzero_ps(), _CMP_GT_OQ);
@@ -118,7 +116,7 @@ I8_TARGET static void pack_b_u8(const float *b, long ldb, long kc, long nc, uint
         long rows = kc - 4 * q < 4 ? kc - 4 * q : 4;
         for (long j0 = 0; j0 < pad_to(nc, NR); j0 += 16) {
             long cols = nc - j0 < 16 ? (nc - j0 > 0 ? nc - j0 : 0) : 16;
-            __mmask16 m = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);
+            __mmask16 m = lanes(cols);
             __m512 iv = _mm512_maskz_loadu_ps(m, inv + j0);
             __m128i u[4];
             for (long r = 0; r < 4; r++)
@@ -147,14 +145,14 @@ I8_TARGET static void pack_a_u8(const float *a, long lda, long mc, long kc, uint
             const float *row = a + (r0 + r) * lda;
             __m512 mx = _mm512_setzero_ps();
             for (long p = 0; p < kc; p += 16) {
-                __mmask16 m = kc - p >= 16 ? 0xFFFF : (__mmask16)((1u << (kc - p)) - 1);
+                __mmask16 m = lanes(kc - p);
                 mx = _mm512_max_ps(mx, _mm512_abs_ps(_mm512_maskz_loadu_ps(m, row + p)));
             }
             float top = _mm512_reduce_max_ps(mx);
             scale[r0 + r] = top / 127.0f;
             __m512 iv = _mm512_set1_ps(top > 0 ? 127.0f / top : 0);
             for (long p = 0; p < kc; p += 16) {
-                __mmask16 m = kc - p >= 16 ? 0xFFFF : (__mmask16)((1u << (kc - p)) - 1);
+                __mmask16 m = lanes(kc - p);
                 uint32_t w[4];
                 _mm_storeu_si128((__m128i *)w, to_u8(_mm512_maskz_loadu_ps(m, row + p), iv));
                 for (long i = 0; i < 4 && p + 4 * i < kc; i++) strip[(p / 4 + i) * MR + r] = w[i];
@@ -182,8 +180,7 @@ I8_TARGET static void pack_a_u8(const float *a, long lda, long mc, long kc, uint
             pa += MR;                                                                                     \
             pb += NR;                                                                                     \
         }                                                                                                 \
-        __mmask16 m0 = cols >= 16 ? 0xFFFF : (__mmask16)((1u << cols) - 1);                               \
-        __mmask16 m1 = cols <= 16 ? 0 : cols >= 32 ? 0xFFFF : (__mmask16)((1u << (cols - 16)) - 1);       \
+        __mmask16 m0 = lanes(cols), m1 = lanes(cols - 16);                                                \
         __m512 s0 = _mm512_maskz_loadu_ps(m0, sb), s1 = _mm512_maskz_loadu_ps(m1, sb + 16);               \
         __m512i o0 = _mm512_setzero_si512(), o1 = o0;                                                     \
         if (!A_CONST) {                                                                                   \

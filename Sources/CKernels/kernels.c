@@ -1,4 +1,5 @@
 #include "kernels.h"
+#include "lanes.h"
 #include "exp16.h"
 
 #include <immintrin.h>
@@ -31,7 +32,7 @@ void segserve_attention_row_avx512(const float *q, const float *kt, const float 
     for (long t = 0; t < d; t++) o[t] = _mm512_setzero_ps();
     for (long j = 0; j < padded; j += 16) {
         __m512 e = exp16(_mm512_sub_ps(_mm512_loadu_ps(scores + j), shift));
-        if (j + 16 > nk) e = _mm512_maskz_mov_ps((__mmask16)((1u << (nk - j)) - 1u), e);
+        if (j + 16 > nk) e = _mm512_maskz_mov_ps(lanes(nk - j), e);
         sum = _mm512_add_ps(sum, e);
         for (long t = 0; t < d; t++) o[t] = _mm512_fmadd_ps(e, _mm512_loadu_ps(vt + t * padded + j), o[t]);
     }

@@ -1,4 +1,5 @@
 #include "kernels.h"
+#include "lanes.h"
 
 #include <immintrin.h>
 
@@ -65,12 +66,6 @@ static inline void prefetch_rows(const float *plane, long y0, long rows, long h,
         if (write) __builtin_prefetch(end, 1, 3);
         else __builtin_prefetch(end, 0, 3);
     }
-}
-
-/* Lanes i with start + i < w. */
-static inline __mmask16 store_mask(long start, long w) {
-    long n = w - start;
-    return n >= 16 ? (__mmask16)0xFFFF : n <= 0 ? 0 : (__mmask16)((1u << n) - 1u);
 }
 
 /*
@@ -223,7 +218,7 @@ static void output_transform(const float *m, long n, long o0, long h, long w, lo
                 const float *rline = res ? res + y * w : 0;
                 for (int k = 0; k < 4; k++) {
                     long x = xs + 16 * k;
-                    __mmask16 mk = store_mask(x, w);
+                    __mmask16 mk = lanes(w - x);
                     if (!mk) break;
                     __m512 val = px[k];
                     if (rline) val = _mm512_add_ps(val, _mm512_maskz_loadu_ps(mk, rline + x));
