@@ -29,6 +29,10 @@ struct TokenMerge {
         destinations = (0..<n).filter(isDestination)
         sources = (0..<n).filter { !isDestination($0) }
         let r = destinations.isEmpty ? 0 : min(Int(Float(n) * ratio), sources.count)
+        guard r > 0 else {
+            (kept, merged) = (Array(repeating: Array(sources.indices), count: batch), Array(repeating: [], count: batch))
+            return
+        }
         // Rows scaled to unit length: their products are cosine similarities.
         let unit = Tensor(shape: [batch * n, c])
         ws.forRange(batch * n, minPerThread: 64) { rows in
@@ -44,11 +48,7 @@ struct TokenMerge {
         let nd = destinations.count, ns = sources.count
         let a = Tensor(shape: [min(ns, Self.sourceBlock), c]), b = Tensor(shape: [nd, c])
         let scores = Tensor(shape: [min(ns, Self.sourceBlock), nd])
-        for _ in 0..<batch where r == 0 {
-            merged.append([])
-            kept.append(Array(sources.indices))
-        }
-        for m in 0..<batch where r > 0 {
+        for m in 0..<batch {
             let base = unit.data + m * n * c
             for (i, p) in destinations.enumerated() { (b.data + i * c).update(from: base + p * c, count: c) }
             var best = [Float](repeating: 0, count: ns), target = [Int](repeating: 0, count: ns)
