@@ -64,6 +64,24 @@ extension EnsembleTests {
     }
 
     /// Each run ended where its twin, stepped alone, ended.
+    /// Runs on the tiny model from one noise (`seed`), each with `option` set to one of `values`.
+    func runsFromOneNoise<V>(steps: Int, seed: UInt64, _ option: WritableKeyPath<SegmentationOptions, V>,
+                             _ values: [V]) throws -> (Segmenter, [DenoisingRun]) {
+        let (segmenter, frame, options) = try tinyStepping(steps: steps)
+        var noise = GaussianNoise(seed: seed)
+        let start = noise.tensor(frame.latentShape)
+        return (segmenter, values.map { value in
+            var o = options
+            o[keyPath: option] = value
+            return segmenter.run(noise: start.copy(), frame: frame, known: nil, options: o)
+        })
+    }
+
+    /// The largest elementwise difference of two runs' latents.
+    func largestDifference(_ a: DenoisingRun, _ b: DenoisingRun) -> Float {
+        zip(a.x.array, b.x.array).map { abs($0 - $1) }.max()!
+    }
+
     func assertSameLatents(_ pairs: [(DenoisingRun, DenoisingRun)], line: UInt = #line) {
         for (a, b) in pairs {
             for j in 0..<a.x.count { XCTAssertEqual(a.x[j], b.x[j], accuracy: 1e-4 * max(1, abs(b.x[j])), line: line) }
@@ -91,15 +109,8 @@ extension EnsembleTests {
     /// DeepCache runs between full passes share a step with runs due a full pass (one pass of
     /// each kind) and end where they end alone; an interval of 1 is the plain sampler.
     func testDeepCacheRunsShareAStepWithFullRuns() throws {
-        let (segmenter, frame, options) = try tinyStepping(steps: 6)
-        var noise = GaussianNoise(seed: 6)
-        let start = noise.tensor(frame.latentShape)
-        func run(_ interval: Int) -> DenoisingRun {
-            var o = options
-            o.deepCache = interval
-            return segmenter.run(noise: start.copy(), frame: frame, known: nil, options: o)
-        }
-        let (cached, plain, cachedAlone, plainAlone) = (run(3), run(1), run(3), run(1))
+        let (segmenter, runs) = try runsFromOneNoise(steps: 6, seed: 6, \.deepCache, [3, 1, 3, 1])
+        let (cached, plain, cachedAlone, plainAlone) = (runs[0], runs[1], runs[2], runs[3])
         segmenter.step([cached])
         segmenter.step([cachedAlone])
         // From here `cached` steps beside `plain` one step behind: their passes differ in kind.
@@ -113,24 +124,17 @@ extension EnsembleTests {
         for r in [cachedAlone, plainAlone] { while !r.isFinished { segmenter.step([r]) } }
         assertSameLatents([(cached, cachedAlone), (plain, plainAlone)])
         XCTAssertNil(plain.deep, "interval 1 never caches")
-        let gap = zip(cached.x.array, plain.x.array).map { abs($0 - $1) }.max()!
-        XCTAssertGreaterThan(gap, 1e-4, "shallow passes ran")
+        XCTAssertGreaterThan(largestDifference(cached, plain), 1e-4, "shallow passes ran")
     }
 
+    /// Runs with different token merging ratios share a step (one pass per ratio) and end
+    /// where they end alone.
     func testRunsWithDifferentTokenMergingShareAStep() throws {
-        let (segmenter, frame, options) = try tinyStepping(steps: 3)
-        var noise = GaussianNoise(seed: 7)
-        let start = noise.tensor(frame.latentShape)
-        func run(_ ratio: Double) -> DenoisingRun {
-            var o = options
-            o.tokenMerging = ratio
-            return segmenter.run(noise: start.copy(), frame: frame, known: nil, options: o)
-        }
-        let (merged, plain, mergedAlone, plainAlone) = (run(0.5), run(0), run(0.5), run(0))
+        let (segmenter, runs) = try runsFromOneNoise(steps: 3, seed: 7, \.tokenMerging, [0.5, 0, 0.5, 0])
+        let (merged, plain, mergedAlone, plainAlone) = (runs[0], runs[1], runs[2], runs[3])
         while !merged.isFinished { segmenter.step([merged, plain]) }
         for r in [mergedAlone, plainAlone] { while !r.isFinished { segmenter.step([r]) } }
         assertSameLatents([(merged, mergedAlone), (plain, plainAlone)])
-        let gap = zip(merged.x.array, plain.x.array).map { abs($0 - $1) }.max()!
-        XCTAssertGreaterThan(gap, 1e-4, "each run's tokens merged as it asked")
+        XCTAssertGreaterThan(largestDifference(merged, plain), 1e-4, "each run's tokens merged as it asked")
     }
 }
